@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, transfers, the hash chain, and their storage."""

@@ -1,0 +1,131 @@
+"""The tamper-evident journal: a canonical encoding of ledger rows and the hash chain over it.
+
+Every committed write appends one chain record. A record covers a contiguous range of ledger
+timestamps, `[first_timestamp, last_timestamp]`; the range of each record starts right after the
+previous record's, so every journal row belongs to exactly one record and a row slipped in behind
+the application's back either breaks its record's body hash or lies past the last record.
+
+    body_hash = SHA-256(canonical encoding of the journal rows in the range)
+    hash      = SHA-256(previous hash || "seq|kind|first|last|" || body_hash)
+
+For `ledger.batch` records the body is not stored: `tianping audit verify` rebuilds it from the
+rows themselves (accounts, account events, transfers, pending resolutions), so changing any stored
+field of any of those rows is detected. Other contexts append records of their own kinds (rule
+decisions, for example) whose canonical body is stored inline with the record; the record type is
+open for that reason.
+
+The encoding is a line per row, fields separated by "|" and rows ordered by (timestamp, kind). Only
+the last field of a line may contain "|" (metadata, written length-prefixed), and no field may
+contain a newline (owners are restricted to a safe alphabet and metadata is compact JSON whose
+newlines are escaped), so the encoding is injective: different rows never encode alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from tianping.ledger.model import Account, AccountFlags, Transfer
+
+GENESIS_HASH = bytes(32)
+LEDGER_BATCH_KIND = "ledger.batch"
+
+# Rows that share a timestamp (a post and the resolution it causes) are ordered by this rank.
+ACCOUNT_RANK, ACCOUNT_EVENT_RANK, TRANSFER_RANK, RESOLUTION_RANK = 0, 1, 2, 3
+
+
+def account_line(account: Account) -> str:
+    """Encode an account's immutable fields (the closed bit is journaled as account events)."""
+    flags = account.flags & ~AccountFlags.CLOSED
+    return (f"A|{account.timestamp}|{account.id}|{account.currency}|{account.code}|{flags}|"
+            f"{account.owner}\n")
+
+
+def account_event_line(timestamp: int, account_id: int, kind: str) -> str:
+    return f"E|{timestamp}|{account_id}|{kind}\n"
+
+
+def transfer_line(transfer: Transfer) -> str:
+    metadata = transfer.metadata
+    tail = "-" if metadata is None else f"{len(metadata)}:{metadata}"
+    return (f"T|{transfer.timestamp}|{transfer.id}|{transfer.debit_account_id}|"
+            f"{transfer.credit_account_id}|{transfer.amount}|{transfer.currency}|{transfer.code}|"
+            f"{transfer.flags}|{transfer.pending_id}|{transfer.reverses_id}|{transfer.timeout}|"
+            f"{tail}\n")
+
+
+def resolution_line(pending_id: int, kind: str, timestamp: int) -> str:
+    return f"R|{timestamp}|{pending_id}|{kind}\n"
+
+
+def body_hash(lines: list[str]) -> bytes:
+    """Hash the encoded rows of one record, already in (timestamp, rank) order."""
+    return hashlib.sha256("".join(lines).encode()).digest()
+
+
+def inline_body_hash(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()
+
+
+def link_hash(previous: bytes, seq: int, kind: str, first_timestamp: int, last_timestamp: int,
+              body_digest: bytes) -> bytes:
+    """Chain one record to the previous one."""
+    header = f"{seq}|{kind}|{first_timestamp}|{last_timestamp}|".encode()
+    return hashlib.sha256(previous + header + body_digest).digest()
+
+
+@dataclass(slots=True, frozen=True)
+class ChainRecord:
+    """One link of the hash chain as stored in `audit_chain`."""
+
+    seq: int
+    kind: str
+    first_timestamp: int
+    last_timestamp: int
+    body: bytes | None
+    body_hash: bytes
+    previous_hash: bytes
+    hash: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class ChainHead:
+    """The end of the chain and the last ledger timestamp, read under the write lock."""
+
+    last_timestamp: int
+    seq: int
+    hash: bytes
+
+
+def next_record(head: ChainHead, kind: str, first_timestamp: int, last_timestamp: int,
+                digest: bytes, body: bytes | None = None) -> ChainRecord:
+    """Build the record that follows `head`; its range starts right after the head's."""
+    assert first_timestamp == head.last_timestamp + 1, "chain ranges must be contiguous"
+    assert last_timestamp >= first_timestamp
+    seq = head.seq + 1
+    return ChainRecord(seq, kind, first_timestamp, last_timestamp, body, digest, head.hash,
+                       link_hash(head.hash, seq, kind, first_timestamp, last_timestamp, digest))
+
+
+@dataclass(slots=True, frozen=True)
+class ChainBreak:
+    """The first place where the stored chain and the recomputed chain disagree."""
+
+    seq: int
+    reason: str
+
+
+def transfer_plan_lines(transfers: list[Transfer],
+                        resolutions: list[tuple[int, str, int]]) -> list[str]:
+    """Encode what a transfer batch writes, in the order verification will rebuild it."""
+    rows: list[tuple[int, int, str]] = [
+        (transfer.timestamp, TRANSFER_RANK, transfer_line(transfer)) for transfer in transfers
+    ]
+    rows.extend((timestamp, RESOLUTION_RANK, resolution_line(pending_id, kind, timestamp))
+                for pending_id, kind, timestamp in resolutions)
+    rows.sort(key=_row_order)
+    return [line for _, _, line in rows]
+
+
+def _row_order(row: tuple[int, int, str]) -> tuple[int, int]:
+    return (row[0], row[1])

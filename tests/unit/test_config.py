@@ -1,0 +1,128 @@
+"""tianping.config: defaults, environment, TOML file and override precedence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from tianping.config import ConfigFileError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No TIANPING_* settings from the outside, and an empty working directory."""
+    for name in list(os.environ):
+        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+def test_defaults(clean_env: Path) -> None:
+    settings = load_settings()
+    assert settings.data_dir == Path("var")
+    assert settings.database_url == f"sqlite:///{clean_env}/var/tianping.db"
+    assert settings.sqlite_synchronous == "FULL"
+    assert settings.log_level == "INFO"
+
+
+def test_database_url_follows_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data")
+    assert settings.database_url == f"sqlite:///{tmp_path}/data/tianping.db"
+
+
+def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TIANPING_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("TIANPING_SQLITE_SYNCHRONOUS", "normal")
+    monkeypatch.setenv("TIANPING_LOG_LEVEL", "debug")
+    settings = load_settings()
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.database_url == f"sqlite:///{tmp_path}/d/tianping.db"
+    assert settings.sqlite_synchronous == "NORMAL"
+    assert settings.log_level == "DEBUG"
+
+
+def test_explicit_database_url_wins_over_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIANPING_DATABASE_URL", "postgresql://u@localhost/ledger")
+    settings = load_settings(data_dir="elsewhere")
+    assert settings.database_url == "postgresql://u@localhost/ledger"
+
+
+def test_overrides_beat_environment_and_none_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIANPING_LOG_LEVEL", "ERROR")
+    assert load_settings(log_level="WARNING").log_level == "WARNING"
+    assert load_settings(log_level=None).log_level == "ERROR"
+
+
+def test_toml_file_in_working_directory(clean_env: Path) -> None:
+    (clean_env / "tianping.toml").write_text(
+        'data_dir = "from-toml"\nsqlite_synchronous = "EXTRA"\n'
+    )
+    settings = load_settings()
+    assert settings.data_dir == Path("from-toml")
+    assert settings.database_url == f"sqlite:///{clean_env}/from-toml/tianping.db"
+    assert settings.sqlite_synchronous == "EXTRA"
+
+
+def test_toml_file_from_env_var_and_precedence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: Path
+) -> None:
+    config = tmp_path / "custom.toml"
+    config.write_text('log_level = "WARNING"\ndatabase_url = "sqlite:///from-file.db"\n')
+    (clean_env / "tianping.toml").write_text('log_level = "CRITICAL"\n')  # ignored
+    monkeypatch.setenv("TIANPING_CONFIG", str(config))
+    assert load_settings().log_level == "WARNING"
+    assert load_settings().database_url == "sqlite:///from-file.db"
+    monkeypatch.setenv("TIANPING_LOG_LEVEL", "ERROR")  # env beats file
+    assert load_settings().log_level == "ERROR"
+
+
+def test_missing_explicit_config_file_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIANPING_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigFileError, match="no such file"):
+        load_settings()
+
+
+def test_unknown_toml_key_is_an_error(clean_env: Path) -> None:
+    (clean_env / "tianping.toml").write_text('databse_url = "sqlite:///typo.db"\n')
+    with pytest.raises(pydantic.ValidationError, match="databse_url"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("sqlite_synchronous", "FAST"), ("log_level", "LOUD"), ("database_url", "mysql://x/y")],
+)
+def test_invalid_values(field: str, value: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=field):
+        load_settings(**{field: value})
+
+
+def test_in_memory_sqlite_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="in-memory"):
+        load_settings(database_url="sqlite:///:memory:")
+
+
+def test_password_never_shown() -> None:
+    secret = "hunter2-very-secret"
+    settings = load_settings(database_url=f"postgresql://u:{secret}@db/ledger")
+    assert secret in settings.database_url
+    assert secret not in repr(settings)
+    assert secret not in str(settings)
+    with pytest.raises(pydantic.ValidationError) as info:
+        load_settings(database_url=f"postgresql+asyncpg://u:{secret}@db/ledger")
+    assert secret not in str(info.value)
+
+
+def test_settings_are_immutable() -> None:
+    settings = load_settings()
+    with pytest.raises(pydantic.ValidationError):
+        settings.log_level = "DEBUG"  # type: ignore[misc]
+    assert isinstance(settings, Settings)
