@@ -23,9 +23,10 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pg_support
 import psycopg
 import pytest
+
+import pg_support
 
 _SHARED_KEY = pytest.StashKey[pg_support.SharedCluster]()
 _PG_FIXTURES = frozenset({"postgres_server_url", "postgres_database_factory", "postgres_url"})
@@ -61,7 +62,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
     for item in items:
-        parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        parts = (
+            item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        )
         if parts[:1] == ("integration",):
             item.add_marker(pytest.mark.integration)
         elif parts[:1] == ("e2e",):
@@ -86,7 +89,9 @@ def pytest_terminal_summary(
             "-", f"{skipped} PostgreSQL tests skipped (TIANPING_TEST_POSTGRES=off)", yellow=True
         )
         return
-    terminalreporter.write_sep("!", f"{skipped} {pg_support.SKIP_BANNER}", red=True, bold=True)
+    terminalreporter.write_sep("!", f"{skipped} PostgreSQL tests SKIPPED", red=True, bold=True)
+    for line in pg_support.SKIP_BANNER:
+        terminalreporter.write_line(line, red=True, bold=True)
 
 
 def _check_reachable(url: str) -> None:

@@ -39,14 +39,13 @@ MODES = ("", "auto", "required", "off")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PG_THROWAWAY = REPO_ROOT / "scripts" / "pg-throwaway"
 
-SKIP_REASON = "[postgres] no PostgreSQL server: " + (
-    "no PostgreSQL server binary found and TIANPING_TEST_POSTGRES_URL is unset"
-)
+SKIP_REASON = "[postgres] no PostgreSQL server binary found and TIANPING_TEST_POSTGRES_URL is unset"
 SKIP_REASON_OFF = "[postgres] PostgreSQL tests disabled by TIANPING_TEST_POSTGRES=off"
 SKIP_BANNER = (
     "PostgreSQL tests SKIPPED: no PostgreSQL server binary found; "
-    "set TIANPING_TEST_POSTGRES=required to make this an error "
-    "(or TIANPING_TEST_POSTGRES_URL=postgresql://... to use an existing server)"
+    "set TIANPING_TEST_POSTGRES=required to make this an error",
+    "(install PostgreSQL, e.g. apt-get install postgresql, "
+    "or set TIANPING_TEST_POSTGRES_URL=postgresql://... to use an existing server)",
 )
 
 Decision = Literal["use", "start", "skip", "fail"]
@@ -86,9 +85,7 @@ def find_initdb() -> Path | None:
     def version_key(path: str) -> tuple[int, ...]:
         return tuple(int(p) for p in re.findall(r"\d+", Path(path).parent.parent.name))
 
-    found = [
-        p for p in glob.glob("/usr/lib/postgresql/*/bin/initdb") if os.access(p, os.X_OK)
-    ]
+    found = [p for p in glob.glob("/usr/lib/postgresql/*/bin/initdb") if os.access(p, os.X_OK)]
     if found:
         return Path(max(found, key=version_key))
     on_path = shutil.which("initdb")

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from pg_support import create_database, decide_postgres, drop_databases
 
+from pg_support import create_database, decide_postgres, drop_databases
 from tianping.db.connect import connect_postgres, connect_sqlite
 from tianping.db.urls import parse_database_url
 
@@ -89,11 +89,12 @@ def test_connect_sqlite_pragmas(sqlite_url: str) -> None:
         assert conn.execute("PRAGMA busy_timeout").fetchone() == (1234,)
         # No implicit transactions: we issue BEGIN/COMMIT ourselves.
         conn.execute("CREATE TABLE t (x INTEGER)")
-        assert not conn.in_transaction
+        in_transaction = [conn.in_transaction]
         conn.execute("BEGIN")
         conn.execute("INSERT INTO t VALUES (1)")
-        assert conn.in_transaction
+        in_transaction.append(conn.in_transaction)
         conn.execute("ROLLBACK")
+        assert in_transaction == [False, True]
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
     finally:
         conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import psycopg
 
@@ -82,5 +82,4 @@ def connect_postgres(dsn: str) -> psycopg.Connection[tuple[Any, ...]]:
         if parsed.backend != "postgresql" or parsed.dsn is None:
             raise ValueError(f"not a PostgreSQL URL: {parsed.redacted()}")
         dsn = parsed.dsn
-    conn = psycopg.connect(dsn, autocommit=False)
-    return cast("psycopg.Connection[tuple[Any, ...]]", conn)
+    return psycopg.connect(dsn, autocommit=False)

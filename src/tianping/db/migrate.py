@@ -56,6 +56,7 @@ def _engine(parsed: DatabaseURL, *, write: bool) -> sa.Engine:
         # whole upgrade is one atomic transaction (documented SQLAlchemy recipe). Writers take
         # the write lock up front so concurrent upgrades serialise instead of deadlocking.
         begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
+
         @sa.event.listens_for(engine, "connect")
         def _no_implicit_tx(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
@@ -106,8 +107,8 @@ def current(url: str) -> str | None:
     A missing SQLite file is reported as ``None`` and is not created.
     """
     parsed = parse_database_url(url)
-    if parsed.backend == "sqlite" and parsed.sqlite_path is not None:
-        if not parsed.sqlite_path.exists():
-            return None
+    sqlite_path = parsed.sqlite_path
+    if parsed.backend == "sqlite" and sqlite_path is not None and not sqlite_path.exists():
+        return None
     with _connection(parsed, write=False) as conn:
         return MigrationContext.configure(conn).get_current_revision()

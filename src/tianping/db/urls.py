@@ -37,7 +37,9 @@ class InvalidDatabaseURL(ValueError):
 
 def _scrub(raw: str) -> str:
     """Redact anything that looks like a password in an arbitrary (possibly invalid) URL."""
-    return _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", _USERINFO_PASSWORD.sub(rf"\g<1>{_REDACTED}@", raw))
+    return _QUERY_PASSWORD.sub(
+        rf"\g<1>{_REDACTED}", _USERINFO_PASSWORD.sub(rf"\g<1>{_REDACTED}@", raw)
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -124,9 +126,7 @@ def _parse_sqlite(raw: str) -> DatabaseURL:
         )
     path = raw[len(_SQLITE_PREFIX) :]
     if "?" in path or "#" in path:
-        raise InvalidDatabaseURL(
-            f"SQLite URL options ('?...') are not supported: {_scrub(raw)!r}"
-        )
+        raise InvalidDatabaseURL(f"SQLite URL options ('?...') are not supported: {_scrub(raw)!r}")
     if not path:
         raise InvalidDatabaseURL(memory_msg)
     if path == ":memory:" or path.startswith("file::memory:") or "mode=memory" in path:
@@ -148,9 +148,7 @@ def _parse_postgres(raw: str) -> DatabaseURL:
         parts = urlsplit(dsn)
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
-        raise InvalidDatabaseURL(
-            f"malformed PostgreSQL URL ({exc}): {_scrub(raw)!r}"
-        ) from None
+        raise InvalidDatabaseURL(f"malformed PostgreSQL URL ({exc}): {_scrub(raw)!r}") from None
     if parts.fragment:
         raise InvalidDatabaseURL(f"PostgreSQL URL must not have a '#fragment': {_scrub(raw)!r}")
     if parts.path.count("/") > 1:

@@ -1,0 +1,274 @@
+"""Ledger throughput on the shared peer workload, through Tianping's own service layer.
+
+The workload is the one `../shared/bench/peers` runs for every peer: one equity account and 1,000
+asset accounts in EUR, each asset account seeded with 1,000,000 minor units from equity (1,000
+single transfers, timed separately), then 20,000 random transfers between distinct asset accounts
+with amounts of 1 to 10,000 minor units drawn from `random.Random(42)`, then one balance read per
+asset account. Every check is on: asset accounts carry `credits_must_not_exceed_debits`, each
+transfer is validated, idempotency-checked and hash-chained, and the run ends by comparing every
+balance with an in-Python model, running `ledger check` and verifying the audit chain.
+
+Modes:
+  batch   up to --batch-size transfers per call (and per durable commit)
+  single  one call, one durable commit per transfer
+  group   --threads threads each submitting single transfers through the group committer
+
+With --baseline floor, each round also runs the peers' plain-SQL floor (`bench_floor.py`) on the
+same backend, mode and N, so the ratio is taken within one round; the JSON line reports medians
+over --runs rounds. Prints one JSON line on stdout; progress goes to stderr.
+
+    python benchmarks/ledger.py --backend sqlite --mode batch --runs 3 --baseline floor
+    python benchmarks/ledger.py --backend postgresql --url postgresql://u@127.0.0.1:5432/db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tianping.db.migrate import upgrade
+from tianping.db.pool import ConnectionPool
+from tianping.ledger.audit import verify_chain
+from tianping.ledger.group_commit import GroupCommitter
+from tianping.ledger.limits import TRANSFERS_PER_BATCH_MAX
+from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer
+from tianping.ledger.results import CreateTransferResult
+from tianping.ledger.service import Ledger
+
+PEERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "peers"
+EQUITY_ID = 1
+ASSET_ID_BASE = 1_000_000
+TRANSFER_ID_BASE = 10_000_000_000
+SEED_TRANSFER_ID_BASE = 5_000_000_000
+CURRENCY = "EUR"
+ASSET_CODE, EQUITY_CODE, TRANSFER_CODE = 1, 3, 1
+
+
+def make_workload(n: int, accounts: int, seed: int) -> list[tuple[int, int, int]]:
+    """(from index, to index, amount) triples; the same sequence the peer scripts draw."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
+    work = []
+    for _ in range(n):
+        source = rng.randrange(accounts)
+        target = rng.randrange(accounts - 1)
+        if target >= source:
+            target += 1
+        work.append((source, target, rng.randint(1, 10000)))
+    return work
+
+
+def expected_balances(accounts: int, opening: int, work: list[tuple[int, int, int]]) -> list[int]:
+    balances = [opening] * accounts
+    for source, target, amount in work:
+        balances[source] -= amount
+        balances[target] += amount
+    return balances
+
+
+def fresh_database(backend: str, url: str | None, scratch: Path, name: str) -> str:
+    if backend == "sqlite":
+        path = scratch / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    assert url is not None, "--url is required for PostgreSQL"
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{base}/{name}"
+
+
+def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    upgrade(database_url)
+    pool = ConnectionPool(database_url, size=max(4, args.threads + 2),
+                          sqlite_synchronous=args.sqlite_sync)
+    ledger = Ledger(pool)
+    work = make_workload(args.n, args.accounts, args.seed)
+    expected = expected_balances(args.accounts, args.opening, work)
+    asset_ids = [ASSET_ID_BASE + index for index in range(args.accounts)]
+
+    started = time.perf_counter()
+    accounts = [NewAccount(EQUITY_ID, CURRENCY, EQUITY_CODE)] + [
+        NewAccount(account_id, CURRENCY, ASSET_CODE,
+                   AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS) for account_id in asset_ids]
+    for start in range(0, len(accounts), TRANSFERS_PER_BATCH_MAX):
+        assert not any(ledger.create_accounts(accounts[start:start + TRANSFERS_PER_BATCH_MAX]))
+    accounts_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for index, account_id in enumerate(asset_ids):
+        result = ledger.create_transfers([NewTransfer(
+            SEED_TRANSFER_ID_BASE + index, account_id, EQUITY_ID, args.opening, CURRENCY,
+            TRANSFER_CODE)])
+        assert not any(result), result
+    seed_s = time.perf_counter() - started
+
+    failures = 0
+    commits = 0
+    started = time.perf_counter()
+    if args.mode == "batch":
+        for start in range(0, args.n, args.batch_size):
+            events = [
+                NewTransfer(TRANSFER_ID_BASE + start + offset, asset_ids[target],
+                            asset_ids[source], amount, CURRENCY, TRANSFER_CODE)
+                for offset, (source, target, amount) in enumerate(work[start:start + args.batch_size])
+            ]
+            failures += sum(1 for code in ledger.create_transfers(events) if code)
+            commits += 1
+    elif args.mode == "single":
+        for index, (source, target, amount) in enumerate(work):
+            result = ledger.create_transfers([NewTransfer(
+                TRANSFER_ID_BASE + index, asset_ids[target], asset_ids[source], amount, CURRENCY,
+                TRANSFER_CODE)])
+            failures += 1 if result[0] else 0
+            commits += 1
+    else:
+        committer = GroupCommitter(ledger)
+        failed = [0] * args.threads
+        # Each thread owns a slice of the sequence; with the constraint flag on, a different
+        # interleaving could in principle change which transfers fail, so the run checks the
+        # final balances against the model only when no transfer failed.
+
+        def worker(slot: int) -> None:
+            for index in range(slot, args.n, args.threads):
+                source, target, amount = work[index]
+                result = committer.create_transfers([NewTransfer(
+                    TRANSFER_ID_BASE + index, asset_ids[target], asset_ids[source], amount,
+                    CURRENCY, TRANSFER_CODE)])
+                if result[0]:
+                    failed[slot] += 1
+
+        threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(args.threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        committer.close()
+        failures = sum(failed)
+        commits = committer.commits
+    transfers_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    balances = []
+    for account_id in asset_ids:
+        account = ledger.lookup_accounts([account_id])[0]
+        balances.append(account.debits_posted - account.credits_posted)
+    reads_s = time.perf_counter() - started
+
+    findings = ledger.check()
+    with ledger.read(snapshot=True) as store:
+        chain = verify_chain(store)
+    pool.close()
+    checks = {
+        "no_transfer_failed": failures == 0,
+        "balances_match_model": balances == expected,
+        "ledger_check_clean": not findings,
+        "audit_chain_verified": chain.ok,
+    }
+    return {
+        "transfers_per_s": round(args.n / transfers_s, 1),
+        "balance_reads_per_s": round(args.accounts / reads_s, 1),
+        "transfers_s": round(transfers_s, 4), "reads_s": round(reads_s, 4),
+        "accounts_s": round(accounts_s, 4), "seed_s": round(seed_s, 4), "commits": commits,
+        "chain_records": chain.records, "invariant_ok": all(checks.values()), "checks": checks,
+    }
+
+
+def run_floor(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    """Run the peers' plain-SQL floor in a subprocess and read its RESULT line."""
+    script = PEERS_DIR / "bench_floor.py"
+    if not script.exists():
+        raise SystemExit(f"baseline script not found: {script}")
+    floor_url = database_url
+    command = [sys.executable, str(script), "--n", str(args.n), "--accounts", str(args.accounts),
+               "--db", floor_url, "--mode", "single" if args.mode != "batch" else "batch",
+               "--batch-size", str(min(args.batch_size, 8000)), "--sqlite-sync", args.sqlite_sync]
+    output = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+    if output.returncode != 0 or not lines:
+        raise SystemExit(f"floor baseline failed: {output.stderr.strip()[-500:]}")
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--mode", choices=["batch", "single", "group"], default="batch")
+    parser.add_argument("--url", help="PostgreSQL server URL (a scratch database is created)")
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--opening", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch-size", type=int, default=TRANSFERS_PER_BATCH_MAX)
+    parser.add_argument("--threads", type=int, default=32, help="client threads in group mode")
+    parser.add_argument("--sqlite-sync", default="FULL", choices=["OFF", "NORMAL", "FULL"])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--baseline", choices=["none", "floor"], default="none")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="tianping-bench-"))
+    rounds: list[dict[str, Any]] = []
+    try:
+        for round_number in range(1, args.runs + 1):
+            row: dict[str, Any] = {"round": round_number}
+            if args.baseline == "floor":
+                if args.backend == "sqlite":
+                    floor_url = f"sqlite:///{scratch}/floor.db"
+                else:
+                    floor_url = fresh_database("postgresql", args.url, scratch, "tp_bench_floor")
+                row["floor"] = run_floor(args, floor_url)
+            url = fresh_database(args.backend, args.url, scratch, "tp_bench_ledger")
+            row["tianping"] = run_tianping(args, url)
+            print(f"round {round_number}: {json.dumps(row)}", file=sys.stderr)
+            rounds.append(row)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def median(path: tuple[str, str]) -> float:
+        return statistics.median(row[path[0]][path[1]] for row in rounds)
+
+    summary: dict[str, Any] = {
+        "benchmark": "ledger", "backend": args.backend, "mode": args.mode, "n": args.n,
+        "accounts": args.accounts, "runs": args.runs,
+        "batch_size": args.batch_size if args.mode == "batch" else 1,
+        "threads": args.threads if args.mode == "group" else 1,
+        "sqlite_synchronous": args.sqlite_sync if args.backend == "sqlite" else None,
+        "transfers_per_s": median(("tianping", "transfers_per_s")),
+        "balance_reads_per_s": median(("tianping", "balance_reads_per_s")),
+        "invariant_ok": all(row["tianping"]["invariant_ok"] for row in rounds),
+        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(), "rounds": rounds,
+    }
+    if args.baseline == "floor":
+        summary["floor_transfers_per_s"] = median(("floor", "transfers_per_s"))
+        summary["floor_reads_per_s"] = median(("floor", "reads_per_s"))
+        summary["ratio_transfers_vs_floor"] = round(statistics.median(
+            row["tianping"]["transfers_per_s"] / row["floor"]["transfers_per_s"]
+            for row in rounds), 3)
+        summary["ratio_reads_vs_floor"] = round(statistics.median(
+            row["tianping"]["balance_reads_per_s"] / row["floor"]["reads_per_s"]
+            for row in rounds), 3)
+    print(json.dumps(summary))
+    return 0 if summary["invariant_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
