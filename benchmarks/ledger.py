@@ -167,7 +167,8 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     started = time.perf_counter()
     balances = []
     for account_id in asset_ids:
-        account = ledger.lookup_accounts([account_id])[0]
+        account = ledger.lookup_account(account_id)
+        assert account is not None
         balances.append(account.debits_posted - account.credits_posted)
     reads_s = time.perf_counter() - started
 

@@ -28,6 +28,8 @@ import pytest
 
 import pg_support
 
+pytest_plugins = ["ledger_fixtures"]
+
 _SHARED_KEY = pytest.StashKey[pg_support.SharedCluster]()
 _PG_FIXTURES = frozenset({"postgres_server_url", "postgres_database_factory", "postgres_url"})
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,9 +40,14 @@ class GroupCommitter:
     """Submit transfer batches from any thread; one writer thread commits them in groups."""
 
     def __init__(self, ledger: Ledger, events_per_commit_max: int = TRANSFERS_PER_BATCH_MAX,
-                 queue_size_max: int = 65_536) -> None:
+                 queue_size_max: int = 65_536, linger_us: int = 500) -> None:
         self.ledger = ledger
         self.events_per_commit_max = events_per_commit_max
+        # When the previous commit served several callers, they are likely to be back within a
+        # moment; waiting up to `linger_us` for them to queue lets one commit serve them all.
+        # A lone caller never waits: lingering starts only once concurrency has been seen.
+        self._linger_s = linger_us / 1_000_000
+        self._last_group_size = 1
         self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=queue_size_max)
         self._carry: _Request | None = None
         self._stopped = False
@@ -52,7 +58,7 @@ class GroupCommitter:
         self._thread.start()
 
     def create_transfers(self, events: Sequence[NewTransfer],
-                         timeout_s: float = 60.0) -> list[CreateTransferResult]:
+                         timeout_s: int = 60) -> list[CreateTransferResult]:
         """Create transfers as `Ledger.create_transfers` does; returns after the commit."""
         if len(events) > self.events_per_commit_max:
             raise BatchTooLarge(f"a batch holds at most {self.events_per_commit_max} transfers, "
@@ -66,7 +72,7 @@ class GroupCommitter:
         if not request.done.wait(timeout_s):
             # The request may still commit later; the caller must retry with the same ids,
             # which the ledger answers with `exists` if it did.
-            raise TimeoutError(f"the ledger did not answer within {timeout_s:.0f} s")
+            raise TimeoutError(f"the ledger did not answer within {timeout_s} s")
         if request.error is not None:
             raise request.error
         assert request.results is not None
@@ -87,11 +93,18 @@ class GroupCommitter:
             return None
         group = [first]
         count = len(first.events)
+        deadline = time.monotonic() + self._linger_s if self._last_group_size > 1 else 0.0
         while count < self.events_per_commit_max:
             try:
                 request = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or len(group) >= self._last_group_size:
+                    break
+                try:
+                    request = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
             if request is None:
                 self._queue.put(None)  # keep the stop signal for the next round
                 break
@@ -100,6 +113,7 @@ class GroupCommitter:
                 break
             group.append(request)
             count += len(request.events)
+        self._last_group_size = len(group)
         return group
 
     def _run(self) -> None:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
-from tianping.ledger.model import Account, AccountFlags, Transfer
+from tianping.ledger.model import Account, AccountFlags
 
 GENESIS_HASH = bytes(32)
 LEDGER_BATCH_KIND = "ledger.batch"
@@ -37,25 +38,31 @@ ACCOUNT_RANK, ACCOUNT_EVENT_RANK, TRANSFER_RANK, RESOLUTION_RANK = 0, 1, 2, 3
 def account_line(account: Account) -> str:
     """Encode an account's immutable fields (the closed bit is journaled as account events)."""
     flags = account.flags & ~AccountFlags.CLOSED
-    return (f"A|{account.timestamp}|{account.id}|{account.currency}|{account.code}|{flags}|"
-            f"{account.owner}\n")
+    return (f"A|{account.timestamp}|{account.id.to_bytes(16, 'big').hex()}|{account.currency}|"
+            f"{account.code}|{flags}|{account.owner}\n")
 
 
-def account_event_line(timestamp: int, account_id: int, kind: str) -> str:
-    return f"E|{timestamp}|{account_id}|{kind}\n"
+def account_event_line(timestamp: int, account_id: bytes, kind: str) -> str:
+    return f"E|{timestamp}|{account_id.hex()}|{kind}\n"
 
 
-def transfer_line(transfer: Transfer) -> str:
-    metadata = transfer.metadata
-    tail = "-" if metadata is None else f"{len(metadata)}:{metadata}"
-    return (f"T|{transfer.timestamp}|{transfer.id}|{transfer.debit_account_id}|"
-            f"{transfer.credit_account_id}|{transfer.amount}|{transfer.currency}|{transfer.code}|"
-            f"{transfer.flags}|{transfer.pending_id}|{transfer.reverses_id}|{transfer.timeout}|"
-            f"{tail}\n")
+def transfer_row_line(row: tuple[Any, ...]) -> str:
+    """Encode a transfer from its stored row, in `TRANSFER_COLUMNS` order.
+
+    Working from the row (ids already as 16-byte strings) rather than from a `Transfer` lets the
+    write path encode each transfer once for both the INSERT and the hash, and lets
+    verification hash rows exactly as the database returns them.
+    """
+    (timestamp, transfer_id, debit, credit, amount, currency, code, flags, pending, reverses,
+     timeout, metadata) = row
+    return (f"T|{timestamp}|{transfer_id.hex()}|{debit.hex()}|{credit.hex()}|{amount}|{currency}|"
+            f"{code}|{flags}|{pending.hex() if pending else '-'}|"
+            f"{reverses.hex() if reverses else '-'}|{timeout}|"
+            f"{'-' if metadata is None else f'{len(metadata)}:{metadata}'}\n")
 
 
-def resolution_line(pending_id: int, kind: str, timestamp: int) -> str:
-    return f"R|{timestamp}|{pending_id}|{kind}\n"
+def resolution_line(pending_id: bytes, kind: str, timestamp: int) -> str:
+    return f"R|{timestamp}|{pending_id.hex()}|{kind}\n"
 
 
 def body_hash(lines: list[str]) -> bytes:
@@ -115,14 +122,17 @@ class ChainBreak:
     reason: str
 
 
-def transfer_plan_lines(transfers: list[Transfer],
-                        resolutions: list[tuple[int, str, int]]) -> list[str]:
+def transfer_plan_lines(transfer_rows: list[tuple[Any, ...]],
+                        resolution_rows: list[tuple[bytes, str, int]]) -> list[str]:
     """Encode what a transfer batch writes, in the order verification will rebuild it."""
+    if not resolution_rows:
+        # Transfers are created in timestamp order, so without resolutions no sort is needed.
+        return [transfer_row_line(row) for row in transfer_rows]
     rows: list[tuple[int, int, str]] = [
-        (transfer.timestamp, TRANSFER_RANK, transfer_line(transfer)) for transfer in transfers
+        (row[0], TRANSFER_RANK, transfer_row_line(row)) for row in transfer_rows
     ]
     rows.extend((timestamp, RESOLUTION_RANK, resolution_line(pending_id, kind, timestamp))
-                for pending_id, kind, timestamp in resolutions)
+                for pending_id, kind, timestamp in resolution_rows)
     rows.sort(key=_row_order)
     return [line for _, _, line in rows]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tianping.db.pool import ConnectionPool
 from tianping.ledger import engine, journal
-from tianping.ledger.adapters.store import LedgerStore, store_for
+from tianping.ledger.adapters.store import LedgerStore, store_for, transfer_to_row
 from tianping.ledger.errors import AccountNotFound, BatchTooLarge, HistoryNotEnabled, InvalidQuery
 from tianping.ledger.limits import (
     ACCOUNTS_PER_BATCH_MAX,
@@ -55,6 +55,13 @@ EXPIRIES_PER_WRITE_MAX = 1024
 
 TIMESTAMP_MAX = 2**63 - 1
 
+# Indexing a list is several times cheaper than calling an IntEnum, and a batch converts
+# thousands of codes.
+_TRANSFER_RESULTS = list(CreateTransferResult)
+_ACCOUNT_RESULTS = list(CreateAccountResult)
+assert all(int(code) == index for index, code in enumerate(_TRANSFER_RESULTS))
+assert all(int(code) == index for index, code in enumerate(_ACCOUNT_RESULTS))
+
 
 def _valid_ids(values: Iterator[int] | Sequence[int] | set[int]) -> set[int]:
     return {value for value in values if type(value) is int and ID_MIN <= value <= ID_MAX}
@@ -63,10 +70,14 @@ def _valid_ids(values: Iterator[int] | Sequence[int] | set[int]) -> set[int]:
 class LedgerWrite:
     """One write transaction on the ledger (the unit of work). Use through `Ledger.write()`."""
 
-    def __init__(self, store: LedgerStore, head: journal.ChainHead, clock: Clock) -> None:
+    def __init__(self, store: LedgerStore, head: journal.ChainHead, next_expiry: int,
+                 clock: Clock) -> None:
         self.store = store
         self.connection = store.connection
         self.head = head
+        # The earliest expiry among open holds, or 0: a lower bound, never later than the
+        # truth, so that a write skips the expiry query only when nothing can be due.
+        self.next_expiry = next_expiry
         self._clock = clock
 
     def _next_timestamp(self) -> int:
@@ -96,7 +107,7 @@ class LedgerWrite:
             self.store.insert_accounts(plan.accounts)
             lines = [journal.account_line(account) for account in plan.accounts]
             self._append(journal.LEDGER_BATCH_KIND, plan.last_timestamp, journal.body_hash(lines))
-        return [CreateAccountResult(code) for code in plan.results]
+        return [_ACCOUNT_RESULTS[code] for code in plan.results]
 
     def set_account_closed(self, account_id: int, closed: bool) -> AccountStateChangeResult:
         """Close an account to new transfers (voids of its holds still pass), or reopen it."""
@@ -113,8 +124,8 @@ class LedgerWrite:
         flags = account.flags | AccountFlags.CLOSED if closed else account.flags & ~AccountFlags.CLOSED
         self.store.set_account_flags(account_id, flags)
         self.store.insert_account_event(timestamp, account_id, kind)
-        self._append(journal.LEDGER_BATCH_KIND, timestamp,
-                     journal.body_hash([journal.account_event_line(timestamp, account_id, kind)]))
+        line = journal.account_event_line(timestamp, account_id.to_bytes(16, "big"), kind)
+        self._append(journal.LEDGER_BATCH_KIND, timestamp, journal.body_hash([line]))
         return AccountStateChangeResult.ok
 
     # -- transfers --------------------------------------------------------------------------
@@ -126,7 +137,7 @@ class LedgerWrite:
                 f"a batch holds at most {TRANSFERS_PER_BATCH_MAX} transfers, not {len(events)}")
         plan = self._plan_transfers(events, request_ends)
         self._write_transfer_plan(plan)
-        return [CreateTransferResult(code) for code in plan.results]
+        return [_TRANSFER_RESULTS[code] for code in plan.results]
 
     def expire_pending(self) -> int:
         """Void holds whose timeout has passed; returns how many (at most one write's worth)."""
@@ -138,7 +149,13 @@ class LedgerWrite:
                         request_ends: Sequence[int] | None) -> engine.TransferPlan:
         store = self.store
         first_timestamp = self._next_timestamp()
-        due = store.due_pending_ids(first_timestamp, EXPIRIES_PER_WRITE_MAX)
+        due: list[int] = []
+        if self.next_expiry and self.next_expiry <= first_timestamp:
+            due = store.due_pending_ids(first_timestamp, EXPIRIES_PER_WRITE_MAX)
+            # Everything due up to now has been found (or a full page of it), so the next
+            # expiry lies after now unless the page was full.
+            self.next_expiry = (first_timestamp if len(due) == EXPIRIES_PER_WRITE_MAX
+                                else first_timestamp + 1)
 
         referenced: set[int] = set(due)
         pending_ids: set[int] = set(due)
@@ -176,18 +193,24 @@ class LedgerWrite:
         if not plan.writes_anything:
             return
         store = self.store
-        store.insert_transfers(plan.transfers)
-        store.insert_resolutions(plan.resolutions)
+        transfer_rows = [transfer_to_row(transfer) for transfer in plan.transfers]
+        resolution_rows = [(pending_id.to_bytes(16, "big"), kind, timestamp)
+                           for pending_id, kind, timestamp in plan.resolutions]
+        store.insert_transfers(transfer_rows)
+        store.insert_resolutions(resolution_rows)
         closed = set(plan.pending_closed)
         opened = [(transfer.id, transfer.expires_at) for transfer in plan.pending_opened
                   if transfer.id not in closed]
         opened_ids = {transfer.id for transfer in plan.pending_opened}
         store.open_pending(opened)
+        for _, expires_at in opened:
+            if expires_at and (not self.next_expiry or expires_at < self.next_expiry):
+                self.next_expiry = expires_at
         store.close_pending([pending_id for pending_id in plan.pending_closed
                              if pending_id not in opened_ids])
         store.update_balances(plan.accounts_changed.values())
         store.insert_snapshots(plan.snapshots)
-        lines = journal.transfer_plan_lines(plan.transfers, plan.resolutions)
+        lines = journal.transfer_plan_lines(transfer_rows, resolution_rows)
         self._append(journal.LEDGER_BATCH_KIND, plan.last_timestamp, journal.body_hash(lines))
 
     # -- records of other contexts ----------------------------------------------------------
@@ -231,15 +254,16 @@ class Ledger:
         self.pool = pool
         self.backend = pool.backend
         self.clock = clock
+        self._store_class = type(store_for(self.backend, None))
 
     @contextmanager
     def write(self) -> Iterator[LedgerWrite]:
         """A unit of work: everything done through it commits together or not at all."""
         with self.pool.connection() as connection:
             store = store_for(self.backend, connection)
-            head = store.begin_write()
+            head, next_expiry = store.begin_write()
             try:
-                uow = LedgerWrite(store, head, self.clock)
+                uow = LedgerWrite(store, head, next_expiry, self.clock)
                 yield uow
             except BaseException:
                 store.rollback()
@@ -287,6 +311,28 @@ class Ledger:
                 return total
 
     # -- queries ----------------------------------------------------------------------------
+
+    def lookup_account(self, account_id: int) -> Account | None:
+        """One account with its current balances, or None: the hot read path.
+
+        It skips the generic lookup's batching and snapshot machinery, because a balance read
+        is the most frequent query a wallet makes and a single statement is already atomic.
+        """
+        if type(account_id) is not int or not ID_MIN <= account_id <= ID_MAX:
+            return None
+        connection = self.pool.acquire()
+        store = self._store_class(connection)
+        try:
+            return store.fetch_account(account_id)
+        except BaseException:
+            store.rollback()
+            raise
+        finally:
+            if self.backend == "postgresql":
+                # psycopg opened a transaction for the SELECT; end it before the connection
+                # goes back to the pool.
+                connection.rollback()
+            self.pool.release(connection)
 
     def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:
         """The accounts with these ids, in the order asked; unknown ids are left out."""

@@ -2,9 +2,9 @@
 
 The two backends share the schema and almost all statements; they differ in placeholders, in how
 a list of ids is passed (`IN (?, ...)` against `= ANY(%s)`), in how the write lock is taken
-(`BEGIN IMMEDIATE` against a row lock on `ledger_head`) and in bulk writes (PostgreSQL receives a
-batch's transfers through COPY and its balance updates as one set-based UPDATE over `unnest`, so
-a batch costs a handful of round trips instead of several per transfer).
+(`BEGIN IMMEDIATE` against a transaction-scoped advisory lock) and in bulk writes (PostgreSQL
+receives a batch's transfers through COPY and its balance updates as one set-based UPDATE over
+`unnest`, so a batch costs a handful of round trips instead of several per transfer).
 
 Every statement is parameterised; the only text ever formatted into SQL is placeholder lists
 built here from counts.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from tianping.ledger.journal import ChainHead, ChainRecord
+from tianping.ledger.journal import GENESIS_HASH, ChainHead, ChainRecord
 from tianping.ledger.model import Account, AccountBalance, Transfer
 
 _ZERO_ID = b""
@@ -26,6 +26,9 @@ ACCOUNT_COLUMNS = ("id, currency, code, flags, owner, timestamp, debits_pending,
                    "credits_pending, credits_posted")
 CHAIN_COLUMNS = ("seq, kind, first_timestamp, last_timestamp, body, body_hash, previous_hash, "
                  "hash")
+
+# The PostgreSQL advisory lock that serialises ledger writers ("tp-ledgr" in ASCII).
+LEDGER_WRITE_LOCK_KEY = 0x7470_2D6C_6564_6772
 
 # SQLite's default limit on host parameters is 32,766; a lookup never binds more than this many.
 _SQLITE_PARAMETERS_MAX = 30_000
@@ -47,13 +50,24 @@ def transfer_from_row(row: Sequence[Any]) -> Transfer:
 
 
 def transfer_to_row(transfer: Transfer) -> tuple[Any, ...]:
+    """The stored row of a transfer, in `TRANSFER_COLUMNS` order (ids as 16-byte strings)."""
+    pending_id = transfer.pending_id
+    reverses_id = transfer.reverses_id
     return (
-        transfer.timestamp, _to_bytes(transfer.id), _to_bytes(transfer.debit_account_id),
-        _to_bytes(transfer.credit_account_id), transfer.amount, transfer.currency, transfer.code,
-        transfer.flags, _to_bytes(transfer.pending_id) if transfer.pending_id else None,
-        _to_bytes(transfer.reverses_id) if transfer.reverses_id else None, transfer.timeout,
+        transfer.timestamp, transfer.id.to_bytes(16, "big"),
+        transfer.debit_account_id.to_bytes(16, "big"),
+        transfer.credit_account_id.to_bytes(16, "big"), transfer.amount, transfer.currency,
+        transfer.code, transfer.flags, pending_id.to_bytes(16, "big") if pending_id else None,
+        reverses_id.to_bytes(16, "big") if reverses_id else None, transfer.timeout,
         transfer.metadata,
     )
+
+
+def _plain_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A transfer row with its byte columns as `bytes` (PostgreSQL may hand back memoryview)."""
+    return (row[0], bytes(row[1]), bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7],
+            bytes(row[8]) if row[8] is not None else None,
+            bytes(row[9]) if row[9] is not None else None, row[10], row[11])
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
@@ -71,6 +85,7 @@ class LedgerStore:
 
     backend = ""
     placeholder = "?"
+    _select_one_account = ""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -93,8 +108,12 @@ class LedgerStore:
         """Start a read-only transaction that sees one consistent snapshot."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def begin_write(self) -> ChainHead:
-        """Take the ledger's write lock and read the head of the chain."""
+    def begin_write(self) -> tuple[ChainHead, int]:
+        """Take the ledger's write lock; return the chain head and a hint for expiries.
+
+        The hint is the earliest expiry among open holds (0 if none), read in the same
+        statement as the head so that a write with nothing due costs no extra query.
+        """
         raise NotImplementedError  # pragma: no cover - abstract
 
     def commit(self) -> None:
@@ -103,17 +122,21 @@ class LedgerStore:
     def rollback(self) -> None:
         self.connection.rollback()
 
-    def _read_head(self, suffix: str = "") -> ChainHead:
+    def _read_head(self) -> tuple[ChainHead, int]:
+        # The head of the chain is its last record: keeping it in a row of its own would cost
+        # every commit one more page write.
         row = self._execute(
-            "SELECT last_timestamp, chain_seq, chain_hash FROM ledger_head WHERE singleton = 1"
-            + suffix
+            "SELECT seq, hash, last_timestamp, (SELECT MIN(expires_at) FROM pending_open "
+            "WHERE expires_at > 0) FROM audit_chain ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-        if row is None:
-            raise RuntimeError("the ledger schema is not initialised: run `tianping db migrate`")
-        return ChainHead(row[0], row[1], bytes(row[2]))
+        if row is not None:
+            return ChainHead(row[2], row[0], bytes(row[1])), int(row[3] or 0)
+        next_expiry = self._execute(
+            "SELECT MIN(expires_at) FROM pending_open WHERE expires_at > 0").fetchone()[0]
+        return ChainHead(0, 0, GENESIS_HASH), int(next_expiry or 0)
 
     def read_head(self) -> ChainHead:
-        return self._read_head()
+        return self._read_head()[0]
 
     # -- lookups used by the write path -----------------------------------------------------
 
@@ -127,6 +150,12 @@ class LedgerStore:
                 transfer = transfer_from_row(row)
                 found[transfer.id] = transfer
         return found
+
+    def fetch_account(self, account_id: int) -> Account | None:
+        """One account by id: the point read behind balance lookups, kept to one statement."""
+        row = self._execute(self._select_one_account,
+                            (account_id.to_bytes(16, "big"),)).fetchone()
+        return None if row is None else account_from_row(row)
 
     def fetch_accounts(self, ids: Iterable[int]) -> dict[int, Account]:
         found: dict[int, Account] = {}
@@ -182,19 +211,18 @@ class LedgerStore:
              for a in accounts],
         )
 
-    def insert_transfers(self, transfers: Sequence[Transfer]) -> None:
+    def insert_transfers(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert transfers given as stored rows (see `transfer_to_row`)."""
         p = self.placeholder
         self._executemany(
-            f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join([p] * 12)})",
-            [transfer_to_row(transfer) for transfer in transfers],
-        )
+            f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join([p] * 12)})", rows)
 
-    def insert_resolutions(self, resolutions: Sequence[tuple[int, str, int]]) -> None:
+    def insert_resolutions(self, rows: Sequence[tuple[bytes, str, int]]) -> None:
+        """Insert (pending id as bytes, kind, timestamp) rows."""
         p = self.placeholder
         self._executemany(
             f"INSERT INTO pending_resolutions (pending_id, kind, timestamp) VALUES ({p}, {p}, {p})",
-            [(_to_bytes(pending_id), kind, ts) for pending_id, kind, ts in resolutions],
-        )
+            rows)
 
     def open_pending(self, pending: Sequence[tuple[int, int]]) -> None:
         p = self.placeholder
@@ -245,11 +273,6 @@ class LedgerStore:
             f"INSERT INTO audit_chain ({CHAIN_COLUMNS}) VALUES ({', '.join([p] * 8)})",
             (record.seq, record.kind, record.first_timestamp, record.last_timestamp, record.body,
              record.body_hash, record.previous_hash, record.hash),
-        )
-        self._execute(
-            f"UPDATE ledger_head SET last_timestamp = {p}, chain_seq = {p}, chain_hash = {p} "
-            "WHERE singleton = 1",
-            (record.last_timestamp, record.seq, record.hash),
         )
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -352,6 +375,15 @@ class LedgerStore:
         ).fetchall()
         return [(_from_bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
+    def transfers_with_unknown_accounts(self) -> int:
+        """Transfers naming an account that does not exist (SQLite has no foreign key here)."""
+        row = self._execute(
+            "SELECT COUNT(*) FROM transfers t WHERE "
+            "NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account_id) "
+            "OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account_id)"
+        ).fetchone()
+        return int(row[0])
+
     def open_pending_inconsistencies(self) -> tuple[int, int]:
         """(holds neither resolved nor open, holds both resolved and open)."""
         lost = self._execute(
@@ -382,13 +414,13 @@ class LedgerStore:
             "accounts": [account_from_row(row) for row in self._execute(
                 f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE timestamp >= {p} "  # noqa: S608
                 f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "account_events": [(row[0], _from_bytes(row[1]), row[2]) for row in self._execute(
+            "account_events": [(row[0], bytes(row[1]), row[2]) for row in self._execute(
                 "SELECT timestamp, account_id, kind FROM account_events "
                 f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "transfers": [transfer_from_row(row) for row in self._execute(
+            "transfers": [_plain_row(row) for row in self._execute(
                 f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp >= {p} "  # noqa: S608
                 f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "resolutions": [(_from_bytes(row[0]), row[1], row[2]) for row in self._execute(
+            "resolutions": [(bytes(row[0]), row[1], row[2]) for row in self._execute(
                 "SELECT pending_id, kind, timestamp FROM pending_resolutions "
                 f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
         }
@@ -406,6 +438,7 @@ class LedgerStore:
 class SqliteLedgerStore(LedgerStore):
     backend = "sqlite"
     placeholder = "?"
+    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"  # noqa: S608
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)
@@ -419,7 +452,7 @@ class SqliteLedgerStore(LedgerStore):
         # In WAL mode a deferred transaction reads one snapshot from its first SELECT on.
         self.connection.execute("BEGIN")
 
-    def begin_write(self) -> ChainHead:
+    def begin_write(self) -> tuple[ChainHead, int]:
         # IMMEDIATE takes the database's single write lock now, so two writers never both read
         # the head and then collide at commit; the busy timeout makes the second one wait.
         self.connection.execute("BEGIN IMMEDIATE")
@@ -436,6 +469,7 @@ class SqliteLedgerStore(LedgerStore):
 class PostgresLedgerStore(LedgerStore):
     backend = "postgresql"
     placeholder = "%s"
+    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s"  # noqa: S608
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)
@@ -451,20 +485,21 @@ class PostgresLedgerStore(LedgerStore):
     def begin_read(self) -> None:
         self.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
-    def begin_write(self) -> ChainHead:
-        # Every writer locks the single head row first. That one lock orders all writers, so
-        # there is no deadlock between them, and READ COMMITTED then lets each statement of the
-        # batch see everything committed before the lock was granted.
-        return self._read_head(" FOR UPDATE")
+    def begin_write(self) -> tuple[ChainHead, int]:
+        # Every writer takes one transaction-scoped advisory lock first. That single lock
+        # orders all writers, so there is no deadlock between them, and READ COMMITTED then
+        # lets each statement of the batch see everything committed before it was granted.
+        self._execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_WRITE_LOCK_KEY,))
+        return self._read_head()
 
-    def insert_transfers(self, transfers: Sequence[Transfer]) -> None:
-        if not transfers:
+    def insert_transfers(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
             return
         with self.connection.cursor() as cursor, cursor.copy(
             f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN"
         ) as copy:
-            for transfer in transfers:
-                copy.write_row(transfer_to_row(transfer))
+            for row in rows:
+                copy.write_row(row)
 
     def insert_snapshots(self, snapshots: Sequence[tuple[int, int, int, int, int, int]]) -> None:
         if not snapshots:

@@ -1,0 +1,125 @@
+"""The `tianping` command: the Typer application and its global options.
+
+    tianping [--config PATH] [--database-url URL] [--data-dir DIR] COMMAND ...
+
+The global options override the settings from the environment and the TOML file (see
+`tianping.config`). Every command is defined in a module of this package and registered here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from tianping import __version__
+from tianping.cli import audit_commands, db_commands, demo, ledger_commands, serve
+from tianping.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CliState,
+    describe_error,
+    print_error,
+)
+
+
+class TianpingGroup(TyperGroup):
+    """The root group: turns every expected failure into one `error:` line and an exit code."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = self._run(args, prog_name, complete_var, windows_expand_args, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, args: Sequence[str] | None, prog_name: str | None,
+             complete_var: str | None, windows_expand_args: bool, **extra: Any) -> int:
+        try:
+            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                  standalone_mode=False, windows_expand_args=windows_expand_args,
+                                  **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # `tianping` or `tianping ledger` alone: show what there is, as click does.
+            click.echo(exc.ctx.get_help(), err=True)
+            print_error(f"missing command; see `{exc.ctx.command_path} --help`")
+            return EXIT_USAGE
+        except click.ClickException as exc:
+            message = exc.format_message()
+            context = getattr(exc, "ctx", None)
+            if isinstance(exc, click.UsageError) and context is not None:
+                message = f"{message.rstrip('.')} (see `{context.command_path} --help`)"
+            print_error(message)
+            return exc.exit_code
+        except click.exceptions.Abort:
+            print_error("aborted")
+            return EXIT_FAILED
+        except (Exception, KeyboardInterrupt) as exc:
+            described = describe_error(exc)
+            if described is None:
+                raise
+            message, code = described
+            print_error(message)
+            return code
+        return result if isinstance(result, int) else 0
+
+
+app = typer.Typer(
+    cls=TianpingGroup,
+    name="tianping",
+    help="Tianping: a double-entry ledger with a tamper-evident journal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        click.echo(f"tianping {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", metavar="PATH",
+        help="TOML settings file (instead of $TIANPING_CONFIG or ./tianping.toml).")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", metavar="URL",
+        help="Database URL: sqlite:///PATH or postgresql://... (overrides settings).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", metavar="DIR",
+        help="Data directory; the default SQLite database is DIR/tianping.db.")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Tianping: a double-entry ledger with a tamper-evident journal."""
+    state = CliState(config=config, database_url=database_url, data_dir=data_dir)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.add_typer(db_commands.app, name="db")
+app.add_typer(ledger_commands.app, name="ledger")
+app.add_typer(audit_commands.app, name="audit")
+app.command("serve")(serve.serve_command)
+app.command("demo")(demo.demo_command)
+
+
+def run() -> None:  # pragma: no cover - the console script calls `app` directly
+    app()
