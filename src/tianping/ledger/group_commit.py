@@ -46,7 +46,7 @@ class GroupCommitter:
         # When the previous commit served several callers, they are likely to be back within a
         # moment; waiting up to `linger_us` for them to queue lets one commit serve them all.
         # A lone caller never waits: lingering starts only once concurrency has been seen.
-        self._linger_s = linger_us / 1_000_000
+        self._linger_ns = linger_us * 1_000
         self._last_group_size = 1
         self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=queue_size_max)
         self._carry: _Request | None = None
@@ -93,16 +93,16 @@ class GroupCommitter:
             return None
         group = [first]
         count = len(first.events)
-        deadline = time.monotonic() + self._linger_s if self._last_group_size > 1 else 0.0
+        deadline_ns = time.monotonic_ns() + self._linger_ns if self._last_group_size > 1 else 0
         while count < self.events_per_commit_max:
             try:
                 request = self._queue.get_nowait()
             except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or len(group) >= self._last_group_size:
+                remaining_ns = deadline_ns - time.monotonic_ns()
+                if remaining_ns <= 0 or len(group) >= self._last_group_size:
                     break
                 try:
-                    request = self._queue.get(timeout=remaining)
+                    request = self._queue.get(timeout=remaining_ns / 1_000_000_000)
                 except queue.Empty:
                     break
             if request is None:
