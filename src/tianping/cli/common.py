@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import click
 import pydantic
 import typer
 from rich.console import Console
@@ -106,7 +105,7 @@ def describe_error(exc: BaseException) -> tuple[str, int] | None:
 
 def print_error(message: str) -> None:
     """Write `error: <message>` as one line on stderr."""
-    click.echo(f"error: {one_line(message)}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
 
 
 # -- settings and services -------------------------------------------------------------------
@@ -197,19 +196,11 @@ def state_of(ctx: typer.Context) -> CliState:
 # -- parsing ---------------------------------------------------------------------------------
 
 
-class IdType(click.ParamType):
-    """An account or transfer id: a decimal integer in [1, 2**128 - 2]."""
-
-    name = "ID"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            return parse_id(str(value).strip())
-        except InvalidId as exc:
-            self.fail(f"{value!r}: {exc}", param, ctx)
+def parse_id_option(value: str) -> int:
+    """An account or transfer id: a decimal integer in [1, 2**128 - 2] (Typer `parser`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return parse_id(str(value).strip())
 
 
 _FRACTION = re.compile(r"^(?P<head>[^.]*T\d{2}:\d{2}:\d{2})\.(?P<fraction>\d{1,9})(?P<tail>.*)$")
@@ -242,25 +233,6 @@ def parse_timestamp(text: str) -> int:
     if delta < timedelta(0):
         raise ValueError(f"{text!r} is before 1970")
     return (delta // timedelta(microseconds=1)) * 1000 + nanos
-
-
-class TimestampType(click.ParamType):
-    """A point in ledger time: nanoseconds since the epoch or an ISO 8601 date-time."""
-
-    name = "TIME"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            return parse_timestamp(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-ID = IdType()
-TIMESTAMP = TimestampType()
 
 
 def parse_amount(text: str, currency: str) -> int:
@@ -317,7 +289,7 @@ def progress_console() -> Console:
 
 def emit_json(document: object) -> None:
     """Print one JSON document on stdout."""
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def id_text(value: int) -> str:

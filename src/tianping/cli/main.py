@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -51,19 +50,9 @@ class TianpingGroup(TyperGroup):
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, windows_expand_args=windows_expand_args,
                                   **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            # `tianping` or `tianping ledger` alone: show what there is, as click does.
-            click.echo(exc.ctx.get_help(), err=True)
-            print_error(f"missing command; see `{exc.ctx.command_path} --help`")
-            return EXIT_USAGE
-        except click.ClickException as exc:
-            message = exc.format_message()
-            context = getattr(exc, "ctx", None)
-            if isinstance(exc, click.UsageError) and context is not None:
-                message = f"{message.rstrip('.')} (see `{context.command_path} --help`)"
-            print_error(message)
-            return exc.exit_code
-        except click.exceptions.Abort:
+        except typer.TyperException as exc:  # usage errors: bad or missing options and values
+            return _usage_error(exc)
+        except typer.Abort:
             print_error("aborted")
             return EXIT_FAILED
         except (Exception, KeyboardInterrupt) as exc:
@@ -74,6 +63,22 @@ class TianpingGroup(TyperGroup):
             print_error(message)
             return code
         return result if isinstance(result, int) else 0
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    context = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+        # `tianping` or `tianping ledger` alone: show what there is, as click does.
+        typer.echo(context.get_help(), err=True)
+        print_error(f"missing command; see `{context.command_path} --help`")
+        return EXIT_USAGE
+    # Typer reports a `parser` that raised ValueError as "Value error, <message>".
+    message = exc.format_message().replace("Value error, ", "")
+    if context is not None:
+        message = f"{message.rstrip('.')} (see `{context.command_path} --help`)"
+    print_error(message)
+    code = getattr(exc, "exit_code", EXIT_USAGE)
+    return code if isinstance(code, int) and code else EXIT_USAGE
 
 
 app = typer.Typer(
@@ -88,7 +93,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        click.echo(f"tianping {__version__}")
+        typer.echo(f"tianping {__version__}")
         raise typer.Exit()
 
 
@@ -119,7 +124,3 @@ app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(audit_commands.app, name="audit")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
-
-
-def run() -> None:  # pragma: no cover - the console script calls `app` directly
-    app()

@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from psycopg.pq import TransactionStatus
+
 from tianping.db.connect import connect_postgres, connect_sqlite
 from tianping.db.urls import DatabaseURL, parse_database_url
 
 Connection = Any  # sqlite3.Connection or psycopg.Connection; the store knows which.
+_PG_IDLE = TransactionStatus.IDLE
 
 
 class ConnectionPool:
@@ -46,7 +49,20 @@ class ConnectionPool:
             assert self.url.sqlite_path is not None
             return connect_sqlite(self.url.sqlite_path, synchronous=self._synchronous)
         assert self.url.dsn is not None
-        return connect_postgres(self.url.dsn)
+        connection = connect_postgres(self.url.dsn)
+        # Pooled PostgreSQL connections run in autocommit mode and the ledger store opens its
+        # transactions with an explicit BEGIN. A point read is then one round trip instead of
+        # three (the driver's implicit BEGIN, the SELECT and the ROLLBACK that ends it).
+        connection.autocommit = True
+        return connection
+
+    def reset(self, connection: Connection) -> None:
+        """End whatever transaction the connection is in, discarding its work."""
+        if self.backend == "sqlite":
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        elif connection.info.transaction_status != _PG_IDLE:
+            connection.execute("ROLLBACK")
 
     def acquire(self) -> Connection:
         if self._closed:
@@ -116,7 +132,7 @@ class ConnectionPool:
             yield connection
         except BaseException:
             try:
-                connection.rollback()
+                self.reset(connection)
             except Exception:  # noqa: BLE001 - any failure here means the session is unusable
                 broken = True
             raise

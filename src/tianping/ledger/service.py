@@ -321,18 +321,13 @@ class Ledger:
         if type(account_id) is not int or not ID_MIN <= account_id <= ID_MAX:
             return None
         connection = self.pool.acquire()
-        store = self._store_class(connection)
         try:
-            return store.fetch_account(account_id)
+            account = self._store_class(connection).fetch_account(account_id)
         except BaseException:
-            store.rollback()
+            self.pool.release(connection, broken=True)
             raise
-        finally:
-            if self.backend == "postgresql":
-                # psycopg opened a transaction for the SELECT; end it before the connection
-                # goes back to the pool.
-                connection.rollback()
-            self.pool.release(connection)
+        self.pool.release(connection)
+        return account
 
     def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:
         """The accounts with these ids, in the order asked; unknown ids are left out."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from psycopg.pq import TransactionStatus
+
 from tianping.ledger.journal import GENESIS_HASH, ChainHead, ChainRecord
 from tianping.ledger.model import Account, AccountBalance, Transfer
 
@@ -483,9 +485,18 @@ class PostgresLedgerStore(LedgerStore):
                 cursor.executemany(sql, rows)
 
     def begin_read(self) -> None:
-        self.connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        self.connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+    def commit(self) -> None:
+        self.connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.connection.info.transaction_status != TransactionStatus.IDLE:
+            self.connection.execute("ROLLBACK")
 
     def begin_write(self) -> tuple[ChainHead, int]:
+        # The pool's connections are in autocommit mode; the write opens its own transaction.
+        self.connection.execute("BEGIN")
         # Every writer takes one transaction-scoped advisory lock first. That single lock
         # orders all writers, so there is no deadlock between them, and READ COMMITTED then
         # lets each statement of the batch see everything committed before it was granted.

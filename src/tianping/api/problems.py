@@ -1,0 +1,381 @@
+"""Problem details (RFC 9457): the one place where errors become HTTP responses.
+
+Every error the API answers with is an `application/problem+json` document with the standard
+members `type`, `title`, `status`, `detail` and `instance`, plus the extension member `code`: a
+stable snake_case name that clients branch on. `PROBLEMS` below is the whole vocabulary: each
+code appears there once, with the one HTTP status it is always sent with. Route handlers never
+build error responses themselves; they let the ledger raise its own errors (or raise `ApiProblem`
+for the few conditions only the API knows about) and the handlers registered by
+`install_problem_handlers` translate.
+
+Problem documents never repeat what the client sent: a validation error names the field and
+what is wrong with it, not the value, because request bodies may carry personal data and error
+responses end up in client logs and support tickets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tianping.ledger.errors import LedgerError
+from tianping.ledger.ids import InvalidId
+from tianping.ledger.money import MoneyError
+
+__all__ = [
+    "PROBLEMS",
+    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_TYPE_BASE",
+    "REQUEST_BODY_BYTES_MAX",
+    "ApiProblem",
+    "ProblemKind",
+    "RequestBodyLimit",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_type",
+]
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+PROBLEM_TYPE_BASE: Final = "https://tianping.dev/problems/"
+
+# The largest request body the API reads. The largest legitimate request, a full batch of
+# 8189 transfers with ids as strings and a little metadata, stays below it; anything larger is
+# refused before a byte of it is parsed, so a hostile client cannot make the server hold or
+# decode an arbitrarily large document.
+REQUEST_BODY_BYTES_MAX: Final = 2 * 1024 * 1024
+
+
+class ProblemKind(NamedTuple):
+    """The fixed HTTP status and human-readable title of one problem code."""
+
+    status: int
+    title: str
+
+
+# The table: every problem code the API can send, and the status it is always sent with. A code
+# is part of the public contract once released: it is never renamed or given another status.
+PROBLEMS: Final[Mapping[str, ProblemKind]] = {
+    # The request itself is malformed.
+    "malformed_request": ProblemKind(400, "The request could not be read"),
+    "id_invalid": ProblemKind(400, "An id is not valid"),
+    "invalid_query": ProblemKind(400, "The query is not valid"),
+    "invalid_request": ProblemKind(422, "The request is not valid"),
+    "amount_invalid": ProblemKind(422, "An amount is not valid"),
+    "batch_too_large": ProblemKind(413, "The batch holds too many events"),
+    "payload_too_large": ProblemKind(413, "The request body is too large"),
+    # Who is asking.
+    "unauthenticated": ProblemKind(401, "Authentication is required"),
+    "forbidden": ProblemKind(403, "The credentials do not allow this operation"),
+    # What is asked for.
+    "not_found": ProblemKind(404, "There is nothing at this address"),
+    "account_not_found": ProblemKind(404, "No account has this id"),
+    "transfer_not_found": ProblemKind(404, "No transfer has this id"),
+    "method_not_allowed": ProblemKind(405, "This method is not allowed here"),
+    "history_not_enabled": ProblemKind(409, "The account keeps no balance history"),
+    # The server.
+    "internal_error": ProblemKind(500, "Internal error"),
+    "service_unavailable": ProblemKind(503, "The service is temporarily unavailable"),
+}
+
+# Status codes that Starlette itself raises (routing, body decoding) and the code each becomes.
+_STARLETTE_STATUS_CODES: Final[Mapping[int, str]] = {
+    400: "malformed_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+# Location names FastAPI puts first in a validation error's `loc`.
+_LOCATION_NAMES: Final = frozenset({"body", "query", "path", "header", "cookie"})
+
+# How long a client should wait before retrying after `service_unavailable`, in seconds.
+_RETRY_AFTER_S: Final = 1
+
+
+def problem_type(code: str) -> str:
+    """The stable URI that identifies a problem code."""
+    return PROBLEM_TYPE_BASE + code
+
+
+class ApiProblem(Exception):
+    """Raised inside the API for a condition only the API knows about (authentication, say).
+
+    The ledger's own conditions are never wrapped in this: the ledger raises its errors and
+    `install_problem_handlers` maps them by their `code`.
+    """
+
+    def __init__(self, code: str, detail: str, headers: Mapping[str, str] | None = None) -> None:
+        if code not in PROBLEMS:
+            raise ValueError(f"{code!r} is not a problem code listed in PROBLEMS")
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    code: str,
+    detail: str,
+    instance: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> ProblemResponse:
+    """Build the problem+json response for `code` (which must be listed in PROBLEMS)."""
+    kind = PROBLEMS[code]
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+    }
+    if extensions:
+        body.update(extensions)
+    return ProblemResponse(body, status_code=kind.status, headers=dict(headers or {}))
+
+
+# -- request validation ---------------------------------------------------------------------
+
+
+def _error_cause(error: Mapping[str, Any]) -> object:
+    """The exception a validator raised for this error, if a validator raised one."""
+    context = error.get("ctx")
+    return context.get("error") if isinstance(context, Mapping) else None
+
+
+def _validation_code(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The most specific problem code that describes every one of the validation errors.
+
+    A request whose only faults are malformed ids gets `id_invalid` and one whose only faults are
+    bad amounts gets `amount_invalid`, the same codes those faults get wherever else they are
+    found, so a client can branch on the code without parsing messages; a query string with
+    out-of-range parameters gets `invalid_query`, like the ledger's own query checks. A request
+    with faults of several kinds gets the general `invalid_request`.
+    """
+    if not errors:
+        return "invalid_request"
+    causes = [_error_cause(error) for error in errors]
+    if all(isinstance(cause, InvalidId) for cause in causes):
+        return "id_invalid"
+    if all(isinstance(cause, MoneyError) for cause in causes):
+        return "amount_invalid"
+    if all(tuple(error.get("loc", ()))[:1] == ("query",) for error in errors):
+        return "invalid_query"
+    return "invalid_request"
+
+
+def _public_location(location: Sequence[Any], field_names: frozenset[str]) -> list[str | int]:
+    """The error's location with every client-chosen name (a metadata key, say) masked.
+
+    Positions in lists and the names of our own fields are kept; any other name came from the
+    client's document and may be personal data, so it is replaced by "*".
+    """
+    public: list[str | int] = []
+    for part in location:
+        if isinstance(part, int):
+            public.append(part)
+        elif isinstance(part, str) and (part in field_names or part in _LOCATION_NAMES):
+            public.append(part)
+        else:
+            public.append("*")
+    return public
+
+
+def _collect_field_names(app: FastAPI) -> frozenset[str]:
+    """Every parameter and request-model field name the app declares, for `_public_location`."""
+    names: set[str] = set()
+    schema = app.openapi()
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        names.update(component.get("properties", {}).keys())
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict):
+                names.update(parameter["name"] for parameter in operation.get("parameters", ()))
+    return frozenset(names)
+
+
+# -- the handlers ---------------------------------------------------------------------------
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the exception handlers that turn every error into a problem response."""
+    field_names: frozenset[str] | None = None
+
+    def known_field_names() -> frozenset[str]:
+        # Computed on first use, when every route has been added to the app.
+        nonlocal field_names
+        if field_names is None:
+            field_names = _collect_field_names(app)
+        return field_names
+
+    def validation_failed(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        code = _validation_code(errors)
+        names = known_field_names()
+        listed = [
+            {
+                "location": _public_location(error.get("loc", ()), names),
+                "message": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+            for error in errors
+        ]
+        noun = "problem" if len(listed) == 1 else "problems"
+        return problem_response(
+            code,
+            f"the request has {len(listed)} {noun}; see `errors`",
+            request.url.path,
+            extensions={"errors": listed},
+        )
+
+    def ledger_refused(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, LedgerError)
+        if exc.code not in PROBLEMS:
+            # A ledger error without a mapping is a programming error here, not the client's.
+            logger.error("ledger error code %r has no problem mapping", exc.code, exc_info=exc)
+            return _internal_error(request)
+        return problem_response(exc.code, exc.message, request.url.path)
+
+    def id_refused(request: Request, exc: Exception) -> ProblemResponse:
+        return problem_response("id_invalid", str(exc), request.url.path)
+
+    def amount_refused(request: Request, exc: Exception) -> ProblemResponse:
+        return problem_response("amount_invalid", str(exc), request.url.path)
+
+    def api_problem(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, ApiProblem)
+        return problem_response(exc.code, exc.detail, request.url.path, headers=exc.headers)
+
+    def starlette_error(request: Request, exc: Exception) -> ProblemResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STARLETTE_STATUS_CODES.get(exc.status_code)
+        if code is None:
+            logger.error("HTTP status %d raised by the framework has no problem mapping",
+                         exc.status_code)
+            return _internal_error(request)
+        return problem_response(code, str(exc.detail), request.url.path,
+                                headers=exc.headers)
+
+    def timed_out(request: Request, exc: Exception) -> ProblemResponse:
+        # Raised when no database connection frees up in time or the group committer does not
+        # answer in time. A write may still commit afterwards, so the advice is to retry with the
+        # same ids: the ledger answers a replay of a committed event with `exists`.
+        logger.warning("timed out answering %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            "service_unavailable",
+            "the ledger did not answer in time; retry later with the same ids (a write that did "
+            "commit is then answered with `exists`)",
+            request.url.path,
+            headers={"Retry-After": str(_RETRY_AFTER_S)},
+        )
+
+    def unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        # The traceback goes to the log for the operators; the request body never does, and the
+        # client learns nothing about the server's internals.
+        logger.error("unexpected error answering %s %s", request.method, request.url.path,
+                     exc_info=exc)
+        return _internal_error(request)
+
+    app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(LedgerError, ledger_refused)
+    app.add_exception_handler(InvalidId, id_refused)
+    app.add_exception_handler(MoneyError, amount_refused)
+    app.add_exception_handler(ApiProblem, api_problem)
+    app.add_exception_handler(StarletteHTTPException, starlette_error)
+    app.add_exception_handler(TimeoutError, timed_out)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _internal_error(request: Request) -> ProblemResponse:
+    return problem_response(
+        "internal_error",
+        "the server could not answer this request; the error has been logged",
+        request.url.path,
+    )
+
+
+# -- the request body limit -----------------------------------------------------------------
+
+
+class RequestBodyLimit:
+    """ASGI middleware that refuses a request body over `max_bytes` before anything parses it.
+
+    A declared Content-Length over the limit is refused at once, without reading the body. A body
+    without a declared length (chunked transfer encoding) is read up to the limit and refused as
+    soon as it passes it. A body within the limit is buffered and handed to the application
+    whole, which costs nothing extra because FastAPI reads the whole body before parsing anyway.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = REQUEST_BODY_BYTES_MAX) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # The client has gone; there is nobody to answer.
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            # After the body, the application only waits for the client to disconnect.
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            "payload_too_large",
+            f"a request body holds at most {self.max_bytes} bytes",
+            str(scope.get("path", "")),
+            # The unread rest of the body makes the connection unusable for another request.
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            # The HTTP server has already refused a malformed Content-Length; a value that is
+            # still not a number is left to the streaming count.
+            return int(value) if value.isdigit() else None
+    return None

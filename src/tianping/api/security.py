@@ -1,0 +1,193 @@
+"""Who is asking (authentication) and what they may do (authorisation), each in one place.
+
+Authentication is one dependency, `authenticate`, which asks the app's `Authenticator` to turn
+the request's bearer credentials into a `Principal`. The identity context will bring real
+principals (users, services, their roles); it slots in by providing another `Authenticator`,
+without touching a route. Until then there are two:
+
+* `BearerTokenAuthenticator`: when the environment variable `TIANPING_API_TOKEN` is set, every
+  request must carry `Authorization: Bearer <that token>`, and is then the operator.
+* `DevelopmentAuthenticator`: when it is not set, every request is the operator. The app logs a
+  warning at startup, because this mode must never reach production.
+
+Authorisation is one dependency factory, `require(scope)`, which every route declares in its
+`dependencies`; the route then runs only for a principal holding that scope. Routes that need no
+credentials at all are listed in `PUBLIC_PATHS`, and a test fails when any other route declares no
+scope, so a route cannot be added without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Final, Protocol
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import BaseRoute
+
+from tianping.api.problems import ApiProblem
+
+__all__ = [
+    "API_TOKEN_ENV_VAR",
+    "API_TOKEN_LENGTH_MIN",
+    "OPERATOR",
+    "PUBLIC_PATHS",
+    "SCOPES",
+    "Authenticator",
+    "BearerTokenAuthenticator",
+    "DevelopmentAuthenticator",
+    "Principal",
+    "ScopeRequirement",
+    "authenticate",
+    "authenticator_from_environment",
+    "declared_scopes",
+    "require",
+]
+
+API_TOKEN_ENV_VAR: Final = "TIANPING_API_TOKEN"
+
+# A shared secret shorter than this could be guessed or mistyped into a working value; 32 hex
+# characters (128 bits) is what `python -c "import secrets; print(secrets.token_hex(16))"` makes.
+API_TOKEN_LENGTH_MIN: Final = 32
+
+# Every scope a route may require, with what it grants. `require` refuses any other name, so a
+# typo in a route declaration fails when the app is built rather than locking everyone out.
+SCOPES: Final[Mapping[str, str]] = {
+    "ledger:read": "read accounts, transfers, balances and statements",
+    "ledger:write": "create accounts and transfers, close and reopen accounts",
+    "ledger:audit": "check the ledger's invariants and verify its audit chain",
+}
+
+# Paths served without any credentials: the health probe and the API's own documentation.
+PUBLIC_PATHS: Final = frozenset(
+    {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated party a request acts for."""
+
+    subject: str
+    role: str
+    scopes: frozenset[str]
+
+
+# The operator runs the service; until the identity context exists it is the only principal.
+OPERATOR: Final = Principal(subject="operator", role="operator", scopes=frozenset(SCOPES))
+
+
+class Authenticator(Protocol):
+    """Turns a request's bearer token (None when it carries none) into a principal, or None."""
+
+    @property
+    def development_mode(self) -> bool:
+        """Whether every request is accepted without credentials."""
+        ...
+
+    def authenticate(self, bearer_token: str | None) -> Principal | None: ...
+
+
+class BearerTokenAuthenticator:
+    """Accepts exactly one shared bearer token, as the operator."""
+
+    development_mode = False
+
+    def __init__(self, token: str) -> None:
+        if len(token) < API_TOKEN_LENGTH_MIN or token != token.strip():
+            raise ValueError(
+                f"the API token must be at least {API_TOKEN_LENGTH_MIN} characters without "
+                "surrounding whitespace")
+        self._token = token.encode()
+
+    def authenticate(self, bearer_token: str | None) -> Principal | None:
+        if bearer_token is None:
+            return None
+        # A constant-time comparison, so the time a wrong token takes to refuse does not tell an
+        # attacker how many of its leading characters were right.
+        if not hmac.compare_digest(bearer_token.encode(), self._token):
+            return None
+        return OPERATOR
+
+
+class DevelopmentAuthenticator:
+    """Accepts every request as the operator. For a developer's machine only."""
+
+    development_mode = True
+
+    def authenticate(self, bearer_token: str | None) -> Principal | None:
+        return OPERATOR
+
+
+def authenticator_from_environment(environ: Mapping[str, str] = os.environ) -> Authenticator:
+    """The authenticator `TIANPING_API_TOKEN` asks for: a bearer token, or development mode.
+
+    A variable that is set but blank is refused rather than read as "unset": someone who set it
+    meant to require a token, and silently running without authentication would betray that.
+    """
+    token = environ.get(API_TOKEN_ENV_VAR)
+    if token is None:
+        return DevelopmentAuthenticator()
+    return BearerTokenAuthenticator(token)
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description=f"The API token configured in `{API_TOKEN_ENV_VAR}`.",
+)
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The one authentication dependency: the request's principal, or a 401 problem."""
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = authenticator.authenticate(credentials.credentials if credentials else None)
+    if principal is None:
+        raise ApiProblem(
+            "unauthenticated",
+            "send a valid API token as `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": 'Bearer realm="tianping"'},
+        )
+    return principal
+
+
+class ScopeRequirement:
+    """A route dependency that admits only principals holding `scope`. Made by `require`."""
+
+    def __init__(self, scope: str) -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; the scopes are {sorted(SCOPES)}")
+        self.scope = scope
+
+    def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if self.scope not in principal.scopes:
+            raise ApiProblem("forbidden", f"this operation needs the scope {self.scope!r}")
+        return principal
+
+    def __repr__(self) -> str:
+        return f"require({self.scope!r})"
+
+
+@cache
+def require(scope: str) -> ScopeRequirement:
+    """The dependency a route declares to say which scope it needs.
+
+    Use as `dependencies=[Depends(require("ledger:read"))]`. One instance per scope, so FastAPI's
+    per-request dependency cache authenticates a request once however the routes are composed.
+    """
+    return ScopeRequirement(scope)
+
+
+def declared_scopes(route: BaseRoute) -> list[str]:
+    """The scopes a route requires through `require`, for the route-declaration test."""
+    if not isinstance(route, APIRoute):
+        return []
+    return [dependency.dependency.scope for dependency in route.dependencies
+            if isinstance(dependency.dependency, ScopeRequirement)]
