@@ -6,6 +6,7 @@ connection pool per database, one `Ledger`, and one group committer for single-r
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger
+from tianping.ledger.sweeper import ExpirySweeper
 
 
 @dataclass(slots=True)
@@ -25,18 +27,38 @@ class Services:
     pool: ConnectionPool
     ledger: Ledger
     _committer: GroupCommitter | None = field(default=None)
+    _committer_lock: threading.Lock = field(default_factory=threading.Lock)
+    _sweeper: ExpirySweeper | None = field(default=None)
+
+    def start_background_work(self) -> None:
+        """Start what a long-running server needs: the group committer and the expiry sweep."""
+        _ = self.committer
+        if self._sweeper is None:
+            self._sweeper = ExpirySweeper(self.ledger).start()
 
     @property
     def committer(self) -> GroupCommitter:
-        """The group committer, started on first use (a CLI command rarely needs one)."""
-        if self._committer is None:
-            self._committer = GroupCommitter(self.ledger)
-        return self._committer
+        """The group committer, started on first use (a CLI command rarely needs one).
+
+        Request threads may ask for it at the same moment; the lock makes sure exactly one is
+        started, since a second one's writer thread would never be stopped.
+        """
+        committer = self._committer
+        if committer is None:
+            with self._committer_lock:
+                if self._committer is None:
+                    self._committer = GroupCommitter(self.ledger)
+                committer = self._committer
+        return committer
 
     def close(self) -> None:
-        if self._committer is not None:
-            self._committer.close()
-            self._committer = None
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+        with self._committer_lock:
+            committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.close()
         self.pool.close()
 
 

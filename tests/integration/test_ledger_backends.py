@@ -6,11 +6,12 @@ invariants and verifies the audit chain when the test ends.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import pytest
-from ledger_support import ManualClock
 
+from ledger_support import ManualClock
 from tianping.ledger.errors import AccountNotFound, BatchTooLarge, HistoryNotEnabled, InvalidQuery
 from tianping.ledger.journal import ChainHead
 from tianping.ledger.limits import (
@@ -44,6 +45,7 @@ EUR = "EUR"
 SECOND_NS = 1_000_000_000
 HISTORY = AccountFlags.HISTORY
 DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
+CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
 PENDING = TransferFlags.PENDING
 POST = TransferFlags.POST_PENDING
 VOID = TransferFlags.VOID_PENDING
@@ -137,18 +139,35 @@ def test_transfers_round_trip(ledger: Ledger, clock: ManualClock) -> None:
     first = clock.now
     post(ledger, *events)
     expected = [
-        Transfer(e.id, e.debit_account_id, e.credit_account_id, e.amount, e.currency, e.code,
-                 e.flags, e.pending_id, e.reverses_id, e.timeout, e.metadata, first + i)
+        Transfer(
+            e.id,
+            e.debit_account_id,
+            e.credit_account_id,
+            e.amount,
+            e.currency,
+            e.code,
+            e.flags,
+            e.pending_id,
+            e.reverses_id,
+            e.timeout,
+            e.metadata,
+            first + i,
+        )
         for i, e in enumerate(events)
     ]
     assert ledger.lookup_transfers([e.id for e in events]) == expected
-    assert ledger.lookup_transfers([1, 0, 2**128, 2**128 - 1, ID_MAX]) == [expected[3],
-                                                                           expected[0]]
+    assert ledger.lookup_transfers([1, 0, 2**128, 2**128 - 1, ID_MAX]) == [expected[3], expected[0]]
     # A post of the 128-bit hold with every optional field omitted is filled in from the hold.
     post(ledger, NewTransfer(ID_MAX - 1, flags=POST, pending_id=2**64))
     (stored,) = ledger.lookup_transfers([ID_MAX - 1])
-    assert (stored.debit_account_id, stored.credit_account_id, stored.amount, stored.currency,
-            stored.code, stored.pending_id) == (BANK, BOB, 250, USD, 2, 2**64)
+    assert (
+        stored.debit_account_id,
+        stored.credit_account_id,
+        stored.amount,
+        stored.currency,
+        stored.code,
+        stored.pending_id,
+    ) == (BANK, BOB, 250, USD, 2, 2**64)
     assert balances(ledger, BANK) == (50, AMOUNT_MINOR_MAX + 250, 0, 0)
     assert balances(ledger, ALICE) == (0, 1, 0, AMOUNT_MINOR_MAX)
     assert balances(ledger, BOB) == (0, 0, 50, 251)
@@ -164,24 +183,41 @@ def test_replays_across_commits(ledger: Ledger) -> None:
     state = (balances(ledger, BANK), balances(ledger, ALICE))
 
     assert ledger.create_accounts([usd(BANK), usd(ALICE, HISTORY, "alice")]) == [A.exists] * 2
-    assert ledger.create_accounts([
-        usd(ALICE, HISTORY, "bob"), usd(ALICE), NewAccount(BANK, EUR, 10),
-        NewAccount(BANK, USD, 11),
-    ]) == [A.exists_with_different_fields] * 4
-    assert ledger.create_transfers([
-        move(10, BANK, ALICE, 100, metadata='{"r":1}'),
-        move(11, BANK, ALICE, 5, flags=PENDING, timeout=60),
-        NewTransfer(12, flags=POST, pending_id=11, amount=3),
-        # The omitted fields of a post match whatever the post was filled in with.
-        NewTransfer(12, BANK, ALICE, 3, USD, 1, flags=POST, pending_id=11),
-    ]) == [R.exists] * 4
-    assert ledger.create_transfers([
-        move(10, BANK, ALICE, 101, metadata='{"r":1}'),
-        move(10, BANK, ALICE, 100),
-        move(10, ALICE, BANK, 100, metadata='{"r":1}'),
-        move(11, BANK, ALICE, 5, flags=PENDING, timeout=61),
-        NewTransfer(12, flags=POST, pending_id=11, amount=4),
-    ]) == [R.exists_with_different_fields] * 5
+    assert (
+        ledger.create_accounts(
+            [
+                usd(ALICE, HISTORY, "bob"),
+                usd(ALICE),
+                NewAccount(BANK, EUR, 10),
+                NewAccount(BANK, USD, 11),
+            ]
+        )
+        == [A.exists_with_different_fields] * 4
+    )
+    assert (
+        ledger.create_transfers(
+            [
+                move(10, BANK, ALICE, 100, metadata='{"r":1}'),
+                move(11, BANK, ALICE, 5, flags=PENDING, timeout=60),
+                NewTransfer(12, flags=POST, pending_id=11, amount=3),
+                # The omitted fields of a post match whatever the post was filled in with.
+                NewTransfer(12, BANK, ALICE, 3, USD, 1, flags=POST, pending_id=11),
+            ]
+        )
+        == [R.exists] * 4
+    )
+    assert (
+        ledger.create_transfers(
+            [
+                move(10, BANK, ALICE, 101, metadata='{"r":1}'),
+                move(10, BANK, ALICE, 100),
+                move(10, ALICE, BANK, 100, metadata='{"r":1}'),
+                move(11, BANK, ALICE, 5, flags=PENDING, timeout=61),
+                NewTransfer(12, flags=POST, pending_id=11, amount=4),
+            ]
+        )
+        == [R.exists_with_different_fields] * 5
+    )
     # A replay is recognised even when the ledger's present state would now refuse the event.
     assert ledger.close_account(ALICE) == S.ok
     after_close = head(ledger)
@@ -204,7 +240,8 @@ def test_two_phase_across_commits(ledger: Ledger) -> None:
     assert ledger.create_transfers([move(4, ALICE, BOB, 101)]) == [R.exceeds_credits]
 
     assert ledger.create_transfers([NewTransfer(5, flags=POST, pending_id=2, amount=601)]) == [
-        R.exceeds_pending_transfer_amount]
+        R.exceeds_pending_transfer_amount
+    ]
     post(ledger, NewTransfer(5, flags=POST, pending_id=2, amount=450))
     assert balances(ledger, ALICE) == (300, 450, 0, 1000)
     assert balances(ledger, BOB) == (0, 0, 300, 450)
@@ -216,19 +253,24 @@ def test_two_phase_across_commits(ledger: Ledger) -> None:
     assert (void.amount, void.debit_account_id, void.credit_account_id) == (300, ALICE, BOB)
 
     before = head(ledger)
-    assert ledger.create_transfers([
-        NewTransfer(7, flags=POST, pending_id=2),
-        NewTransfer(8, flags=VOID, pending_id=2),
-        NewTransfer(9, flags=POST, pending_id=3),
-        NewTransfer(10, flags=VOID, pending_id=3),
-        NewTransfer(11, flags=POST, pending_id=1),
-        NewTransfer(12, flags=POST, pending_id=99),
-        NewTransfer(13, flags=VOID, pending_id=3, amount=1),
-        NewTransfer(14, BOB, ALICE, flags=POST, pending_id=2),
-    ]) == [
-        R.pending_transfer_already_posted, R.pending_transfer_already_posted,
-        R.pending_transfer_already_voided, R.pending_transfer_already_voided,
-        R.pending_transfer_not_pending, R.pending_transfer_not_found,
+    assert ledger.create_transfers(
+        [
+            NewTransfer(7, flags=POST, pending_id=2),
+            NewTransfer(8, flags=VOID, pending_id=2),
+            NewTransfer(9, flags=POST, pending_id=3),
+            NewTransfer(10, flags=VOID, pending_id=3),
+            NewTransfer(11, flags=POST, pending_id=1),
+            NewTransfer(12, flags=POST, pending_id=99),
+            NewTransfer(13, flags=VOID, pending_id=3, amount=1),
+            NewTransfer(14, BOB, ALICE, flags=POST, pending_id=2),
+        ]
+    ) == [
+        R.pending_transfer_already_posted,
+        R.pending_transfer_already_posted,
+        R.pending_transfer_already_voided,
+        R.pending_transfer_already_voided,
+        R.pending_transfer_not_pending,
+        R.pending_transfer_not_found,
         R.pending_transfer_has_different_amount,
         R.pending_transfer_has_different_debit_account_id,
     ]
@@ -258,14 +300,19 @@ def test_expiry_by_expire_pending(ledger: Ledger, clock: ManualClock) -> None:
 
     before = head(ledger)
     assert ledger.create_transfers([NewTransfer(3, flags=POST, pending_id=2)]) == [
-        R.pending_transfer_expired]
+        R.pending_transfer_expired
+    ]
     assert ledger.create_transfers([NewTransfer(4, flags=VOID, pending_id=2)]) == [
-        R.pending_transfer_expired]
+        R.pending_transfer_expired
+    ]
     assert head(ledger) == before
     # The expiry is in ALICE's balance history, at or after the hold's expiry time.
     history = ledger.get_account_balances(ALICE)
-    assert [(b.debits_pending, b.credits_posted) for b in history] == [(0, 100), (80, 100),
-                                                                     (0, 100)]
+    assert [(b.debits_pending, b.credits_posted) for b in history] == [
+        (0, 100),
+        (80, 100),
+        (0, 100),
+    ]
     assert history[-1].timestamp >= hold.expires_at
     post(ledger, move(5, ALICE, BOB, 100))
 
@@ -274,8 +321,11 @@ def test_expiry_happens_at_the_next_write(ledger: Ledger, clock: ManualClock) ->
     """An expired hold is voided implicitly by the next write, before that write's events."""
     open_accounts(ledger, usd(BANK), usd(ALICE, DEBITS_LIMITED), usd(BOB))
     post(ledger, move(1, BANK, ALICE, 100))
-    post(ledger, move(2, ALICE, BOB, 100, flags=PENDING, timeout=5),
-         move(3, BANK, BOB, 7, flags=PENDING, timeout=1))
+    post(
+        ledger,
+        move(2, ALICE, BOB, 100, flags=PENDING, timeout=5),
+        move(3, BANK, BOB, 7, flags=PENDING, timeout=1),
+    )
     assert ledger.create_transfers([move(4, ALICE, BOB, 1)]) == [R.exceeds_credits]
 
     clock.advance(seconds=6)
@@ -285,9 +335,12 @@ def test_expiry_happens_at_the_next_write(ledger: Ledger, clock: ManualClock) ->
     assert balances(ledger, BOB) == (0, 0, 0, 100)
     assert balances(ledger, BANK) == (0, 100, 0, 0)
     assert ledger.expire_pending() == 0
-    assert ledger.create_transfers([
-        NewTransfer(6, flags=POST, pending_id=2), NewTransfer(7, flags=POST, pending_id=3)
-    ]) == [R.pending_transfer_expired] * 2
+    assert (
+        ledger.create_transfers(
+            [NewTransfer(6, flags=POST, pending_id=2), NewTransfer(7, flags=POST, pending_id=3)]
+        )
+        == [R.pending_transfer_expired] * 2
+    )
 
 
 def test_post_in_the_same_write_as_the_expiry(ledger: Ledger, clock: ManualClock) -> None:
@@ -296,7 +349,8 @@ def test_post_in_the_same_write_as_the_expiry(ledger: Ledger, clock: ManualClock
     post(ledger, move(1, BANK, ALICE, 10, flags=PENDING, timeout=5))
     clock.advance(seconds=6)
     assert ledger.create_transfers([NewTransfer(2, flags=POST, pending_id=1)]) == [
-        R.pending_transfer_expired]
+        R.pending_transfer_expired
+    ]
     assert balances(ledger, BANK) == (0, 0, 0, 0)
     assert ledger.expire_pending() == 0
 
@@ -308,28 +362,41 @@ def test_linked_chain_failing_midway_writes_nothing(ledger: Ledger) -> None:
     before = head(ledger)
     state = [balances(ledger, a) for a in (BANK, ALICE, BOB)]
 
-    results = ledger.create_transfers([
-        move(2, ALICE, BOB, 60, flags=LINKED),
-        move(3, ALICE, BOB, 30, flags=LINKED | PENDING),
-        move(4, ALICE, BOB, 20, flags=LINKED),  # 60 + 30 + 20 > 100
-        move(5, BANK, BOB, 1),
-    ])
-    assert results == [R.linked_event_failed, R.linked_event_failed, R.exceeds_credits,
-                       R.linked_event_failed]
+    results = ledger.create_transfers(
+        [
+            move(2, ALICE, BOB, 60, flags=LINKED),
+            move(3, ALICE, BOB, 30, flags=LINKED | PENDING),
+            move(4, ALICE, BOB, 20, flags=LINKED),  # 60 + 30 + 20 > 100
+            move(5, BANK, BOB, 1),
+        ]
+    )
+    assert results == [
+        R.linked_event_failed,
+        R.linked_event_failed,
+        R.exceeds_credits,
+        R.linked_event_failed,
+    ]
     assert head(ledger) == before
     assert ledger.lookup_transfers([2, 3, 4, 5]) == []
     assert [balances(ledger, a) for a in (BANK, ALICE, BOB)] == state
     assert len(ledger.get_account_balances(BOB)) == 0
 
-    results = ledger.create_transfers([
-        move(6, BANK, BOB, 7),
-        move(2, ALICE, BOB, 60, flags=LINKED),
-        move(3, ALICE, CAROL, 30, flags=LINKED),  # unknown account
-        move(4, ALICE, BOB, 20),
-        move(8, BANK, BOB, 8, flags=LINKED),  # chain left open at the end of the batch
-    ])
-    assert results == [R.ok, R.linked_event_failed, R.credit_account_not_found,
-                       R.linked_event_failed, R.linked_event_chain_open]
+    results = ledger.create_transfers(
+        [
+            move(6, BANK, BOB, 7),
+            move(2, ALICE, BOB, 60, flags=LINKED),
+            move(3, ALICE, CAROL, 30, flags=LINKED),  # unknown account
+            move(4, ALICE, BOB, 20),
+            move(8, BANK, BOB, 8, flags=LINKED),  # chain left open at the end of the batch
+        ]
+    )
+    assert results == [
+        R.ok,
+        R.linked_event_failed,
+        R.credit_account_not_found,
+        R.linked_event_failed,
+        R.linked_event_chain_open,
+    ]
     assert transfer_ids(ledger.lookup_transfers([2, 3, 4, 6, 8])) == [6]
     assert balances(ledger, BOB) == (0, 0, 0, 7)
     assert balances(ledger, ALICE) == state[1]
@@ -341,23 +408,35 @@ def test_reversal(ledger: Ledger) -> None:
     post(ledger, move(1, BANK, ALICE, 100), move(2, BANK, BOB, 9, flags=PENDING))
     post(ledger, NewTransfer(3, reverses_id=1, amount=30))
     (reversal,) = ledger.lookup_transfers([3])
-    assert (reversal.debit_account_id, reversal.credit_account_id, reversal.amount,
-            reversal.currency, reversal.code) == (ALICE, BANK, 30, USD, 1)
+    assert (
+        reversal.debit_account_id,
+        reversal.credit_account_id,
+        reversal.amount,
+        reversal.currency,
+        reversal.code,
+    ) == (ALICE, BANK, 30, USD, 1)
     assert balances(ledger, ALICE) == (0, 30, 0, 100)
 
-    assert ledger.create_transfers([
-        NewTransfer(4, BANK, ALICE, 10, reverses_id=1),
-        NewTransfer(5, reverses_id=1, amount=71),
-        NewTransfer(6, reverses_id=2),
-        NewTransfer(7, reverses_id=77),
-        NewTransfer(8, reverses_id=1, currency=EUR),
-    ]) == [R.reversal_must_swap_accounts, R.reversal_exceeds_original,
-           R.reversal_target_not_posted, R.reversal_target_not_found,
-           R.reversal_has_different_currency]
+    assert ledger.create_transfers(
+        [
+            NewTransfer(4, BANK, ALICE, 10, reverses_id=1),
+            NewTransfer(5, reverses_id=1, amount=71),
+            NewTransfer(6, reverses_id=2),
+            NewTransfer(7, reverses_id=77),
+            NewTransfer(8, reverses_id=1, currency=EUR),
+        ]
+    ) == [
+        R.reversal_must_swap_accounts,
+        R.reversal_exceeds_original,
+        R.reversal_target_not_posted,
+        R.reversal_target_not_found,
+        R.reversal_has_different_currency,
+    ]
     post(ledger, NewTransfer(9, ALICE, BANK, 0, USD, 5, reverses_id=1))  # the remaining 70
     assert ledger.lookup_transfers([9])[0].amount == 70
     assert ledger.create_transfers([NewTransfer(10, reverses_id=1, amount=1)]) == [
-        R.reversal_exceeds_original]
+        R.reversal_exceeds_original
+    ]
     assert balances(ledger, ALICE) == (0, 100, 0, 100)
     assert balances(ledger, BANK) == (9, 100, 0, 100)
     # A reversal can itself be reversed.
@@ -380,12 +459,19 @@ def test_close_and_reopen_account(ledger: Ledger) -> None:
     assert ledger.reopen_account(BOB) == S.not_closed
 
     before = head(ledger)
-    assert ledger.create_transfers([
-        move(3, BANK, ALICE, 1), move(4, ALICE, BOB, 1),
-        NewTransfer(5, flags=POST, pending_id=1),
-        move(6, BANK, ALICE, 1, flags=PENDING),
-    ]) == [R.credit_account_closed, R.debit_account_closed, R.credit_account_closed,
-           R.credit_account_closed]
+    assert ledger.create_transfers(
+        [
+            move(3, BANK, ALICE, 1),
+            move(4, ALICE, BOB, 1),
+            NewTransfer(5, flags=POST, pending_id=1),
+            move(6, BANK, ALICE, 1, flags=PENDING),
+        ]
+    ) == [
+        R.credit_account_closed,
+        R.debit_account_closed,
+        R.credit_account_closed,
+        R.credit_account_closed,
+    ]
     assert head(ledger) == before
     post(ledger, NewTransfer(7, flags=VOID, pending_id=2))
     assert balances(ledger, ALICE) == (0, 0, 50, 0)
@@ -423,8 +509,9 @@ def test_account_transfers_pagination(ledger: Ledger) -> None:
         low = high = 0
         sizes = []
         while True:
-            page = ledger.get_account_transfers(ALICE, low, high, 100, newest_first, debits,
-                                                credits)
+            page = ledger.get_account_transfers(
+                ALICE, low, high, 100, newest_first, debits, credits
+            )
             if not page:
                 break
             sizes.append(len(page))
@@ -485,8 +572,10 @@ def test_balance_history_and_balance_at(ledger: Ledger, clock: ManualClock) -> N
         steps.append((stored.timestamp, balances(ledger, ALICE)))
 
     history = ledger.get_account_balances(ALICE)
-    assert [(b.timestamp, (b.debits_pending, b.debits_posted, b.credits_pending,
-                           b.credits_posted)) for b in history] == steps
+    assert [
+        (b.timestamp, (b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted))
+        for b in history
+    ] == steps
     assert ledger.get_account_balances(ALICE, newest_first=True) == history[::-1]
     assert ledger.get_account_balances(ALICE, limit=2) == history[:2]
     assert ledger.get_account_balances(ALICE, steps[2][0], steps[3][0]) == history[2:4]
@@ -536,13 +625,22 @@ def test_statement_across_a_period_boundary(ledger: Ledger, clock: ManualClock) 
     """A statement's opening totals are everything posted before the period, its closing ones
     add the period's posted entries."""
     open_accounts(ledger, usd(BANK), usd(ALICE), usd(BOB))
-    post(ledger, move(1, BANK, ALICE, 100), move(2, ALICE, BOB, 30),
-         move(3, ALICE, BOB, 40, flags=PENDING), move(4, ALICE, BOB, 8, flags=PENDING))
+    post(
+        ledger,
+        move(1, BANK, ALICE, 100),
+        move(2, ALICE, BOB, 30),
+        move(3, ALICE, BOB, 40, flags=PENDING),
+        move(4, ALICE, BOB, 8, flags=PENDING),
+    )
     clock.advance(seconds=3600)
     boundary = clock.now
-    post(ledger, NewTransfer(5, flags=POST, pending_id=3, amount=25),
-         NewTransfer(6, flags=VOID, pending_id=4), move(7, BANK, ALICE, 11),
-         move(8, BOB, ALICE, 2))
+    post(
+        ledger,
+        NewTransfer(5, flags=POST, pending_id=3, amount=25),
+        NewTransfer(6, flags=VOID, pending_id=4),
+        move(7, BANK, ALICE, 11),
+        move(8, BOB, ALICE, 2),
+    )
     clock.advance(seconds=3600)
     end = clock.now - 1
     post(ledger, move(9, BANK, ALICE, 1000))  # after the period
@@ -563,8 +661,10 @@ def test_statement_across_a_period_boundary(ledger: Ledger, clock: ManualClock) 
     whole = ledger.statement(ALICE)
     assert (whole.closing_debits, whole.closing_credits) == (55, 1113)
     account = ledger.get_account(ALICE)
-    assert (whole.closing_debits, whole.closing_credits) == (account.debits_posted,
-                                                             account.credits_posted)
+    assert (whole.closing_debits, whole.closing_credits) == (
+        account.debits_posted,
+        account.credits_posted,
+    )
 
     cut = ledger.statement(ALICE, boundary, end, limit=2)
     assert not cut.complete
@@ -573,8 +673,7 @@ def test_statement_across_a_period_boundary(ledger: Ledger, clock: ManualClock) 
     assert transfer_ids(cut.entries) == [5]
     assert cut.next_timestamp == seventh.timestamp
     rest = ledger.statement(ALICE, cut.next_timestamp, end)
-    assert (rest.opening_debits, rest.opening_credits) == (cut.closing_debits,
-                                                           cut.closing_credits)
+    assert (rest.opening_debits, rest.opening_credits) == (cut.closing_debits, cut.closing_credits)
     assert (rest.closing_debits, rest.closing_credits) == (55, 113)
 
 
@@ -586,18 +685,26 @@ MULTIBYTE_METADATA = '{"k":"' + "\u00e9" * (METADATA_BYTES_MAX // 2) + '"}'  # >
 BAD_TRANSFERS = [
     pytest.param(move(100, BANK, ALICE, 0), R.amount_must_be_positive, id="zero-amount"),
     pytest.param(move(100, BANK, ALICE, -5), R.amount_must_be_positive, id="negative-amount"),
-    pytest.param(move(100, BANK, ALICE, AMOUNT_MINOR_MAX + 1), R.amount_exceeds_maximum,
-                 id="amount-over-max"),
+    pytest.param(
+        move(100, BANK, ALICE, AMOUNT_MINOR_MAX + 1), R.amount_exceeds_maximum, id="amount-over-max"
+    ),
     pytest.param(move(100, CAROL, ALICE, 1), R.debit_account_not_found, id="unknown-debit"),
     pytest.param(move(100, BANK, CAROL, 1), R.credit_account_not_found, id="unknown-credit"),
     pytest.param(move(100, BANK, BOB, 1), R.credit_account_closed, id="closed-credit"),
     pytest.param(move(100, BOB, BANK, 1), R.debit_account_closed, id="closed-debit"),
-    pytest.param(move(100, BANK, 4, 1), R.accounts_must_have_the_same_currency,
-                 id="currency-mismatch-accounts"),
-    pytest.param(NewTransfer(100, BANK, ALICE, 1, EUR, 1), R.transfer_currency_must_match_accounts,
-                 id="currency-mismatch-transfer"),
-    pytest.param(NewTransfer(100, BANK, ALICE, 1, "XXX", 1), R.currency_invalid,
-                 id="unknown-currency"),
+    pytest.param(
+        move(100, BANK, 4, 1),
+        R.accounts_must_have_the_same_currency,
+        id="currency-mismatch-accounts",
+    ),
+    pytest.param(
+        NewTransfer(100, BANK, ALICE, 1, EUR, 1),
+        R.transfer_currency_must_match_accounts,
+        id="currency-mismatch-transfer",
+    ),
+    pytest.param(
+        NewTransfer(100, BANK, ALICE, 1, "XXX", 1), R.currency_invalid, id="unknown-currency"
+    ),
     pytest.param(move(0, BANK, ALICE, 1), R.id_invalid, id="id-zero"),
     pytest.param(move(2**128, BANK, ALICE, 1), R.id_invalid, id="id-2**128"),
     pytest.param(move(2**128 - 1, BANK, ALICE, 1), R.id_invalid, id="id-all-ones"),
@@ -606,18 +713,30 @@ BAD_TRANSFERS = [
     pytest.param(move(100, 0, ALICE, 1), R.debit_account_id_invalid, id="debit-id-zero"),
     pytest.param(move(100, BANK, 2**128, 1), R.credit_account_id_invalid, id="credit-id-2**128"),
     pytest.param(move(100, BANK, BANK, 1), R.accounts_must_be_different, id="same-accounts"),
-    pytest.param(move(100, BANK, ALICE, 1, metadata=TOO_LONG_METADATA), R.metadata_invalid,
-                 id="metadata-too-long"),
-    pytest.param(move(100, BANK, ALICE, 1, metadata=MULTIBYTE_METADATA), R.metadata_invalid,
-                 id="metadata-too-many-bytes"),
+    pytest.param(
+        move(100, BANK, ALICE, 1, metadata=TOO_LONG_METADATA),
+        R.metadata_invalid,
+        id="metadata-too-long",
+    ),
+    pytest.param(
+        move(100, BANK, ALICE, 1, metadata=MULTIBYTE_METADATA),
+        R.metadata_invalid,
+        id="metadata-too-many-bytes",
+    ),
     pytest.param(move(100, BANK, ALICE, 1, metadata=""), R.metadata_invalid, id="metadata-empty"),
-    pytest.param(move(100, BANK, ALICE, 1, timeout=5), R.timeout_reserved_for_pending_transfer,
-                 id="timeout-not-pending"),
+    pytest.param(
+        move(100, BANK, ALICE, 1, timeout=5),
+        R.timeout_reserved_for_pending_transfer,
+        id="timeout-not-pending",
+    ),
     pytest.param(NewTransfer(100, BANK, ALICE, 1, USD, 0), R.code_invalid, id="code-zero"),
     pytest.param(NewTransfer(100, BANK, ALICE, 1, USD, 65536), R.code_invalid, id="code-big"),
     pytest.param(move(100, BANK, ALICE, 1, flags=64), R.flags_invalid, id="unknown-flag"),
-    pytest.param(move(100, BANK, ALICE, 1, flags=PENDING | POST), R.flags_are_mutually_exclusive,
-                 id="pending-and-post"),
+    pytest.param(
+        move(100, BANK, ALICE, 1, flags=PENDING | POST),
+        R.flags_are_mutually_exclusive,
+        id="pending-and-post",
+    ),
     pytest.param(move(100, ALICE, BANK, 11), R.exceeds_credits, id="overdraw-limited"),
 ]
 
@@ -627,8 +746,9 @@ def test_bad_transfer_gets_its_code_and_writes_nothing(
     ledger: Ledger, event: NewTransfer, expected: CreateTransferResult
 ) -> None:
     """Each malformed or refused transfer gets its result code and changes nothing."""
-    open_accounts(ledger, usd(BANK), usd(ALICE, DEBITS_LIMITED | HISTORY), usd(BOB),
-                  NewAccount(4, EUR, 10))
+    open_accounts(
+        ledger, usd(BANK), usd(ALICE, DEBITS_LIMITED | HISTORY), usd(BOB), NewAccount(4, EUR, 10)
+    )
     post(ledger, move(1, BANK, ALICE, 10))
     assert ledger.close_account(BOB) == S.ok
     before = head(ledger)
@@ -652,16 +772,21 @@ BAD_ACCOUNTS = [
     pytest.param(NewAccount(7, "XAU", 1), A.currency_invalid, id="currency-no-minor-unit"),
     pytest.param(NewAccount(7, USD, 0), A.code_invalid, id="code-zero"),
     pytest.param(NewAccount(7, USD, 65536), A.code_invalid, id="code-big"),
-    pytest.param(NewAccount(7, USD, 1, owner="o" * 65), A.owner_reference_invalid,
-                 id="owner-too-long"),
+    pytest.param(
+        NewAccount(7, USD, 1, owner="o" * 65), A.owner_reference_invalid, id="owner-too-long"
+    ),
     pytest.param(NewAccount(7, USD, 1, owner="a b"), A.owner_reference_invalid, id="owner-space"),
     pytest.param(NewAccount(7, USD, 1, owner="a|b"), A.owner_reference_invalid, id="owner-pipe"),
-    pytest.param(NewAccount(7, USD, 1, owner="a\nb"), A.owner_reference_invalid,
-                 id="owner-newline"),
+    pytest.param(
+        NewAccount(7, USD, 1, owner="a\nb"), A.owner_reference_invalid, id="owner-newline"
+    ),
     pytest.param(NewAccount(7, USD, 1, AccountFlags.CLOSED), A.flags_invalid, id="flag-closed"),
     pytest.param(NewAccount(7, USD, 1, 32), A.flags_invalid, id="flag-unknown"),
-    pytest.param(NewAccount(7, USD, 1, DEBITS_LIMITED | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS),
-                 A.flags_are_mutually_exclusive, id="both-limits"),
+    pytest.param(
+        NewAccount(7, USD, 1, DEBITS_LIMITED | CREDITS_LIMITED),
+        A.flags_are_mutually_exclusive,
+        id="both-limits",
+    ),
 ]
 
 
@@ -722,13 +847,12 @@ def test_timestamps_increase_when_the_clock_goes_backwards(
     bob = ledger.get_account(BOB)
     assert stamps[2] < bob.timestamp < stamps[3]
     assert stamps == sorted(stamps) and len(set(stamps)) == 5
-    assert all(later > earlier for earlier, later in zip(stamps, stamps[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(stamps))
     history = ledger.get_account_balances(ALICE)
     assert [b.timestamp for b in history] == [stamps[0], stamps[1], stamps[2], stamps[4]]
     with ledger.read() as store:
         chain = store.chain_records(0, 100)
-    assert all(b.first_timestamp == a.last_timestamp + 1 for a, b in zip(chain, chain[1:],
-                                                                         strict=False))
+    assert all(b.first_timestamp == a.last_timestamp + 1 for a, b in itertools.pairwise(chain))
     assert chain[-1].last_timestamp == stamps[4]
     # Once the clock catches up again, ledger time follows it.
     clock.now = stamps[4] + 100 * SECOND_NS
@@ -743,3 +867,52 @@ def test_balance_type_is_account_balance(ledger: Ledger) -> None:
     created = ledger.get_account(ALICE).timestamp
     assert ledger.balance_at(ALICE, created + 5) == AccountBalance(created, 0, 0, 0, 0)
     assert ledger.balance_at(ALICE, created - 5) == AccountBalance(created - 5, 0, 0, 0, 0)
+
+
+def test_expiry_backlog_larger_than_one_write(ledger: Ledger, clock: ManualClock) -> None:
+    """More due holds than one write expires (1024) are drained by expire_pending or writes."""
+    open_accounts(ledger, usd(BANK), usd(ALICE, HISTORY))
+    holds = [move(10_000 + i, BANK, ALICE, 1, flags=PENDING, timeout=1) for i in range(1030)]
+    post(ledger, *holds)
+    clock.advance(seconds=2)
+    assert ledger.expire_pending() == 1030
+    assert balances(ledger, ALICE) == (0, 0, 0, 0)
+
+    post(ledger, *[move(20_000 + i, BANK, ALICE, 1, flags=PENDING, timeout=1) for i in range(1030)])
+    clock.advance(seconds=2)
+    post(ledger, move(1, BANK, ALICE, 5))  # expires the first 1024 before its own event
+    assert balances(ledger, ALICE) == (0, 0, 6, 5)
+    assert ledger.expire_pending() == 6
+    assert balances(ledger, ALICE) == (0, 0, 0, 5)
+    assert ledger.create_transfers([NewTransfer(2, flags=POST, pending_id=20_000 + 1029)]) == [
+        R.pending_transfer_expired
+    ]
+
+
+def test_unit_of_work_commits_together_or_not_at_all(ledger: Ledger, clock: ManualClock) -> None:
+    """Everything done in one LedgerWrite commits together, and nothing of it after an error."""
+    open_accounts(ledger, usd(BANK), usd(ALICE, HISTORY))
+    before = head(ledger)
+    with pytest.raises(RuntimeError, match="caller failed"), ledger.write() as uow:
+        assert uow.create_transfers([move(1, BANK, ALICE, 5)]) == [R.ok]
+        assert uow.set_account_closed(ALICE, True) == S.ok
+        uow.append_record("test.decision", b'{"decision":"accept"}')
+        raise RuntimeError("caller failed")
+    assert head(ledger) == before
+    assert ledger.lookup_transfers([1]) == []
+    assert not ledger.get_account(ALICE).closed
+    assert ledger.get_account_balances(ALICE) == []
+
+    with ledger.write() as uow:
+        assert uow.create_transfers([move(1, BANK, ALICE, 5, flags=PENDING, timeout=1)]) == [R.ok]
+        clock.advance(seconds=2)
+        # Later calls in the same unit of work see the earlier ones, expiries included.
+        assert uow.create_transfers([NewTransfer(2, flags=POST, pending_id=1)]) == [
+            R.pending_transfer_expired
+        ]
+        assert uow.create_transfers([move(3, BANK, ALICE, 7)]) == [R.ok]
+        record = uow.append_record("test.decision", b'{"decision":"accept"}')
+    assert balances(ledger, ALICE) == (0, 0, 0, 7)
+    # The hold, its expiry (written by the refused post's call), the transfer, the record.
+    assert head(ledger)[0].seq == record.seq == before[0].seq + 4
+    assert ledger.expire_pending() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -83,7 +84,7 @@ TRICKY_METADATA = [
 
 
 def test_metadata_values_encode_to_distinct_lines() -> None:
-    """Transfers that differ only in tricky metadata (pipes, newlines, unicode) never encode alike."""
+    """Transfers differing only in tricky metadata (pipes, newlines, unicode) never encode alike."""
     lines = [_encode([_transfer(metadata=metadata)]) for metadata in TRICKY_METADATA]
     assert len(set(lines)) == len(TRICKY_METADATA)
     digests = {journal.body_hash([line]) for line in lines}
@@ -211,7 +212,7 @@ def test_chain_change_propagates_to_every_later_record() -> None:
     tampered = build([digests[0], b"\xff" * 32, digests[2], digests[3]])
     assert original[0].hash == tampered[0].hash
     assert all(a.hash != b.hash for a, b in zip(original[1:], tampered[1:], strict=True))
-    for earlier, later in zip(original, original[1:], strict=False):
+    for earlier, later in itertools.pairwise(original):
         assert later.previous_hash == earlier.hash
 
 

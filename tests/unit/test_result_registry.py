@@ -4,7 +4,8 @@
 strings). A difference means a code was added, renamed or renumbered. Adding a code with the next
 free number is a deliberate product change: regenerate the snapshot with
 
-    TIANPING_UPDATE_REGISTRY_SNAPSHOT=1 .venv/bin/python -m pytest tests/unit/test_result_registry.py
+    TIANPING_UPDATE_REGISTRY_SNAPSHOT=1 .venv/bin/python -m pytest \
+        tests/unit/test_result_registry.py
 
 and commit it together with the change. Renaming or renumbering an existing code is never allowed.
 """
@@ -97,7 +98,7 @@ def test_codes_are_unique_and_contiguous_from_zero(enum: type[IntEnum]) -> None:
 def test_precedence_lists_every_failure_exactly_once(
     enum: type[IntEnum], precedence: tuple[IntEnum, ...]
 ) -> None:
-    """Each precedence tuple names every code except `ok` exactly once, and only codes of its enum."""
+    """Each precedence tuple names every code but `ok` exactly once, and only codes of its enum."""
     counts = Counter(precedence)
     duplicated = sorted(code.name for code, count in counts.items() if count > 1)
     assert not duplicated, f"listed more than once: {duplicated}"
@@ -106,7 +107,7 @@ def test_precedence_lists_every_failure_exactly_once(
 
 
 def test_precedence_puts_chain_open_first_and_chain_failed_last() -> None:
-    """An open chain is reported before any check, and `linked_event_failed` only after all of them."""
+    """An open chain is reported before any check; `linked_event_failed` only after all of them."""
     for precedence, enum in ((CREATE_ACCOUNT_PRECEDENCE, CreateAccountResult),
                              (CREATE_TRANSFER_PRECEDENCE, CreateTransferResult)):
         assert precedence[0] is enum["linked_event_chain_open"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -187,12 +187,8 @@ def _public_location(location: Sequence[Any], field_names: frozenset[str]) -> li
     """
     public: list[str | int] = []
     for part in location:
-        if isinstance(part, int):
-            public.append(part)
-        elif isinstance(part, str) and (part in field_names or part in _LOCATION_NAMES):
-            public.append(part)
-        else:
-            public.append("*")
+        known = isinstance(part, str) and (part in field_names or part in _LOCATION_NAMES)
+        public.append(part if isinstance(part, int) or known else "*")
     return public
 
 
@@ -213,7 +209,11 @@ def _collect_field_names(app: FastAPI) -> frozenset[str]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Register the exception handlers that turn every error into a problem response."""
+    """Register the exception handlers that turn every error into a problem response.
+
+    Starlette calls each handler only with exceptions of the class it was registered for, which
+    is what the `cast`s below rely on.
+    """
     field_names: frozenset[str] | None = None
 
     def known_field_names() -> frozenset[str]:
@@ -224,8 +224,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return field_names
 
     def validation_failed(request: Request, exc: Exception) -> ProblemResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = list(exc.errors())
+        errors = list(cast(RequestValidationError, exc).errors())
         code = _validation_code(errors)
         names = known_field_names()
         listed = [
@@ -245,7 +244,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     def ledger_refused(request: Request, exc: Exception) -> ProblemResponse:
-        assert isinstance(exc, LedgerError)
+        exc = cast(LedgerError, exc)
         if exc.code not in PROBLEMS:
             # A ledger error without a mapping is a programming error here, not the client's.
             logger.error("ledger error code %r has no problem mapping", exc.code, exc_info=exc)
@@ -259,18 +258,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response("amount_invalid", str(exc), request.url.path)
 
     def api_problem(request: Request, exc: Exception) -> ProblemResponse:
-        assert isinstance(exc, ApiProblem)
+        exc = cast(ApiProblem, exc)
         return problem_response(exc.code, exc.detail, request.url.path, headers=exc.headers)
 
     def starlette_error(request: Request, exc: Exception) -> ProblemResponse:
-        assert isinstance(exc, StarletteHTTPException)
+        exc = cast(StarletteHTTPException, exc)
         code = _STARLETTE_STATUS_CODES.get(exc.status_code)
         if code is None:
-            logger.error("HTTP status %d raised by the framework has no problem mapping",
-                         exc.status_code)
+            logger.error(
+                "HTTP status %d raised by the framework has no problem mapping", exc.status_code
+            )
             return _internal_error(request)
-        return problem_response(code, str(exc.detail), request.url.path,
-                                headers=exc.headers)
+        return problem_response(code, str(exc.detail), request.url.path, headers=exc.headers)
 
     def timed_out(request: Request, exc: Exception) -> ProblemResponse:
         # Raised when no database connection frees up in time or the group committer does not
@@ -288,8 +287,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     def unexpected(request: Request, exc: Exception) -> ProblemResponse:
         # The traceback goes to the log for the operators; the request body never does, and the
         # client learns nothing about the server's internals.
-        logger.error("unexpected error answering %s %s", request.method, request.url.path,
-                     exc_info=exc)
+        logger.error(
+            "unexpected error answering %s %s", request.method, request.url.path, exc_info=exc
+        )
         return _internal_error(request)
 
     app.add_exception_handler(RequestValidationError, validation_failed)

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Final, Protocol
 
-from fastapi import Depends, Request
-from fastapi.routing import APIRoute
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.routing import BaseRoute
 
 from tianping.api.problems import ApiProblem
 
@@ -42,14 +41,15 @@ __all__ = [
     "BearerTokenAuthenticator",
     "DevelopmentAuthenticator",
     "Principal",
+    "RouteDeclaration",
     "ScopeRequirement",
     "authenticate",
     "authenticator_from_environment",
-    "declared_scopes",
     "require",
+    "route_declarations",
 ]
 
-API_TOKEN_ENV_VAR: Final = "TIANPING_API_TOKEN"
+API_TOKEN_ENV_VAR: Final = "TIANPING_API_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 # A shared secret shorter than this could be guessed or mistyped into a working value; 32 hex
 # characters (128 bits) is what `python -c "import secrets; print(secrets.token_hex(16))"` makes.
@@ -102,7 +102,8 @@ class BearerTokenAuthenticator:
         if len(token) < API_TOKEN_LENGTH_MIN or token != token.strip():
             raise ValueError(
                 f"the API token must be at least {API_TOKEN_LENGTH_MIN} characters without "
-                "surrounding whitespace")
+                "surrounding whitespace"
+            )
         self._token = token.encode()
 
     def authenticate(self, bearer_token: str | None) -> Principal | None:
@@ -185,9 +186,33 @@ def require(scope: str) -> ScopeRequirement:
     return ScopeRequirement(scope)
 
 
-def declared_scopes(route: BaseRoute) -> list[str]:
-    """The scopes a route requires through `require`, for the route-declaration test."""
-    if not isinstance(route, APIRoute):
-        return []
-    return [dependency.dependency.scope for dependency in route.dependencies
-            if isinstance(dependency.dependency, ScopeRequirement)]
+@dataclass(frozen=True, slots=True)
+class RouteDeclaration:
+    """One route the app serves and the scopes it requires through `require`."""
+
+    path: str
+    methods: frozenset[str]
+    scopes: tuple[str, ...]
+
+
+def route_declarations(app: FastAPI) -> list[RouteDeclaration]:
+    """Every route the app serves with its declared scopes, for the route-declaration test.
+
+    Routers are walked through FastAPI's `iter_route_contexts`, because included routers are
+    not flattened into `app.routes`; each route's dependencies there include those of the
+    routers it was included through, so a scope declared on a router counts as well.
+    """
+    declarations = []
+    for route in iter_route_contexts(app.routes):
+        dependencies = getattr(route, "dependencies", None) or ()
+        scopes = tuple(
+            dependency.dependency.scope
+            for dependency in dependencies
+            if isinstance(dependency.dependency, ScopeRequirement)
+        )
+        declarations.append(
+            RouteDeclaration(
+                path=str(route.path), methods=frozenset(route.methods or ()), scopes=scopes
+            )
+        )
+    return declarations

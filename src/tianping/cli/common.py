@@ -198,9 +198,7 @@ def state_of(ctx: typer.Context) -> CliState:
 
 def parse_id_option(value: str) -> int:
     """An account or transfer id: a decimal integer in [1, 2**128 - 2] (Typer `parser`)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return parse_id(str(value).strip())
+    return parse_id(value.strip())
 
 
 _FRACTION = re.compile(r"^(?P<head>[^.]*T\d{2}:\d{2}:\d{2})\.(?P<fraction>\d{1,9})(?P<tail>.*)$")
@@ -285,6 +283,11 @@ def console() -> Console:
 def progress_console() -> Console:
     """A console on stderr for progress bars, which must never mix with JSON on stdout."""
     return Console(stderr=True, highlight=False)
+
+
+def quiet_unless_terminal(target: Console) -> bool:
+    """Whether a progress bar on `target` should be hidden: scripts and logs do not want it."""
+    return not target.is_terminal
 
 
 def emit_json(document: object) -> None:

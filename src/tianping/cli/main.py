@@ -68,8 +68,10 @@ class TianpingGroup(TyperGroup):
 def _usage_error(exc: typer.TyperException) -> int:
     context = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
-        # `tianping` or `tianping ledger` alone: show what there is, as click does.
-        typer.echo(context.get_help(), err=True)
+        # `tianping` or `tianping ledger` alone. With Rich, building the exception has already
+        # printed the help (Typer checks the class by name too); without it, the message is it.
+        if exc.format_message().strip():
+            typer.echo(exc.format_message())
         print_error(f"missing command; see `{context.command_path} --help`")
         return EXIT_USAGE
     # Typer reports a `parser` that raised ValueError as "Value error, <message>".

@@ -49,6 +49,13 @@ def check_invariants(store: LedgerStore) -> list[str]:
     unknown = store.transfers_with_unknown_accounts()
     if unknown:
         findings.append(f"{unknown} transfer(s) name an account that does not exist")
+    for account_id in store.closed_flags_without_events()[:_FINDINGS_MAX]:
+        findings.append(f"account {account_id}: its closed flag disagrees with its last "
+                        "journaled close/reopen event")
+    wrong = store.wrong_expiries()
+    if wrong:
+        findings.append(f"{wrong} open hold(s) have an expiry other than their timestamp plus "
+                        "their timeout")
     lost, doubled = store.open_pending_inconsistencies()
     if lost:
         findings.append(f"{lost} pending transfer(s) are neither open nor resolved")
@@ -60,6 +67,24 @@ def check_invariants(store: LedgerStore) -> list[str]:
         findings.append(f"journal rows exist at ledger time {latest}, after the head's "
                         f"{head.last_timestamp}")
     return findings
+
+
+@dataclass(slots=True)
+class ChainReport:
+    """The outcome of `verify_chain`."""
+
+    records: int = 0
+    head_seq: int = 0
+    head_hash: str = ""
+    breaks: list[journal.ChainBreak] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    @property
+    def first_break(self) -> journal.ChainBreak | None:
+        return self.breaks[0] if self.breaks else None
 
 
 @dataclass(slots=True)
@@ -108,14 +133,15 @@ def verify_chain(store: LedgerStore, progress: Callable[[int], None] | None = No
             break
         # One range query per table per page of records, rather than per record, keeps
         # verification a linear scan however small the batches were.
-        lines = _timed_lines(store.journal_rows(records[0].first_timestamp,
-                                                records[-1].last_timestamp))
+        rows = store.journal_rows(records[0].first_timestamp, records[-1].last_timestamp)
+        lines = journal.ordered_lines(rows["accounts"], rows["account_events"],
+                                      rows["transfers"], rows["resolutions"], rows["snapshots"])
         position = 0
         for record in records:
             start = position
             while position < len(lines) and lines[position][0] <= record.last_timestamp:
                 position += 1
-            _verify_record(record, [line for _, _, line in lines[start:position]], store,
+            _verify_record(record, [line for _, line in lines[start:position]], store,
                            previous_hash, expected_seq, expected_first, report)
             previous_hash = record.hash
             expected_seq = record.seq + 1

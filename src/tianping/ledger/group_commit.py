@@ -68,7 +68,11 @@ class GroupCommitter:
         if not events:
             return []
         request = _Request(events)
-        self._queue.put(request, timeout=timeout_s)
+        try:
+            self._queue.put(request, timeout=timeout_s)
+        except queue.Full:
+            raise TimeoutError(
+                f"the ledger's write queue stayed full for {timeout_s} s") from None
         if not request.done.wait(timeout_s):
             # The request may still commit later; the caller must retry with the same ids,
             # which the ledger answers with `exists` if it did.

@@ -23,6 +23,7 @@ newlines are escaped), so the encoding is injective: different rows never encode
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ GENESIS_HASH = bytes(32)
 LEDGER_BATCH_KIND = "ledger.batch"
 
 # Rows that share a timestamp (a post and the resolution it causes) are ordered by this rank.
-ACCOUNT_RANK, ACCOUNT_EVENT_RANK, TRANSFER_RANK, RESOLUTION_RANK = 0, 1, 2, 3
+ACCOUNT_RANK, ACCOUNT_EVENT_RANK, TRANSFER_RANK, RESOLUTION_RANK, SNAPSHOT_RANK = 0, 1, 2, 3, 4
 
 
 def account_line(account: Account) -> str:
@@ -63,6 +64,17 @@ def transfer_row_line(row: tuple[Any, ...]) -> str:
 
 def resolution_line(pending_id: bytes, kind: str, timestamp: int) -> str:
     return f"R|{timestamp}|{pending_id.hex()}|{kind}\n"
+
+
+def snapshot_line(row: tuple[Any, ...]) -> str:
+    """Encode a balance-history row (account id bytes, timestamp, four balances).
+
+    History rows are derived data, but `balance_at` serves them to auditors as fact, so they
+    are chained like the journal: editing one breaks its record's body hash.
+    """
+    account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted = row
+    return (f"B|{timestamp}|{account_id.hex()}|{debits_pending}|{debits_posted}|"
+            f"{credits_pending}|{credits_posted}\n")
 
 
 def body_hash(lines: list[str]) -> bytes:
@@ -122,20 +134,35 @@ class ChainBreak:
     reason: str
 
 
+def ordered_lines(
+    accounts: Iterable[Account] = (),
+    account_events: Iterable[tuple[int, bytes, str]] = (),
+    transfer_rows: Iterable[tuple[Any, ...]] = (),
+    resolution_rows: Iterable[tuple[bytes, str, int]] = (),
+    snapshot_rows: Iterable[tuple[Any, ...]] = (),
+) -> list[tuple[int, str]]:
+    """Encode journal rows as (timestamp, line) in chain order: by timestamp, then by kind of
+    row, then by the line itself (two history rows can share a timestamp)."""
+    keyed: list[tuple[int, int, str]] = []
+    keyed.extend((a.timestamp, ACCOUNT_RANK, account_line(a)) for a in accounts)
+    keyed.extend((ts, ACCOUNT_EVENT_RANK, account_event_line(ts, account, kind))
+                 for ts, account, kind in account_events)
+    keyed.extend((row[0], TRANSFER_RANK, transfer_row_line(row)) for row in transfer_rows)
+    keyed.extend((ts, RESOLUTION_RANK, resolution_line(pending, kind, ts))
+                 for pending, kind, ts in resolution_rows)
+    keyed.extend((row[1], SNAPSHOT_RANK, snapshot_line(row)) for row in snapshot_rows)
+    keyed.sort()
+    return [(timestamp, line) for timestamp, _, line in keyed]
+
+
 def transfer_plan_lines(transfer_rows: list[tuple[Any, ...]],
-                        resolution_rows: list[tuple[bytes, str, int]]) -> list[str]:
+                        resolution_rows: list[tuple[bytes, str, int]],
+                        snapshot_rows: list[tuple[Any, ...]]) -> list[str]:
     """Encode what a transfer batch writes, in the order verification will rebuild it."""
-    if not resolution_rows:
-        # Transfers are created in timestamp order, so without resolutions no sort is needed.
+    if not resolution_rows and not snapshot_rows:
+        # Transfers are created in timestamp order, so alone they need no sort: the common
+        # case of a batch of plain transfers stays a single pass.
         return [transfer_row_line(row) for row in transfer_rows]
-    rows: list[tuple[int, int, str]] = [
-        (row[0], TRANSFER_RANK, transfer_row_line(row)) for row in transfer_rows
-    ]
-    rows.extend((timestamp, RESOLUTION_RANK, resolution_line(pending_id, kind, timestamp))
-                for pending_id, kind, timestamp in resolution_rows)
-    rows.sort(key=_row_order)
-    return [line for _, _, line in rows]
-
-
-def _row_order(row: tuple[int, int, str]) -> tuple[int, int]:
-    return (row[0], row[1])
+    return [line for _, line in ordered_lines(transfer_rows=transfer_rows,
+                                              resolution_rows=resolution_rows,
+                                              snapshot_rows=snapshot_rows)]

@@ -153,7 +153,9 @@ CREATE_TRANSFER_PRECEDENCE: tuple[CreateTransferResult, ...] = (
     R.transfer_currency_must_match_accounts,
     R.debit_account_closed,
     R.credit_account_closed,
-    # Balances.
+    # Balances. A balancing transfer first clamps its amount to what the limit leaves; if
+    # nothing is left it fails there with `exceeds_credits` / `exceeds_debits`, and the
+    # overflow checks below then apply to the clamped amount.
     R.overflows_debits_pending,
     R.overflows_credits_pending,
     R.overflows_debits_posted,

@@ -209,8 +209,10 @@ class LedgerWrite:
         store.close_pending([pending_id for pending_id in plan.pending_closed
                              if pending_id not in opened_ids])
         store.update_balances(plan.accounts_changed.values())
-        store.insert_snapshots(plan.snapshots)
-        lines = journal.transfer_plan_lines(transfer_rows, resolution_rows)
+        snapshot_rows = [(s[0].to_bytes(16, "big"), s[1], s[2], s[3], s[4], s[5])
+                         for s in plan.snapshots]
+        store.insert_snapshots(snapshot_rows)
+        lines = journal.transfer_plan_lines(transfer_rows, resolution_rows, snapshot_rows)
         self._append(journal.LEDGER_BATCH_KIND, plan.last_timestamp, journal.body_hash(lines))
 
     # -- records of other contexts ----------------------------------------------------------
@@ -229,10 +231,11 @@ class LedgerWrite:
 
 @dataclass(slots=True, frozen=True)
 class Statement:
-    """Posted activity of one account over a period, with opening and closing balances.
+    """Posted activity of one account over a period, with opening and closing totals.
 
-    Balances are in the account's natural sign: debits minus credits for `debit_normal`
-    accounts (assets, expenses), credits minus debits otherwise; both totals are also given.
+    Totals are given as posted debits and posted credits, never netted: whether an account's
+    balance is debits minus credits (assets) or the reverse (liabilities) is the chart of
+    accounts' business, which the ledger does not assume.
     """
 
     account: Account

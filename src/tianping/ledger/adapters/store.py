@@ -249,13 +249,12 @@ class LedgerStore:
               _to_bytes(a.id)) for a in accounts],
         )
 
-    def insert_snapshots(self, snapshots: Sequence[tuple[int, int, int, int, int, int]]) -> None:
+    def insert_snapshots(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert balance-history rows (account id bytes, timestamp, four balances)."""
         p = self.placeholder
         self._executemany(
             "INSERT INTO account_balances (account_id, timestamp, debits_pending, debits_posted, "
-            f"credits_pending, credits_posted) VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
-            [(_to_bytes(s[0]), s[1], s[2], s[3], s[4], s[5]) for s in snapshots],
-        )
+            f"credits_pending, credits_posted) VALUES ({p}, {p}, {p}, {p}, {p}, {p})", rows)
 
     def set_account_flags(self, account_id: int, flags: int) -> None:
         p = self.placeholder
@@ -386,6 +385,27 @@ class LedgerStore:
         ).fetchone()
         return int(row[0])
 
+    def closed_flags_without_events(self) -> list[int]:
+        """Accounts whose closed bit disagrees with their last journaled close/reopen event.
+
+        The bit is the one column of an account the ledger may change, so the database
+        cannot refuse the change; the journal says what it must be."""
+        rows = self._execute(
+            "SELECT a.id FROM accounts a WHERE ((a.flags & 16) <> 0) <> COALESCE(("
+            "  SELECT e.kind = 'closed' FROM account_events e WHERE e.account_id = a.id "
+            "  ORDER BY e.timestamp DESC LIMIT 1), FALSE)"
+        ).fetchall()
+        return [_from_bytes(row[0]) for row in rows]
+
+    def wrong_expiries(self) -> int:
+        """Open holds whose stored expiry is not their timestamp plus their timeout."""
+        row = self._execute(
+            "SELECT COUNT(*) FROM pending_open o JOIN transfers t ON t.id = o.pending_id "
+            "WHERE o.expires_at <> CASE WHEN t.timeout > 0 "
+            "THEN t.timestamp + CAST(t.timeout AS BIGINT) * 1000000000 ELSE 0 END"
+        ).fetchone()
+        return int(row[0])
+
     def open_pending_inconsistencies(self) -> tuple[int, int]:
         """(holds neither resolved nor open, holds both resolved and open)."""
         lost = self._execute(
@@ -425,6 +445,10 @@ class LedgerStore:
             "resolutions": [(bytes(row[0]), row[1], row[2]) for row in self._execute(
                 "SELECT pending_id, kind, timestamp FROM pending_resolutions "
                 f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
+            "snapshots": [(bytes(row[0]), *row[1:]) for row in self._execute(
+                "SELECT account_id, timestamp, debits_pending, debits_posted, credits_pending, "
+                f"credits_posted FROM account_balances WHERE timestamp >= {p} "  # noqa: S608
+                f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
         }
 
     def latest_journal_timestamp(self) -> int:
@@ -432,7 +456,8 @@ class LedgerStore:
             "SELECT MAX(m) FROM (SELECT MAX(timestamp) AS m FROM accounts "
             "UNION ALL SELECT MAX(timestamp) FROM account_events "
             "UNION ALL SELECT MAX(timestamp) FROM transfers "
-            "UNION ALL SELECT MAX(timestamp) FROM pending_resolutions) AS maxima"
+            "UNION ALL SELECT MAX(timestamp) FROM pending_resolutions "
+            "UNION ALL SELECT MAX(timestamp) FROM account_balances) AS maxima"
         ).fetchone()
         return int(row[0] or 0)
 
@@ -512,15 +537,15 @@ class PostgresLedgerStore(LedgerStore):
             for row in rows:
                 copy.write_row(row)
 
-    def insert_snapshots(self, snapshots: Sequence[tuple[int, int, int, int, int, int]]) -> None:
-        if not snapshots:
+    def insert_snapshots(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
             return
         with self.connection.cursor() as cursor, cursor.copy(
             "COPY account_balances (account_id, timestamp, debits_pending, debits_posted, "
             "credits_pending, credits_posted) FROM STDIN"
         ) as copy:
-            for s in snapshots:
-                copy.write_row((_to_bytes(s[0]), s[1], s[2], s[3], s[4], s[5]))
+            for row in rows:
+                copy.write_row(row)
 
     def update_balances(self, accounts: Iterable[Account]) -> None:
         changed = list(accounts)

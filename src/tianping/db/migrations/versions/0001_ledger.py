@@ -82,10 +82,11 @@ CREATE TABLE account_balances (
     credits_posted  BIGINT NOT NULL,
     PRIMARY KEY (account_id, timestamp)
 ){without_rowid};
+CREATE INDEX account_balances_by_time ON account_balances (timestamp);
 CREATE TABLE audit_chain (
     seq             BIGINT PRIMARY KEY,
     kind            TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
-    first_timestamp BIGINT NOT NULL UNIQUE,
+    first_timestamp BIGINT NOT NULL,
     last_timestamp  BIGINT NOT NULL,
     body            {blob},
     body_hash       {blob} NOT NULL,

@@ -1,0 +1,134 @@
+"""The FastAPI application: `create_app` wires routes, security, problems and the services.
+
+Run it with `uvicorn --factory tianping.api.app:create_app`; settings come from the environment
+and `tianping.toml` as for every other entry point (see `tianping.config`), and the API token
+from `TIANPING_API_TOKEN` (see `tianping.api.security`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tianping import __version__
+from tianping.api.ledger_routes import health_router, router
+from tianping.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    REQUEST_BODY_BYTES_MAX,
+    RequestBodyLimit,
+    install_problem_handlers,
+)
+from tianping.api.security import API_TOKEN_ENV_VAR, Authenticator, authenticator_from_environment
+from tianping.bootstrap import Services, build_services
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+TITLE: Final = "Tianping Ledger API"
+DESCRIPTION: Final = f"""
+A double-entry ledger with TigerBeetle's semantics: accounts, transfers, two-phase holds,
+linked chains, reversals, balance history and a verifiable audit chain.
+
+* **Ids** are client-chosen 128-bit integers. Responses carry them as decimal strings; requests
+  may send strings or JSON integers. Reusing an id is how retries are made safe: a replay of a
+  committed event answers `exists`.
+* **Amounts** are JSON integers of minor units (fen, cents); responses add a decimal
+  `amount_display`.
+* **Batches** answer with one result per event (`ok`, `exists`, or the reason it failed), in
+  the order sent. `GET /v1/ledger/result-codes` lists every code.
+* **Errors** are `application/problem+json` (RFC 9457) with a stable `code` member.
+* **Authentication**: `Authorization: Bearer <token>` when the server has `{API_TOKEN_ENV_VAR}`
+  set; request bodies are limited to {REQUEST_BODY_BYTES_MAX // (1024 * 1024)} MiB.
+"""
+
+
+def create_app(
+    services: Services | None = None, *, authenticator: Authenticator | None = None
+) -> FastAPI:
+    """Build the API application.
+
+    `services`: the process's services. When omitted they are built from the settings at
+    startup (without migrating the database, which is an operator's step) and closed at
+    shutdown; services passed in belong to the caller, who closes them.
+
+    `authenticator`: who may call. When omitted it is chosen by `TIANPING_API_TOKEN`, read now.
+    """
+    chosen_authenticator = authenticator or authenticator_from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built: Services | None = None
+        if app.state.services is None:
+            built = build_services(migrate=False)
+            app.state.services = built
+            built.start_background_work()
+        if chosen_authenticator.development_mode:
+            logger.warning(
+                "authentication is OFF: %s is not set, so every request acts as the operator. "
+                "Never run like this outside a developer's machine.",
+                API_TOKEN_ENV_VAR,
+            )
+        try:
+            yield
+        finally:
+            if built is not None:
+                app.state.services = None
+                built.close()
+
+    app = _TianpingAPI(title=TITLE, description=DESCRIPTION, version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.state.authenticator = chosen_authenticator
+    if services is not None:
+        # Services passed in belong to the caller (tests drive expiry by hand with their own
+        # clock); only the committer, which single-transfer requests need, is started here.
+        _ = services.committer
+    install_problem_handlers(app)
+    app.add_middleware(RequestBodyLimit, max_bytes=REQUEST_BODY_BYTES_MAX)
+    app.include_router(health_router)
+    app.include_router(router)
+    return app
+
+
+class _TianpingAPI(FastAPI):
+    """FastAPI with an OpenAPI document that describes our errors as they are sent."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            _describe_problems(schema)
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def _describe_problems(schema: dict[str, Any]) -> None:
+    """Make every error response in `schema` the problem+json document it really is.
+
+    FastAPI documents a 422 response with its own validation-error shape on every route that
+    takes input, and places response models under application/json. Our handlers answer every
+    error, validation included, with `ProblemDetails` as application/problem+json, so the routes'
+    "4XX"/"5XX" entries are rewritten to say so and FastAPI's 422 entries, which the "4XX" entry
+    covers, are dropped with the schemas only they used.
+    """
+    problem_schema = {"$ref": "#/components/schemas/ProblemDetails"}
+    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": problem_schema}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for status_range in ("4XX", "5XX"):
+                if status_range in responses:
+                    responses[status_range]["content"] = problem_content
+    schemas = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
