@@ -13,7 +13,8 @@ Modes:
   single  one call, one durable commit per transfer
   group   --threads threads each submitting single transfers through the group committer
 
-With --baseline floor, each round also runs the peers' plain-SQL floor (`bench_floor.py`) on the
+With --baseline single, each round also runs Tianping in single mode (the baseline for group
+commit). With --baseline floor, each round also runs the peers' plain-SQL floor (`bench_floor.py`) on the
 same backend, mode and N, so the ratio is taken within one round; the JSON line reports medians
 over --runs rounds. Prints one JSON line on stdout; progress goes to stderr.
 
@@ -222,7 +223,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=32, help="client threads in group mode")
     parser.add_argument("--sqlite-sync", default="FULL", choices=["OFF", "NORMAL", "FULL"])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--baseline", choices=["none", "floor"], default="none")
+    parser.add_argument("--baseline", choices=["none", "floor", "single"], default="none",
+                        help="floor: the peers' plain-SQL floor; single: Tianping itself in "
+                             "single mode (the baseline for group commit)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tianping-bench-"))
@@ -230,6 +233,10 @@ def main() -> int:
     try:
         for round_number in range(1, args.runs + 1):
             row: dict[str, Any] = {"round": round_number}
+            if args.baseline == "single":
+                single_args = argparse.Namespace(**{**vars(args), "mode": "single"})
+                single_url = fresh_database(args.backend, args.url, scratch, "tp_bench_single")
+                row["single"] = run_tianping(single_args, single_url)
             if args.baseline == "floor":
                 if args.backend == "sqlite":
                     floor_url = f"sqlite:///{scratch}/floor.db"
@@ -266,6 +273,11 @@ def main() -> int:
             for row in rounds), 3)
         summary["ratio_reads_vs_floor"] = round(statistics.median(
             row["tianping"]["balance_reads_per_s"] / row["floor"]["reads_per_s"]
+            for row in rounds), 3)
+    if args.baseline == "single":
+        summary["single_transfers_per_s"] = median(("single", "transfers_per_s"))
+        summary["ratio_transfers_vs_single"] = round(statistics.median(
+            row["tianping"]["transfers_per_s"] / row["single"]["transfers_per_s"]
             for row in rounds), 3)
     print(json.dumps(summary))
     return 0 if summary["invariant_ok"] else 1

@@ -203,6 +203,7 @@ def parse_id_option(value: str) -> int:
 
 _FRACTION = re.compile(r"^(?P<head>[^.]*T\d{2}:\d{2}:\d{2})\.(?P<fraction>\d{1,9})(?P<tail>.*)$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LEDGER_TIME_MAX = 2**63 - 1
 
 
 def parse_timestamp(text: str) -> int:
@@ -213,7 +214,7 @@ def parse_timestamp(text: str) -> int:
     """
     text = text.strip()
     if text.isascii() and text.isdigit():
-        return int(text)
+        return _in_ledger_range(int(text), text)
     nanos = 0
     match = _FRACTION.match(text)
     if match is not None:
@@ -230,7 +231,14 @@ def parse_timestamp(text: str) -> int:
     delta = moment - _EPOCH
     if delta < timedelta(0):
         raise ValueError(f"{text!r} is before 1970")
-    return (delta // timedelta(microseconds=1)) * 1000 + nanos
+    return _in_ledger_range((delta // timedelta(microseconds=1)) * 1000 + nanos, text)
+
+
+def _in_ledger_range(timestamp: int, text: str) -> int:
+    # Ledger timestamps are signed 64-bit nanoseconds: nothing lies after 2262-04-11.
+    if timestamp > LEDGER_TIME_MAX:
+        raise ValueError(f"{text!r} is after the end of ledger time (2262-04-11)")
+    return timestamp
 
 
 def parse_amount(text: str, currency: str) -> int:

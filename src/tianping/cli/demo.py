@@ -52,6 +52,7 @@ Transfer codes:
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -463,11 +464,15 @@ def _chart_table(accounts: Sequence[ChartAccount]) -> Table:
             grouped[-1].append(account)
         else:
             grouped.append([account])
+    plural = {2010: "customer wallets", 2011: "customer wallets (USD)",
+              2020: "merchant payables"}
     for group in grouped:
         first, last = group[0], group[-1]
         ids = str(first.id) if len(group) == 1 else f"{first.id}-{last.id}"
-        name = first.name if len(group) == 1 else f"{len(group)} x {first.name.split(' ', 2)[-1]}"
-        flags = sorted({n for a in group for n in flag_names(a.flags, AccountFlags.NAMES)})
+        name = first.name if len(group) == 1 else f"{len(group)} {plural[first.code]}"
+        counts = Counter(n for a in group for n in flag_names(a.flags, AccountFlags.NAMES))
+        flags = [flag if count == len(group) else f"{flag} ({count} of them)"
+                 for flag, count in counts.items()]
         table.add_row(cell(ids), cell(name), cell(first.currency), cell(first.code),
                       cell(ACCOUNT_CODES[first.code]), cell(", ".join(flags)))
     return table
@@ -551,7 +556,7 @@ def run_demo(state: CliState, data_dir: Path, transfers: int, seed: int,
         out.print(scenario_table)
         out.print(_balances_table(ledger, accounts))
         checked = run_check(ledger, out)
-        verified = print_report(verify(ledger, progress_console()), out)
+        verified = print_report(verify(ledger, progress_console())[0], out)
     finally:
         services.close()
     return checked and verified, url
@@ -584,10 +589,11 @@ def demo_command(
     out.print(f"demo finished in {time.perf_counter() - started:.1f} s", markup=False)
     if not passed:
         raise CliError("the demo ledger failed its checks", EXIT_FAILED)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "tianping" else "tianping"
     out.print("explore it:", markup=False)
     for command in (f"ledger statement {WALLETS_CNY[0]}", f"ledger history {MERCHANTS[0]}",
                     f"ledger accounts show {RESERVE_CNY} {FX_LIQUIDITY_USD}", "audit head"):
-        out.print(f"  tianping --database-url {url} {command}", markup=False)
+        out.print(f"  {program} --database-url {url} {command}", markup=False)
     if serve:
         run_server(state.settings(database_url=url, data_dir=directory), host=host, port=port,
                    workers=1, allow_remote=False,

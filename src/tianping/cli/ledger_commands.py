@@ -331,7 +331,8 @@ def create_transfer(
     currency: Annotated[str | None, typer.Option(
         "--currency", metavar="CODE", help="ISO 4217 currency code, such as CNY.")] = None,
     code: Annotated[int, typer.Option("--code", metavar="N", min=0, max=65535,
-                                      help="Transfer type code, 1 to 65535.")] = 0,
+                                      help="Transfer type code, 1 to 65535 (optional for "
+                                           "--post, --void and --reverses).")] = 0,
     pending: Annotated[bool, typer.Option("--pending",
                                           help="Create a hold (two-phase transfer).")] = False,
     timeout: Annotated[int, typer.Option(

@@ -9,6 +9,7 @@ needs: it hands a connection to one thread at a time and never holds more than `
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -117,10 +118,9 @@ class ConnectionPool:
                 self._all.remove(connection)
                 self._created -= 1
             self._available.notify()
-        try:
+        # A connection that fails to close is gone anyway.
+        with contextlib.suppress(Exception):
             connection.close()
-        except Exception:  # noqa: BLE001, S110 - a connection that fails to close is gone anyway
-            pass
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -133,7 +133,7 @@ class ConnectionPool:
         except BaseException:
             try:
                 self.reset(connection)
-            except Exception:  # noqa: BLE001 - any failure here means the session is unusable
+            except Exception:
                 broken = True
             raise
         finally:
@@ -147,7 +147,6 @@ class ConnectionPool:
             self._created = 0
             self._available.notify_all()
         for connection in connections:
-            try:
+            # Closing at shutdown: there is nothing to recover from a failure here.
+            with contextlib.suppress(Exception):
                 connection.close()
-            except Exception:  # noqa: BLE001, S110 - closing at shutdown; nothing to recover
-                pass

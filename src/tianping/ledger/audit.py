@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from tianping.ledger import journal
 from tianping.ledger.adapters.store import LedgerStore
@@ -85,39 +84,6 @@ class ChainReport:
     @property
     def first_break(self) -> journal.ChainBreak | None:
         return self.breaks[0] if self.breaks else None
-
-
-@dataclass(slots=True)
-class ChainReport:
-    """The outcome of `verify_chain`."""
-
-    records: int = 0
-    head_seq: int = 0
-    head_hash: str = ""
-    breaks: list[journal.ChainBreak] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.breaks
-
-    @property
-    def first_break(self) -> journal.ChainBreak | None:
-        return self.breaks[0] if self.breaks else None
-
-
-def _timed_lines(rows: dict[str, list[Any]]) -> list[tuple[int, int, str]]:
-    """The canonical lines of journal rows with their timestamps, in chain order."""
-    ordered: list[tuple[int, int, str]] = []
-    ordered.extend((a.timestamp, journal.ACCOUNT_RANK, journal.account_line(a))
-                   for a in rows["accounts"])
-    ordered.extend((ts, journal.ACCOUNT_EVENT_RANK, journal.account_event_line(ts, account, kind))
-                   for ts, account, kind in rows["account_events"])
-    ordered.extend((row[0], journal.TRANSFER_RANK, journal.transfer_row_line(row))
-                   for row in rows["transfers"])
-    ordered.extend((ts, journal.RESOLUTION_RANK, journal.resolution_line(pending, kind, ts))
-                   for pending, kind, ts in rows["resolutions"])
-    ordered.sort(key=lambda row: (row[0], row[1]))
-    return ordered
 
 
 def verify_chain(store: LedgerStore, progress: Callable[[int], None] | None = None) -> ChainReport:

@@ -242,7 +242,7 @@ class _TransferBatch:
 
     # -- the checks and effects of one event ---------------------------------------------
 
-    def evaluate(self, index: int) -> int:  # noqa: C901 - one linear list of checks reads best
+    def evaluate(self, index: int) -> int:
         event = self.events[index]
         timestamp = self.first_timestamp + index
         view = self.view

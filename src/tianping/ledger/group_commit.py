@@ -127,7 +127,7 @@ class GroupCommitter:
                 return
             try:
                 self._commit(group)
-            except Exception:  # noqa: BLE001 - retried one by one below, errors go to callers
+            except Exception:
                 for request in group:
                     self._commit_alone(request)
             self.commits += 1
@@ -154,6 +154,6 @@ class GroupCommitter:
         try:
             with self.ledger.write() as uow:
                 request.results = uow.create_transfers(request.events)
-        except Exception as error:  # noqa: BLE001 - handed to the waiting caller, who re-raises
+        except Exception as error:
             request.error = error
         request.done.set()

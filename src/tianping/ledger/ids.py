@@ -34,7 +34,8 @@ def parse_id(value: int | str) -> int:
     if isinstance(value, int):
         number = value
     elif isinstance(value, str):
-        if not value or len(value) > _ID_TEXT_LENGTH_MAX or not value.isascii() or not value.isdigit():
+        too_long = len(value) > _ID_TEXT_LENGTH_MAX
+        if not value or too_long or not value.isascii() or not value.isdigit():
             raise InvalidId(f"an id must be a decimal integer of 1 to {_ID_TEXT_LENGTH_MAX} digits")
         number = int(value)
     else:

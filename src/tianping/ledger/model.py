@@ -1,8 +1,8 @@
 """The ledger's records: accounts, transfers and the events that create them.
 
-The semantics follow TigerBeetle (see `../shared/reference/anchors-ledger.md`): an account holds four
-balance fields that only transfers move; a transfer debits one account and credits another in the
-same currency; corrections are new transfers, never edits. Flags are plain integers rather than
+The semantics follow TigerBeetle (see `../shared/reference/anchors-ledger.md`): an account holds
+four balance fields that only transfers move; a transfer debits one account and credits another in
+the same currency; corrections are new transfers, never edits. Flags are plain integers rather than
 `enum.IntFlag` because the engine tests them once per event on the hot path, where an `IntFlag`
 operation costs several times a bit test on an `int`.
 """
@@ -10,6 +10,7 @@ operation costs several times a bit test on an `int`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class AccountFlags:
@@ -23,14 +24,15 @@ class AccountFlags:
     # refused in `create_accounts`.
     CLOSED = 16
 
-    NAMES: dict[str, int] = {
+    NAMES: ClassVar[dict[str, int]] = {
         "linked": LINKED,
         "debits_must_not_exceed_credits": DEBITS_MUST_NOT_EXCEED_CREDITS,
         "credits_must_not_exceed_debits": CREDITS_MUST_NOT_EXCEED_DEBITS,
         "history": HISTORY,
         "closed": CLOSED,
     }
-    ALL = LINKED | DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY | CLOSED
+    ALL = (LINKED | DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY
+           | CLOSED)
     # The linked bit describes the creating batch, not the account, so it is not stored.
     STORED = DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY | CLOSED
 
@@ -45,7 +47,7 @@ class TransferFlags:
     BALANCING_DEBIT = 16
     BALANCING_CREDIT = 32
 
-    NAMES: dict[str, int] = {
+    NAMES: ClassVar[dict[str, int]] = {
         "linked": LINKED,
         "pending": PENDING,
         "post_pending": POST_PENDING,

@@ -121,7 +121,8 @@ class LedgerWrite:
                     else AccountStateChangeResult.not_closed)
         timestamp = self._next_timestamp()
         kind = "closed" if closed else "reopened"
-        flags = account.flags | AccountFlags.CLOSED if closed else account.flags & ~AccountFlags.CLOSED
+        flags = (account.flags | AccountFlags.CLOSED if closed
+                 else account.flags & ~AccountFlags.CLOSED)
         self.store.set_account_flags(account_id, flags)
         self.store.insert_account_event(timestamp, account_id, kind)
         line = journal.account_event_line(timestamp, account_id.to_bytes(16, "big"), kind)
@@ -445,8 +446,8 @@ def _check_limit(limit: int) -> None:
 
 
 def _bounds(timestamp_min: int, timestamp_max: int) -> tuple[int, int]:
-    if timestamp_min < 0 or timestamp_max < 0:
-        raise InvalidQuery("timestamps are non-negative")
+    if not 0 <= timestamp_min <= TIMESTAMP_MAX or not 0 <= timestamp_max <= TIMESTAMP_MAX:
+        raise InvalidQuery(f"timestamps lie between 0 and {TIMESTAMP_MAX} nanoseconds")
     high = timestamp_max or TIMESTAMP_MAX
     if timestamp_min > high:
         raise InvalidQuery("timestamp_min is after timestamp_max")

@@ -147,7 +147,7 @@ class LedgerStore:
         for chunk in self._chunks(ids):
             where, parameters = self._id_filter("id", chunk)
             for row in self._execute(
-                f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {where}", parameters  # noqa: S608
+                f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE {where}", parameters
             ):
                 transfer = transfer_from_row(row)
                 found[transfer.id] = transfer
@@ -164,7 +164,7 @@ class LedgerStore:
         for chunk in self._chunks(ids):
             where, parameters = self._id_filter("id", chunk)
             for row in self._execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {where}", parameters  # noqa: S608
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {where}", parameters
             ):
                 account = account_from_row(row)
                 found[account.id] = account
@@ -175,7 +175,7 @@ class LedgerStore:
         for chunk in self._chunks(pending_ids):
             where, parameters = self._id_filter("pending_id", chunk)
             for pending_id, kind in self._execute(
-                f"SELECT pending_id, kind FROM pending_resolutions WHERE {where}",  # noqa: S608
+                f"SELECT pending_id, kind FROM pending_resolutions WHERE {where}",
                 parameters,
             ):
                 found[_from_bytes(pending_id)] = kind
@@ -186,7 +186,7 @@ class LedgerStore:
         for chunk in self._chunks(original_ids):
             where, parameters = self._id_filter("reverses_id", chunk)
             for original_id, total in self._execute(
-                f"SELECT reverses_id, SUM(amount) FROM transfers WHERE {where} "  # noqa: S608
+                f"SELECT reverses_id, SUM(amount) FROM transfers WHERE {where} "
                 "GROUP BY reverses_id",
                 parameters,
             ):
@@ -197,7 +197,7 @@ class LedgerStore:
         p = self.placeholder
         rows = self._execute(
             "SELECT pending_id FROM pending_open WHERE expires_at > 0 AND expires_at <= "
-            f"{p} ORDER BY expires_at, pending_id LIMIT {p}",  # noqa: S608 - placeholders only
+            f"{p} ORDER BY expires_at, pending_id LIMIT {p}",
             (now, limit),
         ).fetchall()
         return [_from_bytes(row[0]) for row in rows]
@@ -236,14 +236,14 @@ class LedgerStore:
     def close_pending(self, pending_ids: Sequence[int]) -> None:
         p = self.placeholder
         self._executemany(
-            f"DELETE FROM pending_open WHERE pending_id = {p}",  # noqa: S608 - placeholder only
+            f"DELETE FROM pending_open WHERE pending_id = {p}",
             [(_to_bytes(pending_id),) for pending_id in pending_ids],
         )
 
     def update_balances(self, accounts: Iterable[Account]) -> None:
         p = self.placeholder
         self._executemany(
-            f"UPDATE accounts SET debits_pending = {p}, debits_posted = {p}, "  # noqa: S608
+            f"UPDATE accounts SET debits_pending = {p}, debits_posted = {p}, "
             f"credits_pending = {p}, credits_posted = {p} WHERE id = {p}",
             [(a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
               _to_bytes(a.id)) for a in accounts],
@@ -258,7 +258,7 @@ class LedgerStore:
 
     def set_account_flags(self, account_id: int, flags: int) -> None:
         p = self.placeholder
-        self._execute(f"UPDATE accounts SET flags = {p} WHERE id = {p}",  # noqa: S608
+        self._execute(f"UPDATE accounts SET flags = {p} WHERE id = {p}",
                       (flags, _to_bytes(account_id)))
 
     def insert_account_event(self, timestamp: int, account_id: int, kind: str) -> None:
@@ -293,7 +293,7 @@ class LedgerStore:
         for wanted, column in ((debits, "debit_account_id"), (credits, "credit_account_id")):
             if wanted:
                 parts.append(
-                    f"SELECT * FROM (SELECT {TRANSFER_COLUMNS} FROM transfers "  # noqa: S608
+                    f"SELECT * FROM (SELECT {TRANSFER_COLUMNS} FROM transfers "
                     f"WHERE {column} = {p} AND timestamp >= {p} AND timestamp <= {p} "
                     f"ORDER BY timestamp {order} LIMIT {p}) AS {column}_side"
                 )
@@ -310,7 +310,7 @@ class LedgerStore:
         order = "DESC" if newest_first else "ASC"
         rows = self._execute(
             "SELECT timestamp, debits_pending, debits_posted, credits_pending, credits_posted "
-            f"FROM account_balances WHERE account_id = {p} AND timestamp >= {p} "  # noqa: S608
+            f"FROM account_balances WHERE account_id = {p} AND timestamp >= {p} "
             f"AND timestamp <= {p} ORDER BY timestamp {order} LIMIT {p}",
             (_to_bytes(account_id), timestamp_min, timestamp_max, limit),
         ).fetchall()
@@ -353,7 +353,7 @@ class LedgerStore:
             "LEFT JOIN (SELECT credit_account_id AS id, SUM(amount) AS total FROM transfers "
             "           WHERE (flags & 10) = 0 GROUP BY credit_account_id) c ON c.id = a.id "
             "WHERE a.debits_posted <> COALESCE(d.total, 0) "
-            f"   OR a.credits_posted <> COALESCE(c.total, 0) LIMIT {p}",  # noqa: S608
+            f"   OR a.credits_posted <> COALESCE(c.total, 0) LIMIT {p}",
             (limit,),
         ).fetchall()
         return [(_from_bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
@@ -371,7 +371,7 @@ class LedgerStore:
             "           FROM pending_open o JOIN transfers t ON t.id = o.pending_id "
             "           GROUP BY t.credit_account_id) c ON c.id = a.id "
             "WHERE a.debits_pending <> COALESCE(d.total, 0) "
-            f"   OR a.credits_pending <> COALESCE(c.total, 0) LIMIT {p}",  # noqa: S608
+            f"   OR a.credits_pending <> COALESCE(c.total, 0) LIMIT {p}",
             (limit,),
         ).fetchall()
         return [(_from_bytes(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
@@ -422,7 +422,7 @@ class LedgerStore:
     def chain_records(self, seq_after: int, limit: int) -> list[ChainRecord]:
         p = self.placeholder
         rows = self._execute(
-            f"SELECT {CHAIN_COLUMNS} FROM audit_chain WHERE seq > {p} "  # noqa: S608
+            f"SELECT {CHAIN_COLUMNS} FROM audit_chain WHERE seq > {p} "
             f"ORDER BY seq LIMIT {p}",
             (seq_after, limit),
         ).fetchall()
@@ -434,20 +434,20 @@ class LedgerStore:
         bounds = (timestamp_min, timestamp_max)
         return {
             "accounts": [account_from_row(row) for row in self._execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE timestamp >= {p} "  # noqa: S608
+                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE timestamp >= {p} "
                 f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
             "account_events": [(row[0], bytes(row[1]), row[2]) for row in self._execute(
                 "SELECT timestamp, account_id, kind FROM account_events "
                 f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
             "transfers": [_plain_row(row) for row in self._execute(
-                f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp >= {p} "  # noqa: S608
+                f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp >= {p} "
                 f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
             "resolutions": [(bytes(row[0]), row[1], row[2]) for row in self._execute(
                 "SELECT pending_id, kind, timestamp FROM pending_resolutions "
                 f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
             "snapshots": [(bytes(row[0]), *row[1:]) for row in self._execute(
                 "SELECT account_id, timestamp, debits_pending, debits_posted, credits_pending, "
-                f"credits_posted FROM account_balances WHERE timestamp >= {p} "  # noqa: S608
+                f"credits_posted FROM account_balances WHERE timestamp >= {p} "
                 f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
         }
 
@@ -465,7 +465,7 @@ class LedgerStore:
 class SqliteLedgerStore(LedgerStore):
     backend = "sqlite"
     placeholder = "?"
-    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"  # noqa: S608
+    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)
@@ -496,7 +496,7 @@ class SqliteLedgerStore(LedgerStore):
 class PostgresLedgerStore(LedgerStore):
     backend = "postgresql"
     placeholder = "%s"
-    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s"  # noqa: S608
+    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s"
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)

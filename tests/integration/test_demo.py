@@ -1,0 +1,109 @@
+"""`tianping demo --no-serve` on a temporary data directory (SQLite).
+
+The demo must finish with its ledger checked and its audit chain verified, start from a fresh
+database on every run, and touch no file of the data directory but its own `demo.db`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tianping.cli.demo import (
+    ACCOUNT_CODES,
+    DEMO_DATABASE,
+    WALLETS_CNY,
+    chart_of_accounts,
+)
+from tianping.cli.main import app
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+
+
+def run_demo(data_dir: Path, *extra: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(data_dir), "--no-serve",
+                                      *extra])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_demo_runs_and_passes_check_and_verify(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    started = time.perf_counter()
+    code, out, err = run_demo(data_dir)
+    elapsed = time.perf_counter() - started
+    assert code == 0, out + err
+    assert "ledger check: OK (35 accounts," in out
+    assert "audit verify: OK (" in out
+    assert "Balances of the main accounts" in out
+    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
+
+    database = data_dir / DEMO_DATABASE
+    connection = sqlite3.connect(database)
+    try:
+        transfers = connection.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
+        expired = connection.execute(
+            "SELECT COUNT(*) FROM pending_resolutions WHERE kind = 'expired'").fetchone()[0]
+        reversals = connection.execute(
+            "SELECT COUNT(*) FROM transfers WHERE reverses_id IS NOT NULL").fetchone()[0]
+        currencies = {row[0] for row in connection.execute("SELECT currency FROM transfers")}
+    finally:
+        connection.close()
+    assert transfers >= 3000
+    assert expired == 1
+    assert reversals >= 1
+    assert currencies == {"CNY", "USD"}
+
+    # Every feature the demo walks through shows its result code.
+    for expected in ("pending_transfer_expired", "linked_event_failed", "exists",
+                     "exceeds_credits", "reversal_exceeds_original"):
+        assert expected in out, expected
+
+
+def test_demo_is_fresh_each_run_and_removes_only_its_own_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    keep = {name: f"do not touch {name}" for name in ("tianping.db", "notes.txt", "demo.db.bak")}
+    for name, text in keep.items():
+        (data_dir / name).write_text(text)
+    (data_dir / DEMO_DATABASE).write_text("an old demo database that is not SQLite at all")
+
+    first = run_demo(data_dir, "--transfers", "200", "--seed", "3")
+    second = run_demo(data_dir, "--transfers", "200", "--seed", "3")
+    assert first[0] == 0, first[1] + first[2]
+    assert second[0] == 0, second[1] + second[2]
+    for name, text in keep.items():
+        assert (data_dir / name).read_text() == text
+
+    # Same seed, fresh database: the same day again (balances do not depend on the clock).
+    def balances_table(out: str) -> str:
+        return out[out.index("Balances of the main accounts"):out.index("ledger check:")]
+
+    assert balances_table(first[1]) == balances_table(second[1])
+
+
+def test_demo_refuses_an_explicit_database_url(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path}/x.db", "demo",
+                                      "--data-dir", str(tmp_path), "--no-serve"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: the demo always uses its own SQLite file")
+
+
+def test_chart_of_accounts_is_documented() -> None:
+    accounts = chart_of_accounts()
+    assert len({account.id for account in accounts}) == len(accounts)
+    assert {account.code for account in accounts} == set(ACCOUNT_CODES)
+    assert all(account.currency in ("CNY", "USD") for account in accounts)
+    assert WALLETS_CNY[0] in {account.id for account in accounts}
