@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from tianping.ledger import journal
 from tianping.ledger.adapters.store import transfer_to_row
 from tianping.ledger.engine import LedgerView, plan_transfers
-from tianping.ledger.model import Account, NewTransfer, Resolution, Transfer, TransferFlags
+from tianping.ledger.model import (
+    Account,
+    AccountFlags,
+    NewTransfer,
+    Resolution,
+    Transfer,
+    TransferFlags,
+)
 
 DIGEST = bytes(range(32))
 
@@ -216,29 +223,41 @@ def test_chain_change_propagates_to_every_later_record() -> None:
         assert later.previous_hash == earlier.hash
 
 
+def _id(value: int) -> bytes:
+    return value.to_bytes(16, "big")
+
+
 def test_plan_lines_order_a_post_before_its_resolution() -> None:
-    """Rows sharing a timestamp come transfer first, then resolution, whatever the input order."""
+    """Rows sharing a timestamp come transfer, resolution, snapshot, whatever the input order."""
     post = _transfer(20, timestamp=10, flags=TransferFlags.POST_PENDING, pending_id=19)
     later = _transfer(21, timestamp=11)
-    resolutions = [
-        ((19).to_bytes(16, "big"), Resolution.POSTED, 10),
-        ((18).to_bytes(16, "big"), Resolution.EXPIRED, 9),
-    ]
+    resolutions = [(_id(19), Resolution.POSTED, 10), (_id(18), Resolution.EXPIRED, 9)]
+    snapshots = [(_id(2), 10, 0, 0, 0, 5), (_id(1), 10, 0, 5, 0, 0)]
     lines = journal.transfer_plan_lines([transfer_to_row(later), transfer_to_row(post)],
-                                        resolutions)
+                                        resolutions, snapshots)
     assert lines == [
-        journal.resolution_line((18).to_bytes(16, "big"), Resolution.EXPIRED, 9),
+        journal.resolution_line(_id(18), Resolution.EXPIRED, 9),
         journal.transfer_row_line(transfer_to_row(post)),
-        journal.resolution_line((19).to_bytes(16, "big"), Resolution.POSTED, 10),
+        journal.resolution_line(_id(19), Resolution.POSTED, 10),
+        journal.snapshot_line(snapshots[1]),
+        journal.snapshot_line(snapshots[0]),
         journal.transfer_row_line(transfer_to_row(later)),
     ]
+
+
+def test_plan_lines_without_resolutions_keep_transfer_order() -> None:
+    """Transfers alone (the fast path) are encoded in the order the engine created them."""
+    transfers = [_transfer(30 + n, timestamp=100 + n) for n in range(3)]
+    rows = [transfer_to_row(transfer) for transfer in transfers]
+    assert journal.transfer_plan_lines(rows, [], []) == [
+        journal.transfer_row_line(row) for row in rows]
 
 
 def test_plan_lines_of_a_real_engine_plan() -> None:
     """An engine plan with an expiry and a post is encoded expiry, post, then post's resolution."""
     accounts = {
         1: Account(1, "USD", 1, 0, "", 1, debits_pending=8),
-        2: Account(2, "USD", 1, 0, "", 1, credits_pending=8),
+        2: Account(2, "USD", 1, AccountFlags.HISTORY, "", 1, credits_pending=8),
     }
     due = Transfer(30, 1, 2, 5, "USD", 1, TransferFlags.PENDING, 0, 0, 1, None, 1_000)
     held = Transfer(31, 1, 2, 3, "USD", 1, TransferFlags.PENDING, 0, 0, 0, None, 1_001)
@@ -246,12 +265,13 @@ def test_plan_lines_of_a_real_engine_plan() -> None:
     plan = plan_transfers([NewTransfer(32, pending_id=31, flags=TransferFlags.POST_PENDING)],
                           view, 5_000_000_000, expiring=[due])
     assert plan.results == [0]
+    # Converted to stored rows exactly as `LedgerWrite._write_transfer_plan` does.
     rows = [transfer_to_row(transfer) for transfer in plan.transfers]
-    resolutions = [(pending_id.to_bytes(16, "big"), kind, timestamp)
+    resolutions = [(_id(pending_id), kind, timestamp)
                    for pending_id, kind, timestamp in plan.resolutions]
-    kinds = [line[0] for line in journal.transfer_plan_lines(rows, resolutions)]
-    assert kinds == ["R", "T", "R"]
-    lines = journal.transfer_plan_lines(rows, resolutions)
-    assert "|expired" in lines[0]
-    assert lines[2].endswith("|posted\n")
+    snapshots = [(_id(s[0]), *s[1:]) for s in plan.snapshots]
+    lines = journal.transfer_plan_lines(rows, resolutions, snapshots)
+    assert [line[0] for line in lines] == ["R", "B", "T", "R", "B"]
+    assert lines[0].endswith("|expired\n") and lines[3].endswith("|posted\n")
+    assert lines[1].startswith("B|5000000000|") and lines[4].startswith("B|5000000001|")
     assert plan.transfers[0].timestamp == 5_000_000_001

@@ -148,6 +148,7 @@ def _run_chains(
     evaluate: Callable[[int], int],
     savepoint: Callable[[], object],
     rollback: Callable[[object], None],
+    release: Callable[[], None],
     chain_open: int,
     chain_failed: int,
 ) -> list[int]:
@@ -180,6 +181,8 @@ def _run_chains(
                     results[other] = chain_failed
                 results[index] = code
                 break
+        else:
+            release()
     return results
 
 
@@ -238,6 +241,10 @@ class _TransferBatch:
         del plan.snapshots[snapshots:]
         del plan.pending_opened[opened:]
         del plan.pending_closed[closed:]
+        self.undo = None
+
+    def release(self) -> None:
+        """The chain committed: stop keeping an undo log until the next chain starts."""
         self.undo = None
 
     # -- the checks and effects of one event ---------------------------------------------
@@ -308,9 +315,7 @@ class _TransferBatch:
         elif not defaults_allowed:
             return _R.currency_invalid
         metadata = event.metadata
-        if metadata is not None and (
-            not metadata or len(metadata.encode()) > METADATA_BYTES_MAX
-        ):
+        if metadata is not None and not _metadata_fits(metadata):
             return _R.metadata_invalid
 
         # 2. Idempotency: a replay answers before the present state of the ledger is consulted.
@@ -503,6 +508,15 @@ class _TransferBatch:
         return _OK
 
 
+def _metadata_fits(metadata: str) -> bool:
+    """Whether metadata is non-empty, valid UTF-8 text (no lone surrogates) and small enough."""
+    try:
+        size = len(metadata.encode())
+    except UnicodeEncodeError:
+        return False
+    return 0 < size <= METADATA_BYTES_MAX
+
+
 def _compare_with_existing(event: NewTransfer, existing: Transfer) -> int:
     """Tell a faithful replay (`exists`) from a different event reusing an id.
 
@@ -556,7 +570,8 @@ def plan_transfers(
     batch = _TransferBatch(events, view, plan, timestamp)
     plan.results = _run_chains(
         [event.flags for event in events], _LINKED, request_ends, batch.evaluate,
-        batch.savepoint, batch.rollback, _R.linked_event_chain_open, _R.linked_event_failed,
+        batch.savepoint, batch.rollback, batch.release, _R.linked_event_chain_open,
+        _R.linked_event_failed,
     )
     plan.last_timestamp = timestamp + len(events) - 1
     return plan
@@ -623,10 +638,15 @@ def plan_accounts(
 
     plan.results = _run_chains(
         [event.flags for event in events], AccountFlags.LINKED, request_ends, evaluate,
-        savepoint, rollback, _A.linked_event_chain_open, _A.linked_event_failed,
+        savepoint, rollback, _release_nothing, _A.linked_event_chain_open,
+        _A.linked_event_failed,
     )
     plan.last_timestamp = first_timestamp + len(events) - 1
     return plan
+
+
+def _release_nothing() -> None:
+    """Accounts keep no undo log beyond the savepoint mark, so a committed chain frees nothing."""
 
 
 def _check_new_account(event: NewAccount, existing: dict[int, Account]) -> int:
