@@ -14,9 +14,10 @@ Modes:
   group   --threads threads each submitting single transfers through the group committer
 
 With --baseline single, each round also runs Tianping in single mode (the baseline for group
-commit). With --baseline floor, each round also runs the peers' plain-SQL floor (`bench_floor.py`) on the
-same backend, mode and N, so the ratio is taken within one round; the JSON line reports medians
-over --runs rounds. Prints one JSON line on stdout; progress goes to stderr.
+commit). With --baseline floor, each round also runs the peers' plain-SQL floor
+(`bench_floor.py`) on the same backend, mode and N, so the ratio is taken within one round; the
+JSON line reports medians over --runs rounds. Prints one JSON line on stdout; progress goes to
+stderr.
 
     python benchmarks/ledger.py --backend sqlite --mode batch --runs 3 --baseline floor
     python benchmarks/ledger.py --backend postgresql --url postgresql://u@127.0.0.1:5432/db
@@ -46,7 +47,6 @@ from tianping.ledger.audit import verify_chain
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.limits import TRANSFERS_PER_BATCH_MAX
 from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer
-from tianping.ledger.results import CreateTransferResult
 from tianping.ledger.service import Ledger
 
 PEERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "peers"
@@ -60,7 +60,7 @@ ASSET_CODE, EQUITY_CODE, TRANSFER_CODE = 1, 3, 1
 
 def make_workload(n: int, accounts: int, seed: int) -> list[tuple[int, int, int]]:
     """(from index, to index, amount) triples; the same sequence the peer scripts draw."""
-    rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
+    rng = random.Random(seed)
     work = []
     for _ in range(n):
         source = rng.randrange(accounts)
@@ -97,8 +97,9 @@ def fresh_database(backend: str, url: str | None, scratch: Path, name: str) -> s
 
 def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     upgrade(database_url)
-    pool = ConnectionPool(database_url, size=max(4, args.threads + 2),
-                          sqlite_synchronous=args.sqlite_sync)
+    pool = ConnectionPool(
+        database_url, size=max(4, args.threads + 2), sqlite_synchronous=args.sqlite_sync
+    )
     ledger = Ledger(pool)
     work = make_workload(args.n, args.accounts, args.seed)
     expected = expected_balances(args.accounts, args.opening, work)
@@ -106,17 +107,27 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
 
     started = time.perf_counter()
     accounts = [NewAccount(EQUITY_ID, CURRENCY, EQUITY_CODE)] + [
-        NewAccount(account_id, CURRENCY, ASSET_CODE,
-                   AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS) for account_id in asset_ids]
+        NewAccount(account_id, CURRENCY, ASSET_CODE, AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+        for account_id in asset_ids
+    ]
     for start in range(0, len(accounts), TRANSFERS_PER_BATCH_MAX):
-        assert not any(ledger.create_accounts(accounts[start:start + TRANSFERS_PER_BATCH_MAX]))
+        assert not any(ledger.create_accounts(accounts[start : start + TRANSFERS_PER_BATCH_MAX]))
     accounts_s = time.perf_counter() - started
 
     started = time.perf_counter()
     for index, account_id in enumerate(asset_ids):
-        result = ledger.create_transfers([NewTransfer(
-            SEED_TRANSFER_ID_BASE + index, account_id, EQUITY_ID, args.opening, CURRENCY,
-            TRANSFER_CODE)])
+        result = ledger.create_transfers(
+            [
+                NewTransfer(
+                    SEED_TRANSFER_ID_BASE + index,
+                    account_id,
+                    EQUITY_ID,
+                    args.opening,
+                    CURRENCY,
+                    TRANSFER_CODE,
+                )
+            ]
+        )
         assert not any(result), result
     seed_s = time.perf_counter() - started
 
@@ -126,17 +137,34 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     if args.mode == "batch":
         for start in range(0, args.n, args.batch_size):
             events = [
-                NewTransfer(TRANSFER_ID_BASE + start + offset, asset_ids[target],
-                            asset_ids[source], amount, CURRENCY, TRANSFER_CODE)
-                for offset, (source, target, amount) in enumerate(work[start:start + args.batch_size])
+                NewTransfer(
+                    TRANSFER_ID_BASE + start + offset,
+                    asset_ids[target],
+                    asset_ids[source],
+                    amount,
+                    CURRENCY,
+                    TRANSFER_CODE,
+                )
+                for offset, (source, target, amount) in enumerate(
+                    work[start : start + args.batch_size]
+                )
             ]
             failures += sum(1 for code in ledger.create_transfers(events) if code)
             commits += 1
     elif args.mode == "single":
         for index, (source, target, amount) in enumerate(work):
-            result = ledger.create_transfers([NewTransfer(
-                TRANSFER_ID_BASE + index, asset_ids[target], asset_ids[source], amount, CURRENCY,
-                TRANSFER_CODE)])
+            result = ledger.create_transfers(
+                [
+                    NewTransfer(
+                        TRANSFER_ID_BASE + index,
+                        asset_ids[target],
+                        asset_ids[source],
+                        amount,
+                        CURRENCY,
+                        TRANSFER_CODE,
+                    )
+                ]
+            )
             failures += 1 if result[0] else 0
             commits += 1
     else:
@@ -149,9 +177,18 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
         def worker(slot: int) -> None:
             for index in range(slot, args.n, args.threads):
                 source, target, amount = work[index]
-                result = committer.create_transfers([NewTransfer(
-                    TRANSFER_ID_BASE + index, asset_ids[target], asset_ids[source], amount,
-                    CURRENCY, TRANSFER_CODE)])
+                result = committer.create_transfers(
+                    [
+                        NewTransfer(
+                            TRANSFER_ID_BASE + index,
+                            asset_ids[target],
+                            asset_ids[source],
+                            amount,
+                            CURRENCY,
+                            TRANSFER_CODE,
+                        )
+                    ]
+                )
                 if result[0]:
                     failed[slot] += 1
 
@@ -186,9 +223,14 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     return {
         "transfers_per_s": round(args.n / transfers_s, 1),
         "balance_reads_per_s": round(args.accounts / reads_s, 1),
-        "transfers_s": round(transfers_s, 4), "reads_s": round(reads_s, 4),
-        "accounts_s": round(accounts_s, 4), "seed_s": round(seed_s, 4), "commits": commits,
-        "chain_records": chain.records, "invariant_ok": all(checks.values()), "checks": checks,
+        "transfers_s": round(transfers_s, 4),
+        "reads_s": round(reads_s, 4),
+        "accounts_s": round(accounts_s, 4),
+        "seed_s": round(seed_s, 4),
+        "commits": commits,
+        "chain_records": chain.records,
+        "invariant_ok": all(checks.values()),
+        "checks": checks,
     }
 
 
@@ -198,20 +240,34 @@ def run_floor(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     if not script.exists():
         raise SystemExit(f"baseline script not found: {script}")
     floor_url = database_url
-    command = [sys.executable, str(script), "--n", str(args.n), "--accounts", str(args.accounts),
-               "--db", floor_url, "--mode", "single" if args.mode != "batch" else "batch",
-               "--batch-size", str(min(args.batch_size, 8000)), "--sqlite-sync", args.sqlite_sync]
-    output = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    command = [
+        sys.executable,
+        str(script),
+        "--n",
+        str(args.n),
+        "--accounts",
+        str(args.accounts),
+        "--db",
+        floor_url,
+        "--mode",
+        "single" if args.mode != "batch" else "batch",
+        "--batch-size",
+        str(min(args.batch_size, 8000)),
+        "--sqlite-sync",
+        args.sqlite_sync,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
     if output.returncode != 0 or not lines:
         raise SystemExit(f"floor baseline failed: {output.stderr.strip()[-500:]}")
-    result: dict[str, Any] = json.loads(lines[-1][len("RESULT "):])
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     return result
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--mode", choices=["batch", "single", "group"], default="batch")
     parser.add_argument("--url", help="PostgreSQL server URL (a scratch database is created)")
@@ -223,9 +279,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=32, help="client threads in group mode")
     parser.add_argument("--sqlite-sync", default="FULL", choices=["OFF", "NORMAL", "FULL"])
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--baseline", choices=["none", "floor", "single"], default="none",
-                        help="floor: the peers' plain-SQL floor; single: Tianping itself in "
-                             "single mode (the baseline for group commit)")
+    parser.add_argument(
+        "--baseline",
+        choices=["none", "floor", "single"],
+        default="none",
+        help="floor: the peers' plain-SQL floor; single: Tianping itself in "
+        "single mode (the baseline for group commit)",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tianping-bench-"))
@@ -254,31 +314,49 @@ def main() -> int:
         return statistics.median(row[path[0]][path[1]] for row in rounds)
 
     summary: dict[str, Any] = {
-        "benchmark": "ledger", "backend": args.backend, "mode": args.mode, "n": args.n,
-        "accounts": args.accounts, "runs": args.runs,
+        "benchmark": "ledger",
+        "backend": args.backend,
+        "mode": args.mode,
+        "n": args.n,
+        "accounts": args.accounts,
+        "runs": args.runs,
         "batch_size": args.batch_size if args.mode == "batch" else 1,
         "threads": args.threads if args.mode == "group" else 1,
         "sqlite_synchronous": args.sqlite_sync if args.backend == "sqlite" else None,
         "transfers_per_s": median(("tianping", "transfers_per_s")),
         "balance_reads_per_s": median(("tianping", "balance_reads_per_s")),
         "invariant_ok": all(row["tianping"]["invariant_ok"] for row in rounds),
-        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-        "cpus": os.cpu_count(), "rounds": rounds,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(),
+        "rounds": rounds,
     }
     if args.baseline == "floor":
         summary["floor_transfers_per_s"] = median(("floor", "transfers_per_s"))
         summary["floor_reads_per_s"] = median(("floor", "reads_per_s"))
-        summary["ratio_transfers_vs_floor"] = round(statistics.median(
-            row["tianping"]["transfers_per_s"] / row["floor"]["transfers_per_s"]
-            for row in rounds), 3)
-        summary["ratio_reads_vs_floor"] = round(statistics.median(
-            row["tianping"]["balance_reads_per_s"] / row["floor"]["reads_per_s"]
-            for row in rounds), 3)
+        summary["ratio_transfers_vs_floor"] = round(
+            statistics.median(
+                row["tianping"]["transfers_per_s"] / row["floor"]["transfers_per_s"]
+                for row in rounds
+            ),
+            3,
+        )
+        summary["ratio_reads_vs_floor"] = round(
+            statistics.median(
+                row["tianping"]["balance_reads_per_s"] / row["floor"]["reads_per_s"]
+                for row in rounds
+            ),
+            3,
+        )
     if args.baseline == "single":
         summary["single_transfers_per_s"] = median(("single", "transfers_per_s"))
-        summary["ratio_transfers_vs_single"] = round(statistics.median(
-            row["tianping"]["transfers_per_s"] / row["single"]["transfers_per_s"]
-            for row in rounds), 3)
+        summary["ratio_transfers_vs_single"] = round(
+            statistics.median(
+                row["tianping"]["transfers_per_s"] / row["single"]["transfers_per_s"]
+                for row in rounds
+            ),
+            3,
+        )
     print(json.dumps(summary))
     return 0 if summary["invariant_ok"] else 1
 

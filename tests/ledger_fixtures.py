@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ledger_support import ManualClock, make_ledger
 
+from ledger_support import ManualClock, make_ledger
 from tianping.ledger.audit import verify_chain
 from tianping.ledger.service import Ledger
 

@@ -62,8 +62,13 @@ class Services:
         self.pool.close()
 
 
-def build_services(settings: Settings | None = None, *, migrate: bool = False,
-                   clock: Callable[[], int] = time.time_ns, pool_size: int = 8) -> Services:
+def build_services(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = False,
+    clock: Callable[[], int] = time.time_ns,
+    pool_size: int = 8,
+) -> Services:
     """Wire the services for `settings` (loaded from file and environment when omitted).
 
     With `migrate`, the database schema is brought up to date first; for SQLite the data
@@ -74,6 +79,7 @@ def build_services(settings: Settings | None = None, *, migrate: bool = False,
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(settings.database_url)
-    pool = ConnectionPool(settings.database_url, size=pool_size,
-                          sqlite_synchronous=settings.sqlite_synchronous)
+    pool = ConnectionPool(
+        settings.database_url, size=pool_size, sqlite_synchronous=settings.sqlite_synchronous
+    )
     return Services(settings=settings, pool=pool, ledger=Ledger(pool, clock=clock))

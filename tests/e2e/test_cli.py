@@ -24,8 +24,13 @@ from tianping.cli.main import app
 Invoke = Callable[..., Result]
 
 # Settings variables `serve` exports for its workers; the tests put them back afterwards.
-_SERVE_ENV = ("TIANPING_DATABASE_URL", "TIANPING_DATA_DIR", "TIANPING_SQLITE_SYNCHRONOUS",
-              "TIANPING_LOG_LEVEL", "TIANPING_CONFIG")
+_SERVE_ENV = (
+    "TIANPING_DATABASE_URL",
+    "TIANPING_DATA_DIR",
+    "TIANPING_SQLITE_SYNCHRONOUS",
+    "TIANPING_LOG_LEVEL",
+    "TIANPING_CONFIG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -60,17 +65,62 @@ def ledger_dir(invoke: Invoke, data_dir: Path) -> Path:
     """An initialised database with a reserve (1), two wallets (2, 3) and a top-up (100)."""
     assert invoke("db", "init").exit_code == 0
     for args in (
-        ("--id", "1", "--currency", "CNY", "--code", "1010", "--flag",
-         "credits_must_not_exceed_debits", "--flag", "history"),
-        ("--id", "2", "--currency", "CNY", "--code", "2010", "--flag",
-         "debits_must_not_exceed_credits", "--flag", "history", "--owner", "cust:0001"),
-        ("--id", "3", "--currency", "CNY", "--code", "2010", "--flag",
-         "debits_must_not_exceed_credits"),
+        (
+            "--id",
+            "1",
+            "--currency",
+            "CNY",
+            "--code",
+            "1010",
+            "--flag",
+            "credits_must_not_exceed_debits",
+            "--flag",
+            "history",
+        ),
+        (
+            "--id",
+            "2",
+            "--currency",
+            "CNY",
+            "--code",
+            "2010",
+            "--flag",
+            "debits_must_not_exceed_credits",
+            "--flag",
+            "history",
+            "--owner",
+            "cust:0001",
+        ),
+        (
+            "--id",
+            "3",
+            "--currency",
+            "CNY",
+            "--code",
+            "2010",
+            "--flag",
+            "debits_must_not_exceed_credits",
+        ),
     ):
         result = invoke("ledger", "accounts", "create", *args)
         assert result.exit_code == 0, result.output
-    result = invoke("ledger", "transfers", "create", "--id", "100", "--debit", "1", "--credit",
-                    "2", "--amount", "1000.00", "--currency", "CNY", "--code", "101")
+    result = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "100",
+        "--debit",
+        "1",
+        "--credit",
+        "2",
+        "--amount",
+        "1000.00",
+        "--currency",
+        "CNY",
+        "--code",
+        "101",
+    )
     assert result.exit_code == 0, result.output
     return data_dir
 
@@ -96,8 +146,9 @@ def assert_one_error_line(result: Result, exit_code: int | None = None) -> str:
 # -- help ------------------------------------------------------------------------------------
 
 
-def _command_paths(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...],
-                                                                               Any]]:
+def _command_paths(
+    command: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any]]:
     yield path, command
     for name, child in sorted(getattr(command, "commands", {}).items()):
         yield from _command_paths(child, (*path, name))
@@ -108,13 +159,26 @@ COMMAND_PATHS = [path for path, _ in _command_paths(get_command(app))]
 
 def test_the_command_tree_is_complete() -> None:
     expected = {
-        ("db", "init"), ("db", "migrate"), ("db", "status"), ("serve",), ("demo",),
-        ("ledger", "accounts", "create"), ("ledger", "accounts", "show"),
-        ("ledger", "accounts", "close"), ("ledger", "accounts", "reopen"),
-        ("ledger", "transfers", "create"), ("ledger", "transfers", "import"),
-        ("ledger", "transfers", "show"), ("ledger", "balances"), ("ledger", "history"),
-        ("ledger", "statement"), ("ledger", "check"), ("ledger", "expire"), ("ledger", "codes"),
-        ("audit", "verify"), ("audit", "head"),
+        ("db", "init"),
+        ("db", "migrate"),
+        ("db", "status"),
+        ("serve",),
+        ("demo",),
+        ("ledger", "accounts", "create"),
+        ("ledger", "accounts", "show"),
+        ("ledger", "accounts", "close"),
+        ("ledger", "accounts", "reopen"),
+        ("ledger", "transfers", "create"),
+        ("ledger", "transfers", "import"),
+        ("ledger", "transfers", "show"),
+        ("ledger", "balances"),
+        ("ledger", "history"),
+        ("ledger", "statement"),
+        ("ledger", "check"),
+        ("ledger", "expire"),
+        ("ledger", "codes"),
+        ("audit", "verify"),
+        ("audit", "head"),
     }
     assert expected <= set(COMMAND_PATHS)
 
@@ -186,10 +250,12 @@ def test_database_url_and_config_options(invoke: Invoke, tmp_path: Path) -> None
     status = runner.invoke(app, ["--config", str(config), "db", "status", "--json"])
     assert json.loads(status.stdout)["up_to_date"] is True
 
-    assert_one_error_line(runner.invoke(app, ["--config", str(tmp_path / "nope.toml"),
-                                              "db", "status"]), 2)
-    line = assert_one_error_line(runner.invoke(app, ["--database-url", "mysql://x/y",
-                                                     "db", "status"]), 2)
+    assert_one_error_line(
+        runner.invoke(app, ["--config", str(tmp_path / "nope.toml"), "db", "status"]), 2
+    )
+    line = assert_one_error_line(
+        runner.invoke(app, ["--database-url", "mysql://x/y", "db", "status"]), 2
+    )
     assert "mysql" in line
     config.write_text('log_level = "LOUD"\n')
     assert_one_error_line(runner.invoke(app, ["--config", str(config), "db", "status"]), 2)
@@ -210,36 +276,110 @@ def test_accounts_create_show_close_reopen(ledger_dir: Path, invoke: Invoke) -> 
     assert table.exit_code == 0
     assert "1000.00 Cr" in table.stdout
 
-    replay = invoke("ledger", "accounts", "create", "--id", "3", "--currency", "CNY", "--code",
-                    "2010", "--flag", "debits_must_not_exceed_credits")
+    replay = invoke(
+        "ledger",
+        "accounts",
+        "create",
+        "--id",
+        "3",
+        "--currency",
+        "CNY",
+        "--code",
+        "2010",
+        "--flag",
+        "debits_must_not_exceed_credits",
+    )
     assert replay.exit_code == 0
     assert "exists" in replay.stdout
-    different = invoke("ledger", "accounts", "create", "--id", "3", "--currency", "CNY",
-                       "--code", "2011")
+    different = invoke(
+        "ledger", "accounts", "create", "--id", "3", "--currency", "CNY", "--code", "2011"
+    )
     assert "exists_with_different_fields" in assert_one_error_line(different, 2)
 
     assert as_json(invoke("ledger", "accounts", "close", "3", "--json"))["result"] == "ok"
-    closed = invoke("ledger", "transfers", "create", "--id", "101", "--debit", "2", "--credit",
-                    "3", "--amount", "1", "--currency", "CNY", "--code", "301")
+    closed = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "101",
+        "--debit",
+        "2",
+        "--credit",
+        "3",
+        "--amount",
+        "1",
+        "--currency",
+        "CNY",
+        "--code",
+        "301",
+    )
     assert "credit_account_closed" in assert_one_error_line(closed, 2)
     assert "already_closed" in assert_one_error_line(invoke("ledger", "accounts", "close", "3"))
     assert invoke("ledger", "accounts", "reopen", "3").exit_code == 0
-    reopened = invoke("ledger", "transfers", "create", "--id", "101", "--debit", "2",
-                      "--credit", "3", "--amount", "1", "--currency", "CNY", "--code", "301")
+    reopened = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "101",
+        "--debit",
+        "2",
+        "--credit",
+        "3",
+        "--amount",
+        "1",
+        "--currency",
+        "CNY",
+        "--code",
+        "301",
+    )
     assert reopened.exit_code == 0, reopened.output
 
 
 def test_transfers_two_phase_reversal_and_replay(ledger_dir: Path, invoke: Invoke) -> None:
-    hold = as_json(invoke("ledger", "transfers", "create", "--id", "200", "--debit", "2",
-                          "--credit", "3", "--amount", "50", "--currency", "CNY", "--code",
-                          "202", "--pending", "--timeout", "3600", "--json"))
+    hold = as_json(
+        invoke(
+            "ledger",
+            "transfers",
+            "create",
+            "--id",
+            "200",
+            "--debit",
+            "2",
+            "--credit",
+            "3",
+            "--amount",
+            "50",
+            "--currency",
+            "CNY",
+            "--code",
+            "202",
+            "--pending",
+            "--timeout",
+            "3600",
+            "--json",
+        )
+    )
     assert hold["result"] == "ok"
     assert hold["transfer"]["kind"] == "hold"
     assert hold["transfer"]["amount"] == 5000
 
     # A decimal amount on a post takes the hold's currency when --currency is omitted.
-    post = as_json(invoke("ledger", "transfers", "create", "--id", "201", "--post", "200",
-                          "--amount", "20.5", "--json"))
+    post = as_json(
+        invoke(
+            "ledger",
+            "transfers",
+            "create",
+            "--id",
+            "201",
+            "--post",
+            "200",
+            "--amount",
+            "20.5",
+            "--json",
+        )
+    )
     assert post["result"] == "ok"
     assert post["transfer"]["amount"] == 2050
     assert post["transfer"]["debit_account_id"] == "2"
@@ -247,18 +387,60 @@ def test_transfers_two_phase_reversal_and_replay(ledger_dir: Path, invoke: Invok
     again = invoke("ledger", "transfers", "create", "--id", "202", "--void", "200")
     assert "pending_transfer_already_posted" in assert_one_error_line(again, 2)
 
-    refund = as_json(invoke("ledger", "transfers", "create", "--id", "203", "--reverses", "201",
-                            "--amount-minor", "50", "--json"))
+    refund = as_json(
+        invoke(
+            "ledger",
+            "transfers",
+            "create",
+            "--id",
+            "203",
+            "--reverses",
+            "201",
+            "--amount-minor",
+            "50",
+            "--json",
+        )
+    )
     assert refund["transfer"]["debit_account_id"] == "3"
     assert refund["transfer"]["reverses_id"] == "201"
 
-    replay = invoke("ledger", "transfers", "create", "--id", "100", "--debit", "1", "--credit",
-                    "2", "--amount", "1000.00", "--currency", "CNY", "--code", "101")
+    replay = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "100",
+        "--debit",
+        "1",
+        "--credit",
+        "2",
+        "--amount",
+        "1000.00",
+        "--currency",
+        "CNY",
+        "--code",
+        "101",
+    )
     assert replay.exit_code == 0
     assert "exists" in replay.stdout
 
-    over = invoke("ledger", "transfers", "create", "--id", "204", "--debit", "3", "--credit",
-                  "2", "--amount", "1000", "--currency", "CNY", "--code", "301")
+    over = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "204",
+        "--debit",
+        "3",
+        "--credit",
+        "2",
+        "--amount",
+        "1000",
+        "--currency",
+        "CNY",
+        "--code",
+        "301",
+    )
     assert "exceeds_credits (46)" in assert_one_error_line(over, 2)
 
     shown = as_json(invoke("ledger", "transfers", "show", "200", "201", "203", "--json"))
@@ -268,9 +450,23 @@ def test_transfers_two_phase_reversal_and_replay(ledger_dir: Path, invoke: Invok
 
 def test_balances_history_and_statement(ledger_dir: Path, invoke: Invoke) -> None:
     for number in range(5):
-        result = invoke("ledger", "transfers", "create", "--id", str(300 + number), "--debit",
-                        "2", "--credit", "3", "--amount", "10", "--currency", "CNY", "--code",
-                        "301")
+        result = invoke(
+            "ledger",
+            "transfers",
+            "create",
+            "--id",
+            str(300 + number),
+            "--debit",
+            "2",
+            "--credit",
+            "3",
+            "--amount",
+            "10",
+            "--currency",
+            "CNY",
+            "--code",
+            "301",
+        )
         assert result.exit_code == 0, result.output
 
     now = as_json(invoke("ledger", "balances", "2", "--json"))
@@ -306,12 +502,32 @@ def test_balances_history_and_statement(ledger_dir: Path, invoke: Invoke) -> Non
 
 def test_import_jsonl(ledger_dir: Path, invoke: Invoke, tmp_path: Path) -> None:
     lines = [
-        {"id": "400", "debit_account_id": "2", "credit_account_id": "3", "amount": "1.50",
-         "currency": "CNY", "code": 301, "metadata": {"ref": "inv-1"}},
-        {"id": 401, "debit_account_id": 2, "credit_account_id": 3, "amount_minor": 25,
-         "currency": "CNY", "code": 301, "flags": ["linked"]},
-        {"id": "402", "debit_account_id": "3", "credit_account_id": "2", "amount": "999",
-         "currency": "CNY", "code": 301},
+        {
+            "id": "400",
+            "debit_account_id": "2",
+            "credit_account_id": "3",
+            "amount": "1.50",
+            "currency": "CNY",
+            "code": 301,
+            "metadata": {"ref": "inv-1"},
+        },
+        {
+            "id": 401,
+            "debit_account_id": 2,
+            "credit_account_id": 3,
+            "amount_minor": 25,
+            "currency": "CNY",
+            "code": 301,
+            "flags": ["linked"],
+        },
+        {
+            "id": "402",
+            "debit_account_id": "3",
+            "credit_account_id": "2",
+            "amount": "999",
+            "currency": "CNY",
+            "code": 301,
+        },
     ]
     path = tmp_path / "batch.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
@@ -356,8 +572,23 @@ def test_check_expire_codes_and_audit(ledger_dir: Path, invoke: Invoke) -> None:
     assert head["anchor"] == f"4:{head['hash']}"
 
     # An anchored head stays valid as the chain grows; a wrong or missing one fails.
-    invoke("ledger", "transfers", "create", "--id", "101", "--debit", "1", "--credit", "3",
-           "--amount", "1", "--currency", "CNY", "--code", "101")
+    invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "101",
+        "--debit",
+        "1",
+        "--credit",
+        "3",
+        "--amount",
+        "1",
+        "--currency",
+        "CNY",
+        "--code",
+        "101",
+    )
     anchored = invoke("audit", "verify", "--anchor", head["anchor"])
     assert anchored.exit_code == 0, anchored.output
     assert "record seq 4 still has the anchored hash" in anchored.stdout
@@ -368,8 +599,23 @@ def test_check_expire_codes_and_audit(ledger_dir: Path, invoke: Invoke) -> None:
 
 
 def test_audit_verify_fails_after_tampering(ledger_dir: Path, invoke: Invoke) -> None:
-    result = invoke("ledger", "transfers", "create", "--id", "500", "--debit", "2", "--credit",
-                    "3", "--amount", "5", "--currency", "CNY", "--code", "301")
+    result = invoke(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "500",
+        "--debit",
+        "2",
+        "--credit",
+        "3",
+        "--amount",
+        "5",
+        "--currency",
+        "CNY",
+        "--code",
+        "301",
+    )
     assert result.exit_code == 0
     database = ledger_dir / "tianping.db"
     connection = sqlite3.connect(database)
@@ -377,7 +623,8 @@ def test_audit_verify_fails_after_tampering(ledger_dir: Path, invoke: Invoke) ->
         first_transfer = connection.execute("SELECT MIN(timestamp) FROM transfers").fetchone()[0]
         (broken_seq,) = connection.execute(
             "SELECT seq FROM audit_chain WHERE first_timestamp <= ? AND last_timestamp >= ?",
-            (first_transfer, first_transfer)).fetchone()
+            (first_transfer, first_transfer),
+        ).fetchone()
         connection.execute("DROP TRIGGER transfers_no_update")
         connection.execute("UPDATE transfers SET amount = amount + 1")
         connection.commit()
@@ -407,44 +654,195 @@ def test_audit_verify_fails_after_tampering(ledger_dir: Path, invoke: Invoke) ->
     [
         (("ledger", "accounts", "show", "abc"), 2, "id must be a decimal integer"),
         (("ledger", "accounts", "show", "0"), 2, "id must lie between"),
-        (("ledger", "accounts", "create", "--id", "-5", "--currency", "CNY", "--code", "1"), 2,
-         "--id"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "3",
-          "--amount", "12.345", "--currency", "CNY", "--code", "301"), 2, "fraction digits"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "3",
-          "--amount", "1e3", "--currency", "CNY", "--code", "301"), 2, "not a plain decimal"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "3",
-          "--amount", "-1", "--currency", "CNY", "--code", "301"), 2, "positive"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "3",
-          "--amount", "1", "--code", "301"), 2, "--currency"),
-        (("ledger", "accounts", "create", "--id", "9", "--currency", "XYZ", "--code", "1"), 2,
-         "unknown currency"),
-        (("ledger", "accounts", "create", "--id", "9", "--currency", "cny", "--code", "1"), 2,
-         "did you mean 'CNY'"),
-        (("ledger", "accounts", "create", "--id", "9", "--currency", "CNY", "--code", "1",
-          "--flag", "closed"), 2, "cannot be set"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "3",
-          "--amount", "1", "--currency", "CNY", "--code", "301", "--metadata", "[1]"), 2,
-         "JSON object"),
+        (
+            ("ledger", "accounts", "create", "--id", "-5", "--currency", "CNY", "--code", "1"),
+            2,
+            "--id",
+        ),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "3",
+                "--amount",
+                "12.345",
+                "--currency",
+                "CNY",
+                "--code",
+                "301",
+            ),
+            2,
+            "fraction digits",
+        ),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "3",
+                "--amount",
+                "1e3",
+                "--currency",
+                "CNY",
+                "--code",
+                "301",
+            ),
+            2,
+            "not a plain decimal",
+        ),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "3",
+                "--amount",
+                "-1",
+                "--currency",
+                "CNY",
+                "--code",
+                "301",
+            ),
+            2,
+            "positive",
+        ),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "3",
+                "--amount",
+                "1",
+                "--code",
+                "301",
+            ),
+            2,
+            "--currency",
+        ),
+        (
+            ("ledger", "accounts", "create", "--id", "9", "--currency", "XYZ", "--code", "1"),
+            2,
+            "unknown currency",
+        ),
+        (
+            ("ledger", "accounts", "create", "--id", "9", "--currency", "cny", "--code", "1"),
+            2,
+            "did you mean 'CNY'",
+        ),
+        (
+            (
+                "ledger",
+                "accounts",
+                "create",
+                "--id",
+                "9",
+                "--currency",
+                "CNY",
+                "--code",
+                "1",
+                "--flag",
+                "closed",
+            ),
+            2,
+            "cannot be set",
+        ),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "3",
+                "--amount",
+                "1",
+                "--currency",
+                "CNY",
+                "--code",
+                "301",
+                "--metadata",
+                "[1]",
+            ),
+            2,
+            "JSON object",
+        ),
         (("ledger", "accounts", "show", "77"), 3, "no account has id 77"),
         (("ledger", "balances", "77"), 3, "no account has id 77"),
         (("ledger", "statement", "77"), 3, "no account has id 77"),
         (("ledger", "history", "2", "--from", "yesterday"), 2, "ISO 8601"),
         (("ledger", "statement", "2", "--to", "99999999999999999999"), 2, "end of ledger time"),
-        (("ledger", "transfers", "create", "--id", "600", "--debit", "2", "--credit", "77",
-          "--amount", "1", "--currency", "CNY", "--code", "301"), 3, "credit_account_not_found"),
-        (("ledger", "transfers", "create", "--id", "600", "--post", "77", "--amount", "1"), 3,
-         "no transfer has id 77"),
-        (("ledger", "accounts", "create", "--currency", "CNY", "--code", "1"), 2,
-         "Missing option '--id'"),
-        (("ledger", "frobnicate",), 2, "No such command"),
+        (
+            (
+                "ledger",
+                "transfers",
+                "create",
+                "--id",
+                "600",
+                "--debit",
+                "2",
+                "--credit",
+                "77",
+                "--amount",
+                "1",
+                "--currency",
+                "CNY",
+                "--code",
+                "301",
+            ),
+            3,
+            "credit_account_not_found",
+        ),
+        (
+            ("ledger", "transfers", "create", "--id", "600", "--post", "77", "--amount", "1"),
+            3,
+            "no transfer has id 77",
+        ),
+        (
+            ("ledger", "accounts", "create", "--currency", "CNY", "--code", "1"),
+            2,
+            "Missing option '--id'",
+        ),
+        (
+            (
+                "ledger",
+                "frobnicate",
+            ),
+            2,
+            "No such command",
+        ),
         (("serve", "--host", "0.0.0.0"), 2, "--allow-remote"),  # noqa: S104 - refused
         (("serve", "--port", "0"), 2, "--port"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else str(value),
 )
-def test_bad_input_is_one_error_line(ledger_dir: Path, invoke: Invoke, args: tuple[str, ...],
-                                     exit_code: int, expected: str) -> None:
+def test_bad_input_is_one_error_line(
+    ledger_dir: Path, invoke: Invoke, args: tuple[str, ...], exit_code: int, expected: str
+) -> None:
     line = assert_one_error_line(invoke(*args), exit_code)
     assert expected in line
 
@@ -452,11 +850,13 @@ def test_bad_input_is_one_error_line(ledger_dir: Path, invoke: Invoke, args: tup
 def test_database_errors_are_one_line(invoke: Invoke, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{blocker}/sub/x.db",
-                                      "db", "init"])
+    result = CliRunner().invoke(
+        app, ["--database-url", f"sqlite:///{blocker}/sub/x.db", "db", "init"]
+    )
     assert_one_error_line(result, 1)
-    unreachable = CliRunner().invoke(app, ["--database-url",
-                                           "postgresql://u:secret@127.0.0.1:1/db", "db", "status"])
+    unreachable = CliRunner().invoke(
+        app, ["--database-url", "postgresql://u:secret@127.0.0.1:1/db", "db", "status"]
+    )
     line = assert_one_error_line(unreachable, 1)
     assert "database error" in line
     assert "secret" not in unreachable.output
@@ -469,7 +869,11 @@ def test_the_installed_script_prints_one_line_and_no_traceback(tmp_path: Path) -
         pytest.skip(f"no console script next to {sys.executable}")
     completed = subprocess.run(
         [str(script), "--data-dir", str(tmp_path), "ledger", "accounts", "show", "abc"],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1
     assert completed.stderr.startswith("error: ")
@@ -479,8 +883,9 @@ def test_the_installed_script_prints_one_line_and_no_traceback(tmp_path: Path) -
 # -- serve -----------------------------------------------------------------------------------
 
 
-def test_serve_runs_uvicorn_with_the_app_factory(invoke: Invoke, data_dir: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_runs_uvicorn_with_the_app_factory(
+    invoke: Invoke, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import uvicorn
 
     for name in _SERVE_ENV:  # recorded now, restored after the test whatever serve sets
@@ -500,8 +905,9 @@ def test_serve_runs_uvicorn_with_the_app_factory(invoke: Invoke, data_dir: Path,
     assert "/docs" in result.stdout
 
 
-def test_serve_refuses_an_uninitialised_database(invoke: Invoke,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_an_uninitialised_database(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not serve"))
@@ -522,14 +928,69 @@ def test_workflow_on_each_backend(database_url: str) -> None:
 
     run("db", "init")
     assert json.loads(run("db", "status", "--json").stdout)["up_to_date"] is True
-    run("ledger", "accounts", "create", "--id", "1", "--currency", "USD", "--code", "1",
-        "--flag", "credits_must_not_exceed_debits")
-    run("ledger", "accounts", "create", "--id", "2", "--currency", "USD", "--code", "2",
-        "--flag", "debits_must_not_exceed_credits", "--flag", "history")
-    run("ledger", "transfers", "create", "--id", "10", "--debit", "1", "--credit", "2",
-        "--amount", "25.00", "--currency", "USD", "--code", "1")
-    run("ledger", "transfers", "create", "--id", "11", "--debit", "2", "--credit", "1",
-        "--amount", "5.00", "--currency", "USD", "--code", "2", "--pending")
+    run(
+        "ledger",
+        "accounts",
+        "create",
+        "--id",
+        "1",
+        "--currency",
+        "USD",
+        "--code",
+        "1",
+        "--flag",
+        "credits_must_not_exceed_debits",
+    )
+    run(
+        "ledger",
+        "accounts",
+        "create",
+        "--id",
+        "2",
+        "--currency",
+        "USD",
+        "--code",
+        "2",
+        "--flag",
+        "debits_must_not_exceed_credits",
+        "--flag",
+        "history",
+    )
+    run(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "10",
+        "--debit",
+        "1",
+        "--credit",
+        "2",
+        "--amount",
+        "25.00",
+        "--currency",
+        "USD",
+        "--code",
+        "1",
+    )
+    run(
+        "ledger",
+        "transfers",
+        "create",
+        "--id",
+        "11",
+        "--debit",
+        "2",
+        "--credit",
+        "1",
+        "--amount",
+        "5.00",
+        "--currency",
+        "USD",
+        "--code",
+        "2",
+        "--pending",
+    )
     run("ledger", "transfers", "create", "--id", "12", "--void", "11")
     balances = json.loads(run("ledger", "balances", "2", "--json").stdout)
     assert (balances["credits_posted"], balances["debits_pending"]) == (2500, 0)

@@ -34,8 +34,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def run_demo(data_dir: Path, *extra: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["demo", "--data-dir", str(data_dir), "--no-serve",
-                                      *extra])
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(data_dir), "--no-serve", *extra])
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -55,9 +54,11 @@ def test_demo_runs_and_passes_check_and_verify(tmp_path: Path) -> None:
     try:
         transfers = connection.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
         expired = connection.execute(
-            "SELECT COUNT(*) FROM pending_resolutions WHERE kind = 'expired'").fetchone()[0]
+            "SELECT COUNT(*) FROM pending_resolutions WHERE kind = 'expired'"
+        ).fetchone()[0]
         reversals = connection.execute(
-            "SELECT COUNT(*) FROM transfers WHERE reverses_id IS NOT NULL").fetchone()[0]
+            "SELECT COUNT(*) FROM transfers WHERE reverses_id IS NOT NULL"
+        ).fetchone()[0]
         currencies = {row[0] for row in connection.execute("SELECT currency FROM transfers")}
     finally:
         connection.close()
@@ -67,8 +68,13 @@ def test_demo_runs_and_passes_check_and_verify(tmp_path: Path) -> None:
     assert currencies == {"CNY", "USD"}
 
     # Every feature the demo walks through shows its result code.
-    for expected in ("pending_transfer_expired", "linked_event_failed", "exists",
-                     "exceeds_credits", "reversal_exceeds_original"):
+    for expected in (
+        "pending_transfer_expired",
+        "linked_event_failed",
+        "exists",
+        "exceeds_credits",
+        "reversal_exceeds_original",
+    ):
         assert expected in out, expected
 
 
@@ -89,14 +95,23 @@ def test_demo_is_fresh_each_run_and_removes_only_its_own_file(tmp_path: Path) ->
 
     # Same seed, fresh database: the same day again (balances do not depend on the clock).
     def balances_table(out: str) -> str:
-        return out[out.index("Balances of the main accounts"):out.index("ledger check:")]
+        return out[out.index("Balances of the main accounts") : out.index("ledger check:")]
 
     assert balances_table(first[1]) == balances_table(second[1])
 
 
 def test_demo_refuses_an_explicit_database_url(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["--database-url", f"sqlite:///{tmp_path}/x.db", "demo",
-                                      "--data-dir", str(tmp_path), "--no-serve"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--database-url",
+            f"sqlite:///{tmp_path}/x.db",
+            "demo",
+            "--data-dir",
+            str(tmp_path),
+            "--no-serve",
+        ],
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the demo always uses its own SQLite file")
 

@@ -49,8 +49,9 @@ def batches(draw: st.DrawFn) -> tuple[dict[int, Account], list[NewTransfer]]:
     accounts = draw(limited_accounts())
     ids = st.sampled_from(sorted(accounts))
     events = [
-        NewTransfer(1000 + index, draw(ids), draw(ids),
-                    draw(st.integers(0, 150) | st.just(1)), "USD", 1)
+        NewTransfer(
+            1000 + index, draw(ids), draw(ids), draw(st.integers(0, 150) | st.just(1)), "USD", 1
+        )
         for index in range(draw(st.integers(1, 25)))
     ]
     return accounts, events
@@ -64,12 +65,15 @@ def _model_decide(accounts: dict[int, Account], event: NewTransfer) -> CreateTra
         return R.amount_must_be_positive
     debit = accounts[event.debit_account_id]
     credit = accounts[event.credit_account_id]
-    if (debit.flags & DEBITS_LIMITED
-            and debit.debits_pending + debit.debits_posted + event.amount > debit.credits_posted):
+    if (
+        debit.flags & DEBITS_LIMITED
+        and debit.debits_pending + debit.debits_posted + event.amount > debit.credits_posted
+    ):
         return R.exceeds_credits
-    if (credit.flags & CREDITS_LIMITED
-            and credit.credits_pending + credit.credits_posted + event.amount
-            > credit.debits_posted):
+    if (
+        credit.flags & CREDITS_LIMITED
+        and credit.credits_pending + credit.credits_posted + event.amount > credit.debits_posted
+    ):
         return R.exceeds_debits
     return R.ok
 
@@ -109,13 +113,21 @@ def test_plain_batches_keep_limits_and_refusals_have_no_effect(
     # Refused events moved nothing: the final balances are the accepted ones applied in order.
     assert view.accounts == model
     assert [t.id for t in plan.transfers] == [
-        e.id for e, code in zip(events, plan.results, strict=True) if code == R.ok]
-    assert all(t.amount == e.amount for t, e in zip(
-        plan.transfers, [e for e, c in zip(events, plan.results, strict=True) if c == R.ok],
-        strict=True))
+        e.id for e, code in zip(events, plan.results, strict=True) if code == R.ok
+    ]
+    assert all(
+        t.amount == e.amount
+        for t, e in zip(
+            plan.transfers,
+            [e for e, c in zip(events, plan.results, strict=True) if c == R.ok],
+            strict=True,
+        )
+    )
     assert set(plan.accounts_changed) == {
-        account_id for t in plan.transfers
-        for account_id in (t.debit_account_id, t.credit_account_id)}
+        account_id
+        for t in plan.transfers
+        for account_id in (t.debit_account_id, t.credit_account_id)
+    }
 
 
 @settings(max_examples=200, deadline=None)

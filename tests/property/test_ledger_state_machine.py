@@ -62,11 +62,23 @@ UNKNOWN_ACCOUNT = 999_999
 UNKNOWN_TRANSFER = 888_888
 DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-PAIRINGS = ["usual"] * 34 + ["unknown-debit", "any-debit", "same-account", "unknown-credit",
-                            "any-credit", "any-credit", "other-currency"]
+PAIRINGS = ["usual"] * 34 + [
+    "unknown-debit",
+    "any-debit",
+    "same-account",
+    "unknown-credit",
+    "any-credit",
+    "any-credit",
+    "other-currency",
+]
 ACCOUNT_FLAG_CHOICES = [
-    0, 0, DEBITS_LIMITED, CREDITS_LIMITED, AccountFlags.HISTORY,
-    DEBITS_LIMITED | AccountFlags.HISTORY, CREDITS_LIMITED | AccountFlags.HISTORY,
+    0,
+    0,
+    DEBITS_LIMITED,
+    CREDITS_LIMITED,
+    AccountFlags.HISTORY,
+    DEBITS_LIMITED | AccountFlags.HISTORY,
+    CREDITS_LIMITED | AccountFlags.HISTORY,
     DEBITS_LIMITED | CREDITS_LIMITED,  # refused: flags_are_mutually_exclusive
 ]
 
@@ -103,14 +115,19 @@ class Store:
         account = self.accounts[account_id]
         assert account.closed != closed
         self.last_timestamp = self.next_timestamp(now)
-        account.flags = (account.flags | AccountFlags.CLOSED if closed
-                         else account.flags & ~AccountFlags.CLOSED)
+        account.flags = (
+            account.flags | AccountFlags.CLOSED if closed else account.flags & ~AccountFlags.CLOSED
+        )
 
-    def create_transfers(self, events: list[NewTransfer], now: int,
-                         request_ends: list[int] | None = None) -> tuple[TransferPlan, int]:
+    def create_transfers(
+        self, events: list[NewTransfer], now: int, request_ends: list[int] | None = None
+    ) -> tuple[TransferPlan, int]:
         first = self.next_timestamp(now)
-        due = sorted((expires_at, pending_id) for pending_id, expires_at in
-                     self.pending_open.items() if expires_at and expires_at <= first)
+        due = sorted(
+            (expires_at, pending_id)
+            for pending_id, expires_at in self.pending_open.items()
+            if expires_at and expires_at <= first
+        )
         referenced = {pending_id for _, pending_id in due}
         pending_ids = set(referenced)
         original_ids: set[int] = set()
@@ -134,8 +151,10 @@ class Store:
             resolutions={i: self.resolutions[i][0] for i in pending_ids if i in self.resolutions},
             reversed_amounts=self._reversed_amounts(original_ids),
         )
-        expiring = sorted((transfers[pending_id] for _, pending_id in due),
-                          key=lambda transfer: (transfer.expires_at, transfer.id))
+        expiring = sorted(
+            (transfers[pending_id] for _, pending_id in due),
+            key=lambda transfer: (transfer.expires_at, transfer.id),
+        )
         plan = plan_transfers(events, view, first, expiring, request_ends)
         self._write(plan)
         return plan, first
@@ -193,8 +212,7 @@ class MAccount:
     credits_posted: int = 0
 
     def balances(self) -> tuple[int, int, int, int]:
-        return (self.debits_pending, self.debits_posted, self.credits_pending,
-                self.credits_posted)
+        return (self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
 
 
 @dataclass
@@ -238,9 +256,14 @@ class Model:
         """Expire due holds like the service; return (first timestamp, first event timestamp)."""
         state = self.state
         first = max(now, state.last_timestamp + 1)
-        due = sorted((t.expires_at, pending_id) for pending_id, t in state.transfers.items()
-                     if t.kind == "pending" and state.holds[pending_id] == "open"
-                     and t.expires_at and t.expires_at <= first)
+        due = sorted(
+            (t.expires_at, pending_id)
+            for pending_id, t in state.transfers.items()
+            if t.kind == "pending"
+            and state.holds[pending_id] == "open"
+            and t.expires_at
+            and t.expires_at <= first
+        )
         for offset, (_, pending_id) in enumerate(due):
             hold = state.transfers[pending_id]
             state.accounts[hold.debit].debits_pending -= hold.amount
@@ -289,9 +312,13 @@ class Model:
             bad.append(R.exceeds_pending_transfer_amount)
         outcome = state.holds[event.pending_id]
         if outcome != "open":
-            bad.append({"posted": R.pending_transfer_already_posted,
-                        "voided": R.pending_transfer_already_voided,
-                        "expired": R.pending_transfer_expired}[outcome])
+            bad.append(
+                {
+                    "posted": R.pending_transfer_already_posted,
+                    "voided": R.pending_transfer_already_voided,
+                    "expired": R.pending_transfer_expired,
+                }[outcome]
+            )
         elif hold.expires_at and hold.expires_at <= timestamp:
             bad.append(R.pending_transfer_expired)
         debit, credit = state.accounts[hold.debit], state.accounts[hold.credit]
@@ -310,9 +337,16 @@ class Model:
         kind = Resolution.POSTED if posting else Resolution.VOIDED
         state.holds[event.pending_id] = kind
         state.resolutions[event.pending_id] = (kind, timestamp)
-        state.transfers[event.id] = MTransfer("post" if posting else "void", hold.debit,
-                                              hold.credit, amount, hold.currency, hold.code,
-                                              timestamp, submitted=event)
+        state.transfers[event.id] = MTransfer(
+            "post" if posting else "void",
+            hold.debit,
+            hold.credit,
+            amount,
+            hold.currency,
+            hold.code,
+            timestamp,
+            submitted=event,
+        )
         return R.ok
 
     def _reverse(self, event: NewTransfer, timestamp: int) -> CreateTransferResult:
@@ -334,10 +368,16 @@ class Model:
         debit.debits_posted += amount
         credit.credits_posted += amount
         state.reversed[event.reverses_id] = state.reversed.get(event.reverses_id, 0) + amount
-        state.transfers[event.id] = MTransfer("reversal", original.credit, original.debit,
-                                              amount, original.currency,
-                                              event.code or original.code, timestamp,
-                                              submitted=event)
+        state.transfers[event.id] = MTransfer(
+            "reversal",
+            original.credit,
+            original.debit,
+            amount,
+            original.currency,
+            event.code or original.code,
+            timestamp,
+            submitted=event,
+        )
         return R.ok
 
     def _move(self, event: NewTransfer, timestamp: int) -> CreateTransferResult:
@@ -382,33 +422,46 @@ class Model:
             debit.debits_posted += amount
             credit.credits_posted += amount
         expires_at = timestamp + event.timeout * SECOND if pending and event.timeout else 0
-        state.transfers[event.id] = MTransfer("pending" if pending else "plain",
-                                              event.debit_account_id, event.credit_account_id,
-                                              amount, event.currency, event.code, timestamp,
-                                              expires_at, submitted=event)
+        state.transfers[event.id] = MTransfer(
+            "pending" if pending else "plain",
+            event.debit_account_id,
+            event.credit_account_id,
+            amount,
+            event.currency,
+            event.code,
+            timestamp,
+            expires_at,
+            submitted=event,
+        )
         return R.ok
 
     @staticmethod
-    def _account_and_limit_checks(debit: MAccount, credit: MAccount,
-                                  amount: int) -> list[CreateTransferResult]:
+    def _account_and_limit_checks(
+        debit: MAccount, credit: MAccount, amount: int
+    ) -> list[CreateTransferResult]:
         bad = []
         if debit.closed:
             bad.append(R.debit_account_closed)
         if credit.closed:
             bad.append(R.credit_account_closed)
         # Both pending and posted exposure count against the limit, whichever this one adds to.
-        if (debit.flags & DEBITS_LIMITED and
-                debit.debits_pending + debit.debits_posted + amount > debit.credits_posted):
+        if (
+            debit.flags & DEBITS_LIMITED
+            and debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
+        ):
             bad.append(R.exceeds_credits)
-        if (credit.flags & CREDITS_LIMITED and
-                credit.credits_pending + credit.credits_posted + amount > credit.debits_posted):
+        if (
+            credit.flags & CREDITS_LIMITED
+            and credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
+        ):
             bad.append(R.exceeds_debits)
         return bad
 
     # -- a batch --
 
-    def submit(self, events: list[NewTransfer], now: int,
-               request_ends: list[int] | None = None) -> tuple[list[CreateTransferResult], int]:
+    def submit(
+        self, events: list[NewTransfer], now: int, request_ends: list[int] | None = None
+    ) -> tuple[list[CreateTransferResult], int]:
         """Decide a batch; a chain runs on a copy of the state, kept only if all of it passes."""
         first, start = self.begin_batch(now)
         expired_any = start > first
@@ -443,8 +496,9 @@ class Model:
 
     # -- accounts --
 
-    def create_accounts(self, events: list[NewAccount],
-                        now: int) -> tuple[list[CreateAccountResult], int]:
+    def create_accounts(
+        self, events: list[NewAccount], now: int
+    ) -> tuple[list[CreateAccountResult], int]:
         state = self.state
         first = max(now, state.last_timestamp + 1)
         results = []
@@ -454,13 +508,20 @@ class Model:
             elif event.id in state.accounts:
                 known = state.accounts[event.id]
                 same = (known.currency, known.code, known.flags, known.owner) == (
-                    event.currency, event.code, event.flags & AccountFlags.STORED, event.owner)
-                results.append(CreateAccountResult.exists if same
-                               else CreateAccountResult.exists_with_different_fields)
+                    event.currency,
+                    event.code,
+                    event.flags & AccountFlags.STORED,
+                    event.owner,
+                )
+                results.append(
+                    CreateAccountResult.exists
+                    if same
+                    else CreateAccountResult.exists_with_different_fields
+                )
             else:
-                state.accounts[event.id] = MAccount(event.currency,
-                                                    event.flags & AccountFlags.STORED,
-                                                    event.code, event.owner)
+                state.accounts[event.id] = MAccount(
+                    event.currency, event.flags & AccountFlags.STORED, event.code, event.owner
+                )
                 results.append(CreateAccountResult.ok)
         if CreateAccountResult.ok in results:
             state.last_timestamp = first + len(events) - 1
@@ -475,8 +536,10 @@ class Model:
 
 
 def _balances(accounts: dict[int, Account]) -> dict[int, tuple[int, int, int, int]]:
-    return {i: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
-            for i, a in accounts.items()}
+    return {
+        i: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+        for i, a in accounts.items()
+    }
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -495,8 +558,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- helpers --
 
-    def _submit(self, events: list[NewTransfer],
-                request_ends: list[int] | None = None) -> TransferPlan:
+    def _submit(
+        self, events: list[NewTransfer], request_ends: list[int] | None = None
+    ) -> TransferPlan:
         self.batch_originals = []
         plan, first = self.store.create_transfers(events, self.now, request_ends)
         expected, model_first = self.model.submit(events, self.now, request_ends)
@@ -507,10 +571,23 @@ class LedgerMachine(RuleBasedStateMachine):
             if code != R.ok:
                 continue
             stored, known = self.store.transfers[event.id], state.transfers[event.id]
-            assert (stored.debit_account_id, stored.credit_account_id, stored.amount,
-                    stored.currency, stored.code, stored.timestamp, stored.expires_at) == (
-                known.debit, known.credit, known.amount, known.currency, known.code,
-                known.timestamp, known.expires_at)
+            assert (
+                stored.debit_account_id,
+                stored.credit_account_id,
+                stored.amount,
+                stored.currency,
+                stored.code,
+                stored.timestamp,
+                stored.expires_at,
+            ) == (
+                known.debit,
+                known.credit,
+                known.amount,
+                known.currency,
+                known.code,
+                known.timestamp,
+                known.expires_at,
+            )
             # Event i takes first timestamp + number of expiries + i.
             expired = sum(kind == Resolution.EXPIRED for _, kind, _ in plan.resolutions)
             assert stored.timestamp == first + expired + index
@@ -530,10 +607,16 @@ class LedgerMachine(RuleBasedStateMachine):
         # Integers would be drawn at their bounds far more often than uniformly, so pick the
         # kind of pairing from a list that is mostly "usual".
         pairing = data.draw(st.sampled_from(PAIRINGS))
-        debit = UNKNOWN_ACCOUNT if pairing == "unknown-debit" else data.draw(st.sampled_from(
-            ids if pairing == "any-debit" else usable))
-        currency = (accounts[debit].currency if debit in accounts
-                    else data.draw(st.sampled_from(CURRENCIES)))
+        debit = (
+            UNKNOWN_ACCOUNT
+            if pairing == "unknown-debit"
+            else data.draw(st.sampled_from(ids if pairing == "any-debit" else usable))
+        )
+        currency = (
+            accounts[debit].currency
+            if debit in accounts
+            else data.draw(st.sampled_from(CURRENCIES))
+        )
         same_currency = [i for i in usable if accounts[i].currency == currency and i != debit]
         if pairing == "same-account":
             credit = debit
@@ -547,44 +630,63 @@ class LedgerMachine(RuleBasedStateMachine):
             currency = CURRENCIES[1 - CURRENCIES.index(currency)]
         return debit, credit, currency
 
-    def _draw_event(self, data: st.DataObject, kind: str,
-                    chain_holds: dict[int, int]) -> NewTransfer:
+    def _draw_event(
+        self, data: st.DataObject, kind: str, chain_holds: dict[int, int]
+    ) -> NewTransfer:
         """One event of `kind`: move, pending, resolve (post or void) or reversal."""
         state = self.model.state
         transfer_id = self._fresh_transfer_id()
-        holds = {i: t.amount for i, t in state.transfers.items()
-                 if t.kind == "pending" and state.holds[i] == "open"}
+        holds = {
+            i: t.amount
+            for i, t in state.transfers.items()
+            if t.kind == "pending" and state.holds[i] == "open"
+        }
         if data.draw(st.sampled_from([False] * 4 + [True])):  # now and then a resolved one
             holds.update({i: t.amount for i, t in state.transfers.items() if t.kind == "pending"})
         holds.update(chain_holds)
         if kind == "resolve" and holds:
             pending_id = data.draw(st.sampled_from(sorted(holds)))
-            deadlines = sorted((t.expires_at, i) for i, t in state.transfers.items()
-                               if t.expires_at and state.holds[i] == "open")
+            deadlines = sorted(
+                (t.expires_at, i)
+                for i, t in state.transfers.items()
+                if t.expires_at and state.holds[i] == "open"
+            )
             if deadlines and data.draw(st.sampled_from([False, False, True])):
                 pending_id = deadlines[0][1]  # the next to expire: probes the deadline itself
             if data.draw(st.sampled_from([False] * 19 + [True])):
-                pending_id = data.draw(st.sampled_from(
-                    [UNKNOWN_TRANSFER, *sorted(i for i, t in state.transfers.items()
-                                               if t.kind != "pending")]))
+                pending_id = data.draw(
+                    st.sampled_from(
+                        [
+                            UNKNOWN_TRANSFER,
+                            *sorted(i for i, t in state.transfers.items() if t.kind != "pending"),
+                        ]
+                    )
+                )
             held = holds.get(pending_id, 10)
             if data.draw(st.sampled_from(["post", "void"])) == "post":
-                amount = data.draw(st.sampled_from([0, 0, 0, held, held + 1])
-                                   | st.integers(1, max(held, 1)))
+                amount = data.draw(
+                    st.sampled_from([0, 0, 0, held, held + 1]) | st.integers(1, max(held, 1))
+                )
                 flags = F.POST_PENDING
             else:
                 amount = data.draw(st.sampled_from([0, 0, 0, held, held - 1 if held > 1 else 0]))
                 flags = F.VOID_PENDING
             code = data.draw(st.sampled_from([0, 0, 0, 0, 1, 2]))
-            return NewTransfer(transfer_id, amount=amount, code=code, flags=flags,
-                               pending_id=pending_id)
-        posted = {i: t for i, t in state.transfers.items()
-                  if t.kind in ("plain", "post", "reversal")}
+            return NewTransfer(
+                transfer_id, amount=amount, code=code, flags=flags, pending_id=pending_id
+            )
+        posted = {
+            i: t for i, t in state.transfers.items() if t.kind in ("plain", "post", "reversal")
+        }
         if kind == "reversal" and posted:
             open_ones = sorted(i for i, t in posted.items() if t.amount > state.reversed.get(i, 0))
-            original_id = data.draw(st.sampled_from(
-                open_ones if open_ones and data.draw(st.sampled_from([True] * 4 + [False]))
-                else sorted(posted)))
+            original_id = data.draw(
+                st.sampled_from(
+                    open_ones
+                    if open_ones and data.draw(st.sampled_from([True] * 4 + [False]))
+                    else sorted(posted)
+                )
+            )
             # Reversing one original twice in a batch checks that a rolled-back chain gives its
             # reversed amount back.
             again = [i for i in self.batch_originals if i in posted]
@@ -593,14 +695,19 @@ class LedgerMachine(RuleBasedStateMachine):
             self.batch_originals.append(original_id)
             original = posted[original_id]
             remaining = original.amount - state.reversed.get(original_id, 0)
-            amount = data.draw(st.sampled_from([0, 0, remaining + 1])
-                               | st.integers(1, max(remaining, 1)))
+            amount = data.draw(
+                st.sampled_from([0, 0, remaining + 1]) | st.integers(1, max(remaining, 1))
+            )
             if data.draw(st.sampled_from([False] * 19 + [True])):
                 original_id = data.draw(st.sampled_from([UNKNOWN_TRANSFER, *sorted(holds)]))
             explicit = data.draw(st.booleans())
-            return NewTransfer(transfer_id, original.credit if explicit else 0,
-                               original.debit if explicit else 0, amount,
-                               reverses_id=original_id)
+            return NewTransfer(
+                transfer_id,
+                original.credit if explicit else 0,
+                original.debit if explicit else 0,
+                amount,
+                reverses_id=original_id,
+            )
         debit, credit, currency = self._draw_accounts(data)
         amount = data.draw(st.integers(1, 120))
         flags, timeout = 0, 0
@@ -608,23 +715,32 @@ class LedgerMachine(RuleBasedStateMachine):
             flags = F.PENDING
             timeout = data.draw(st.sampled_from([0, 0, 1, 2, 5]))
         else:
-            variant = data.draw(st.sampled_from(["plain"] * 7 + ["zero", "balancing"] * 1
-                                                + ["balancing"]))
+            variant = data.draw(
+                st.sampled_from(["plain"] * 7 + ["zero", "balancing"] * 1 + ["balancing"])
+            )
             if variant == "zero":
                 amount = 0  # refused: amount_must_be_positive
             elif variant == "balancing":
-                flags = data.draw(st.sampled_from([F.BALANCING_DEBIT, F.BALANCING_CREDIT,
-                                                   F.BALANCING_DEBIT | F.PENDING]))
-        return NewTransfer(transfer_id, debit, credit, amount, currency, 1, flags,
-                           timeout=timeout)
+                flags = data.draw(
+                    st.sampled_from(
+                        [F.BALANCING_DEBIT, F.BALANCING_CREDIT, F.BALANCING_DEBIT | F.PENDING]
+                    )
+                )
+        return NewTransfer(transfer_id, debit, credit, amount, currency, 1, flags, timeout=timeout)
 
     # -- rules --
 
     @initialize()
     def open_funding_accounts(self) -> None:
-        self._create_accounts([NewAccount(1, "USD", 1), NewAccount(2, "EUR", 1),
-                               NewAccount(3, "USD", 1, DEBITS_LIMITED), NewAccount(4, "EUR", 1),
-                               NewAccount(5, "USD", 1, CREDITS_LIMITED)])
+        self._create_accounts(
+            [
+                NewAccount(1, "USD", 1),
+                NewAccount(2, "EUR", 1),
+                NewAccount(3, "USD", 1, DEBITS_LIMITED),
+                NewAccount(4, "EUR", 1),
+                NewAccount(5, "USD", 1, CREDITS_LIMITED),
+            ]
+        )
 
     def _create_accounts(self, events: list[NewAccount]) -> None:
         self.next_account_id = max(self.next_account_id, *(e.id + 1 for e in events))
@@ -645,13 +761,18 @@ class LedgerMachine(RuleBasedStateMachine):
                 account_id = data.draw(st.sampled_from(sorted(known)))
                 account = known[account_id]
                 code = account.code + data.draw(st.integers(0, 1))
-                events.append(NewAccount(account_id, account.currency, code, account.flags,
-                                         account.owner))
+                events.append(
+                    NewAccount(account_id, account.currency, code, account.flags, account.owner)
+                )
                 continue
-            events.append(NewAccount(self.next_account_id + len(events),
-                                     data.draw(st.sampled_from(CURRENCIES)),
-                                     data.draw(st.integers(1, 3)),
-                                     data.draw(st.sampled_from(ACCOUNT_FLAG_CHOICES))))
+            events.append(
+                NewAccount(
+                    self.next_account_id + len(events),
+                    data.draw(st.sampled_from(CURRENCIES)),
+                    data.draw(st.integers(1, 3)),
+                    data.draw(st.sampled_from(ACCOUNT_FLAG_CHOICES)),
+                )
+            )
         self._create_accounts(events)
 
     @rule(data=st.data())
@@ -710,9 +831,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def replay_with_other_amount(self, data: st.DataObject) -> None:
         state = self.model.state
-        candidates = [i for i in self.replayable
-                      if not state.transfers[i].submitted.flags & F.BALANCING  # type: ignore[union-attr]
-                      or state.transfers[i].amount > 1]
+        candidates = [
+            i
+            for i in self.replayable
+            if not state.transfers[i].submitted.flags & F.BALANCING  # type: ignore[union-attr]
+            or state.transfers[i].amount > 1
+        ]
         if not candidates:
             return
         transfer_id = data.draw(st.sampled_from(candidates))
@@ -720,8 +844,9 @@ class LedgerMachine(RuleBasedStateMachine):
         event = known.submitted
         assert event is not None
         # A balancing transfer accepts any amount at least the one it moved, so go below that.
-        amount = known.amount - 1 if event.flags & F.BALANCING else max(known.amount,
-                                                                          event.amount) + 1
+        amount = (
+            known.amount - 1 if event.flags & F.BALANCING else max(known.amount, event.amount) + 1
+        )
         self._replay(replace(event, amount=amount), R.exists_with_different_fields)
 
     def _replay(self, event: NewTransfer, expected: CreateTransferResult) -> None:
@@ -749,8 +874,9 @@ class LedgerMachine(RuleBasedStateMachine):
             size = data.draw(st.sampled_from([1, 1, 2, 3]))
             segment = []
             for position in range(size):
-                kind = data.draw(st.sampled_from(["move", "pending", "resolve", "resolve",
-                                                  "reversal"]))
+                kind = data.draw(
+                    st.sampled_from(["move", "pending", "resolve", "resolve", "reversal"])
+                )
                 event = self._draw_event(data, kind, batch_holds)
                 if event.flags & F.PENDING:
                     batch_holds[event.id] = event.amount
@@ -768,9 +894,12 @@ class LedgerMachine(RuleBasedStateMachine):
         """Post or void a hold in the batch slot one before, or exactly at, its deadline."""
         state = self.model.state
         deadlines = sorted(
-            (t.expires_at, i) for i, t in state.transfers.items()
-            if t.expires_at and state.holds[i] == "open"
-            and t.expires_at - lead > max(self.now, self.store.last_timestamp))
+            (t.expires_at, i)
+            for i, t in state.transfers.items()
+            if t.expires_at
+            and state.holds[i] == "open"
+            and t.expires_at - lead > max(self.now, self.store.last_timestamp)
+        )
         if not deadlines:
             return
         deadline, hold_id = deadlines[0]
@@ -785,19 +914,24 @@ class LedgerMachine(RuleBasedStateMachine):
             if land_on_deadline:
                 assert plan.results[-1] == R.pending_transfer_expired
             else:
-                assert plan.results[-1] in (R.ok, R.debit_account_closed,
-                                            R.credit_account_closed)
+                assert plan.results[-1] in (R.ok, R.debit_account_closed, R.credit_account_closed)
 
     @rule(offset=st.sampled_from([0, 1, 2, 3, SECOND]))
     def advance_to_an_expiry(self, offset: int) -> None:
         """Move the clock to just before (or exactly at) the next deadline of an open hold."""
-        deadlines = [expires_at for expires_at in self.store.pending_open.values()
-                     if expires_at > self.store.last_timestamp]
+        deadlines = [
+            expires_at
+            for expires_at in self.store.pending_open.values()
+            if expires_at > self.store.last_timestamp
+        ]
         if deadlines:
             self.now = max(self.now, min(deadlines) - offset)
 
-    @rule(seconds=st.integers(0, 4), nanoseconds=st.sampled_from([0, 1, SECOND // 2]),
-          expire=st.booleans())
+    @rule(
+        seconds=st.integers(0, 4),
+        nanoseconds=st.sampled_from([0, 1, SECOND // 2]),
+        expire=st.booleans(),
+    )
     def advance_clock(self, seconds: int, nanoseconds: int, expire: bool) -> None:
         self.now += seconds * SECOND + nanoseconds
         if expire:
@@ -823,17 +957,18 @@ class LedgerMachine(RuleBasedStateMachine):
     def balances_equal_the_model(self) -> None:
         model = {i: a.balances() for i, a in self.model.state.accounts.items()}
         assert _balances(self.store.accounts) == model
-        assert all(self.store.accounts[i].closed == a.closed
-                   for i, a in self.model.state.accounts.items())
+        assert all(
+            self.store.accounts[i].closed == a.closed for i, a in self.model.state.accounts.items()
+        )
 
     @invariant()
     def money_is_conserved(self) -> None:
         for currency in CURRENCIES:
             accounts = [a for a in self.store.accounts.values() if a.currency == currency]
-            assert sum(a.debits_posted for a in accounts) == sum(
-                a.credits_posted for a in accounts)
+            assert sum(a.debits_posted for a in accounts) == sum(a.credits_posted for a in accounts)
             assert sum(a.debits_pending for a in accounts) == sum(
-                a.credits_pending for a in accounts)
+                a.credits_pending for a in accounts
+            )
 
     @invariant()
     def limits_hold(self) -> None:
@@ -855,12 +990,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 resolvers[transfer.pending_id] = transfer.id
                 kind, timestamp = store.resolutions[transfer.pending_id]
                 assert timestamp == transfer.timestamp
-                assert kind == (Resolution.POSTED if transfer.flags & F.POST_PENDING
-                                else Resolution.VOIDED)
+                assert kind == (
+                    Resolution.POSTED if transfer.flags & F.POST_PENDING else Resolution.VOIDED
+                )
         holds = {i for i, t in store.transfers.items() if t.flags & F.PENDING}
         assert set(store.resolutions) <= holds
         assert store.pending_open == {
-            i: store.transfers[i].expires_at for i in holds - set(store.resolutions)}
+            i: store.transfers[i].expires_at for i in holds - set(store.resolutions)
+        }
 
     @invariant()
     def chains_are_all_or_nothing(self) -> None:
@@ -888,7 +1025,8 @@ class LedgerMachine(RuleBasedStateMachine):
 # on how much ledger it has built, which is the point, not a sign of a bad strategy.
 LedgerMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("TIANPING_STATEFUL_EXAMPLES", "150")),
-    stateful_step_count=40, deadline=None,
+    stateful_step_count=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestLedgerStateMachine = LedgerMachine.TestCase
@@ -898,15 +1036,18 @@ TestLedgerStateMachine = LedgerMachine.TestCase
 
 
 @settings(max_examples=300, deadline=None)
-@given(flags=st.lists(st.sampled_from([0, F.LINKED, F.PENDING, F.LINKED | F.PENDING]),
-                      max_size=30),
-       data=st.data())
+@given(
+    flags=st.lists(st.sampled_from([0, F.LINKED, F.PENDING, F.LINKED | F.PENDING]), max_size=30),
+    data=st.data(),
+)
 def test_chain_segments_split_batches_at_unlinked_events_and_request_ends(
-    flags: list[int], data: st.DataObject,
+    flags: list[int],
+    data: st.DataObject,
 ) -> None:
     """Segments tile the batch; each ends at an unlinked event, a request end or the batch end."""
-    request_ends = data.draw(st.none() | st.lists(
-        st.integers(0, max(len(flags) - 1, 0)), unique=True).map(sorted))
+    request_ends = data.draw(
+        st.none() | st.lists(st.integers(0, max(len(flags) - 1, 0)), unique=True).map(sorted)
+    )
     ends = set(request_ends or ()) if flags else set()
     segments = chain_segments(flags, F.LINKED, request_ends)
 
@@ -921,6 +1062,7 @@ def test_chain_segments_split_batches_at_unlinked_events_and_request_ends(
         if not closed:
             assert last == len(flags) - 1 or last in ends
     assert position == len(flags)
-    boundaries = {i for i, flag in enumerate(flags)
-                  if not flag & F.LINKED or i in ends or i == len(flags) - 1}
+    boundaries = {
+        i for i, flag in enumerate(flags) if not flag & F.LINKED or i in ends or i == len(flags) - 1
+    }
     assert [last for _, last, _ in segments] == sorted(boundaries)

@@ -13,8 +13,17 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "tianping"
 
 # The ledger's pure domain: standard library and each other only. The service layer, adapters
 # and edges may import anything; these may not, so they stay testable without a database.
-PURE_LEDGER_MODULES = ("engine", "model", "results", "limits", "journal", "money", "currencies",
-                       "ids", "errors")
+PURE_LEDGER_MODULES = (
+    "engine",
+    "model",
+    "results",
+    "limits",
+    "journal",
+    "money",
+    "currencies",
+    "ids",
+    "errors",
+)
 
 
 def imported_modules(source: str) -> list[tuple[int, str]]:

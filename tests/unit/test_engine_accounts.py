@@ -32,8 +32,9 @@ def existing() -> dict[int, Account]:
     return copy.deepcopy(EXISTING)
 
 
-def new(account_id: int = 50, currency: str = "USD", code: int = 1, flags: int = 0,
-        owner: str = "") -> NewAccount:
+def new(
+    account_id: int = 50, currency: str = "USD", code: int = 1, flags: int = 0, owner: str = ""
+) -> NewAccount:
     return NewAccount(account_id, currency, code, flags, owner)
 
 
@@ -47,59 +48,93 @@ class Case:
 
 CASES: list[Case] = [
     Case("ok", [new()], [R.ok]),
-    Case("ok-every-storable-flag", [new(flags=DEBITS_LIMITED | A.HISTORY),
-                                    new(51, flags=CREDITS_LIMITED)], [R.ok, R.ok]),
+    Case(
+        "ok-every-storable-flag",
+        [new(flags=DEBITS_LIMITED | A.HISTORY), new(51, flags=CREDITS_LIMITED)],
+        [R.ok, R.ok],
+    ),
     Case("id-min", [new(ID_MIN)], [R.ok]),
     Case("id-max", [new(ID_MAX)], [R.ok]),
     Case("code-min-and-max", [new(50, code=1), new(51, code=CODE_MAX)], [R.ok, R.ok]),
     Case("owner-at-max-length", [new(owner="a" * OWNER_REFERENCE_LENGTH_MAX)], [R.ok]),
-    Case("owner-every-allowed-character",
-         [new(owner="AZaz09._:-")], [R.ok]),
+    Case("owner-every-allowed-character", [new(owner="AZaz09._:-")], [R.ok]),
     Case("chain-ok", [new(50, flags=A.LINKED), new(51)], [R.ok, R.ok]),
-    Case("chain-member-fails", [new(50, flags=A.LINKED), new(51, code=0)],
-         [R.linked_event_failed, R.code_invalid]),
-    Case("chain-open", [new(50, flags=A.LINKED), new(51, flags=A.LINKED)],
-         [R.linked_event_failed, R.linked_event_chain_open]),
-    Case("chain-open-at-request-end", [new(50, flags=A.LINKED), new(51)],
-         [R.linked_event_chain_open, R.ok], request_ends=[0, 1]),
+    Case(
+        "chain-member-fails",
+        [new(50, flags=A.LINKED), new(51, code=0)],
+        [R.linked_event_failed, R.code_invalid],
+    ),
+    Case(
+        "chain-open",
+        [new(50, flags=A.LINKED), new(51, flags=A.LINKED)],
+        [R.linked_event_failed, R.linked_event_chain_open],
+    ),
+    Case(
+        "chain-open-at-request-end",
+        [new(50, flags=A.LINKED), new(51)],
+        [R.linked_event_chain_open, R.ok],
+        request_ends=[0, 1],
+    ),
     Case("id-zero", [new(0)], [R.id_invalid]),
     Case("id-over-max", [new(ID_MAX + 1)], [R.id_invalid]),
     Case("id-negative", [new(-1)], [R.id_invalid]),
     Case("flags-closed", [new(flags=A.CLOSED)], [R.flags_invalid]),
     Case("flags-unknown-bit", [new(flags=32)], [R.flags_invalid]),
     Case("flags-negative", [new(flags=-2)], [R.flags_invalid]),
-    Case("both-limits", [new(flags=DEBITS_LIMITED | CREDITS_LIMITED)],
-         [R.flags_are_mutually_exclusive]),
+    Case(
+        "both-limits",
+        [new(flags=DEBITS_LIMITED | CREDITS_LIMITED)],
+        [R.flags_are_mutually_exclusive],
+    ),
     Case("currency-empty", [new(currency="")], [R.currency_invalid]),
     Case("currency-lowercase", [new(currency="usd")], [R.currency_invalid]),
     Case("currency-unknown", [new(currency="XXX")], [R.currency_invalid]),
     Case("currency-without-minor-unit", [new(currency="XAU")], [R.currency_invalid]),
     Case("code-zero", [new(code=0)], [R.code_invalid]),
     Case("code-over-max", [new(code=CODE_MAX + 1)], [R.code_invalid]),
-    Case("owner-too-long", [new(owner="a" * (OWNER_REFERENCE_LENGTH_MAX + 1))],
-         [R.owner_reference_invalid]),
+    Case(
+        "owner-too-long",
+        [new(owner="a" * (OWNER_REFERENCE_LENGTH_MAX + 1))],
+        [R.owner_reference_invalid],
+    ),
     Case("owner-space", [new(owner="bad owner")], [R.owner_reference_invalid]),
     Case("owner-pipe", [new(owner="a|b")], [R.owner_reference_invalid]),
     Case("owner-newline", [new(owner="a\nb")], [R.owner_reference_invalid]),
     Case("owner-non-ascii", [new(owner="\u00fc")], [R.owner_reference_invalid]),
     Case("replay", [new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY, "party:1")], [R.exists]),
     # The linked bit is not stored, so the replay matches; `exists` still fails its chain.
-    Case("replay-in-chain-ignores-linked-bit",
-         [new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY | A.LINKED, "party:1"), new(50)],
-         [R.exists, R.linked_event_failed]),
+    Case(
+        "replay-in-chain-ignores-linked-bit",
+        [new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY | A.LINKED, "party:1"), new(50)],
+        [R.exists, R.linked_event_failed],
+    ),
     Case("replay-of-closed-account", [new(8, "EUR", 11)], [R.exists]),
     Case("replay-in-same-batch", [new(50), new(50)], [R.ok, R.exists]),
-    Case("replay-different-code", [new(7, "USD", 11, DEBITS_LIMITED | A.HISTORY, "party:1")],
-         [R.exists_with_different_fields]),
-    Case("replay-different-currency",
-         [new(7, "EUR", 10, DEBITS_LIMITED | A.HISTORY, "party:1")],
-         [R.exists_with_different_fields]),
-    Case("replay-different-flags", [new(7, "USD", 10, DEBITS_LIMITED, "party:1")],
-         [R.exists_with_different_fields]),
-    Case("replay-different-owner", [new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY, "party:2")],
-         [R.exists_with_different_fields]),
-    Case("replay-different-in-same-batch", [new(50), new(50, code=2)],
-         [R.ok, R.exists_with_different_fields]),
+    Case(
+        "replay-different-code",
+        [new(7, "USD", 11, DEBITS_LIMITED | A.HISTORY, "party:1")],
+        [R.exists_with_different_fields],
+    ),
+    Case(
+        "replay-different-currency",
+        [new(7, "EUR", 10, DEBITS_LIMITED | A.HISTORY, "party:1")],
+        [R.exists_with_different_fields],
+    ),
+    Case(
+        "replay-different-flags",
+        [new(7, "USD", 10, DEBITS_LIMITED, "party:1")],
+        [R.exists_with_different_fields],
+    ),
+    Case(
+        "replay-different-owner",
+        [new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY, "party:2")],
+        [R.exists_with_different_fields],
+    ),
+    Case(
+        "replay-different-in-same-batch",
+        [new(50), new(50, code=2)],
+        [R.ok, R.exists_with_different_fields],
+    ),
 ]
 
 
@@ -128,7 +163,8 @@ def test_every_result_code_is_covered_by_the_table() -> None:
     """Every CreateAccountResult except the proven-unreachable ones is produced by some case."""
     covered = {code for case in CASES for code in case.expected}
     assert covered == set(CreateAccountResult) - UNREACHABLE, (
-        f"codes without a case: {sorted(c.name for c in set(R) - UNREACHABLE - covered)}")
+        f"codes without a case: {sorted(c.name for c in set(R) - UNREACHABLE - covered)}"
+    )
 
 
 def test_created_account_fields() -> None:
@@ -145,24 +181,41 @@ def test_created_account_fields() -> None:
 
 PRECEDENCE_PAIRS: list[tuple[str, NewAccount, CreateAccountResult, CreateAccountResult]] = [
     ("id-vs-flags", new(0, flags=A.CLOSED), R.id_invalid, R.flags_invalid),
-    ("flags-invalid-vs-exclusive", new(flags=A.CLOSED | DEBITS_LIMITED | CREDITS_LIMITED),
-     R.flags_invalid, R.flags_are_mutually_exclusive),
-    ("exclusive-vs-currency", new(currency="", flags=DEBITS_LIMITED | CREDITS_LIMITED),
-     R.flags_are_mutually_exclusive, R.currency_invalid),
+    (
+        "flags-invalid-vs-exclusive",
+        new(flags=A.CLOSED | DEBITS_LIMITED | CREDITS_LIMITED),
+        R.flags_invalid,
+        R.flags_are_mutually_exclusive,
+    ),
+    (
+        "exclusive-vs-currency",
+        new(currency="", flags=DEBITS_LIMITED | CREDITS_LIMITED),
+        R.flags_are_mutually_exclusive,
+        R.currency_invalid,
+    ),
     ("currency-vs-code", new(currency="XXX", code=0), R.currency_invalid, R.code_invalid),
-    ("code-vs-owner", new(code=0, owner="bad owner"), R.code_invalid,
-     R.owner_reference_invalid),
-    ("owner-vs-replay", new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY, "bad owner"),
-     R.owner_reference_invalid, R.exists_with_different_fields),
-    ("code-vs-replay", new(7, "USD", 0, DEBITS_LIMITED | A.HISTORY, "party:1"),
-     R.code_invalid, R.exists_with_different_fields),
+    ("code-vs-owner", new(code=0, owner="bad owner"), R.code_invalid, R.owner_reference_invalid),
+    (
+        "owner-vs-replay",
+        new(7, "USD", 10, DEBITS_LIMITED | A.HISTORY, "bad owner"),
+        R.owner_reference_invalid,
+        R.exists_with_different_fields,
+    ),
+    (
+        "code-vs-replay",
+        new(7, "USD", 0, DEBITS_LIMITED | A.HISTORY, "party:1"),
+        R.code_invalid,
+        R.exists_with_different_fields,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "event", "one", "other"), PRECEDENCE_PAIRS,
-                         ids=[pair[0] for pair in PRECEDENCE_PAIRS])
-def test_precedence(name: str, event: NewAccount, one: CreateAccountResult,
-                    other: CreateAccountResult) -> None:
+@pytest.mark.parametrize(
+    ("name", "event", "one", "other"), PRECEDENCE_PAIRS, ids=[pair[0] for pair in PRECEDENCE_PAIRS]
+)
+def test_precedence(
+    name: str, event: NewAccount, one: CreateAccountResult, other: CreateAccountResult
+) -> None:
     """An account failing two checks gets the one listed first in CREATE_ACCOUNT_PRECEDENCE."""
     first = min(one, other, key=CREATE_ACCOUNT_PRECEDENCE.index)
     assert first is one, f"{name}: the table lists the expected winner first"
@@ -178,14 +231,26 @@ def test_chain_open_takes_precedence_over_everything() -> None:
 def test_chain_rollback_removes_created_accounts() -> None:
     """A failed chain creates none of its accounts; accounts before and after it survive."""
     accounts = existing()
-    plan = plan_accounts([
-        new(50),
-        new(51, flags=A.LINKED), new(52, flags=A.LINKED), new(53, currency="usd"),
-        new(54),
-        new(51),  # the rolled-back id is free again
-    ], accounts, T0)
-    assert plan.results == [R.ok, R.linked_event_failed, R.linked_event_failed,
-                            R.currency_invalid, R.ok, R.ok]
+    plan = plan_accounts(
+        [
+            new(50),
+            new(51, flags=A.LINKED),
+            new(52, flags=A.LINKED),
+            new(53, currency="usd"),
+            new(54),
+            new(51),  # the rolled-back id is free again
+        ],
+        accounts,
+        T0,
+    )
+    assert plan.results == [
+        R.ok,
+        R.linked_event_failed,
+        R.linked_event_failed,
+        R.currency_invalid,
+        R.ok,
+        R.ok,
+    ]
     assert [account.id for account in plan.accounts] == [50, 54, 51]
     assert set(accounts) == {7, 8, 50, 51, 54}
     assert accounts[51].timestamp == T0 + 5

@@ -25,11 +25,19 @@ from tianping.ledger.model import (
 DIGEST = bytes(range(32))
 
 
-def _transfer(transfer_id: int = 10, metadata: str | None = None, timestamp: int = 1_000,
-              **fields: int) -> Transfer:
+def _transfer(
+    transfer_id: int = 10, metadata: str | None = None, timestamp: int = 1_000, **fields: int
+) -> Transfer:
     values: dict[str, Any] = {
-        "debit_account_id": 1, "credit_account_id": 2, "amount": 5, "currency": "USD",
-        "code": 7, "flags": 0, "pending_id": 0, "reverses_id": 0, "timeout": 0,
+        "debit_account_id": 1,
+        "credit_account_id": 2,
+        "amount": 5,
+        "currency": "USD",
+        "code": 7,
+        "flags": 0,
+        "pending_id": 0,
+        "reverses_id": 0,
+        "timeout": 0,
     }
     values.update(fields)
     return Transfer(id=transfer_id, metadata=metadata, timestamp=timestamp, **values)
@@ -56,7 +64,7 @@ def _decode(text: str) -> list[tuple[Any, ...]]:
         else:
             colon = text.index(":", position)
             length = int(text[position:colon])
-            metadata = text[colon + 1:colon + 1 + length]
+            metadata = text[colon + 1 : colon + 1 + length]
             position = colon + 1 + length
         assert text[position] == "\n"
         position += 1
@@ -64,10 +72,22 @@ def _decode(text: str) -> list[tuple[Any, ...]]:
         def ident(value: str) -> bytes | None:
             return None if value == "-" else bytes.fromhex(value)
 
-        rows.append((int(fields[1]), bytes.fromhex(fields[2]), bytes.fromhex(fields[3]),
-                     bytes.fromhex(fields[4]), int(fields[5]), fields[6], int(fields[7]),
-                     int(fields[8]), ident(fields[9]), ident(fields[10]), int(fields[11]),
-                     metadata))
+        rows.append(
+            (
+                int(fields[1]),
+                bytes.fromhex(fields[2]),
+                bytes.fromhex(fields[3]),
+                bytes.fromhex(fields[4]),
+                int(fields[5]),
+                fields[6],
+                int(fields[7]),
+                int(fields[8]),
+                ident(fields[9]),
+                ident(fields[10]),
+                int(fields[11]),
+                metadata,
+            )
+        )
     return rows
 
 
@@ -122,17 +142,26 @@ def test_json_escaped_newline_differs_from_raw_newline() -> None:
 
 
 _metadata = st.none() | st.text(
-    alphabet=st.sampled_from("|\n:-0123456789aé\u5929\U0001f600\\\"{}"), max_size=30)
+    alphabet=st.sampled_from('|\n:-0123456789aé\u5929\U0001f600\\"{}'), max_size=30
+)
 
 
-@given(st.lists(st.tuples(st.integers(1, 2**128 - 2), _metadata, st.integers(0, 3)),
-                min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 2**128 - 2), _metadata, st.integers(0, 3)), min_size=1, max_size=5
+    )
+)
 def test_transfer_lines_decode_back_to_their_rows(specs: list[tuple[int, str | None, int]]) -> None:
     """Any run of transfer lines parses back to exactly its rows, so the encoding is injective."""
     transfers = [
-        _transfer(transfer_id, metadata=metadata, timestamp=1_000 + index,
-                  pending_id=transfer_id if kind == 1 else 0,
-                  reverses_id=transfer_id if kind == 2 else 0, flags=kind)
+        _transfer(
+            transfer_id,
+            metadata=metadata,
+            timestamp=1_000 + index,
+            pending_id=transfer_id if kind == 1 else 0,
+            reverses_id=transfer_id if kind == 2 else 0,
+            flags=kind,
+        )
         for index, (transfer_id, metadata, kind) in enumerate(specs)
     ]
     rows = [transfer_to_row(transfer) for transfer in transfers]
@@ -140,8 +169,12 @@ def test_transfer_lines_decode_back_to_their_rows(specs: list[tuple[int, str | N
 
 
 BASE_LINK: dict[str, Any] = {
-    "previous": bytes(32), "seq": 7, "kind": "ledger.batch", "first_timestamp": 100,
-    "last_timestamp": 105, "body_digest": DIGEST,
+    "previous": bytes(32),
+    "seq": 7,
+    "kind": "ledger.batch",
+    "first_timestamp": 100,
+    "last_timestamp": 105,
+    "body_digest": DIGEST,
 }
 LINK_CHANGES: list[tuple[str, Any]] = [
     ("previous", b"\x01" + bytes(31)),
@@ -154,8 +187,11 @@ LINK_CHANGES: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value"), LINK_CHANGES,
-                         ids=[f"{field}={value!r}"[:40] for field, value in LINK_CHANGES])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    LINK_CHANGES,
+    ids=[f"{field}={value!r}"[:40] for field, value in LINK_CHANGES],
+)
 def test_link_hash_changes_when_any_input_changes(field: str, value: Any) -> None:
     """Changing any one input of `link_hash` changes the hash."""
     changed = {**BASE_LINK, field: value}
@@ -185,8 +221,11 @@ def test_next_record_links_to_the_head() -> None:
     assert record.hash == journal.link_hash(head.hash, 5, "ledger.batch", 101, 103, DIGEST)
 
 
-@pytest.mark.parametrize(("first", "last"), [(100, 103), (102, 103), (50, 60), (101, 100)],
-                         ids=["overlaps-head", "gap-after-head", "before-head", "empty-range"])
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [(100, 103), (102, 103), (50, 60), (101, 100)],
+    ids=["overlaps-head", "gap-after-head", "before-head", "empty-range"],
+)
 def test_next_record_refuses_non_contiguous_ranges(first: int, last: int) -> None:
     """A record must start right after the head and cover at least one timestamp."""
     head = journal.ChainHead(last_timestamp=100, seq=4, hash=b"\x07" * 32)
@@ -204,12 +243,12 @@ def test_single_timestamp_record_is_allowed() -> None:
 
 def test_chain_change_propagates_to_every_later_record() -> None:
     """Changing one record's body changes its hash and the hash of every record after it."""
+
     def build(digests: list[bytes]) -> list[journal.ChainRecord]:
         head = journal.ChainHead(0, 0, journal.GENESIS_HASH)
         records = []
         for index, digest in enumerate(digests):
-            record = journal.next_record(head, "ledger.batch", index * 2 + 1, index * 2 + 2,
-                                         digest)
+            record = journal.next_record(head, "ledger.batch", index * 2 + 1, index * 2 + 2, digest)
             records.append(record)
             head = journal.ChainHead(record.last_timestamp, record.seq, record.hash)
         return records
@@ -233,8 +272,9 @@ def test_plan_lines_order_a_post_before_its_resolution() -> None:
     later = _transfer(21, timestamp=11)
     resolutions = [(_id(19), Resolution.POSTED, 10), (_id(18), Resolution.EXPIRED, 9)]
     snapshots = [(_id(2), 10, 0, 0, 0, 5), (_id(1), 10, 0, 5, 0, 0)]
-    lines = journal.transfer_plan_lines([transfer_to_row(later), transfer_to_row(post)],
-                                        resolutions, snapshots)
+    lines = journal.transfer_plan_lines(
+        [transfer_to_row(later), transfer_to_row(post)], resolutions, snapshots
+    )
     assert lines == [
         journal.resolution_line(_id(18), Resolution.EXPIRED, 9),
         journal.transfer_row_line(transfer_to_row(post)),
@@ -250,7 +290,8 @@ def test_plan_lines_without_resolutions_keep_transfer_order() -> None:
     transfers = [_transfer(30 + n, timestamp=100 + n) for n in range(3)]
     rows = [transfer_to_row(transfer) for transfer in transfers]
     assert journal.transfer_plan_lines(rows, [], []) == [
-        journal.transfer_row_line(row) for row in rows]
+        journal.transfer_row_line(row) for row in rows
+    ]
 
 
 def test_plan_lines_of_a_real_engine_plan() -> None:
@@ -262,13 +303,18 @@ def test_plan_lines_of_a_real_engine_plan() -> None:
     due = Transfer(30, 1, 2, 5, "USD", 1, TransferFlags.PENDING, 0, 0, 1, None, 1_000)
     held = Transfer(31, 1, 2, 3, "USD", 1, TransferFlags.PENDING, 0, 0, 0, None, 1_001)
     view = LedgerView(accounts=accounts, transfers={30: due, 31: held})
-    plan = plan_transfers([NewTransfer(32, pending_id=31, flags=TransferFlags.POST_PENDING)],
-                          view, 5_000_000_000, expiring=[due])
+    plan = plan_transfers(
+        [NewTransfer(32, pending_id=31, flags=TransferFlags.POST_PENDING)],
+        view,
+        5_000_000_000,
+        expiring=[due],
+    )
     assert plan.results == [0]
     # Converted to stored rows exactly as `LedgerWrite._write_transfer_plan` does.
     rows = [transfer_to_row(transfer) for transfer in plan.transfers]
-    resolutions = [(_id(pending_id), kind, timestamp)
-                   for pending_id, kind, timestamp in plan.resolutions]
+    resolutions = [
+        (_id(pending_id), kind, timestamp) for pending_id, kind, timestamp in plan.resolutions
+    ]
     snapshots = [(_id(s[0]), *s[1:]) for s in plan.snapshots]
     lines = journal.transfer_plan_lines(rows, resolutions, snapshots)
     assert [line[0] for line in lines] == ["R", "B", "T", "R", "B"]

@@ -91,8 +91,10 @@ def test_codes_are_unique_and_contiguous_from_zero(enum: type[IntEnum]) -> None:
 
 @pytest.mark.parametrize(
     ("enum", "precedence"),
-    [(CreateAccountResult, CREATE_ACCOUNT_PRECEDENCE),
-     (CreateTransferResult, CREATE_TRANSFER_PRECEDENCE)],
+    [
+        (CreateAccountResult, CREATE_ACCOUNT_PRECEDENCE),
+        (CreateTransferResult, CREATE_TRANSFER_PRECEDENCE),
+    ],
     ids=["create_account", "create_transfer"],
 )
 def test_precedence_lists_every_failure_exactly_once(
@@ -108,12 +110,19 @@ def test_precedence_lists_every_failure_exactly_once(
 
 def test_precedence_puts_chain_open_first_and_chain_failed_last() -> None:
     """An open chain is reported before any check; `linked_event_failed` only after all of them."""
-    for precedence, enum in ((CREATE_ACCOUNT_PRECEDENCE, CreateAccountResult),
-                             (CREATE_TRANSFER_PRECEDENCE, CreateTransferResult)):
+    for precedence, enum in (
+        (CREATE_ACCOUNT_PRECEDENCE, CreateAccountResult),
+        (CREATE_TRANSFER_PRECEDENCE, CreateTransferResult),
+    ):
         assert precedence[0] is enum["linked_event_chain_open"]
         assert precedence[-1] is enum["linked_event_failed"]
     # A replay is recognised before the present state of the ledger is consulted.
     names = [code.name for code in CREATE_TRANSFER_PRECEDENCE]
-    for state_check in ("pending_transfer_not_found", "reversal_target_not_found",
-                        "debit_account_not_found", "debit_account_closed", "exceeds_credits"):
+    for state_check in (
+        "pending_transfer_not_found",
+        "reversal_target_not_found",
+        "debit_account_not_found",
+        "debit_account_closed",
+        "exceeds_credits",
+    ):
         assert names.index("exists") < names.index(state_check)

@@ -24,8 +24,7 @@ from tianping.cli.common import (
 from tianping.ledger.audit import ChainReport, verify_chain
 from tianping.ledger.service import Ledger
 
-app = typer.Typer(help="Verify the tamper-evident journal and show its head.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Verify the tamper-evident journal and show its head.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
 
@@ -49,22 +48,35 @@ def parse_anchor(text: str) -> tuple[int, str]:
     """`SEQ:HASH`, the `anchor` line that `tianping audit head` prints."""
     seq_text, _, digest = text.strip().partition(":")
     digest = digest.strip().lower()
-    if not seq_text.isdigit() or int(seq_text) < 1 or len(digest) != 64 or not all(
-            c in "0123456789abcdef" for c in digest):
-        raise ValueError("an anchor is SEQ:HASH, a record number and its 64 hex digit hash, "
-                         "as `tianping audit head` prints them")
+    if (
+        not seq_text.isdigit()
+        or int(seq_text) < 1
+        or len(digest) != 64
+        or not all(c in "0123456789abcdef" for c in digest)
+    ):
+        raise ValueError(
+            "an anchor is SEQ:HASH, a record number and its 64 hex digit hash, "
+            "as `tianping audit head` prints them"
+        )
     return int(seq_text), digest
 
 
-def verify(ledger: Ledger, progress_to: Console,
-           anchor: tuple[int, str] | None = None) -> tuple[ChainReport, AnchorCheck | None]:
+def verify(
+    ledger: Ledger, progress_to: Console, anchor: tuple[int, str] | None = None
+) -> tuple[ChainReport, AnchorCheck | None]:
     """Recompute the chain over one snapshot, with a progress bar over its records; with
     `anchor`, also look up the anchored record in the same snapshot."""
     with ledger.read(snapshot=True) as store:
         total = store.read_head().seq
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=progress_to, transient=True,
-                      disable=quiet_unless_terminal(progress_to)) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=progress_to,
+            transient=True,
+            disable=quiet_unless_terminal(progress_to),
+        ) as progress:
             task = progress.add_task("verifying the audit chain", total=total or None)
 
             def advance(records: int) -> None:
@@ -80,30 +92,51 @@ def verify(ledger: Ledger, progress_to: Console,
     return report, check
 
 
-def print_report(report: ChainReport, out: Console, as_json: bool = False,
-                 anchor: AnchorCheck | None = None) -> bool:
+def print_report(
+    report: ChainReport, out: Console, as_json: bool = False, anchor: AnchorCheck | None = None
+) -> bool:
     """Print a `ChainReport` (and an anchor check); True when the chain is intact."""
     first = report.first_break
     if as_json:
-        emit_json({
-            "ok": report.ok, "records": report.records, "head_seq": report.head_seq,
-            "head_hash": report.head_hash or None, "break_count": len(report.breaks),
-            "first_break": None if first is None else {"seq": first.seq, "reason": first.reason},
-            "breaks": [{"seq": b.seq, "reason": b.reason} for b in report.breaks],
-            "anchor": None if anchor is None else {
-                "seq": anchor.seq, "hash": anchor.expected, "found": anchor.found,
-                "ok": anchor.ok},
-        })
+        emit_json(
+            {
+                "ok": report.ok,
+                "records": report.records,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash or None,
+                "break_count": len(report.breaks),
+                "first_break": None
+                if first is None
+                else {"seq": first.seq, "reason": first.reason},
+                "breaks": [{"seq": b.seq, "reason": b.reason} for b in report.breaks],
+                "anchor": None
+                if anchor is None
+                else {
+                    "seq": anchor.seq,
+                    "hash": anchor.expected,
+                    "found": anchor.found,
+                    "ok": anchor.ok,
+                },
+            }
+        )
         return report.ok
     if first is None:
-        out.print(f"audit verify: OK ({report.records} records; head seq {report.head_seq}, "
-                  f"hash {report.head_hash})", markup=False, style="green")
+        out.print(
+            f"audit verify: OK ({report.records} records; head seq {report.head_seq}, "
+            f"hash {report.head_hash})",
+            markup=False,
+            style="green",
+        )
     else:
-        out.print(f"audit verify: FAILED at record seq {first.seq}: {first.reason} "
-                  f"({len(report.breaks)} break(s) in {report.records} records)", markup=False,
-                  style="bold red")
-        table = Table(title=f"Breaks (first {min(len(report.breaks), _BREAKS_SHOWN)} of "
-                            f"{len(report.breaks)})")
+        out.print(
+            f"audit verify: FAILED at record seq {first.seq}: {first.reason} "
+            f"({len(report.breaks)} break(s) in {report.records} records)",
+            markup=False,
+            style="bold red",
+        )
+        table = Table(
+            title=f"Breaks (first {min(len(report.breaks), _BREAKS_SHOWN)} of {len(report.breaks)})"
+        )
         table.add_column("seq", justify="right")
         table.add_column("reason")
         for item in report.breaks[:_BREAKS_SHOWN]:
@@ -111,21 +144,31 @@ def print_report(report: ChainReport, out: Console, as_json: bool = False,
         out.print(table)
     if anchor is not None:
         if anchor.ok:
-            out.print(f"anchor: record seq {anchor.seq} still has the anchored hash",
-                      markup=False, style="green")
+            out.print(
+                f"anchor: record seq {anchor.seq} still has the anchored hash",
+                markup=False,
+                style="green",
+            )
         else:
             found = "is missing" if anchor.found is None else f"has hash {anchor.found}"
-            out.print(f"anchor: FAILED: record seq {anchor.seq} {found}, anchored "
-                      f"{anchor.expected}", markup=False, style="bold red")
+            out.print(
+                f"anchor: FAILED: record seq {anchor.seq} {found}, anchored {anchor.expected}",
+                markup=False,
+                style="bold red",
+            )
     return report.ok
 
 
 @app.command("verify")
 def verify_command(
     ctx: typer.Context,
-    anchor: Annotated[str | None, typer.Option(
-        "--anchor", metavar="SEQ:HASH",
-        help="Also require that record SEQ still has HASH (from an earlier `audit head`).")
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="SEQ:HASH",
+            help="Also require that record SEQ still has HASH (from an earlier `audit head`).",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -137,8 +180,10 @@ def verify_command(
     report, check = verify(state_of(ctx).services().ledger, progress_console(), anchored)
     first = report.first_break
     if not print_report(report, console(), as_json, check) and first is not None:
-        raise CliError(f"audit chain broken at record seq {first.seq} "
-                       f"({len(report.breaks)} break(s))", EXIT_FAILED)
+        raise CliError(
+            f"audit chain broken at record seq {first.seq} ({len(report.breaks)} break(s))",
+            EXIT_FAILED,
+        )
     if check is not None and not check.ok:
         raise CliError(f"record seq {check.seq} does not have the anchored hash", EXIT_FAILED)
 
@@ -151,10 +196,18 @@ def head(ctx: typer.Context, as_json: JsonOption = False) -> None:
         current = store.read_head()
     digest = current.hash.hex()
     if as_json:
-        emit_json({"seq": current.seq, "hash": digest, "anchor": f"{current.seq}:{digest}",
-                   "last_timestamp": current.last_timestamp})
+        emit_json(
+            {
+                "seq": current.seq,
+                "hash": digest,
+                "anchor": f"{current.seq}:{digest}",
+                "last_timestamp": current.last_timestamp,
+            }
+        )
         return
     out = console()
-    out.print(f"seq    {current.seq}\nhash   {digest}\ntime   "
-              f"{format_time(current.last_timestamp)}\nanchor {current.seq}:{digest}",
-              markup=False)
+    out.print(
+        f"seq    {current.seq}\nhash   {digest}\ntime   "
+        f"{format_time(current.last_timestamp)}\nanchor {current.seq}:{digest}",
+        markup=False,
+    )

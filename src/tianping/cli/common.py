@@ -138,11 +138,15 @@ def ensure_migrated(database_url: str) -> None:
     head = head_revision()
     where = parse_database_url(database_url).redacted()
     if revision is None:
-        raise CliError(f"the database {where} is not initialised; run `tianping db init`",
-                       EXIT_FAILED)
+        raise CliError(
+            f"the database {where} is not initialised; run `tianping db init`", EXIT_FAILED
+        )
     if revision != head:
-        raise CliError(f"the database {where} is at revision {revision} but this version of "
-                       f"Tianping needs {head}; run `tianping db migrate`", EXIT_FAILED)
+        raise CliError(
+            f"the database {where} is at revision {revision} but this version of "
+            f"Tianping needs {head}; run `tianping db migrate`",
+            EXIT_FAILED,
+        )
 
 
 @dataclass
@@ -224,8 +228,10 @@ def parse_timestamp(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise ValueError(f"{text!r} is neither nanoseconds since the epoch nor an ISO 8601 "
-                         "date-time (such as 2026-11-27T08:00:00Z)") from None
+        raise ValueError(
+            f"{text!r} is neither nanoseconds since the epoch nor an ISO 8601 "
+            "date-time (such as 2026-11-27T08:00:00Z)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH

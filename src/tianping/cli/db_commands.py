@@ -32,12 +32,18 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
     after = current(settings.database_url)
     where = parse_database_url(settings.database_url).redacted()
     if as_json:
-        emit_json({"database": where, "data_dir": str(settings.data_dir),
-                   "from_revision": before, "to_revision": after, "head": _head()})
+        emit_json(
+            {
+                "database": where,
+                "data_dir": str(settings.data_dir),
+                "from_revision": before,
+                "to_revision": after,
+                "head": _head(),
+            }
+        )
         return
     if before == after:
-        console().print(f"database {where} is already initialised (revision {after})",
-                        markup=False)
+        console().print(f"database {where} is already initialised (revision {after})", markup=False)
     else:
         console().print(f"initialised database {where} at revision {after}", markup=False)
 
@@ -56,8 +62,9 @@ def migrate(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if before == after:
         console().print(f"database {where}: already at head revision {after}", markup=False)
     else:
-        console().print(f"database {where}: migrated from {before or '(empty)'} to {after}",
-                        markup=False)
+        console().print(
+            f"database {where}: migrated from {before or '(empty)'} to {after}", markup=False
+        )
 
 
 @app.command("status")
@@ -69,13 +76,20 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     where = parse_database_url(settings.database_url).redacted()
     up_to_date = revision == head
     if as_json:
-        emit_json({"database": where, "current": revision, "head": head,
-                   "up_to_date": up_to_date})
+        emit_json({"database": where, "current": revision, "head": head, "up_to_date": up_to_date})
     else:
-        state = ("up to date" if up_to_date
-                 else "not initialised" if revision is None else "behind the head")
-        console().print(f"database {where}\n  current: {revision or '(none)'}\n"
-                        f"  head:    {head}\n  status:  {state}", markup=False)
+        state = (
+            "up to date"
+            if up_to_date
+            else "not initialised"
+            if revision is None
+            else "behind the head"
+        )
+        console().print(
+            f"database {where}\n  current: {revision or '(none)'}\n"
+            f"  head:    {head}\n  status:  {state}",
+            markup=False,
+        )
     if not up_to_date:
         hint = "tianping db init" if revision is None else "tianping db migrate"
         raise CliError(f"the database is not at the head revision; run `{hint}`", EXIT_FAILED)

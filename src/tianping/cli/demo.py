@@ -131,25 +131,73 @@ class ChartAccount:
 def chart_of_accounts() -> list[ChartAccount]:
     """The demo's accounts, in creation order."""
     accounts = [
-        ChartAccount(RESERVE_CNY, "customer reserve at the PBOC", "CNY", 1010,
-                     _CREDITS_LIMITED | _HISTORY, "platform"),
-        ChartAccount(RESERVE_USD, "USD correspondent reserve", "USD", 1020,
-                     _CREDITS_LIMITED | _HISTORY, "platform"),
-        ChartAccount(FX_LIQUIDITY_CNY, "FX liquidity position CNY", "CNY", 2030,
-                     _DEBITS_LIMITED | _HISTORY, "lp:0001"),
-        ChartAccount(FX_LIQUIDITY_USD, "FX liquidity position USD", "USD", 2030,
-                     _DEBITS_LIMITED | _HISTORY, "lp:0001"),
+        ChartAccount(
+            RESERVE_CNY,
+            "customer reserve at the PBOC",
+            "CNY",
+            1010,
+            _CREDITS_LIMITED | _HISTORY,
+            "platform",
+        ),
+        ChartAccount(
+            RESERVE_USD,
+            "USD correspondent reserve",
+            "USD",
+            1020,
+            _CREDITS_LIMITED | _HISTORY,
+            "platform",
+        ),
+        ChartAccount(
+            FX_LIQUIDITY_CNY,
+            "FX liquidity position CNY",
+            "CNY",
+            2030,
+            _DEBITS_LIMITED | _HISTORY,
+            "lp:0001",
+        ),
+        ChartAccount(
+            FX_LIQUIDITY_USD,
+            "FX liquidity position USD",
+            "USD",
+            2030,
+            _DEBITS_LIMITED | _HISTORY,
+            "lp:0001",
+        ),
         ChartAccount(FEE_INCOME, "payment fee income", "CNY", 4010, _DEBITS_LIMITED, "platform"),
     ]
-    accounts += [ChartAccount(account_id, f"merchant {n + 1} payable", "CNY", 2020,
-                              _DEBITS_LIMITED, f"mch:{n + 1:04d}")
-                 for n, account_id in enumerate(MERCHANTS)]
-    accounts += [ChartAccount(account_id, f"customer {n + 1} wallet", "CNY", 2010,
-                              _DEBITS_LIMITED | (_HISTORY if n < 3 else 0), f"cust:{n + 1:04d}")
-                 for n, account_id in enumerate(WALLETS_CNY)]
-    accounts += [ChartAccount(account_id, f"customer {n + 1} wallet (USD)", "USD", 2011,
-                              _DEBITS_LIMITED, f"cust:{n + 1:04d}")
-                 for n, account_id in enumerate(WALLETS_USD)]
+    accounts += [
+        ChartAccount(
+            account_id,
+            f"merchant {n + 1} payable",
+            "CNY",
+            2020,
+            _DEBITS_LIMITED,
+            f"mch:{n + 1:04d}",
+        )
+        for n, account_id in enumerate(MERCHANTS)
+    ]
+    accounts += [
+        ChartAccount(
+            account_id,
+            f"customer {n + 1} wallet",
+            "CNY",
+            2010,
+            _DEBITS_LIMITED | (_HISTORY if n < 3 else 0),
+            f"cust:{n + 1:04d}",
+        )
+        for n, account_id in enumerate(WALLETS_CNY)
+    ]
+    accounts += [
+        ChartAccount(
+            account_id,
+            f"customer {n + 1} wallet (USD)",
+            "USD",
+            2011,
+            _DEBITS_LIMITED,
+            f"cust:{n + 1:04d}",
+        )
+        for n, account_id in enumerate(WALLETS_USD)
+    ]
     return accounts
 
 
@@ -196,10 +244,13 @@ class _Model:
     def allows(self, debit: int, credit: int, amount: int) -> bool:
         d, c = self.balances[debit], self.balances[credit]
         if d.flags & _DEBITS_LIMITED and d.debits_pending + d.debits_posted + amount > (
-                d.credits_posted):
+            d.credits_posted
+        ):
             return False
-        return not (c.flags & _CREDITS_LIMITED
-                    and c.credits_pending + c.credits_posted + amount > c.debits_posted)
+        return not (
+            c.flags & _CREDITS_LIMITED
+            and c.credits_pending + c.credits_posted + amount > c.debits_posted
+        )
 
     def apply(self, debit: int, credit: int, amount: int, pending: bool = False) -> None:
         d, c = self.balances[debit], self.balances[credit]
@@ -232,19 +283,31 @@ class _Generator:
         self.next_id += 1
         return self.next_id - 1
 
-    def _plain(self, debit: int, credit: int, amount: int, currency: str, code: int,
-               flags: int = 0) -> NewTransfer:
+    def _plain(
+        self, debit: int, credit: int, amount: int, currency: str, code: int, flags: int = 0
+    ) -> NewTransfer:
         self.model.apply(debit, credit, amount)
-        return NewTransfer(id=self.take_id(), debit_account_id=debit, credit_account_id=credit,
-                           amount=amount, currency=currency, code=code, flags=flags)
+        return NewTransfer(
+            id=self.take_id(),
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            currency=currency,
+            code=code,
+            flags=flags,
+        )
 
     def funding(self) -> list[NewTransfer]:
         """Opening balances: every wallet topped up, the liquidity provider funded."""
         rng = self.rng
-        events = [self._plain(RESERVE_CNY, wallet, rng.randrange(20_000, 80_000) * 100, "CNY",
-                              TOP_UP) for wallet in WALLETS_CNY]
-        events += [self._plain(RESERVE_USD, wallet, rng.randrange(1_000, 5_000) * 100, "USD",
-                               TOP_UP) for wallet in WALLETS_USD]
+        events = [
+            self._plain(RESERVE_CNY, wallet, rng.randrange(20_000, 80_000) * 100, "CNY", TOP_UP)
+            for wallet in WALLETS_CNY
+        ]
+        events += [
+            self._plain(RESERVE_USD, wallet, rng.randrange(1_000, 5_000) * 100, "USD", TOP_UP)
+            for wallet in WALLETS_USD
+        ]
         events.append(self._plain(RESERVE_USD, FX_LIQUIDITY_USD, 2_000_000_00, "USD", FUNDING))
         events.append(self._plain(RESERVE_CNY, FX_LIQUIDITY_CNY, 10_000_000_00, "CNY", FUNDING))
         return events
@@ -260,8 +323,17 @@ class _Generator:
                 continue
             events.append(self._resolve(hold))
         self.holds = still_open
-        kinds = ("payment", "payment_fee", "p2p", "top_up", "withdrawal", "hold", "settlement",
-                 "exchange", "refund")
+        kinds = (
+            "payment",
+            "payment_fee",
+            "p2p",
+            "top_up",
+            "withdrawal",
+            "hold",
+            "settlement",
+            "exchange",
+            "refund",
+        )
         weights = (30, 12, 15, 10, 8, 10, 5, 5, 5)
         guard = 0
         while len(events) < size and guard < size * 20:
@@ -275,16 +347,17 @@ class _Generator:
         choice = self.rng.random()
         if choice < 0.5:  # post the whole hold
             self.model.resolve(hold, hold.amount)
-            return NewTransfer(id=self.take_id(), pending_id=hold.id,
-                               flags=TransferFlags.POST_PENDING)
+            return NewTransfer(
+                id=self.take_id(), pending_id=hold.id, flags=TransferFlags.POST_PENDING
+            )
         if choice < 0.75:  # post part of it (a final fare below the authorised amount)
             part = max(1, hold.amount * self.rng.randrange(50, 96) // 100)
             self.model.resolve(hold, part)
-            return NewTransfer(id=self.take_id(), pending_id=hold.id, amount=part,
-                               flags=TransferFlags.POST_PENDING)
+            return NewTransfer(
+                id=self.take_id(), pending_id=hold.id, amount=part, flags=TransferFlags.POST_PENDING
+            )
         self.model.resolve(hold, 0)
-        return NewTransfer(id=self.take_id(), pending_id=hold.id,
-                           flags=TransferFlags.VOID_PENDING)
+        return NewTransfer(id=self.take_id(), pending_id=hold.id, flags=TransferFlags.VOID_PENDING)
 
     def _draw(self, kind: str, room: int) -> list[NewTransfer]:
         rng, model = self.rng, self.model
@@ -300,8 +373,7 @@ class _Generator:
             amount = rng.randrange(1_000, 80_000)
             fee = max(1, amount * 6 // 1000)
             if model.allows(wallet, merchant, amount):
-                first = self._plain(wallet, merchant, amount, "CNY", PAYMENT,
-                                    TransferFlags.LINKED)
+                first = self._plain(wallet, merchant, amount, "CNY", PAYMENT, TransferFlags.LINKED)
                 return [first, self._plain(merchant, FEE_INCOME, fee, "CNY", FEE)]
         elif kind == "p2p":
             other = rng.choice([w for w in WALLETS_CNY if w != wallet])
@@ -309,8 +381,7 @@ class _Generator:
             if model.allows(wallet, other, amount):
                 return [self._plain(wallet, other, amount, "CNY", P2P)]
         elif kind == "top_up":
-            return [self._plain(RESERVE_CNY, wallet, rng.randrange(10_000, 500_000), "CNY",
-                                TOP_UP)]
+            return [self._plain(RESERVE_CNY, wallet, rng.randrange(10_000, 500_000), "CNY", TOP_UP)]
         elif kind == "withdrawal":
             amount = rng.randrange(5_000, 200_000)
             if model.allows(wallet, RESERVE_CNY, amount):
@@ -321,9 +392,17 @@ class _Generator:
                 hold = _Hold(self.take_id(), wallet, merchant, amount)
                 model.apply(wallet, merchant, amount, pending=True)
                 self.holds.append(hold)
-                return [NewTransfer(id=hold.id, debit_account_id=wallet, credit_account_id=merchant,
-                                    amount=amount, currency="CNY", code=HOLD,
-                                    flags=TransferFlags.PENDING)]
+                return [
+                    NewTransfer(
+                        id=hold.id,
+                        debit_account_id=wallet,
+                        credit_account_id=merchant,
+                        amount=amount,
+                        currency="CNY",
+                        code=HOLD,
+                        flags=TransferFlags.PENDING,
+                    )
+                ]
         elif kind == "settlement":
             balances = model.balances[merchant]
             available = balances.credits_posted - balances.debits_posted - balances.debits_pending
@@ -335,13 +414,16 @@ class _Generator:
             cny = usd * USD_TO_CNY_NUMERATOR // USD_TO_CNY_DENOMINATOR
             source, target = WALLETS_CNY[index], WALLETS_USD[index]
             if model.allows(source, FX_LIQUIDITY_CNY, cny) and model.allows(
-                    FX_LIQUIDITY_USD, target, usd):
-                return [self._plain(source, FX_LIQUIDITY_CNY, cny, "CNY", EXCHANGE,
-                                    TransferFlags.LINKED),
-                        self._plain(FX_LIQUIDITY_USD, target, usd, "USD", EXCHANGE)]
+                FX_LIQUIDITY_USD, target, usd
+            ):
+                return [
+                    self._plain(
+                        source, FX_LIQUIDITY_CNY, cny, "CNY", EXCHANGE, TransferFlags.LINKED
+                    ),
+                    self._plain(FX_LIQUIDITY_USD, target, usd, "USD", EXCHANGE),
+                ]
         elif kind == "refund" and self.payments:
-            payment_id, payer, payee, amount = self.payments.pop(
-                rng.randrange(len(self.payments)))
+            payment_id, payer, payee, amount = self.payments.pop(rng.randrange(len(self.payments)))
             if model.allows(payee, payer, amount):
                 model.apply(payee, payer, amount)
                 return [NewTransfer(id=self.take_id(), reverses_id=payment_id, code=REFUND)]
@@ -373,11 +455,18 @@ class _Run:
     def record(self, title: str, ids: Sequence[int], outcome: Sequence[str]) -> None:
         self.scenarios.append((title, ", ".join(str(i) for i in ids), ", ".join(outcome)))
 
-    def plain(self, debit: int, credit: int, amount: int, currency: str, code: int,
-              flags: int = 0) -> NewTransfer:
-        return NewTransfer(id=self.generator.take_id(), debit_account_id=debit,
-                           credit_account_id=credit, amount=amount, currency=currency,
-                           code=code, flags=flags)
+    def plain(
+        self, debit: int, credit: int, amount: int, currency: str, code: int, flags: int = 0
+    ) -> NewTransfer:
+        return NewTransfer(
+            id=self.generator.take_id(),
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            currency=currency,
+            code=code,
+            flags=flags,
+        )
 
 
 def _scenarios(run: _Run) -> None:
@@ -385,23 +474,33 @@ def _scenarios(run: _Run) -> None:
     wallet, other, merchant = WALLETS_CNY[0], WALLETS_CNY[1], MERCHANTS[0]
     take = run.generator.take_id
 
-    run.scenario("top up 10000.00 (reserve to wallet)",
-                 [run.plain(RESERVE_CNY, wallet, 10_000_00, "CNY", TOP_UP)])
+    run.scenario(
+        "top up 10000.00 (reserve to wallet)",
+        [run.plain(RESERVE_CNY, wallet, 10_000_00, "CNY", TOP_UP)],
+    )
     hold = run.plain(wallet, merchant, 300_00, "CNY", HOLD, TransferFlags.PENDING)
     run.scenario("hold 300.00", [hold])
-    run.scenario("post the hold in full",
-                 [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.POST_PENDING)])
+    run.scenario(
+        "post the hold in full",
+        [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.POST_PENDING)],
+    )
 
     hold = run.plain(wallet, merchant, 200_00, "CNY", HOLD, TransferFlags.PENDING)
     run.scenario("hold 200.00", [hold])
-    run.scenario("post 150.00 of it (the rest is released)",
-                 [NewTransfer(id=take(), pending_id=hold.id, amount=150_00,
-                              flags=TransferFlags.POST_PENDING)])
+    run.scenario(
+        "post 150.00 of it (the rest is released)",
+        [
+            NewTransfer(
+                id=take(), pending_id=hold.id, amount=150_00, flags=TransferFlags.POST_PENDING
+            )
+        ],
+    )
 
     hold = run.plain(wallet, merchant, 80_00, "CNY", HOLD, TransferFlags.PENDING)
     run.scenario("hold 80.00", [hold])
-    run.scenario("void it",
-                 [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.VOID_PENDING)])
+    run.scenario(
+        "void it", [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.VOID_PENDING)]
+    )
 
     hold = run.plain(wallet, merchant, 50_00, "CNY", HOLD, TransferFlags.PENDING)
     hold.timeout = 30
@@ -409,8 +508,10 @@ def _scenarios(run: _Run) -> None:
     run.clock.advance(31 * SECOND_NS)
     expired = run.ledger.expire_pending()
     run.record("31 s later: ledger expire", [hold.id], [f"{expired} hold(s) voided"])
-    run.scenario("post the expired hold",
-                 [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.POST_PENDING)])
+    run.scenario(
+        "post the expired hold",
+        [NewTransfer(id=take(), pending_id=hold.id, flags=TransferFlags.POST_PENDING)],
+    )
 
     payment = run.plain(wallet, merchant, 88_00, "CNY", PAYMENT, TransferFlags.LINKED)
     fee = run.plain(merchant, FEE_INCOME, 53, "CNY", FEE)
@@ -424,23 +525,32 @@ def _scenarios(run: _Run) -> None:
 
     usd = 100_00
     cny = usd * USD_TO_CNY_NUMERATOR // USD_TO_CNY_DENOMINATOR
-    run.scenario(f"exchange {format_amount(cny, 'CNY')} CNY to 100.00 USD",
-                 [run.plain(wallet, FX_LIQUIDITY_CNY, cny, "CNY", EXCHANGE, TransferFlags.LINKED),
-                  run.plain(FX_LIQUIDITY_USD, WALLETS_USD[0], usd, "USD", EXCHANGE)])
+    run.scenario(
+        f"exchange {format_amount(cny, 'CNY')} CNY to 100.00 USD",
+        [
+            run.plain(wallet, FX_LIQUIDITY_CNY, cny, "CNY", EXCHANGE, TransferFlags.LINKED),
+            run.plain(FX_LIQUIDITY_USD, WALLETS_USD[0], usd, "USD", EXCHANGE),
+        ],
+    )
 
     payment = run.plain(wallet, merchant, 120_00, "CNY", PAYMENT)
     run.scenario("payment 120.00", [payment])
-    run.scenario("refund it (reversal)",
-                 [NewTransfer(id=take(), reverses_id=payment.id, code=REFUND)])
-    run.scenario("refund it again",
-                 [NewTransfer(id=take(), reverses_id=payment.id, amount=1_00, code=REFUND)])
+    run.scenario(
+        "refund it (reversal)", [NewTransfer(id=take(), reverses_id=payment.id, code=REFUND)]
+    )
+    run.scenario(
+        "refund it again",
+        [NewTransfer(id=take(), reverses_id=payment.id, amount=1_00, code=REFUND)],
+    )
     run.scenario("replay the payment (same id and fields)", [payment])
 
     account = run.ledger.get_account(wallet)
     available = account.credits_posted - account.debits_posted - account.debits_pending
-    run.scenario(f"pay {format_amount(available + 1, 'CNY')} from a wallet holding "
-                 f"{format_amount(available, 'CNY')}",
-                 [run.plain(wallet, merchant, available + 1, "CNY", PAYMENT)])
+    run.scenario(
+        f"pay {format_amount(available + 1, 'CNY')} from a wallet holding "
+        f"{format_amount(available, 'CNY')}",
+        [run.plain(wallet, merchant, available + 1, "CNY", PAYMENT)],
+    )
 
 
 def _fresh_database(data_dir: Path) -> Path:
@@ -464,24 +574,39 @@ def _chart_table(accounts: Sequence[ChartAccount]) -> Table:
             grouped[-1].append(account)
         else:
             grouped.append([account])
-    plural = {2010: "customer wallets", 2011: "customer wallets (USD)",
-              2020: "merchant payables"}
+    plural = {2010: "customer wallets", 2011: "customer wallets (USD)", 2020: "merchant payables"}
     for group in grouped:
         first, last = group[0], group[-1]
         ids = str(first.id) if len(group) == 1 else f"{first.id}-{last.id}"
         name = first.name if len(group) == 1 else f"{len(group)} {plural[first.code]}"
         counts = Counter(n for a in group for n in flag_names(a.flags, AccountFlags.NAMES))
-        flags = [flag if count == len(group) else f"{flag} ({count} of them)"
-                 for flag, count in counts.items()]
-        table.add_row(cell(ids), cell(name), cell(first.currency), cell(first.code),
-                      cell(ACCOUNT_CODES[first.code]), cell(", ".join(flags)))
+        flags = [
+            flag if count == len(group) else f"{flag} ({count} of them)"
+            for flag, count in counts.items()
+        ]
+        table.add_row(
+            cell(ids),
+            cell(name),
+            cell(first.currency),
+            cell(first.code),
+            cell(ACCOUNT_CODES[first.code]),
+            cell(", ".join(flags)),
+        )
     return table
 
 
 def _balances_table(ledger: Ledger, accounts: Sequence[ChartAccount]) -> Table:
     names = {account.id: account.name for account in accounts}
-    shown = [RESERVE_CNY, RESERVE_USD, FX_LIQUIDITY_CNY, FX_LIQUIDITY_USD, FEE_INCOME,
-             *MERCHANTS[:2], *WALLETS_CNY[:3], WALLETS_USD[0]]
+    shown = [
+        RESERVE_CNY,
+        RESERVE_USD,
+        FX_LIQUIDITY_CNY,
+        FX_LIQUIDITY_USD,
+        FEE_INCOME,
+        *MERCHANTS[:2],
+        *WALLETS_CNY[:3],
+        WALLETS_USD[0],
+    ]
     table = Table(title="Balances of the main accounts")
     for name in ("id", "account", "cur"):
         table.add_column(name)
@@ -490,11 +615,15 @@ def _balances_table(ledger: Ledger, accounts: Sequence[ChartAccount]) -> Table:
     for account in ledger.lookup_accounts(shown):
         currency = account.currency
         pending = format_balance(account.debits_pending, account.credits_pending, currency)
-        table.add_row(cell(account.id), cell(names[account.id]), cell(currency),
-                      cell(format_amount(account.debits_posted, currency)),
-                      cell(format_amount(account.credits_posted, currency)), cell(pending),
-                      cell(format_balance(account.debits_posted, account.credits_posted,
-                                          currency), "bold"))
+        table.add_row(
+            cell(account.id),
+            cell(names[account.id]),
+            cell(currency),
+            cell(format_amount(account.debits_posted, currency)),
+            cell(format_amount(account.credits_posted, currency)),
+            cell(pending),
+            cell(format_balance(account.debits_posted, account.credits_posted, currency), "bold"),
+        )
     return table
 
 
@@ -503,8 +632,13 @@ def _post_the_day(run: _Run, total: int, progress_to: Console) -> int:
     batches = max(1, -(-total // BATCH_SIZE))
     step = (DAY_NS - 3600 * SECOND_NS) // batches
     posted = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=progress_to) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_to,
+    ) as progress:
         task = progress.add_task("posting the day's transfers", total=total)
         while posted < total:
             events = run.generator.batch(min(BATCH_SIZE, total - posted))
@@ -517,8 +651,9 @@ def _post_the_day(run: _Run, total: int, progress_to: Console) -> int:
     return posted
 
 
-def run_demo(state: CliState, data_dir: Path, transfers: int, seed: int,
-             out: Console) -> tuple[bool, str]:
+def run_demo(
+    state: CliState, data_dir: Path, transfers: int, seed: int, out: Console
+) -> tuple[bool, str]:
     """Build and check the demo ledger; returns (check and verify passed, database URL)."""
     database = _fresh_database(data_dir)
     url = f"sqlite:///{database.resolve()}"
@@ -530,9 +665,12 @@ def run_demo(state: CliState, data_dir: Path, transfers: int, seed: int,
         accounts = chart_of_accounts()
         out.print(f"demo database: {url} (fresh)", markup=False)
         out.print(_chart_table(accounts))
-        results = ledger.create_accounts([
-            NewAccount(id=a.id, currency=a.currency, code=a.code, flags=a.flags, owner=a.owner)
-            for a in accounts])
+        results = ledger.create_accounts(
+            [
+                NewAccount(id=a.id, currency=a.currency, code=a.code, flags=a.flags, owner=a.owner)
+                for a in accounts
+            ]
+        )
         if any(result is not CreateAccountResult.ok for result in results):
             raise CliError(f"could not create the chart of accounts: {set(results)}", EXIT_FAILED)
         rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not cryptography
@@ -542,17 +680,22 @@ def run_demo(state: CliState, data_dir: Path, transfers: int, seed: int,
         run.submit(funding)
         posted = _post_the_day(run, transfers, progress_console())
         _scenarios(run)
-        out.print(f"posted {len(funding)} opening top-ups, {posted} generated transfers "
-                  f"(seed {seed}) and {len(run.scenarios)} scenario steps", markup=False)
+        out.print(
+            f"posted {len(funding)} opening top-ups, {posted} generated transfers "
+            f"(seed {seed}) and {len(run.scenarios)} scenario steps",
+            markup=False,
+        )
         out.print(results_table(run.results, title="Result codes of every submitted transfer"))
         scenario_table = Table(title="Scenarios")
         for name in ("scenario", "transfer id(s)", "result(s)"):
             scenario_table.add_column(name)
         for title, ids, outcome in run.scenarios:
-            good = all(part.strip() in ("ok", "exists") or "voided" in part
-                       for part in outcome.split(","))
-            scenario_table.add_row(cell(title), cell(ids),
-                                   cell(outcome, "green" if good else "yellow"))
+            good = all(
+                part.strip() in ("ok", "exists") or "voided" in part for part in outcome.split(",")
+            )
+            scenario_table.add_row(
+                cell(title), cell(ids), cell(outcome, "green" if good else "yellow")
+            )
         out.print(scenario_table)
         out.print(_balances_table(ledger, accounts))
         checked = run_check(ledger, out)
@@ -564,24 +707,37 @@ def run_demo(state: CliState, data_dir: Path, transfers: int, seed: int,
 
 def demo_command(
     ctx: typer.Context,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", metavar="DIR",
-        help="Where demo.db is (re)created; defaults to the global data directory.")] = None,
-    serve: Annotated[bool, typer.Option(
-        "--serve/--no-serve", help="Serve the API on the demo database afterwards.")] = True,
-    transfers: Annotated[int, typer.Option("--transfers", metavar="N", min=0, max=1_000_000,
-                                           help="Generated transfers to post.")] = 3000,
-    seed: Annotated[int, typer.Option("--seed", metavar="S",
-                                      help="Seed of the random generator.")] = 7,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            metavar="DIR",
+            help="Where demo.db is (re)created; defaults to the global data directory.",
+        ),
+    ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Serve the API on the demo database afterwards."),
+    ] = True,
+    transfers: Annotated[
+        int,
+        typer.Option(
+            "--transfers", metavar="N", min=0, max=1_000_000, help="Generated transfers to post."
+        ),
+    ] = 3000,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="S", help="Seed of the random generator.")
+    ] = 7,
     host: Annotated[str, typer.Option("--host", help="Interface for the API.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535,
-                                      help="Port for the API.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for the API.")] = 8000,
 ) -> None:
     """Run the end-to-end demo on a fresh SQLite ledger, then serve the API."""
     state = state_of(ctx)
     if state.database_url is not None:
-        raise CliError("the demo always uses its own SQLite file DIR/demo.db; "
-                       "drop --database-url and use --data-dir")
+        raise CliError(
+            "the demo always uses its own SQLite file DIR/demo.db; "
+            "drop --database-url and use --data-dir"
+        )
     directory = data_dir if data_dir is not None else state.settings().data_dir
     out = console()
     started = time.perf_counter()
@@ -591,10 +747,19 @@ def demo_command(
         raise CliError("the demo ledger failed its checks", EXIT_FAILED)
     program = sys.argv[0] if Path(sys.argv[0]).name == "tianping" else "tianping"
     out.print("explore it:", markup=False)
-    for command in (f"ledger statement {WALLETS_CNY[0]}", f"ledger history {MERCHANTS[0]}",
-                    f"ledger accounts show {RESERVE_CNY} {FX_LIQUIDITY_USD}", "audit head"):
+    for command in (
+        f"ledger statement {WALLETS_CNY[0]}",
+        f"ledger history {MERCHANTS[0]}",
+        f"ledger accounts show {RESERVE_CNY} {FX_LIQUIDITY_USD}",
+        "audit head",
+    ):
         out.print(f"  {program} --database-url {url} {command}", markup=False)
     if serve:
-        run_server(state.settings(database_url=url, data_dir=directory), host=host, port=port,
-                   workers=1, allow_remote=False,
-                   config=str(state.config) if state.config is not None else None)
+        run_server(
+            state.settings(database_url=url, data_dir=directory),
+            host=host,
+            port=port,
+            workers=1,
+            allow_remote=False,
+            config=str(state.config) if state.config is not None else None,
+        )

@@ -71,27 +71,47 @@ from tianping.ledger.results import (
 )
 from tianping.ledger.service import TIMESTAMP_MAX, Ledger
 
-app = typer.Typer(help="Accounts, transfers, balances, statements and ledger checks.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Accounts, transfers, balances, statements and ledger checks.", no_args_is_help=True
+)
 accounts_app = typer.Typer(help="Create, show, close and reopen accounts.", no_args_is_help=True)
 transfers_app = typer.Typer(help="Create, import and show transfers.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(transfers_app, name="transfers")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
-IdArgument = Annotated[int, typer.Argument(parser=parse_id_option, metavar="ACCOUNT_ID",
-                                           help="The account's id.", show_default=False)]
-FromOption = Annotated[int | None, typer.Option(
-    "--from", parser=parse_timestamp, metavar="TIME",
-    help="Start of the period, inclusive: ISO 8601 (UTC unless an offset is given) or ns.")]
-ToOption = Annotated[int | None, typer.Option(
-    "--to", parser=parse_timestamp, metavar="TIME",
-    help="End of the period, inclusive: ISO 8601 (UTC unless an offset is given) or ns.")]
+IdArgument = Annotated[
+    int,
+    typer.Argument(
+        parser=parse_id_option, metavar="ACCOUNT_ID", help="The account's id.", show_default=False
+    ),
+]
+FromOption = Annotated[
+    int | None,
+    typer.Option(
+        "--from",
+        parser=parse_timestamp,
+        metavar="TIME",
+        help="Start of the period, inclusive: ISO 8601 (UTC unless an offset is given) or ns.",
+    ),
+]
+ToOption = Annotated[
+    int | None,
+    typer.Option(
+        "--to",
+        parser=parse_timestamp,
+        metavar="TIME",
+        help="End of the period, inclusive: ISO 8601 (UTC unless an offset is given) or ns.",
+    ),
+]
 
 # Account flags a client may set; `closed` is state (close/reopen) and `linked` only means
 # something inside a batch.
-ACCOUNT_CREATE_FLAGS = ("debits_must_not_exceed_credits", "credits_must_not_exceed_debits",
-                        "history")
+ACCOUNT_CREATE_FLAGS = (
+    "debits_must_not_exceed_credits",
+    "credits_must_not_exceed_debits",
+    "history",
+)
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -99,11 +119,17 @@ ACCOUNT_CREATE_FLAGS = ("debits_must_not_exceed_credits", "credits_must_not_exce
 
 def account_json(account: Account) -> dict[str, Any]:
     return {
-        "id": id_text(account.id), "currency": account.currency, "code": account.code,
-        "flags": flag_names(account.flags, AccountFlags.NAMES), "owner": account.owner,
-        "timestamp": account.timestamp, "closed": account.closed,
-        "debits_pending": account.debits_pending, "debits_posted": account.debits_posted,
-        "credits_pending": account.credits_pending, "credits_posted": account.credits_posted,
+        "id": id_text(account.id),
+        "currency": account.currency,
+        "code": account.code,
+        "flags": flag_names(account.flags, AccountFlags.NAMES),
+        "owner": account.owner,
+        "timestamp": account.timestamp,
+        "closed": account.closed,
+        "debits_pending": account.debits_pending,
+        "debits_posted": account.debits_posted,
+        "credits_pending": account.credits_pending,
+        "credits_posted": account.credits_posted,
     }
 
 
@@ -123,13 +149,19 @@ def transfer_kind(transfer: Transfer) -> str:
 
 def transfer_json(transfer: Transfer) -> dict[str, Any]:
     return {
-        "id": id_text(transfer.id), "debit_account_id": id_text(transfer.debit_account_id),
-        "credit_account_id": id_text(transfer.credit_account_id), "amount": transfer.amount,
-        "currency": transfer.currency, "code": transfer.code,
-        "flags": flag_names(transfer.flags, TransferFlags.NAMES), "kind": transfer_kind(transfer),
+        "id": id_text(transfer.id),
+        "debit_account_id": id_text(transfer.debit_account_id),
+        "credit_account_id": id_text(transfer.credit_account_id),
+        "amount": transfer.amount,
+        "currency": transfer.currency,
+        "code": transfer.code,
+        "flags": flag_names(transfer.flags, TransferFlags.NAMES),
+        "kind": transfer_kind(transfer),
         "pending_id": optional_id(transfer.pending_id),
-        "reverses_id": optional_id(transfer.reverses_id), "timeout": transfer.timeout,
-        "metadata": transfer.metadata, "timestamp": transfer.timestamp,
+        "reverses_id": optional_id(transfer.reverses_id),
+        "timeout": transfer.timeout,
+        "metadata": transfer.metadata,
+        "timestamp": transfer.timestamp,
     }
 
 
@@ -137,15 +169,17 @@ def accounts_table(accounts: Sequence[Account], title: str = "Accounts") -> Tabl
     table = Table(title=title)
     for name in ("id", "currency", "code", "flags", "owner", "created (UTC)"):
         table.add_column(name, no_wrap=name in ("id", "created (UTC)"))
-    for name in ("debits posted", "credits posted", "debits pending", "credits pending",
-                 "balance"):
+    for name in ("debits posted", "credits posted", "debits pending", "credits pending", "balance"):
         table.add_column(name, justify="right", no_wrap=True)
     for account in accounts:
         currency = account.currency
         table.add_row(
-            cell(account.id), cell(currency), cell(account.code),
+            cell(account.id),
+            cell(currency),
+            cell(account.code),
             cell(", ".join(flag_names(account.flags, AccountFlags.NAMES)) or "-"),
-            cell(account.owner or "-"), cell(format_time(account.timestamp)),
+            cell(account.owner or "-"),
+            cell(format_time(account.timestamp)),
             cell(format_amount(account.debits_posted, currency)),
             cell(format_amount(account.credits_posted, currency)),
             cell(format_amount(account.debits_pending, currency)),
@@ -163,12 +197,21 @@ def transfers_table(transfers: Sequence[Transfer], title: str = "Transfers") -> 
     for name in ("cur", "code", "flags", "refers to"):
         table.add_column(name)
     for transfer in transfers:
-        refers = (f"hold {transfer.pending_id}" if transfer.pending_id
-                  else f"transfer {transfer.reverses_id}" if transfer.reverses_id else "-")
+        refers = (
+            f"hold {transfer.pending_id}"
+            if transfer.pending_id
+            else f"transfer {transfer.reverses_id}"
+            if transfer.reverses_id
+            else "-"
+        )
         table.add_row(
-            cell(format_time(transfer.timestamp)), cell(transfer.id), cell(transfer_kind(transfer)),
-            cell(transfer.debit_account_id), cell(transfer.credit_account_id),
-            cell(format_amount(transfer.amount, transfer.currency)), cell(transfer.currency),
+            cell(format_time(transfer.timestamp)),
+            cell(transfer.id),
+            cell(transfer_kind(transfer)),
+            cell(transfer.debit_account_id),
+            cell(transfer.credit_account_id),
+            cell(format_amount(transfer.amount, transfer.currency)),
+            cell(transfer.currency),
             cell(transfer.code),
             cell(", ".join(flag_names(transfer.flags, TransferFlags.NAMES)) or "-"),
             cell(refers),
@@ -190,30 +233,54 @@ def _ledger(ctx: typer.Context) -> Ledger:
 @accounts_app.command("create")
 def create_account(
     ctx: typer.Context,
-    account_id: Annotated[int, typer.Option("--id", parser=parse_id_option, metavar="ID",
-                                            help="The new account's id (client-chosen).")],
-    currency: Annotated[str, typer.Option("--currency", metavar="CODE",
-                                          help="ISO 4217 currency code, such as CNY.")],
-    code: Annotated[int, typer.Option("--code", metavar="N", min=1, max=65535,
-                                      help="Account type code, 1 to 65535 (your chart).")],
-    flags: Annotated[list[str] | None, typer.Option(
-        "--flag", metavar="FLAG",
-        help="Repeatable: " + ", ".join(ACCOUNT_CREATE_FLAGS) + ".")] = None,
-    owner: Annotated[str, typer.Option("--owner", metavar="REF",
-                                       help="Pseudonymous owner reference.")] = "",
+    account_id: Annotated[
+        int,
+        typer.Option(
+            "--id",
+            parser=parse_id_option,
+            metavar="ID",
+            help="The new account's id (client-chosen).",
+        ),
+    ],
+    currency: Annotated[
+        str, typer.Option("--currency", metavar="CODE", help="ISO 4217 currency code, such as CNY.")
+    ],
+    code: Annotated[
+        int,
+        typer.Option(
+            "--code",
+            metavar="N",
+            min=1,
+            max=65535,
+            help="Account type code, 1 to 65535 (your chart).",
+        ),
+    ],
+    flags: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flag", metavar="FLAG", help="Repeatable: " + ", ".join(ACCOUNT_CREATE_FLAGS) + "."
+        ),
+    ] = None,
+    owner: Annotated[
+        str, typer.Option("--owner", metavar="REF", help="Pseudonymous owner reference.")
+    ] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Create one account (an identical replay answers `exists`)."""
     Currency.of(currency)  # a clear error for an unknown code before the ledger's result code
     names = [name.strip().replace("-", "_") for name in flags or []]
-    refused = [name for name in names if name in AccountFlags.NAMES
-               and name not in ACCOUNT_CREATE_FLAGS]
+    refused = [
+        name for name in names if name in AccountFlags.NAMES and name not in ACCOUNT_CREATE_FLAGS
+    ]
     if refused:
-        raise CliError(f"flag(s) {', '.join(refused)} cannot be set here; choose from "
-                       f"{', '.join(ACCOUNT_CREATE_FLAGS)}")
+        raise CliError(
+            f"flag(s) {', '.join(refused)} cannot be set here; choose from "
+            f"{', '.join(ACCOUNT_CREATE_FLAGS)}"
+        )
     word = flags_from_names(names, AccountFlags.NAMES)
     [result] = _ledger(ctx).create_accounts(
-        [NewAccount(id=account_id, currency=currency, code=code, flags=word, owner=owner)])
+        [NewAccount(id=account_id, currency=currency, code=code, flags=word, owner=owner)]
+    )
     _report_account_result(account_id, result, as_json)
 
 
@@ -223,19 +290,28 @@ def _report_account_result(account_id: int, result: CreateAccountResult, as_json
     elif result is CreateAccountResult.ok:
         console().print(f"created account {account_id}", markup=False)
     elif result is CreateAccountResult.exists:
-        console().print(f"account {account_id} already exists with these fields (exists)",
-                        markup=False)
+        console().print(
+            f"account {account_id} already exists with these fields (exists)", markup=False
+        )
     if result not in (CreateAccountResult.ok, CreateAccountResult.exists):
-        raise CliError(f"account {account_id} not created: {result.name} ({int(result)})",
-                       _exit_for_result(result.name))
+        raise CliError(
+            f"account {account_id} not created: {result.name} ({int(result)})",
+            _exit_for_result(result.name),
+        )
 
 
 @accounts_app.command("show")
 def show_accounts(
     ctx: typer.Context,
-    ids: Annotated[list[int], typer.Argument(parser=parse_id_option, metavar="ID...",
-                                             help="One or more account ids.",
-                                             show_default=False)],
+    ids: Annotated[
+        list[int],
+        typer.Argument(
+            parser=parse_id_option,
+            metavar="ID...",
+            help="One or more account ids.",
+            show_default=False,
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show accounts with their balances (exit 3 if any id is unknown)."""
@@ -243,8 +319,12 @@ def show_accounts(
     found = {account.id for account in accounts}
     missing = [account_id for account_id in dict.fromkeys(ids) if account_id not in found]
     if as_json:
-        emit_json({"accounts": [account_json(a) for a in accounts],
-                   "missing": [id_text(i) for i in missing]})
+        emit_json(
+            {
+                "accounts": [account_json(a) for a in accounts],
+                "missing": [id_text(i) for i in missing],
+            }
+        )
     elif accounts:
         console().print(accounts_table(accounts))
     if missing:
@@ -272,8 +352,7 @@ def close_account(ctx: typer.Context, account_id: IdArgument, as_json: JsonOptio
 
 
 @accounts_app.command("reopen")
-def reopen_account(ctx: typer.Context, account_id: IdArgument,
-                   as_json: JsonOption = False) -> None:
+def reopen_account(ctx: typer.Context, account_id: IdArgument, as_json: JsonOption = False) -> None:
     """Reopen a closed account."""
     _state_change(ctx, account_id, False, as_json)
 
@@ -299,8 +378,10 @@ def _metadata_from_value(value: object) -> str:
         raise CliError(f"metadata has {len(value)} keys; at most {METADATA_KEYS_MAX} are allowed")
     compact = json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
     if len(compact.encode()) > METADATA_BYTES_MAX:
-        raise CliError(f"metadata is {len(compact.encode())} bytes as compact JSON; at most "
-                       f"{METADATA_BYTES_MAX} are allowed")
+        raise CliError(
+            f"metadata is {len(compact.encode())} bytes as compact JSON; at most "
+            f"{METADATA_BYTES_MAX} are allowed"
+        )
     return compact
 
 
@@ -314,50 +395,123 @@ def _referenced_currency(ledger: Ledger, transfer_id: int) -> str:
 @transfers_app.command("create")
 def create_transfer(
     ctx: typer.Context,
-    transfer_id: Annotated[int, typer.Option("--id", parser=parse_id_option, metavar="ID",
-                                             help="The new transfer's id (client-chosen).")],
-    debit: Annotated[int | None, typer.Option(
-        "--debit", parser=parse_id_option, metavar="ID",
-        help="Account to debit (optional for --post, --void and --reverses).")] = None,
-    credit: Annotated[int | None, typer.Option(
-        "--credit", parser=parse_id_option, metavar="ID",
-        help="Account to credit (optional for --post, --void and --reverses).")] = None,
-    amount: Annotated[str | None, typer.Option(
-        "--amount", metavar="DECIMAL",
-        help="Amount in major units, such as 12.34; needs --currency for a new transfer.")] = None,
-    amount_minor: Annotated[int | None, typer.Option(
-        "--amount-minor", metavar="N", min=1,
-        help="Amount as an integer count of minor units (instead of --amount).")] = None,
-    currency: Annotated[str | None, typer.Option(
-        "--currency", metavar="CODE", help="ISO 4217 currency code, such as CNY.")] = None,
-    code: Annotated[int, typer.Option("--code", metavar="N", min=0, max=65535,
-                                      help="Transfer type code, 1 to 65535 (optional for "
-                                           "--post, --void and --reverses).")] = 0,
-    pending: Annotated[bool, typer.Option("--pending",
-                                          help="Create a hold (two-phase transfer).")] = False,
-    timeout: Annotated[int, typer.Option(
-        "--timeout", metavar="S", min=0, max=TIMEOUT_SECONDS_MAX,
-        help="Seconds after which an unresolved hold is voided (with --pending).")] = 0,
-    post: Annotated[int | None, typer.Option(
-        "--post", parser=parse_id_option, metavar="ID",
-        help="Post the hold with this id (whole amount unless an amount is given).")] = None,
-    void: Annotated[int | None, typer.Option(
-        "--void", parser=parse_id_option, metavar="ID", help="Void the hold with this id.")] = None,
-    reverses: Annotated[int | None, typer.Option(
-        "--reverses", parser=parse_id_option, metavar="ID",
-        help="Reverse this posted transfer (what is left of it unless an amount is given).")
+    transfer_id: Annotated[
+        int,
+        typer.Option(
+            "--id",
+            parser=parse_id_option,
+            metavar="ID",
+            help="The new transfer's id (client-chosen).",
+        ),
+    ],
+    debit: Annotated[
+        int | None,
+        typer.Option(
+            "--debit",
+            parser=parse_id_option,
+            metavar="ID",
+            help="Account to debit (optional for --post, --void and --reverses).",
+        ),
     ] = None,
-    linked: Annotated[bool, typer.Option(
-        "--linked", help="Set the linked flag (a lone linked transfer is an open chain).")
+    credit: Annotated[
+        int | None,
+        typer.Option(
+            "--credit",
+            parser=parse_id_option,
+            metavar="ID",
+            help="Account to credit (optional for --post, --void and --reverses).",
+        ),
+    ] = None,
+    amount: Annotated[
+        str | None,
+        typer.Option(
+            "--amount",
+            metavar="DECIMAL",
+            help="Amount in major units, such as 12.34; needs --currency for a new transfer.",
+        ),
+    ] = None,
+    amount_minor: Annotated[
+        int | None,
+        typer.Option(
+            "--amount-minor",
+            metavar="N",
+            min=1,
+            help="Amount as an integer count of minor units (instead of --amount).",
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option("--currency", metavar="CODE", help="ISO 4217 currency code, such as CNY."),
+    ] = None,
+    code: Annotated[
+        int,
+        typer.Option(
+            "--code",
+            metavar="N",
+            min=0,
+            max=65535,
+            help="Transfer type code, 1 to 65535 (optional for --post, --void and --reverses).",
+        ),
+    ] = 0,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Create a hold (two-phase transfer).")
     ] = False,
-    balancing_debit: Annotated[bool, typer.Option(
-        "--balancing-debit", help="Move at most what the debit account's limit allows.")
+    timeout: Annotated[
+        int,
+        typer.Option(
+            "--timeout",
+            metavar="S",
+            min=0,
+            max=TIMEOUT_SECONDS_MAX,
+            help="Seconds after which an unresolved hold is voided (with --pending).",
+        ),
+    ] = 0,
+    post: Annotated[
+        int | None,
+        typer.Option(
+            "--post",
+            parser=parse_id_option,
+            metavar="ID",
+            help="Post the hold with this id (whole amount unless an amount is given).",
+        ),
+    ] = None,
+    void: Annotated[
+        int | None,
+        typer.Option(
+            "--void", parser=parse_id_option, metavar="ID", help="Void the hold with this id."
+        ),
+    ] = None,
+    reverses: Annotated[
+        int | None,
+        typer.Option(
+            "--reverses",
+            parser=parse_id_option,
+            metavar="ID",
+            help="Reverse this posted transfer (what is left of it unless an amount is given).",
+        ),
+    ] = None,
+    linked: Annotated[
+        bool,
+        typer.Option(
+            "--linked", help="Set the linked flag (a lone linked transfer is an open chain)."
+        ),
     ] = False,
-    balancing_credit: Annotated[bool, typer.Option(
-        "--balancing-credit", help="Move at most what the credit account's limit allows.")
+    balancing_debit: Annotated[
+        bool,
+        typer.Option(
+            "--balancing-debit", help="Move at most what the debit account's limit allows."
+        ),
     ] = False,
-    metadata: Annotated[str | None, typer.Option(
-        "--metadata", metavar="JSON", help="A small JSON object of references.")] = None,
+    balancing_credit: Annotated[
+        bool,
+        typer.Option(
+            "--balancing-credit", help="Move at most what the credit account's limit allows."
+        ),
+    ] = False,
+    metadata: Annotated[
+        str | None,
+        typer.Option("--metadata", metavar="JSON", help="A small JSON object of references."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create one transfer: plain, a hold, a post or void of a hold, or a reversal."""
@@ -378,42 +532,72 @@ def create_transfer(
             raise CliError("--amount needs --currency (or use --amount-minor)")
         minor = parse_amount(amount, unit)
     word = 0
-    for on, bit in ((pending, TransferFlags.PENDING),
-                    (post is not None, TransferFlags.POST_PENDING),
-                    (void is not None, TransferFlags.VOID_PENDING),
-                    (linked, TransferFlags.LINKED),
-                    (balancing_debit, TransferFlags.BALANCING_DEBIT),
-                    (balancing_credit, TransferFlags.BALANCING_CREDIT)):
+    for on, bit in (
+        (pending, TransferFlags.PENDING),
+        (post is not None, TransferFlags.POST_PENDING),
+        (void is not None, TransferFlags.VOID_PENDING),
+        (linked, TransferFlags.LINKED),
+        (balancing_debit, TransferFlags.BALANCING_DEBIT),
+        (balancing_credit, TransferFlags.BALANCING_CREDIT),
+    ):
         if on:
             word |= bit
     event = NewTransfer(
-        id=transfer_id, debit_account_id=debit or 0, credit_account_id=credit or 0,
-        amount=minor, currency=currency or "", code=code, flags=word, pending_id=pending_id,
-        reverses_id=reverses or 0, timeout=timeout, metadata=_compact_metadata(metadata),
+        id=transfer_id,
+        debit_account_id=debit or 0,
+        credit_account_id=credit or 0,
+        amount=minor,
+        currency=currency or "",
+        code=code,
+        flags=word,
+        pending_id=pending_id,
+        reverses_id=reverses or 0,
+        timeout=timeout,
+        metadata=_compact_metadata(metadata),
     )
     [result] = ledger.create_transfers([event])
-    stored = ledger.lookup_transfers([transfer_id]) if result in (
-        CreateTransferResult.ok, CreateTransferResult.exists) else []
+    stored = (
+        ledger.lookup_transfers([transfer_id])
+        if result in (CreateTransferResult.ok, CreateTransferResult.exists)
+        else []
+    )
     if as_json:
-        emit_json({"id": id_text(transfer_id), "result": result.name, "code": int(result),
-                   "transfer": transfer_json(stored[0]) if stored else None})
+        emit_json(
+            {
+                "id": id_text(transfer_id),
+                "result": result.name,
+                "code": int(result),
+                "transfer": transfer_json(stored[0]) if stored else None,
+            }
+        )
     elif result is CreateTransferResult.ok:
         console().print(f"created transfer {transfer_id}", markup=False)
         console().print(transfers_table(stored, title="Transfer"))
     elif result is CreateTransferResult.exists:
-        console().print(f"transfer {transfer_id} already exists with these fields (exists); "
-                        "nothing was written", markup=False)
+        console().print(
+            f"transfer {transfer_id} already exists with these fields (exists); "
+            "nothing was written",
+            markup=False,
+        )
     if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
-        raise CliError(f"transfer {transfer_id} rejected: {result.name} ({int(result)})",
-                       _exit_for_result(result.name))
+        raise CliError(
+            f"transfer {transfer_id} rejected: {result.name} ({int(result)})",
+            _exit_for_result(result.name),
+        )
 
 
 @transfers_app.command("show")
 def show_transfers(
     ctx: typer.Context,
-    ids: Annotated[list[int], typer.Argument(parser=parse_id_option, metavar="ID...",
-                                             help="One or more transfer ids.",
-                                             show_default=False)],
+    ids: Annotated[
+        list[int],
+        typer.Argument(
+            parser=parse_id_option,
+            metavar="ID...",
+            help="One or more transfer ids.",
+            show_default=False,
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Show transfers by id (exit 3 if any id is unknown)."""
@@ -421,8 +605,12 @@ def show_transfers(
     found = {transfer.id for transfer in transfers}
     missing = [transfer_id for transfer_id in dict.fromkeys(ids) if transfer_id not in found]
     if as_json:
-        emit_json({"transfers": [transfer_json(t) for t in transfers],
-                   "missing": [id_text(i) for i in missing]})
+        emit_json(
+            {
+                "transfers": [transfer_json(t) for t in transfers],
+                "missing": [id_text(i) for i in missing],
+            }
+        )
     elif transfers:
         console().print(transfers_table(transfers))
     if missing:
@@ -431,10 +619,22 @@ def show_transfers(
 
 # -- import ----------------------------------------------------------------------------------
 
-_IMPORT_FIELDS = frozenset({
-    "id", "debit_account_id", "credit_account_id", "amount", "amount_minor", "currency", "code",
-    "flags", "pending_id", "reverses_id", "timeout", "metadata",
-})
+_IMPORT_FIELDS = frozenset(
+    {
+        "id",
+        "debit_account_id",
+        "credit_account_id",
+        "amount",
+        "amount_minor",
+        "currency",
+        "code",
+        "flags",
+        "pending_id",
+        "reverses_id",
+        "timeout",
+        "metadata",
+    }
+)
 
 
 def _optional_id(record: dict[str, Any], key: str) -> int:
@@ -472,8 +672,10 @@ def transfer_from_record(record: object) -> NewTransfer:
         if "amount_minor" in record:
             raise ValueError("give amount or amount_minor, not both")
         if not isinstance(amount_text, str):
-            raise ValueError("amount must be a decimal string such as \"12.34\" "
-                             "(use amount_minor for an integer of minor units)")
+            raise ValueError(
+                'amount must be a decimal string such as "12.34" '
+                "(use amount_minor for an integer of minor units)"
+            )
         if not currency:
             raise ValueError("a decimal amount needs currency (or use amount_minor)")
         minor = parse_amount(amount_text, currency)
@@ -488,11 +690,16 @@ def transfer_from_record(record: object) -> NewTransfer:
     if metadata is not None and not isinstance(metadata, str):
         metadata = _metadata_from_value(metadata)
     return NewTransfer(
-        id=transfer_id, debit_account_id=_optional_id(record, "debit_account_id"),
-        credit_account_id=_optional_id(record, "credit_account_id"), amount=minor,
-        currency=currency, code=_int_field(record, "code"), flags=word,
+        id=transfer_id,
+        debit_account_id=_optional_id(record, "debit_account_id"),
+        credit_account_id=_optional_id(record, "credit_account_id"),
+        amount=minor,
+        currency=currency,
+        code=_int_field(record, "code"),
+        flags=word,
         pending_id=_optional_id(record, "pending_id"),
-        reverses_id=_optional_id(record, "reverses_id"), timeout=_int_field(record, "timeout"),
+        reverses_id=_optional_id(record, "reverses_id"),
+        timeout=_int_field(record, "timeout"),
         metadata=metadata,
     )
 
@@ -540,15 +747,24 @@ class ImportSummary:
     rejected: list[tuple[int, int, str]]  # (line, transfer id, result name)
 
 
-def import_transfers(ledger: Ledger, numbered: Sequence[tuple[int, NewTransfer]],
-                     progress_to: Console, batch_size: int = TRANSFERS_PER_BATCH_MAX,
-                     description: str = "importing") -> ImportSummary:
+def import_transfers(
+    ledger: Ledger,
+    numbered: Sequence[tuple[int, NewTransfer]],
+    progress_to: Console,
+    batch_size: int = TRANSFERS_PER_BATCH_MAX,
+    description: str = "importing",
+) -> ImportSummary:
     """Submit events in batches with a progress bar; one commit per batch."""
     events = [event for _, event in numbered]
     summary = ImportSummary(len(events), 0, Counter(), [])
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=progress_to,
-                  disable=quiet_unless_terminal(progress_to)) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress_to,
+        disable=quiet_unless_terminal(progress_to),
+    ) as progress:
         task = progress.add_task(description, total=len(events))
         for start, stop in batches(events, batch_size):
             results = ledger.create_transfers(events[start:stop])
@@ -576,13 +792,23 @@ def results_table(results: Counter[str], title: str = "Results") -> Table:
 @transfers_app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(
-        metavar="FILE.jsonl", exists=True, dir_okay=False, readable=True,
-        help="JSON lines, one transfer object per line (see the CLI README).",
-        show_default=False)],
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, max=TRANSFERS_PER_BATCH_MAX,
-        help="Transfers per commit.")] = TRANSFERS_PER_BATCH_MAX,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.jsonl",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="JSON lines, one transfer object per line (see the CLI README).",
+            show_default=False,
+        ),
+    ],
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size", min=1, max=TRANSFERS_PER_BATCH_MAX, help="Transfers per commit."
+        ),
+    ] = TRANSFERS_PER_BATCH_MAX,
     as_json: JsonOption = False,
 ) -> None:
     """Import a batch of transfers from a JSON-lines file (exit 1 if any is rejected)."""
@@ -590,17 +816,23 @@ def import_command(
     summary = import_transfers(_ledger(ctx), numbered, progress_console(), batch_size)
     shown = summary.rejected[:PAGE_SIZE_DEFAULT]
     if as_json:
-        emit_json({
-            "file": str(file), "events": summary.events, "batches": summary.batches,
-            "results": dict(summary.results),
-            "rejected": [{"line": line, "id": id_text(i), "result": name}
-                         for line, i, name in shown],
-            "rejected_total": len(summary.rejected),
-        })
+        emit_json(
+            {
+                "file": str(file),
+                "events": summary.events,
+                "batches": summary.batches,
+                "results": dict(summary.results),
+                "rejected": [
+                    {"line": line, "id": id_text(i), "result": name} for line, i, name in shown
+                ],
+                "rejected_total": len(summary.rejected),
+            }
+        )
     else:
         out = console()
-        out.print(f"{file}: {summary.events} transfer(s) in {summary.batches} commit(s)",
-                  markup=False)
+        out.print(
+            f"{file}: {summary.events} transfer(s) in {summary.batches} commit(s)", markup=False
+        )
         out.print(results_table(summary.results))
         if shown:
             table = Table(title=f"Rejected (first {len(shown)} of {len(summary.rejected)})")
@@ -610,8 +842,9 @@ def import_command(
                 table.add_row(cell(line), cell(transfer_id), cell(name, "red"))
             out.print(table)
     if summary.rejected:
-        raise CliError(f"{len(summary.rejected)} of {summary.events} transfer(s) were rejected",
-                       EXIT_FAILED)
+        raise CliError(
+            f"{len(summary.rejected)} of {summary.events} transfer(s) were rejected", EXIT_FAILED
+        )
 
 
 # -- balances, history, statement ------------------------------------------------------------
@@ -620,10 +853,13 @@ def import_command(
 def _balance_json(account: Account, balance: AccountBalance | None) -> dict[str, Any]:
     source: Account | AccountBalance = balance if balance is not None else account
     return {
-        "account_id": id_text(account.id), "currency": account.currency,
+        "account_id": id_text(account.id),
+        "currency": account.currency,
         "timestamp": balance.timestamp if balance is not None else None,
-        "debits_pending": source.debits_pending, "debits_posted": source.debits_posted,
-        "credits_pending": source.credits_pending, "credits_posted": source.credits_posted,
+        "debits_pending": source.debits_pending,
+        "debits_posted": source.debits_posted,
+        "credits_pending": source.credits_pending,
+        "credits_posted": source.credits_posted,
     }
 
 
@@ -631,9 +867,14 @@ def _balance_json(account: Account, balance: AccountBalance | None) -> dict[str,
 def balances(
     ctx: typer.Context,
     account_id: IdArgument,
-    at: Annotated[int | None, typer.Option(
-        "--at", parser=parse_timestamp, metavar="TIME",
-        help="Balances as they stood at this time (history accounts only): ISO 8601 or ns.")
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at",
+            parser=parse_timestamp,
+            metavar="TIME",
+            help="Balances as they stood at this time (history accounts only): ISO 8601 or ns.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -651,13 +892,21 @@ def balances(
     table.add_column("pending", justify="right")
     table.add_column("posted", justify="right")
     currency = account.currency
-    table.add_row("debits", format_amount(source.debits_pending, currency),
-                  format_amount(source.debits_posted, currency))
-    table.add_row("credits", format_amount(source.credits_pending, currency),
-                  format_amount(source.credits_posted, currency))
-    table.add_row("balance", format_balance(source.debits_pending, source.credits_pending,
-                                            currency),
-                  format_balance(source.debits_posted, source.credits_posted, currency))
+    table.add_row(
+        "debits",
+        format_amount(source.debits_pending, currency),
+        format_amount(source.debits_posted, currency),
+    )
+    table.add_row(
+        "credits",
+        format_amount(source.credits_pending, currency),
+        format_amount(source.credits_posted, currency),
+    )
+    table.add_row(
+        "balance",
+        format_balance(source.debits_pending, source.credits_pending, currency),
+        format_balance(source.debits_posted, source.credits_posted, currency),
+    )
     console().print(table)
 
 
@@ -667,10 +916,12 @@ def history(
     account_id: IdArgument,
     start: FromOption = None,
     end: ToOption = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=PAGE_SIZE_MAX,
-                                       help="Transfers per page.")] = PAGE_SIZE_DEFAULT,
-    newest_first: Annotated[bool, typer.Option("--newest-first",
-                                               help="Newest transfers first.")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=PAGE_SIZE_MAX, help="Transfers per page.")
+    ] = PAGE_SIZE_DEFAULT,
+    newest_first: Annotated[
+        bool, typer.Option("--newest-first", help="Newest transfers first.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """List an account's transfers in ledger-time order, one page at a time."""
@@ -681,8 +932,13 @@ def history(
         last = rows[-1].timestamp
         next_page = {"to": last - 1} if newest_first else {"from": last + 1}
     if as_json:
-        emit_json({"account_id": id_text(account_id),
-                   "transfers": [transfer_json(t) for t in rows], "next_page": next_page})
+        emit_json(
+            {
+                "account_id": id_text(account_id),
+                "transfers": [transfer_json(t) for t in rows],
+                "next_page": next_page,
+            }
+        )
         return
     out = console()
     out.print(transfers_table(rows, title=f"Transfers of account {account_id}"))
@@ -697,8 +953,9 @@ def statement(
     account_id: IdArgument,
     start: FromOption = None,
     end: ToOption = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=PAGE_SIZE_MAX,
-                                       help="Entries at most.")] = PAGE_SIZE_MAX,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=PAGE_SIZE_MAX, help="Entries at most.")
+    ] = PAGE_SIZE_MAX,
     as_json: JsonOption = False,
 ) -> None:
     """Show posted activity over a period with opening and closing balances."""
@@ -706,32 +963,55 @@ def statement(
     account = result.account
     currency = account.currency
     if as_json:
-        emit_json({
-            "account": account_json(account), "from": result.timestamp_min,
-            "to": result.timestamp_max,
-            "opening": {"debits": result.opening_debits, "credits": result.opening_credits,
-                        "balance": format_balance(result.opening_debits,
-                                                  result.opening_credits, currency)},
-            "entries": [transfer_json(t) for t in result.entries],
-            "closing": {"debits": result.closing_debits, "credits": result.closing_credits,
-                        "balance": format_balance(result.closing_debits,
-                                                  result.closing_credits, currency)},
-            "complete": result.complete, "next_from": result.next_timestamp,
-        })
+        emit_json(
+            {
+                "account": account_json(account),
+                "from": result.timestamp_min,
+                "to": result.timestamp_max,
+                "opening": {
+                    "debits": result.opening_debits,
+                    "credits": result.opening_credits,
+                    "balance": format_balance(
+                        result.opening_debits, result.opening_credits, currency
+                    ),
+                },
+                "entries": [transfer_json(t) for t in result.entries],
+                "closing": {
+                    "debits": result.closing_debits,
+                    "credits": result.closing_credits,
+                    "balance": format_balance(
+                        result.closing_debits, result.closing_credits, currency
+                    ),
+                },
+                "complete": result.complete,
+                "next_from": result.next_timestamp,
+            }
+        )
         return
     period_start = format_time(result.timestamp_min) if result.timestamp_min else "the start"
-    period_end = (format_time(result.timestamp_max) if result.timestamp_max < TIMESTAMP_MAX
-                  else "now")
-    table = Table(title=f"Statement of account {account_id} ({currency})",
-                  caption=f"from {period_start} to {period_end}")
+    period_end = (
+        format_time(result.timestamp_max) if result.timestamp_max < TIMESTAMP_MAX else "now"
+    )
+    table = Table(
+        title=f"Statement of account {account_id} ({currency})",
+        caption=f"from {period_start} to {period_end}",
+    )
     for name in ("time (UTC)", "transfer", "kind", "counterparty", "code"):
         table.add_column(name, no_wrap=True)
     for name in ("debit", "credit", "balance"):
         table.add_column(name, justify="right", no_wrap=True)
     debits, credits = result.opening_debits, result.opening_credits
-    table.add_row("", "", "opening", "", "", format_amount(debits, currency),
-                  format_amount(credits, currency), format_balance(debits, credits, currency),
-                  style="bold")
+    table.add_row(
+        "",
+        "",
+        "opening",
+        "",
+        "",
+        format_amount(debits, currency),
+        format_amount(credits, currency),
+        format_balance(debits, credits, currency),
+        style="bold",
+    )
     for entry in result.entries:
         is_debit = entry.debit_account_id == account_id
         if is_debit:
@@ -740,19 +1020,35 @@ def statement(
             credits += entry.amount
         counterparty = entry.credit_account_id if is_debit else entry.debit_account_id
         amount = format_amount(entry.amount, currency)
-        table.add_row(cell(format_time(entry.timestamp)), cell(entry.id),
-                      cell(transfer_kind(entry)), cell(counterparty), cell(entry.code),
-                      cell(amount if is_debit else ""), cell("" if is_debit else amount),
-                      cell(format_balance(debits, credits, currency)))
-    table.add_row("", "", "closing", "", "", format_amount(result.closing_debits, currency),
-                  format_amount(result.closing_credits, currency),
-                  format_balance(result.closing_debits, result.closing_credits, currency),
-                  style="bold")
+        table.add_row(
+            cell(format_time(entry.timestamp)),
+            cell(entry.id),
+            cell(transfer_kind(entry)),
+            cell(counterparty),
+            cell(entry.code),
+            cell(amount if is_debit else ""),
+            cell("" if is_debit else amount),
+            cell(format_balance(debits, credits, currency)),
+        )
+    table.add_row(
+        "",
+        "",
+        "closing",
+        "",
+        "",
+        format_amount(result.closing_debits, currency),
+        format_amount(result.closing_credits, currency),
+        format_balance(result.closing_debits, result.closing_credits, currency),
+        style="bold",
+    )
     out = console()
     out.print(table)
     if not result.complete:
-        out.print(f"the period holds more than {limit} entries; continue with "
-                  f"--from {result.next_timestamp}", markup=False)
+        out.print(
+            f"the period holds more than {limit} entries; continue with "
+            f"--from {result.next_timestamp}",
+            markup=False,
+        )
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -775,14 +1071,19 @@ def run_check(ledger: Ledger, out: Console, as_json: bool = False) -> bool:
     findings = ledger.check()
     accounts, transfers = ledger_counts(ledger)
     if as_json:
-        emit_json({"ok": not findings, "accounts": accounts, "transfers": transfers,
-                   "findings": findings})
+        emit_json(
+            {"ok": not findings, "accounts": accounts, "transfers": transfers, "findings": findings}
+        )
     elif not findings:
-        out.print(f"ledger check: OK ({accounts} accounts, {transfers} transfers)",
-                  markup=False, style="green")
+        out.print(
+            f"ledger check: OK ({accounts} accounts, {transfers} transfers)",
+            markup=False,
+            style="green",
+        )
     else:
-        out.print(f"ledger check: FAILED ({len(findings)} finding(s))", markup=False,
-                  style="bold red")
+        out.print(
+            f"ledger check: FAILED ({len(findings)} finding(s))", markup=False, style="bold red"
+        )
         for finding in findings:
             out.print(f"  - {finding}", markup=False)
     return not findings
@@ -813,9 +1114,11 @@ def codes(as_json: JsonOption = False) -> None:
         emit_json(registry)
         return
     out = console()
-    titles = {"create_account": "Account results (create_accounts)",
-              "create_transfer": "Transfer results (create_transfers)",
-              "account_state_change": "Account state changes (close / reopen)"}
+    titles = {
+        "create_account": "Account results (create_accounts)",
+        "create_transfer": "Transfer results (create_transfers)",
+        "account_state_change": "Account state changes (close / reopen)",
+    }
     for key, title in titles.items():
         entries = registry[key]
         if not isinstance(entries, dict):  # pragma: no cover - the registry's shape is fixed
@@ -832,4 +1135,3 @@ def codes(as_json: JsonOption = False) -> None:
                 row.append(cell(precedence.index(name) + 1 if name in precedence else "-"))
             table.add_row(*row)
         out.print(table)
-

@@ -44,12 +44,23 @@ class TianpingGroup(TyperGroup):
             sys.exit(code)
         return code
 
-    def _run(self, args: Sequence[str] | None, prog_name: str | None,
-             complete_var: str | None, windows_expand_args: bool, **extra: Any) -> int:
+    def _run(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        windows_expand_args: bool,
+        **extra: Any,
+    ) -> int:
         try:
-            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                  standalone_mode=False, windows_expand_args=windows_expand_args,
-                                  **extra)
+            result = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except typer.TyperException as exc:  # usage errors: bad or missing options and values
             return _usage_error(exc)
         except typer.Abort:
@@ -102,18 +113,36 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option(
-        "--config", metavar="PATH",
-        help="TOML settings file (instead of $TIANPING_CONFIG or ./tianping.toml).")] = None,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", metavar="URL",
-        help="Database URL: sqlite:///PATH or postgresql://... (overrides settings).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", metavar="DIR",
-        help="Data directory; the default SQLite database is DIR/tianping.db.")] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True,
-        help="Print the version and exit.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="PATH",
+            help="TOML settings file (instead of $TIANPING_CONFIG or ./tianping.toml).",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            metavar="URL",
+            help="Database URL: sqlite:///PATH or postgresql://... (overrides settings).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            metavar="DIR",
+            help="Data directory; the default SQLite database is DIR/tianping.db.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Tianping: a double-entry ledger with a tamper-evident journal."""
     state = CliState(config=config, database_url=database_url, data_dir=data_dir)

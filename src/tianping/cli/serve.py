@@ -37,21 +37,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def run_server(settings: Settings, *, host: str, port: int, workers: int,
-               allow_remote: bool, config: str | None = None) -> None:
+def run_server(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    allow_remote: bool,
+    config: str | None = None,
+) -> None:
     """Serve the API for `settings` until interrupted (shared by `serve` and `demo`)."""
     if not allow_remote and not is_loopback(host):
-        raise CliError(f"refusing to listen on {host!r}: it is not a loopback address and the "
-                       "API may run without authentication in development; pass --allow-remote "
-                       "to do it anyway", EXIT_USAGE)
+        raise CliError(
+            f"refusing to listen on {host!r}: it is not a loopback address and the "
+            "API may run without authentication in development; pass --allow-remote "
+            "to do it anyway",
+            EXIT_USAGE,
+        )
     ensure_migrated(settings.database_url)
     try:
         import uvicorn
 
         from tianping.api import app as api_module
     except ImportError as exc:
-        raise CliError(f"the HTTP API is not available in this installation ({exc})",
-                       EXIT_FAILED) from None
+        raise CliError(
+            f"the HTTP API is not available in this installation ({exc})", EXIT_FAILED
+        ) from None
     if not callable(getattr(api_module, "create_app", None)):
         raise CliError("tianping.api.app has no create_app() factory", EXIT_FAILED)
     os.environ["TIANPING_DATABASE_URL"] = settings.database_url
@@ -61,26 +72,42 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int,
     if config is not None:
         os.environ[CONFIG_ENV_VAR] = config
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"serving the Tianping API on http://{shown}:{port} (interactive docs at "
-               f"http://{shown}:{port}/docs); database "
-               f"{parse_database_url(settings.database_url).redacted()}; Ctrl-C stops it")
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower())
+    typer.echo(
+        f"serving the Tianping API on http://{shown}:{port} (interactive docs at "
+        f"http://{shown}:{port}/docs); database "
+        f"{parse_database_url(settings.database_url).redacted()}; Ctrl-C stops it"
+    )
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
 
 
 def serve_command(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535,
-                                      help="TCP port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
-                                         help="Worker processes.")] = 1,
-    allow_remote: Annotated[bool, typer.Option(
-        "--allow-remote", help="Allow a non-loopback --host (auth may be off in development).")
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")
+    ] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote", help="Allow a non-loopback --host (auth may be off in development)."
+        ),
     ] = False,
 ) -> None:
     """Serve the HTTP API (uvicorn); loopback only unless --allow-remote."""
     state = state_of(ctx)
-    run_server(state.settings(), host=host, port=port, workers=workers,
-               allow_remote=allow_remote,
-               config=str(state.config.expanduser()) if state.config is not None else None)
+    run_server(
+        state.settings(),
+        host=host,
+        port=port,
+        workers=workers,
+        allow_remote=allow_remote,
+        config=str(state.config.expanduser()) if state.config is not None else None,
+    )

@@ -28,8 +28,13 @@ _PG_IDLE = TransactionStatus.IDLE
 class ConnectionPool:
     """Hands out at most `size` connections; a thread waits when all are in use."""
 
-    def __init__(self, url: str | DatabaseURL, size: int = 8, sqlite_synchronous: str = "FULL",
-                 acquire_timeout_s: int = 30) -> None:
+    def __init__(
+        self,
+        url: str | DatabaseURL,
+        size: int = 8,
+        sqlite_synchronous: str = "FULL",
+        acquire_timeout_s: int = 30,
+    ) -> None:
         self.url = url if isinstance(url, DatabaseURL) else parse_database_url(url)
         self.backend = self.url.backend
         self._size = size
@@ -83,7 +88,8 @@ class ConnectionPool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(
-                        f"no database connection became free within {self._timeout} s")
+                        f"no database connection became free within {self._timeout} s"
+                    )
                 # Registering as a waiter before sleeping, under the lock, pairs with
                 # `release` appending first and reading the count second: a release can
                 # never slip between our check of `_idle` and our wait unnoticed.

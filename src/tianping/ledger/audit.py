@@ -26,35 +26,50 @@ BODY_SOURCES: dict[str, BodySource] = {}
 def check_invariants(store: LedgerStore) -> list[str]:
     """Every way in which the stored ledger breaks double entry or disagrees with its journal."""
     findings: list[str] = []
-    for currency, debits_pending, credits_pending, debits_posted, credits_posted in (
-        store.balance_totals()
-    ):
+    for (
+        currency,
+        debits_pending,
+        credits_pending,
+        debits_posted,
+        credits_posted,
+    ) in store.balance_totals():
         if debits_pending != credits_pending:
-            findings.append(f"{currency}: pending debits {debits_pending} differ from pending "
-                            f"credits {credits_pending}")
+            findings.append(
+                f"{currency}: pending debits {debits_pending} differ from pending "
+                f"credits {credits_pending}"
+            )
         if debits_posted != credits_posted:
-            findings.append(f"{currency}: posted debits {debits_posted} differ from posted "
-                            f"credits {credits_posted}")
+            findings.append(
+                f"{currency}: posted debits {debits_posted} differ from posted "
+                f"credits {credits_posted}"
+            )
     for account_id, stored_d, journal_d, stored_c, journal_c in store.posted_mismatches(
         _FINDINGS_MAX
     ):
-        findings.append(f"account {account_id}: posted balances (debits {stored_d}, credits "
-                        f"{stored_c}) differ from its transfers (debits {journal_d}, credits "
-                        f"{journal_c})")
+        findings.append(
+            f"account {account_id}: posted balances (debits {stored_d}, credits "
+            f"{stored_c}) differ from its transfers (debits {journal_d}, credits "
+            f"{journal_c})"
+        )
     for account_id, stored_d, open_d, stored_c, open_c in store.pending_mismatches(_FINDINGS_MAX):
-        findings.append(f"account {account_id}: pending balances (debits {stored_d}, credits "
-                        f"{stored_c}) differ from its open holds (debits {open_d}, credits "
-                        f"{open_c})")
+        findings.append(
+            f"account {account_id}: pending balances (debits {stored_d}, credits "
+            f"{stored_c}) differ from its open holds (debits {open_d}, credits "
+            f"{open_c})"
+        )
     unknown = store.transfers_with_unknown_accounts()
     if unknown:
         findings.append(f"{unknown} transfer(s) name an account that does not exist")
     for account_id in store.closed_flags_without_events()[:_FINDINGS_MAX]:
-        findings.append(f"account {account_id}: its closed flag disagrees with its last "
-                        "journaled close/reopen event")
+        findings.append(
+            f"account {account_id}: its closed flag disagrees with its last "
+            "journaled close/reopen event"
+        )
     wrong = store.wrong_expiries()
     if wrong:
-        findings.append(f"{wrong} open hold(s) have an expiry other than their timestamp plus "
-                        "their timeout")
+        findings.append(
+            f"{wrong} open hold(s) have an expiry other than their timestamp plus their timeout"
+        )
     lost, doubled = store.open_pending_inconsistencies()
     if lost:
         findings.append(f"{lost} pending transfer(s) are neither open nor resolved")
@@ -63,8 +78,9 @@ def check_invariants(store: LedgerStore) -> list[str]:
     head = store.read_head()
     latest = store.latest_journal_timestamp()
     if latest > head.last_timestamp:
-        findings.append(f"journal rows exist at ledger time {latest}, after the head's "
-                        f"{head.last_timestamp}")
+        findings.append(
+            f"journal rows exist at ledger time {latest}, after the head's {head.last_timestamp}"
+        )
     return findings
 
 
@@ -100,15 +116,27 @@ def verify_chain(store: LedgerStore, progress: Callable[[int], None] | None = No
         # One range query per table per page of records, rather than per record, keeps
         # verification a linear scan however small the batches were.
         rows = store.journal_rows(records[0].first_timestamp, records[-1].last_timestamp)
-        lines = journal.ordered_lines(rows["accounts"], rows["account_events"],
-                                      rows["transfers"], rows["resolutions"], rows["snapshots"])
+        lines = journal.ordered_lines(
+            rows["accounts"],
+            rows["account_events"],
+            rows["transfers"],
+            rows["resolutions"],
+            rows["snapshots"],
+        )
         position = 0
         for record in records:
             start = position
             while position < len(lines) and lines[position][0] <= record.last_timestamp:
                 position += 1
-            _verify_record(record, [line for _, line in lines[start:position]], store,
-                           previous_hash, expected_seq, expected_first, report)
+            _verify_record(
+                record,
+                [line for _, line in lines[start:position]],
+                store,
+                previous_hash,
+                expected_seq,
+                expected_first,
+                report,
+            )
             previous_hash = record.hash
             expected_seq = record.seq + 1
             expected_first = record.last_timestamp + 1
@@ -122,15 +150,24 @@ def verify_chain(store: LedgerStore, progress: Callable[[int], None] | None = No
     report.head_hash = previous_hash.hex()
     latest = store.latest_journal_timestamp()
     if latest > expected_first - 1:
-        report.breaks.append(journal.ChainBreak(
-            report.head_seq + 1,
-            f"journal rows at ledger time {latest} are not covered by any chain record"))
+        report.breaks.append(
+            journal.ChainBreak(
+                report.head_seq + 1,
+                f"journal rows at ledger time {latest} are not covered by any chain record",
+            )
+        )
     return report
 
 
-def _verify_record(record: journal.ChainRecord, lines: list[str], store: LedgerStore,
-                   previous_hash: bytes, expected_seq: int, expected_first: int,
-                   report: ChainReport) -> None:
+def _verify_record(
+    record: journal.ChainRecord,
+    lines: list[str],
+    store: LedgerStore,
+    previous_hash: bytes,
+    expected_seq: int,
+    expected_first: int,
+    report: ChainReport,
+) -> None:
     seq = record.seq
 
     def broken(reason: str) -> None:
@@ -157,9 +194,14 @@ def _verify_record(record: journal.ChainRecord, lines: list[str], store: LedgerS
             broken(f"record of kind {record.kind!r} has no stored body and no body source")
         digest = journal.inline_body_hash(body)
     if digest != record.body_hash:
-        broken("body hash does not match the rows it covers (a row was changed, added or "
-               "removed)")
-    recomputed = journal.link_hash(previous_hash, seq, record.kind, record.first_timestamp,
-                                   record.last_timestamp, record.body_hash)
+        broken("body hash does not match the rows it covers (a row was changed, added or removed)")
+    recomputed = journal.link_hash(
+        previous_hash,
+        seq,
+        record.kind,
+        record.first_timestamp,
+        record.last_timestamp,
+        record.body_hash,
+    )
     if recomputed != record.hash:
         broken("record hash does not match its contents")

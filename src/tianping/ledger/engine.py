@@ -191,8 +191,13 @@ class _TransferBatch:
 
     __slots__ = ("chain_depth", "events", "first_timestamp", "plan", "undo", "view")
 
-    def __init__(self, events: Sequence[NewTransfer], view: LedgerView, plan: TransferPlan,
-                 first_timestamp: int) -> None:
+    def __init__(
+        self,
+        events: Sequence[NewTransfer],
+        view: LedgerView,
+        plan: TransferPlan,
+        first_timestamp: int,
+    ) -> None:
         self.events = events
         self.view = view
         self.plan = plan
@@ -206,8 +211,13 @@ class _TransferBatch:
     def savepoint(self) -> object:
         self.undo = []
         plan = self.plan
-        return (len(plan.transfers), len(plan.resolutions), len(plan.snapshots),
-                len(plan.pending_opened), len(plan.pending_closed))
+        return (
+            len(plan.transfers),
+            len(plan.resolutions),
+            len(plan.snapshots),
+            len(plan.pending_opened),
+            len(plan.pending_closed),
+        )
 
     def rollback(self, mark: object) -> None:
         assert self.undo is not None
@@ -460,16 +470,42 @@ class _TransferBatch:
 
         # 6. Every check passed: apply.
         transfer = Transfer(
-            event_id, debit_id, credit_id, amount, currency, code, flags,
-            pending_id, reverses_id, timeout, metadata, timestamp,
+            event_id,
+            debit_id,
+            credit_id,
+            amount,
+            currency,
+            code,
+            flags,
+            pending_id,
+            reverses_id,
+            timeout,
+            metadata,
+            timestamp,
         )
         plan = self.plan
         undo = self.undo
         if undo is not None:
-            undo.append(("balance", debit, debit.debits_pending, debit.debits_posted,
-                         debit.credits_pending, debit.credits_posted))
-            undo.append(("balance", credit, credit.debits_pending, credit.debits_posted,
-                          credit.credits_pending, credit.credits_posted))
+            undo.append(
+                (
+                    "balance",
+                    debit,
+                    debit.debits_pending,
+                    debit.debits_posted,
+                    debit.credits_pending,
+                    debit.credits_posted,
+                )
+            )
+            undo.append(
+                (
+                    "balance",
+                    credit,
+                    credit.debits_pending,
+                    credit.debits_posted,
+                    credit.credits_pending,
+                    credit.credits_posted,
+                )
+            )
             undo.append(("transfer", event_id))
             if debit_id not in plan.accounts_changed:
                 undo.append(("changed", debit_id))
@@ -499,12 +535,27 @@ class _TransferBatch:
                 undo.append(("reversed", reverses_id, previous))
             view.reversed_amounts[reverses_id] = (previous or 0) + amount
         if debit.flags & _HISTORY:
-            plan.snapshots.append((debit_id, timestamp, debit.debits_pending, debit.debits_posted,
-                                   debit.credits_pending, debit.credits_posted))
+            plan.snapshots.append(
+                (
+                    debit_id,
+                    timestamp,
+                    debit.debits_pending,
+                    debit.debits_posted,
+                    debit.credits_pending,
+                    debit.credits_posted,
+                )
+            )
         if credit.flags & _HISTORY:
-            plan.snapshots.append((credit_id, timestamp, credit.debits_pending,
-                                   credit.debits_posted, credit.credits_pending,
-                                   credit.credits_posted))
+            plan.snapshots.append(
+                (
+                    credit_id,
+                    timestamp,
+                    credit.debits_pending,
+                    credit.debits_posted,
+                    credit.credits_pending,
+                    credit.credits_posted,
+                )
+            )
         return _OK
 
 
@@ -569,8 +620,14 @@ def plan_transfers(
         timestamp += 1
     batch = _TransferBatch(events, view, plan, timestamp)
     plan.results = _run_chains(
-        [event.flags for event in events], _LINKED, request_ends, batch.evaluate,
-        batch.savepoint, batch.rollback, batch.release, _R.linked_event_chain_open,
+        [event.flags for event in events],
+        _LINKED,
+        request_ends,
+        batch.evaluate,
+        batch.savepoint,
+        batch.rollback,
+        batch.release,
+        _R.linked_event_chain_open,
         _R.linked_event_failed,
     )
     plan.last_timestamp = timestamp + len(events) - 1
@@ -592,9 +649,16 @@ def _expire(pending: Transfer, view: LedgerView, plan: TransferPlan, timestamp: 
     plan.accounts_changed[credit.id] = credit
     for account in (debit, credit):
         if account.flags & _HISTORY:
-            plan.snapshots.append((account.id, timestamp, account.debits_pending,
-                                   account.debits_posted, account.credits_pending,
-                                   account.credits_posted))
+            plan.snapshots.append(
+                (
+                    account.id,
+                    timestamp,
+                    account.debits_pending,
+                    account.debits_posted,
+                    account.credits_pending,
+                    account.credits_posted,
+                )
+            )
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -619,8 +683,11 @@ def plan_accounts(
         if code != _OK:
             return code
         account = Account(
-            id=event.id, currency=event.currency, code=event.code,
-            flags=event.flags & AccountFlags.STORED, owner=event.owner,
+            id=event.id,
+            currency=event.currency,
+            code=event.code,
+            flags=event.flags & AccountFlags.STORED,
+            owner=event.owner,
             timestamp=first_timestamp + index,
         )
         existing[event.id] = account
@@ -637,8 +704,14 @@ def plan_accounts(
         del created[mark:]
 
     plan.results = _run_chains(
-        [event.flags for event in events], AccountFlags.LINKED, request_ends, evaluate,
-        savepoint, rollback, _release_nothing, _A.linked_event_chain_open,
+        [event.flags for event in events],
+        AccountFlags.LINKED,
+        request_ends,
+        evaluate,
+        savepoint,
+        rollback,
+        _release_nothing,
+        _A.linked_event_chain_open,
         _A.linked_event_failed,
     )
     plan.last_timestamp = first_timestamp + len(events) - 1

@@ -39,8 +39,13 @@ class _Request:
 class GroupCommitter:
     """Submit transfer batches from any thread; one writer thread commits them in groups."""
 
-    def __init__(self, ledger: Ledger, events_per_commit_max: int = TRANSFERS_PER_BATCH_MAX,
-                 queue_size_max: int = 65_536, linger_us: int = 500) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        events_per_commit_max: int = TRANSFERS_PER_BATCH_MAX,
+        queue_size_max: int = 65_536,
+        linger_us: int = 500,
+    ) -> None:
         self.ledger = ledger
         self.events_per_commit_max = events_per_commit_max
         # When the previous commit served several callers, they are likely to be back within a
@@ -53,16 +58,17 @@ class GroupCommitter:
         self._stopped = False
         self.commits = 0
         self.requests = 0
-        self._thread = threading.Thread(target=self._run, name="ledger-group-commit",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="ledger-group-commit", daemon=True)
         self._thread.start()
 
-    def create_transfers(self, events: Sequence[NewTransfer],
-                         timeout_s: int = 60) -> list[CreateTransferResult]:
+    def create_transfers(
+        self, events: Sequence[NewTransfer], timeout_s: int = 60
+    ) -> list[CreateTransferResult]:
         """Create transfers as `Ledger.create_transfers` does; returns after the commit."""
         if len(events) > self.events_per_commit_max:
-            raise BatchTooLarge(f"a batch holds at most {self.events_per_commit_max} transfers, "
-                                f"not {len(events)}")
+            raise BatchTooLarge(
+                f"a batch holds at most {self.events_per_commit_max} transfers, not {len(events)}"
+            )
         if self._stopped:
             raise RuntimeError("the group committer is closed")
         if not events:
@@ -71,8 +77,7 @@ class GroupCommitter:
         try:
             self._queue.put(request, timeout=timeout_s)
         except queue.Full:
-            raise TimeoutError(
-                f"the ledger's write queue stayed full for {timeout_s} s") from None
+            raise TimeoutError(f"the ledger's write queue stayed full for {timeout_s} s") from None
         if not request.done.wait(timeout_s):
             # The request may still commit later; the caller must retry with the same ids,
             # which the ledger answers with `exists` if it did.

@@ -39,8 +39,10 @@ ACCOUNT_RANK, ACCOUNT_EVENT_RANK, TRANSFER_RANK, RESOLUTION_RANK, SNAPSHOT_RANK 
 def account_line(account: Account) -> str:
     """Encode an account's immutable fields (the closed bit is journaled as account events)."""
     flags = account.flags & ~AccountFlags.CLOSED
-    return (f"A|{account.timestamp}|{account.id.to_bytes(16, 'big').hex()}|{account.currency}|"
-            f"{account.code}|{flags}|{account.owner}\n")
+    return (
+        f"A|{account.timestamp}|{account.id.to_bytes(16, 'big').hex()}|{account.currency}|"
+        f"{account.code}|{flags}|{account.owner}\n"
+    )
 
 
 def account_event_line(timestamp: int, account_id: bytes, kind: str) -> str:
@@ -54,12 +56,26 @@ def transfer_row_line(row: tuple[Any, ...]) -> str:
     write path encode each transfer once for both the INSERT and the hash, and lets
     verification hash rows exactly as the database returns them.
     """
-    (timestamp, transfer_id, debit, credit, amount, currency, code, flags, pending, reverses,
-     timeout, metadata) = row
-    return (f"T|{timestamp}|{transfer_id.hex()}|{debit.hex()}|{credit.hex()}|{amount}|{currency}|"
-            f"{code}|{flags}|{pending.hex() if pending else '-'}|"
-            f"{reverses.hex() if reverses else '-'}|{timeout}|"
-            f"{'-' if metadata is None else f'{len(metadata)}:{metadata}'}\n")
+    (
+        timestamp,
+        transfer_id,
+        debit,
+        credit,
+        amount,
+        currency,
+        code,
+        flags,
+        pending,
+        reverses,
+        timeout,
+        metadata,
+    ) = row
+    return (
+        f"T|{timestamp}|{transfer_id.hex()}|{debit.hex()}|{credit.hex()}|{amount}|{currency}|"
+        f"{code}|{flags}|{pending.hex() if pending else '-'}|"
+        f"{reverses.hex() if reverses else '-'}|{timeout}|"
+        f"{'-' if metadata is None else f'{len(metadata)}:{metadata}'}\n"
+    )
 
 
 def resolution_line(pending_id: bytes, kind: str, timestamp: int) -> str:
@@ -73,8 +89,10 @@ def snapshot_line(row: tuple[Any, ...]) -> str:
     are chained like the journal: editing one breaks its record's body hash.
     """
     account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted = row
-    return (f"B|{timestamp}|{account_id.hex()}|{debits_pending}|{debits_posted}|"
-            f"{credits_pending}|{credits_posted}\n")
+    return (
+        f"B|{timestamp}|{account_id.hex()}|{debits_pending}|{debits_posted}|"
+        f"{credits_pending}|{credits_posted}\n"
+    )
 
 
 def body_hash(lines: list[str]) -> bytes:
@@ -86,8 +104,14 @@ def inline_body_hash(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
-def link_hash(previous: bytes, seq: int, kind: str, first_timestamp: int, last_timestamp: int,
-              body_digest: bytes) -> bytes:
+def link_hash(
+    previous: bytes,
+    seq: int,
+    kind: str,
+    first_timestamp: int,
+    last_timestamp: int,
+    body_digest: bytes,
+) -> bytes:
     """Chain one record to the previous one."""
     header = f"{seq}|{kind}|{first_timestamp}|{last_timestamp}|".encode()
     return hashlib.sha256(previous + header + body_digest).digest()
@@ -116,14 +140,28 @@ class ChainHead:
     hash: bytes
 
 
-def next_record(head: ChainHead, kind: str, first_timestamp: int, last_timestamp: int,
-                digest: bytes, body: bytes | None = None) -> ChainRecord:
+def next_record(
+    head: ChainHead,
+    kind: str,
+    first_timestamp: int,
+    last_timestamp: int,
+    digest: bytes,
+    body: bytes | None = None,
+) -> ChainRecord:
     """Build the record that follows `head`; its range starts right after the head's."""
     assert first_timestamp == head.last_timestamp + 1, "chain ranges must be contiguous"
     assert last_timestamp >= first_timestamp
     seq = head.seq + 1
-    return ChainRecord(seq, kind, first_timestamp, last_timestamp, body, digest, head.hash,
-                       link_hash(head.hash, seq, kind, first_timestamp, last_timestamp, digest))
+    return ChainRecord(
+        seq,
+        kind,
+        first_timestamp,
+        last_timestamp,
+        body,
+        digest,
+        head.hash,
+        link_hash(head.hash, seq, kind, first_timestamp, last_timestamp, digest),
+    )
 
 
 @dataclass(slots=True, frozen=True)
@@ -145,24 +183,35 @@ def ordered_lines(
     row, then by the line itself (two history rows can share a timestamp)."""
     keyed: list[tuple[int, int, str]] = []
     keyed.extend((a.timestamp, ACCOUNT_RANK, account_line(a)) for a in accounts)
-    keyed.extend((ts, ACCOUNT_EVENT_RANK, account_event_line(ts, account, kind))
-                 for ts, account, kind in account_events)
+    keyed.extend(
+        (ts, ACCOUNT_EVENT_RANK, account_event_line(ts, account, kind))
+        for ts, account, kind in account_events
+    )
     keyed.extend((row[0], TRANSFER_RANK, transfer_row_line(row)) for row in transfer_rows)
-    keyed.extend((ts, RESOLUTION_RANK, resolution_line(pending, kind, ts))
-                 for pending, kind, ts in resolution_rows)
+    keyed.extend(
+        (ts, RESOLUTION_RANK, resolution_line(pending, kind, ts))
+        for pending, kind, ts in resolution_rows
+    )
     keyed.extend((row[1], SNAPSHOT_RANK, snapshot_line(row)) for row in snapshot_rows)
     keyed.sort()
     return [(timestamp, line) for timestamp, _, line in keyed]
 
 
-def transfer_plan_lines(transfer_rows: list[tuple[Any, ...]],
-                        resolution_rows: list[tuple[bytes, str, int]],
-                        snapshot_rows: list[tuple[Any, ...]]) -> list[str]:
+def transfer_plan_lines(
+    transfer_rows: list[tuple[Any, ...]],
+    resolution_rows: list[tuple[bytes, str, int]],
+    snapshot_rows: list[tuple[Any, ...]],
+) -> list[str]:
     """Encode what a transfer batch writes, in the order verification will rebuild it."""
     if not resolution_rows and not snapshot_rows:
         # Transfers are created in timestamp order, so alone they need no sort: the common
         # case of a batch of plain transfers stays a single pass.
         return [transfer_row_line(row) for row in transfer_rows]
-    return [line for _, line in ordered_lines(transfer_rows=transfer_rows,
-                                              resolution_rows=resolution_rows,
-                                              snapshot_rows=snapshot_rows)]
+    return [
+        line
+        for _, line in ordered_lines(
+            transfer_rows=transfer_rows,
+            resolution_rows=resolution_rows,
+            snapshot_rows=snapshot_rows,
+        )
+    ]

@@ -31,8 +31,9 @@ class AccountFlags:
         "history": HISTORY,
         "closed": CLOSED,
     }
-    ALL = (LINKED | DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY
-           | CLOSED)
+    ALL = (
+        LINKED | DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY | CLOSED
+    )
     # The linked bit describes the creating batch, not the account, so it is not stored.
     STORED = DEBITS_MUST_NOT_EXCEED_CREDITS | CREDITS_MUST_NOT_EXCEED_DEBITS | HISTORY | CLOSED
 

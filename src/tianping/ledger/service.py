@@ -70,8 +70,9 @@ def _valid_ids(values: Iterator[int] | Sequence[int] | set[int]) -> set[int]:
 class LedgerWrite:
     """One write transaction on the ledger (the unit of work). Use through `Ledger.write()`."""
 
-    def __init__(self, store: LedgerStore, head: journal.ChainHead, next_expiry: int,
-                 clock: Clock) -> None:
+    def __init__(
+        self, store: LedgerStore, head: journal.ChainHead, next_expiry: int, clock: Clock
+    ) -> None:
         self.store = store
         self.connection = store.connection
         self.head = head
@@ -84,21 +85,25 @@ class LedgerWrite:
         # Ledger time never goes backwards, whatever the wall clock does.
         return max(self._clock(), self.head.last_timestamp + 1)
 
-    def _append(self, kind: str, last_timestamp: int, digest: bytes,
-                body: bytes | None = None) -> journal.ChainRecord:
-        record = journal.next_record(self.head, kind, self.head.last_timestamp + 1,
-                                     last_timestamp, digest, body)
+    def _append(
+        self, kind: str, last_timestamp: int, digest: bytes, body: bytes | None = None
+    ) -> journal.ChainRecord:
+        record = journal.next_record(
+            self.head, kind, self.head.last_timestamp + 1, last_timestamp, digest, body
+        )
         self.store.append_chain(record)
         self.head = journal.ChainHead(record.last_timestamp, record.seq, record.hash)
         return record
 
     # -- accounts ---------------------------------------------------------------------------
 
-    def create_accounts(self, events: Sequence[NewAccount],
-                        request_ends: Sequence[int] | None = None) -> list[CreateAccountResult]:
+    def create_accounts(
+        self, events: Sequence[NewAccount], request_ends: Sequence[int] | None = None
+    ) -> list[CreateAccountResult]:
         if len(events) > ACCOUNTS_PER_BATCH_MAX:
             raise BatchTooLarge(
-                f"a batch holds at most {ACCOUNTS_PER_BATCH_MAX} accounts, not {len(events)}")
+                f"a batch holds at most {ACCOUNTS_PER_BATCH_MAX} accounts, not {len(events)}"
+            )
         if not events:
             return []
         existing = self.store.fetch_accounts(_valid_ids([event.id for event in events]))
@@ -117,12 +122,16 @@ class LedgerWrite:
         if account is None:
             return AccountStateChangeResult.account_not_found
         if account.closed == closed:
-            return (AccountStateChangeResult.already_closed if closed
-                    else AccountStateChangeResult.not_closed)
+            return (
+                AccountStateChangeResult.already_closed
+                if closed
+                else AccountStateChangeResult.not_closed
+            )
         timestamp = self._next_timestamp()
         kind = "closed" if closed else "reopened"
-        flags = (account.flags | AccountFlags.CLOSED if closed
-                 else account.flags & ~AccountFlags.CLOSED)
+        flags = (
+            account.flags | AccountFlags.CLOSED if closed else account.flags & ~AccountFlags.CLOSED
+        )
         self.store.set_account_flags(account_id, flags)
         self.store.insert_account_event(timestamp, account_id, kind)
         line = journal.account_event_line(timestamp, account_id.to_bytes(16, "big"), kind)
@@ -131,11 +140,13 @@ class LedgerWrite:
 
     # -- transfers --------------------------------------------------------------------------
 
-    def create_transfers(self, events: Sequence[NewTransfer],
-                         request_ends: Sequence[int] | None = None) -> list[CreateTransferResult]:
+    def create_transfers(
+        self, events: Sequence[NewTransfer], request_ends: Sequence[int] | None = None
+    ) -> list[CreateTransferResult]:
         if len(events) > TRANSFERS_PER_BATCH_MAX:
             raise BatchTooLarge(
-                f"a batch holds at most {TRANSFERS_PER_BATCH_MAX} transfers, not {len(events)}")
+                f"a batch holds at most {TRANSFERS_PER_BATCH_MAX} transfers, not {len(events)}"
+            )
         plan = self._plan_transfers(events, request_ends)
         self._write_transfer_plan(plan)
         return [_TRANSFER_RESULTS[code] for code in plan.results]
@@ -146,8 +157,9 @@ class LedgerWrite:
         self._write_transfer_plan(plan)
         return len(plan.resolutions)
 
-    def _plan_transfers(self, events: Sequence[NewTransfer],
-                        request_ends: Sequence[int] | None) -> engine.TransferPlan:
+    def _plan_transfers(
+        self, events: Sequence[NewTransfer], request_ends: Sequence[int] | None
+    ) -> engine.TransferPlan:
         store = self.store
         first_timestamp = self._next_timestamp()
         due: list[int] = []
@@ -155,8 +167,9 @@ class LedgerWrite:
             due = store.due_pending_ids(first_timestamp, EXPIRIES_PER_WRITE_MAX)
             # Everything due up to now has been found (or a full page of it), so the next
             # expiry lies after now unless the page was full.
-            self.next_expiry = (first_timestamp if len(due) == EXPIRIES_PER_WRITE_MAX
-                                else first_timestamp + 1)
+            self.next_expiry = (
+                first_timestamp if len(due) == EXPIRIES_PER_WRITE_MAX else first_timestamp + 1
+            )
 
         referenced: set[int] = set(due)
         pending_ids: set[int] = set(due)
@@ -181,13 +194,16 @@ class LedgerWrite:
             accounts=store.fetch_accounts(_valid_ids(account_ids)) if account_ids else {},
             transfers=transfers,
             resolutions=store.fetch_resolutions(_valid_ids(pending_ids)) if pending_ids else {},
-            reversed_amounts=(store.fetch_reversed_amounts(_valid_ids(original_ids))
-                              if original_ids else {}),
+            reversed_amounts=(
+                store.fetch_reversed_amounts(_valid_ids(original_ids)) if original_ids else {}
+            ),
         )
         # A hold can be resolved by a concurrent writer between `due_pending_ids` and the lock;
         # there is no such writer under our lock, so a due hold here is always still open.
-        expiring = sorted((transfers[pending_id] for pending_id in due),
-                          key=lambda transfer: (transfer.expires_at, transfer.id))
+        expiring = sorted(
+            (transfers[pending_id] for pending_id in due),
+            key=lambda transfer: (transfer.expires_at, transfer.id),
+        )
         return engine.plan_transfers(events, view, first_timestamp, expiring, request_ends)
 
     def _write_transfer_plan(self, plan: engine.TransferPlan) -> None:
@@ -195,23 +211,30 @@ class LedgerWrite:
             return
         store = self.store
         transfer_rows = [transfer_to_row(transfer) for transfer in plan.transfers]
-        resolution_rows = [(pending_id.to_bytes(16, "big"), kind, timestamp)
-                           for pending_id, kind, timestamp in plan.resolutions]
+        resolution_rows = [
+            (pending_id.to_bytes(16, "big"), kind, timestamp)
+            for pending_id, kind, timestamp in plan.resolutions
+        ]
         store.insert_transfers(transfer_rows)
         store.insert_resolutions(resolution_rows)
         closed = set(plan.pending_closed)
-        opened = [(transfer.id, transfer.expires_at) for transfer in plan.pending_opened
-                  if transfer.id not in closed]
+        opened = [
+            (transfer.id, transfer.expires_at)
+            for transfer in plan.pending_opened
+            if transfer.id not in closed
+        ]
         opened_ids = {transfer.id for transfer in plan.pending_opened}
         store.open_pending(opened)
         for _, expires_at in opened:
             if expires_at and (not self.next_expiry or expires_at < self.next_expiry):
                 self.next_expiry = expires_at
-        store.close_pending([pending_id for pending_id in plan.pending_closed
-                             if pending_id not in opened_ids])
+        store.close_pending(
+            [pending_id for pending_id in plan.pending_closed if pending_id not in opened_ids]
+        )
         store.update_balances(plan.accounts_changed.values())
-        snapshot_rows = [(s[0].to_bytes(16, "big"), s[1], s[2], s[3], s[4], s[5])
-                         for s in plan.snapshots]
+        snapshot_rows = [
+            (s[0].to_bytes(16, "big"), s[1], s[2], s[3], s[4], s[5]) for s in plan.snapshots
+        ]
         store.insert_snapshots(snapshot_rows)
         lines = journal.transfer_plan_lines(transfer_rows, resolution_rows, snapshot_rows)
         self._append(journal.LEDGER_BATCH_KIND, plan.last_timestamp, journal.body_hash(lines))
@@ -354,8 +377,14 @@ class Ledger:
         return accounts[0]
 
     def get_account_transfers(
-        self, account_id: int, timestamp_min: int = 0, timestamp_max: int = 0,
-        limit: int = 100, newest_first: bool = False, debits: bool = True, credits: bool = True,
+        self,
+        account_id: int,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
+        debits: bool = True,
+        credits: bool = True,
     ) -> list[Transfer]:
         """An account's transfers in ledger-time order, one page at a time.
 
@@ -368,12 +397,18 @@ class Ledger:
         with self.read() as store:
             if not store.fetch_accounts([account_id]):
                 raise AccountNotFound(f"no account has id {account_id}")
-            return store.account_transfers(account_id, low, high, limit, newest_first, debits,
-                                           credits)
+            return store.account_transfers(
+                account_id, low, high, limit, newest_first, debits, credits
+            )
 
-    def get_account_balances(self, account_id: int, timestamp_min: int = 0,
-                             timestamp_max: int = 0, limit: int = 100,
-                             newest_first: bool = False) -> list[AccountBalance]:
+    def get_account_balances(
+        self,
+        account_id: int,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[AccountBalance]:
         """The balance history of a `history` account: its balances after each transfer."""
         low, high = _bounds(timestamp_min, timestamp_max)
         _check_limit(limit)
@@ -400,11 +435,17 @@ class Ledger:
         if not account.keeps_history:
             raise HistoryNotEnabled(
                 f"account {account_id} was created without the history flag; its past balances "
-                "are not kept (its posted activity is still available as a statement)")
+                "are not kept (its posted activity is still available as a statement)"
+            )
         return account
 
-    def statement(self, account_id: int, timestamp_min: int = 0, timestamp_max: int = 0,
-                  limit: int = PAGE_SIZE_MAX) -> Statement:
+    def statement(
+        self,
+        account_id: int,
+        timestamp_min: int = 0,
+        timestamp_max: int = 0,
+        limit: int = PAGE_SIZE_MAX,
+    ) -> Statement:
         """Posted activity over [timestamp_min, timestamp_max] with opening and closing totals.
 
         Works for every account, history flag or not, because posted balances are sums of
@@ -423,9 +464,20 @@ class Ledger:
         complete = len(rows) <= limit
         debits = opening_debits + sum(t.amount for t in posted if t.debit_account_id == account_id)
         credits = opening_credits + sum(
-            t.amount for t in posted if t.credit_account_id == account_id)
-        return Statement(account, low, high, opening_debits, opening_credits, posted, debits,
-                         credits, complete, None if complete else rows[limit].timestamp)
+            t.amount for t in posted if t.credit_account_id == account_id
+        )
+        return Statement(
+            account,
+            low,
+            high,
+            opening_debits,
+            opening_credits,
+            posted,
+            debits,
+            credits,
+            complete,
+            None if complete else rows[limit].timestamp,
+        )
 
     def check(self) -> list[str]:
         """Check the ledger's invariants; returns every finding (an empty list means sound)."""

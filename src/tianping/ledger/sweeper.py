@@ -25,8 +25,7 @@ class ExpirySweeper:
         self.interval_ms = interval_ms
         self.expired = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledger-expiry-sweeper",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="ledger-expiry-sweeper", daemon=True)
 
     def start(self) -> ExpirySweeper:
         self._thread.start()

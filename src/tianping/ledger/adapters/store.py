@@ -22,12 +22,15 @@ from tianping.ledger.model import Account, AccountBalance, Transfer
 
 _ZERO_ID = b""
 
-TRANSFER_COLUMNS = ("timestamp, id, debit_account_id, credit_account_id, amount, currency, code, "
-                    "flags, pending_id, reverses_id, timeout, metadata")
-ACCOUNT_COLUMNS = ("id, currency, code, flags, owner, timestamp, debits_pending, debits_posted, "
-                   "credits_pending, credits_posted")
-CHAIN_COLUMNS = ("seq, kind, first_timestamp, last_timestamp, body, body_hash, previous_hash, "
-                 "hash")
+TRANSFER_COLUMNS = (
+    "timestamp, id, debit_account_id, credit_account_id, amount, currency, code, "
+    "flags, pending_id, reverses_id, timeout, metadata"
+)
+ACCOUNT_COLUMNS = (
+    "id, currency, code, flags, owner, timestamp, debits_pending, debits_posted, "
+    "credits_pending, credits_posted"
+)
+CHAIN_COLUMNS = "seq, kind, first_timestamp, last_timestamp, body, body_hash, previous_hash, hash"
 
 # The PostgreSQL advisory lock that serialises ledger writers ("tp-ledgr" in ASCII).
 LEDGER_WRITE_LOCK_KEY = 0x7470_2D6C_6564_6772
@@ -46,8 +49,18 @@ def _from_bytes(value: bytes | None) -> int:
 
 def transfer_from_row(row: Sequence[Any]) -> Transfer:
     return Transfer(
-        _from_bytes(row[1]), _from_bytes(row[2]), _from_bytes(row[3]), row[4], row[5], row[6],
-        row[7], _from_bytes(row[8]), _from_bytes(row[9]), row[10], row[11], row[0],
+        _from_bytes(row[1]),
+        _from_bytes(row[2]),
+        _from_bytes(row[3]),
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        _from_bytes(row[8]),
+        _from_bytes(row[9]),
+        row[10],
+        row[11],
+        row[0],
     )
 
 
@@ -56,30 +69,56 @@ def transfer_to_row(transfer: Transfer) -> tuple[Any, ...]:
     pending_id = transfer.pending_id
     reverses_id = transfer.reverses_id
     return (
-        transfer.timestamp, transfer.id.to_bytes(16, "big"),
+        transfer.timestamp,
+        transfer.id.to_bytes(16, "big"),
         transfer.debit_account_id.to_bytes(16, "big"),
-        transfer.credit_account_id.to_bytes(16, "big"), transfer.amount, transfer.currency,
-        transfer.code, transfer.flags, pending_id.to_bytes(16, "big") if pending_id else None,
-        reverses_id.to_bytes(16, "big") if reverses_id else None, transfer.timeout,
+        transfer.credit_account_id.to_bytes(16, "big"),
+        transfer.amount,
+        transfer.currency,
+        transfer.code,
+        transfer.flags,
+        pending_id.to_bytes(16, "big") if pending_id else None,
+        reverses_id.to_bytes(16, "big") if reverses_id else None,
+        transfer.timeout,
         transfer.metadata,
     )
 
 
 def _plain_row(row: Sequence[Any]) -> tuple[Any, ...]:
     """A transfer row with its byte columns as `bytes` (PostgreSQL may hand back memoryview)."""
-    return (row[0], bytes(row[1]), bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7],
-            bytes(row[8]) if row[8] is not None else None,
-            bytes(row[9]) if row[9] is not None else None, row[10], row[11])
+    return (
+        row[0],
+        bytes(row[1]),
+        bytes(row[2]),
+        bytes(row[3]),
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bytes(row[8]) if row[8] is not None else None,
+        bytes(row[9]) if row[9] is not None else None,
+        row[10],
+        row[11],
+    )
 
 
 def account_from_row(row: Sequence[Any]) -> Account:
-    return Account(_from_bytes(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                   row[8], row[9])
+    return Account(
+        _from_bytes(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
+    )
 
 
 def chain_record_from_row(row: Sequence[Any]) -> ChainRecord:
-    return ChainRecord(row[0], row[1], row[2], row[3], bytes(row[4]) if row[4] is not None
-                       else None, bytes(row[5]), bytes(row[6]), bytes(row[7]))
+    return ChainRecord(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        bytes(row[4]) if row[4] is not None else None,
+        bytes(row[5]),
+        bytes(row[6]),
+        bytes(row[7]),
+    )
 
 
 class LedgerStore:
@@ -104,7 +143,7 @@ class LedgerStore:
     def _chunks(self, ids: Iterable[int]) -> Iterator[list[bytes]]:
         encoded = [_to_bytes(value) for value in ids]
         for start in range(0, len(encoded), _SQLITE_PARAMETERS_MAX):
-            yield encoded[start:start + _SQLITE_PARAMETERS_MAX]
+            yield encoded[start : start + _SQLITE_PARAMETERS_MAX]
 
     def begin_read(self) -> None:
         """Start a read-only transaction that sees one consistent snapshot."""
@@ -134,7 +173,8 @@ class LedgerStore:
         if row is not None:
             return ChainHead(row[2], row[0], bytes(row[1])), int(row[3] or 0)
         next_expiry = self._execute(
-            "SELECT MIN(expires_at) FROM pending_open WHERE expires_at > 0").fetchone()[0]
+            "SELECT MIN(expires_at) FROM pending_open WHERE expires_at > 0"
+        ).fetchone()[0]
         return ChainHead(0, 0, GENESIS_HASH), int(next_expiry or 0)
 
     def read_head(self) -> ChainHead:
@@ -155,8 +195,7 @@ class LedgerStore:
 
     def fetch_account(self, account_id: int) -> Account | None:
         """One account by id: the point read behind balance lookups, kept to one statement."""
-        row = self._execute(self._select_one_account,
-                            (account_id.to_bytes(16, "big"),)).fetchone()
+        row = self._execute(self._select_one_account, (account_id.to_bytes(16, "big"),)).fetchone()
         return None if row is None else account_from_row(row)
 
     def fetch_accounts(self, ids: Iterable[int]) -> dict[int, Account]:
@@ -208,23 +247,37 @@ class LedgerStore:
         p = self.placeholder
         self._executemany(
             f"INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ({', '.join([p] * 10)})",
-            [(_to_bytes(a.id), a.currency, a.code, a.flags, a.owner, a.timestamp,
-              a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
-             for a in accounts],
+            [
+                (
+                    _to_bytes(a.id),
+                    a.currency,
+                    a.code,
+                    a.flags,
+                    a.owner,
+                    a.timestamp,
+                    a.debits_pending,
+                    a.debits_posted,
+                    a.credits_pending,
+                    a.credits_posted,
+                )
+                for a in accounts
+            ],
         )
 
     def insert_transfers(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert transfers given as stored rows (see `transfer_to_row`)."""
         p = self.placeholder
         self._executemany(
-            f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join([p] * 12)})", rows)
+            f"INSERT INTO transfers ({TRANSFER_COLUMNS}) VALUES ({', '.join([p] * 12)})", rows
+        )
 
     def insert_resolutions(self, rows: Sequence[tuple[bytes, str, int]]) -> None:
         """Insert (pending id as bytes, kind, timestamp) rows."""
         p = self.placeholder
         self._executemany(
             f"INSERT INTO pending_resolutions (pending_id, kind, timestamp) VALUES ({p}, {p}, {p})",
-            rows)
+            rows,
+        )
 
     def open_pending(self, pending: Sequence[tuple[int, int]]) -> None:
         p = self.placeholder
@@ -245,8 +298,16 @@ class LedgerStore:
         self._executemany(
             f"UPDATE accounts SET debits_pending = {p}, debits_posted = {p}, "
             f"credits_pending = {p}, credits_posted = {p} WHERE id = {p}",
-            [(a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted,
-              _to_bytes(a.id)) for a in accounts],
+            [
+                (
+                    a.debits_pending,
+                    a.debits_posted,
+                    a.credits_pending,
+                    a.credits_posted,
+                    _to_bytes(a.id),
+                )
+                for a in accounts
+            ],
         )
 
     def insert_snapshots(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -254,12 +315,15 @@ class LedgerStore:
         p = self.placeholder
         self._executemany(
             "INSERT INTO account_balances (account_id, timestamp, debits_pending, debits_posted, "
-            f"credits_pending, credits_posted) VALUES ({p}, {p}, {p}, {p}, {p}, {p})", rows)
+            f"credits_pending, credits_posted) VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+            rows,
+        )
 
     def set_account_flags(self, account_id: int, flags: int) -> None:
         p = self.placeholder
-        self._execute(f"UPDATE accounts SET flags = {p} WHERE id = {p}",
-                      (flags, _to_bytes(account_id)))
+        self._execute(
+            f"UPDATE accounts SET flags = {p} WHERE id = {p}", (flags, _to_bytes(account_id))
+        )
 
     def insert_account_event(self, timestamp: int, account_id: int, kind: str) -> None:
         p = self.placeholder
@@ -272,8 +336,16 @@ class LedgerStore:
         p = self.placeholder
         self._execute(
             f"INSERT INTO audit_chain ({CHAIN_COLUMNS}) VALUES ({', '.join([p] * 8)})",
-            (record.seq, record.kind, record.first_timestamp, record.last_timestamp, record.body,
-             record.body_hash, record.previous_hash, record.hash),
+            (
+                record.seq,
+                record.kind,
+                record.first_timestamp,
+                record.last_timestamp,
+                record.body,
+                record.body_hash,
+                record.previous_hash,
+                record.hash,
+            ),
         )
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -282,9 +354,16 @@ class LedgerStore:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def account_transfers(self, account_id: int, timestamp_min: int, timestamp_max: int,
-                          limit: int, newest_first: bool, debits: bool,
-                          credits: bool) -> list[Transfer]:
+    def account_transfers(
+        self,
+        account_id: int,
+        timestamp_min: int,
+        timestamp_max: int,
+        limit: int,
+        newest_first: bool,
+        debits: bool,
+        credits: bool,
+    ) -> list[Transfer]:
         p = self.placeholder
         order = "DESC" if newest_first else "ASC"
         key = _to_bytes(account_id)
@@ -304,8 +383,14 @@ class LedgerStore:
         rows = self._execute(sql, [*parameters, limit]).fetchall()
         return [transfer_from_row(row) for row in rows]
 
-    def account_balances(self, account_id: int, timestamp_min: int, timestamp_max: int,
-                         limit: int, newest_first: bool) -> list[AccountBalance]:
+    def account_balances(
+        self,
+        account_id: int,
+        timestamp_min: int,
+        timestamp_max: int,
+        limit: int,
+        newest_first: bool,
+    ) -> list[AccountBalance]:
         p = self.placeholder
         order = "DESC" if newest_first else "ASC"
         rows = self._execute(
@@ -422,8 +507,7 @@ class LedgerStore:
     def chain_records(self, seq_after: int, limit: int) -> list[ChainRecord]:
         p = self.placeholder
         rows = self._execute(
-            f"SELECT {CHAIN_COLUMNS} FROM audit_chain WHERE seq > {p} "
-            f"ORDER BY seq LIMIT {p}",
+            f"SELECT {CHAIN_COLUMNS} FROM audit_chain WHERE seq > {p} ORDER BY seq LIMIT {p}",
             (seq_after, limit),
         ).fetchall()
         return [chain_record_from_row(row) for row in rows]
@@ -433,22 +517,47 @@ class LedgerStore:
         p = self.placeholder
         bounds = (timestamp_min, timestamp_max)
         return {
-            "accounts": [account_from_row(row) for row in self._execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE timestamp >= {p} "
-                f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "account_events": [(row[0], bytes(row[1]), row[2]) for row in self._execute(
-                "SELECT timestamp, account_id, kind FROM account_events "
-                f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "transfers": [_plain_row(row) for row in self._execute(
-                f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp >= {p} "
-                f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "resolutions": [(bytes(row[0]), row[1], row[2]) for row in self._execute(
-                "SELECT pending_id, kind, timestamp FROM pending_resolutions "
-                f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp", bounds)],
-            "snapshots": [(bytes(row[0]), *row[1:]) for row in self._execute(
-                "SELECT account_id, timestamp, debits_pending, debits_posted, credits_pending, "
-                f"credits_posted FROM account_balances WHERE timestamp >= {p} "
-                f"AND timestamp <= {p} ORDER BY timestamp", bounds)],
+            "accounts": [
+                account_from_row(row)
+                for row in self._execute(
+                    f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE timestamp >= {p} "
+                    f"AND timestamp <= {p} ORDER BY timestamp",
+                    bounds,
+                )
+            ],
+            "account_events": [
+                (row[0], bytes(row[1]), row[2])
+                for row in self._execute(
+                    "SELECT timestamp, account_id, kind FROM account_events "
+                    f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp",
+                    bounds,
+                )
+            ],
+            "transfers": [
+                _plain_row(row)
+                for row in self._execute(
+                    f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE timestamp >= {p} "
+                    f"AND timestamp <= {p} ORDER BY timestamp",
+                    bounds,
+                )
+            ],
+            "resolutions": [
+                (bytes(row[0]), row[1], row[2])
+                for row in self._execute(
+                    "SELECT pending_id, kind, timestamp FROM pending_resolutions "
+                    f"WHERE timestamp >= {p} AND timestamp <= {p} ORDER BY timestamp",
+                    bounds,
+                )
+            ],
+            "snapshots": [
+                (bytes(row[0]), *row[1:])
+                for row in self._execute(
+                    "SELECT account_id, timestamp, debits_pending, debits_posted, credits_pending, "
+                    f"credits_posted FROM account_balances WHERE timestamp >= {p} "
+                    f"AND timestamp <= {p} ORDER BY timestamp",
+                    bounds,
+                )
+            ],
         }
 
     def latest_journal_timestamp(self) -> int:
@@ -531,19 +640,23 @@ class PostgresLedgerStore(LedgerStore):
     def insert_transfers(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with self.connection.cursor() as cursor, cursor.copy(
-            f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN"
-        ) as copy:
+        with (
+            self.connection.cursor() as cursor,
+            cursor.copy(f"COPY transfers ({TRANSFER_COLUMNS}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
     def insert_snapshots(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with self.connection.cursor() as cursor, cursor.copy(
-            "COPY account_balances (account_id, timestamp, debits_pending, debits_posted, "
-            "credits_pending, credits_posted) FROM STDIN"
-        ) as copy:
+        with (
+            self.connection.cursor() as cursor,
+            cursor.copy(
+                "COPY account_balances (account_id, timestamp, debits_pending, debits_posted, "
+                "credits_pending, credits_posted) FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 

@@ -22,8 +22,13 @@ depends_on = None
 # Journal tables are append-only: the database itself refuses UPDATE and DELETE on them, so a bug
 # or an operator with SQL access cannot edit history without first dropping a trigger (which
 # `tianping audit verify` then catches through the hash chain).
-APPEND_ONLY_TABLES = ("transfers", "pending_resolutions", "account_events", "account_balances",
-                      "audit_chain")
+APPEND_ONLY_TABLES = (
+    "transfers",
+    "pending_resolutions",
+    "account_events",
+    "account_balances",
+    "audit_chain",
+)
 
 _COMMON_TABLES = """
 CREATE TABLE accounts (
@@ -143,7 +148,8 @@ def upgrade() -> None:
     backend = op.get_bind().dialect.name
     if backend == "sqlite":
         tables = _COMMON_TABLES.format(
-            blob="BLOB", without_rowid=" WITHOUT ROWID",
+            blob="BLOB",
+            without_rowid=" WITHOUT ROWID",
             # An INTEGER PRIMARY KEY is SQLite's rowid: ledger timestamps only grow, so every
             # journal insert appends at the right-hand edge of the table's B-tree.
             timestamp_key="INTEGER PRIMARY KEY",
@@ -168,9 +174,12 @@ def upgrade() -> None:
         for statement in _SQLITE_ACCOUNT_TRIGGERS:
             op.execute(statement)
     else:
-        tables = _COMMON_TABLES.format(blob="BYTEA", without_rowid="",
-                                       timestamp_key="BIGINT PRIMARY KEY",
-                                       account_reference=" REFERENCES accounts (id)")
+        tables = _COMMON_TABLES.format(
+            blob="BYTEA",
+            without_rowid="",
+            timestamp_key="BIGINT PRIMARY KEY",
+            account_reference=" REFERENCES accounts (id)",
+        )
         for statement in _statements(tables):
             op.execute(statement)
         for statement in _POSTGRES_FUNCTIONS:
