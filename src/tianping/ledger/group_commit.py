@@ -15,11 +15,10 @@ cannot fail the others.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from tianping.ledger.errors import BatchTooLarge
 from tianping.ledger.limits import TRANSFERS_PER_BATCH_MAX
@@ -28,12 +27,24 @@ from tianping.ledger.results import CreateTransferResult
 from tianping.ledger.service import Ledger
 
 
-@dataclass(slots=True)
 class _Request:
-    events: Sequence[NewTransfer]
-    done: threading.Event = field(default_factory=threading.Event)
-    results: list[CreateTransferResult] | None = None
-    error: BaseException | None = None
+    """One caller's batch, and the lock the caller sleeps on until its commit is durable.
+
+    A plain lock, acquired at creation and released by the writer, is the cheapest way in
+    CPython to park one thread until another says so (an `Event` adds a condition variable).
+    """
+
+    __slots__ = ("done", "error", "events", "results")
+
+    def __init__(self, events: Sequence[NewTransfer]) -> None:
+        self.events = events
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.results: list[CreateTransferResult] | None = None
+        self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.done.release()
 
 
 class GroupCommitter:
@@ -48,13 +59,17 @@ class GroupCommitter:
     ) -> None:
         self.ledger = ledger
         self.events_per_commit_max = events_per_commit_max
+        self.queue_size_max = queue_size_max
         # When the previous commit served several callers, they are likely to be back within a
-        # moment; waiting up to `linger_us` for them to queue lets one commit serve them all.
-        # A lone caller never waits: lingering starts only once concurrency has been seen.
-        self._linger_ns = linger_us * 1_000
+        # moment; pausing once for up to `linger_us` lets one commit serve them all. A lone
+        # caller never waits: lingering starts only once concurrency has been seen.
+        self._linger_s = linger_us / 1_000_000
         self._last_group_size = 1
-        self._queue: queue.Queue[_Request | None] = queue.Queue(maxsize=queue_size_max)
-        self._carry: _Request | None = None
+        # Callers append to the deque and the writer pops from it; both are atomic in CPython,
+        # so a submission takes no lock and wakes the writer only when it is asleep.
+        self._pending: deque[_Request] = deque()
+        self._writer_asleep = False
+        self._wakeup = threading.Event()
         self._stopped = False
         self.commits = 0
         self.requests = 0
@@ -73,12 +88,14 @@ class GroupCommitter:
             raise RuntimeError("the group committer is closed")
         if not events:
             return []
+        if len(self._pending) >= self.queue_size_max:
+            # Shed load at once rather than queue work that would wait longer than any client.
+            raise TimeoutError(f"the ledger's write queue is full ({self.queue_size_max} requests)")
         request = _Request(events)
-        try:
-            self._queue.put(request, timeout=timeout_s)
-        except queue.Full:
-            raise TimeoutError(f"the ledger's write queue stayed full for {timeout_s} s") from None
-        if not request.done.wait(timeout_s):
+        self._pending.append(request)
+        if self._writer_asleep:
+            self._wakeup.set()
+        if not request.done.acquire(timeout=timeout_s):
             # The request may still commit later; the caller must retry with the same ids,
             # which the ledger answers with `exists` if it did.
             raise TimeoutError(f"the ledger did not answer within {timeout_s} s")
@@ -92,44 +109,42 @@ class GroupCommitter:
         if self._stopped:
             return
         self._stopped = True
-        self._queue.put(None)
+        self._wakeup.set()
         self._thread.join()
 
-    def _take_group(self) -> list[_Request] | None:
-        first = self._carry if self._carry is not None else self._queue.get()
-        self._carry = None
-        if first is None:
-            return None
-        group = [first]
-        count = len(first.events)
-        deadline_ns = time.monotonic_ns() + self._linger_ns if self._last_group_size > 1 else 0
-        while count < self.events_per_commit_max:
-            try:
-                request = self._queue.get_nowait()
-            except queue.Empty:
-                remaining_ns = deadline_ns - time.monotonic_ns()
-                if remaining_ns <= 0 or len(group) >= self._last_group_size:
-                    break
-                try:
-                    request = self._queue.get(timeout=remaining_ns / 1_000_000_000)
-                except queue.Empty:
-                    break
-            if request is None:
-                self._queue.put(None)  # keep the stop signal for the next round
+    def _wait_for_work(self) -> bool:
+        """Sleep until a request is pending; False once closed with nothing left to do."""
+        while not self._pending:
+            if self._stopped:
+                return False
+            self._writer_asleep = True
+            # Check again after announcing sleep: a caller that appended before seeing the flag
+            # did not set the event, and its request must not wait for the next one.
+            if not self._pending and not self._stopped:
+                self._wakeup.wait()
+            self._wakeup.clear()
+            self._writer_asleep = False
+        return True
+
+    def _take_group(self) -> list[_Request]:
+        if self._last_group_size > 1 and len(self._pending) < self._last_group_size:
+            time.sleep(self._linger_s)
+        group: list[_Request] = []
+        count = 0
+        pending = self._pending
+        while pending:
+            request = pending[0]
+            if group and count + len(request.events) > self.events_per_commit_max:
                 break
-            if count + len(request.events) > self.events_per_commit_max:
-                self._carry = request
-                break
+            pending.popleft()
             group.append(request)
             count += len(request.events)
         self._last_group_size = len(group)
         return group
 
     def _run(self) -> None:
-        while True:
+        while self._wait_for_work():
             group = self._take_group()
-            if group is None:
-                return
             try:
                 self._commit(group)
             except Exception:
@@ -151,14 +166,17 @@ class GroupCommitter:
             stop = start + len(request.events)
             request.results = results[start:stop]
             start = stop
-            request.done.set()
+        for request in group:
+            request.finish()
 
     def _commit_alone(self, request: _Request) -> None:
-        if request.done.is_set():
+        if request.results is not None:
+            # Its group committed before the failure; it only needs waking.
+            request.finish()
             return
         try:
             with self.ledger.write() as uow:
                 request.results = uow.create_transfers(request.events)
         except Exception as error:
             request.error = error
-        request.done.set()
+        request.finish()

@@ -281,7 +281,7 @@ class Ledger:
         self.pool = pool
         self.backend = pool.backend
         self.clock = clock
-        self._store_class = type(store_for(self.backend, None))
+        self._fetch_account_on = type(store_for(self.backend, None)).fetch_account_on
 
     @contextmanager
     def write(self) -> Iterator[LedgerWrite]:
@@ -347,13 +347,14 @@ class Ledger:
         """
         if type(account_id) is not int or not ID_MIN <= account_id <= ID_MAX:
             return None
-        connection = self.pool.acquire()
+        pool = self.pool
+        connection = pool.acquire()
         try:
-            account = self._store_class(connection).fetch_account(account_id)
+            account = self._fetch_account_on(connection, account_id)
         except BaseException:
-            self.pool.release(connection, broken=True)
+            pool.release(connection, broken=True)
             raise
-        self.pool.release(connection)
+        pool.release(connection)
         return account
 
     def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:

@@ -30,6 +30,7 @@ ACCOUNT_COLUMNS = (
     "id, currency, code, flags, owner, timestamp, debits_pending, debits_posted, "
     "credits_pending, credits_posted"
 )
+ACCOUNT_FIELDS_BUT_ID = ACCOUNT_COLUMNS.removeprefix("id, ")
 CHAIN_COLUMNS = "seq, kind, first_timestamp, last_timestamp, body, body_hash, previous_hash, hash"
 
 # The PostgreSQL advisory lock that serialises ledger writers ("tp-ledgr" in ASCII).
@@ -195,8 +196,19 @@ class LedgerStore:
 
     def fetch_account(self, account_id: int) -> Account | None:
         """One account by id: the point read behind balance lookups, kept to one statement."""
-        row = self._execute(self._select_one_account, (account_id.to_bytes(16, "big"),)).fetchone()
-        return None if row is None else account_from_row(row)
+        return self.fetch_account_on(self.connection, account_id)
+
+    @classmethod
+    def fetch_account_on(cls, connection: Any, account_id: int) -> Account | None:
+        """`fetch_account` on a bare connection, for the service's hot read path, which would
+        otherwise spend a tenth of a read building a store object."""
+        row = connection.execute(
+            cls._select_one_account, (account_id.to_bytes(16, "big"),)
+        ).fetchone()
+        if row is None:
+            return None
+        # The id is the one asked for, so it is neither selected nor decoded.
+        return Account(account_id, *row)
 
     def fetch_accounts(self, ids: Iterable[int]) -> dict[int, Account]:
         found: dict[int, Account] = {}
@@ -574,7 +586,7 @@ class LedgerStore:
 class SqliteLedgerStore(LedgerStore):
     backend = "sqlite"
     placeholder = "?"
-    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+    _select_one_account = f"SELECT {ACCOUNT_FIELDS_BUT_ID} FROM accounts WHERE id = ?"
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)
@@ -605,7 +617,7 @@ class SqliteLedgerStore(LedgerStore):
 class PostgresLedgerStore(LedgerStore):
     backend = "postgresql"
     placeholder = "%s"
-    _select_one_account = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = %s"
+    _select_one_account = f"SELECT {ACCOUNT_FIELDS_BUT_ID} FROM accounts WHERE id = %s"
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)
