@@ -12,6 +12,7 @@ built here from counts.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -122,7 +123,7 @@ def chain_record_from_row(row: Sequence[Any]) -> ChainRecord:
     )
 
 
-class LedgerStore:
+class LedgerStore(ABC):
     """Statements over one open connection. Subclasses supply the backend's differences."""
 
     backend = ""
@@ -135,34 +136,37 @@ class LedgerStore:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError  # pragma: no cover - abstract; both backends define it
+        # Both drivers offer `Connection.execute`, returning a cursor.
+        return self.connection.execute(sql, parameters)
 
+    @abstractmethod
     def _id_filter(self, column: str, ids: Sequence[bytes]) -> tuple[str, list[Any]]:
         """A WHERE fragment matching `column` against a list of encoded ids."""
-        raise NotImplementedError  # pragma: no cover - abstract; both backends define it
 
     def _chunks(self, ids: Iterable[int]) -> Iterator[list[bytes]]:
         encoded = [_to_bytes(value) for value in ids]
         for start in range(0, len(encoded), _SQLITE_PARAMETERS_MAX):
             yield encoded[start : start + _SQLITE_PARAMETERS_MAX]
 
+    @abstractmethod
     def begin_read(self) -> None:
         """Start a read-only transaction that sees one consistent snapshot."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def begin_write(self) -> tuple[ChainHead, int]:
         """Take the ledger's write lock; return the chain head and a hint for expiries.
 
         The hint is the earliest expiry among open holds (0 if none), read in the same
         statement as the head so that a write with nothing due costs no extra query.
         """
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def commit(self) -> None:
-        self.connection.commit()
+        """Commit the transaction begun by `begin_write` (or end a read)."""
 
+    @abstractmethod
     def rollback(self) -> None:
-        self.connection.rollback()
+        """Discard the current transaction, if any."""
 
     def _read_head(self) -> tuple[ChainHead, int]:
         # The head of the chain is its last record: keeping it in a row of its own would cost
@@ -588,9 +592,6 @@ class SqliteLedgerStore(LedgerStore):
     placeholder = "?"
     _select_one_account = f"SELECT {ACCOUNT_FIELDS_BUT_ID} FROM accounts WHERE id = ?"
 
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, parameters)
-
     def _id_filter(self, column: str, ids: Sequence[bytes]) -> tuple[str, list[Any]]:
         if len(ids) == 1:
             return f"{column} = ?", list(ids)
@@ -618,9 +619,6 @@ class PostgresLedgerStore(LedgerStore):
     backend = "postgresql"
     placeholder = "%s"
     _select_one_account = f"SELECT {ACCOUNT_FIELDS_BUT_ID} FROM accounts WHERE id = %s"
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, parameters)
 
     def _id_filter(self, column: str, ids: Sequence[bytes]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(ids)]
