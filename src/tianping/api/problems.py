@@ -16,9 +16,11 @@ responses end up in client logs and support tickets.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple, cast
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -284,6 +286,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(_RETRY_AFTER_S)},
         )
 
+    def database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+        # The database refused or dropped the connection, or SQLite stayed locked past its busy
+        # timeout. Nothing was committed by this request (the transaction rolled back), so a
+        # retry is safe; the cause goes to the operators' log, not to the client.
+        logger.error(
+            "database unavailable answering %s %s: %s", request.method, request.url.path, exc
+        )
+        return problem_response(
+            "service_unavailable",
+            "the ledger's database is unavailable; retry later with the same ids",
+            request.url.path,
+            headers={"Retry-After": str(_RETRY_AFTER_S)},
+        )
+
     def unexpected(request: Request, exc: Exception) -> ProblemResponse:
         # The traceback goes to the log for the operators; the request body never does, and the
         # client learns nothing about the server's internals.
@@ -299,6 +315,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, api_problem)
     app.add_exception_handler(StarletteHTTPException, starlette_error)
     app.add_exception_handler(TimeoutError, timed_out)
+    app.add_exception_handler(sqlite3.OperationalError, database_unavailable)
+    app.add_exception_handler(psycopg.OperationalError, database_unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 
