@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -316,19 +316,29 @@ def show_accounts(
 ) -> None:
     """Show accounts with their balances (exit 3 if any id is unknown)."""
     accounts = _ledger(ctx).lookup_accounts(ids)
-    found = {account.id for account in accounts}
-    missing = [account_id for account_id in dict.fromkeys(ids) if account_id not in found]
+    _show_found("account", ids, accounts, account_json, accounts_table, as_json)
+
+
+def _show_found(
+    kind: str,
+    ids: list[int],
+    records: Sequence[Any],
+    to_json: Callable[[Any], dict[str, Any]],
+    to_table: Callable[[Sequence[Any]], Any],
+    as_json: bool,
+) -> None:
+    """Print the records found for `ids` (a table, or JSON), then fail with exit 3 naming any
+    id that was not found."""
+    found = {record.id for record in records}
+    missing = [record_id for record_id in dict.fromkeys(ids) if record_id not in found]
     if as_json:
         emit_json(
-            {
-                "accounts": [account_json(a) for a in accounts],
-                "missing": [id_text(i) for i in missing],
-            }
+            {f"{kind}s": [to_json(r) for r in records], "missing": [id_text(i) for i in missing]}
         )
-    elif accounts:
-        console().print(accounts_table(accounts))
+    elif records:
+        console().print(to_table(records))
     if missing:
-        raise CliError(f"no account has id {join_ids(missing)}", EXIT_NOT_FOUND)
+        raise CliError(f"no {kind} has id {join_ids(missing)}", EXIT_NOT_FOUND)
 
 
 def _state_change(ctx: typer.Context, account_id: int, close: bool, as_json: bool) -> None:
@@ -602,19 +612,7 @@ def show_transfers(
 ) -> None:
     """Show transfers by id (exit 3 if any id is unknown)."""
     transfers = _ledger(ctx).lookup_transfers(ids)
-    found = {transfer.id for transfer in transfers}
-    missing = [transfer_id for transfer_id in dict.fromkeys(ids) if transfer_id not in found]
-    if as_json:
-        emit_json(
-            {
-                "transfers": [transfer_json(t) for t in transfers],
-                "missing": [id_text(i) for i in missing],
-            }
-        )
-    elif transfers:
-        console().print(transfers_table(transfers))
-    if missing:
-        raise CliError(f"no transfer has id {join_ids(missing)}", EXIT_NOT_FOUND)
+    _show_found("transfer", ids, transfers, transfer_json, transfers_table, as_json)
 
 
 # -- import ----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ them are booked like any other currency.
 What is excluded: the thirteen codes whose minor unit List One gives as "N.A.", because an amount
 without a defined minor unit cannot be stored as an integer count of minor units. They are the
 precious metals XAU, XAG, XPD and XPT; the bond-market units XBA, XBB, XBC and XBD; the Special
-Drawing Right XDR; the SUCRE XSU; the ADB Unit of Account XUA; the testing code XTS; and XXX, the
-code for transactions in which no currency is involved.
+Drawing Right XDR; the SUCRE XSU; the ADB Unit of Account XUA; the testing code XTS; and the
+code made of three X letters, for transactions in which no currency is involved.
 
 Names are List One's English names, transliterated to plain ASCII where List One uses other
 characters ("Bolivar Soberano" for VED and VES, "Pa'anga" for TOP), so that the module never
