@@ -1,0 +1,1 @@
+"""Regulation as code: dated, cited rulebooks evaluated at enforcement points."""

@@ -1,0 +1,1 @@
+"""The rulebooks Tianping ships (one sub-directory each)."""

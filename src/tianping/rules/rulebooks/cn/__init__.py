@@ -1,0 +1,1 @@
+"""The `cn` rulebook (People's Republic of China)."""
