@@ -428,6 +428,23 @@ def test_lookups_answer_in_the_order_asked_and_leave_out_unknown_ids(api: Api) -
     assert_problem(api.get("/accounts", params={"ids": too_many}), 400, "invalid_query")
 
 
+def test_lookups_by_body_take_lists_too_long_for_a_url(api: Api) -> None:
+    """POST lookups answer like the GET ones and accept the full lookup limit in the body."""
+    assert create_accounts(api, account(1), account(2)) == ["ok"] * 2
+    assert create_transfers(api, transfer(10, 1, 2, 5)) == ["ok"]
+
+    many = [str(number) for number in range(3, IDS_PER_LOOKUP_MAX + 1)] + ["2", "1"]
+    found = api.post("/accounts/lookup", {"ids": many}).json()["accounts"]
+    assert [item["id"] for item in found] == ["2", "1"]
+    found = api.post("/transfers/lookup", {"ids": ["10", 99]}).json()["transfers"]
+    assert [item["id"] for item in found] == ["10"]
+
+    assert_problem(api.post("/accounts/lookup", {"ids": ["abc"]}), 400, "id_invalid")
+    assert_problem(api.post("/accounts/lookup", {"ids": []}), 422, "invalid_request")
+    over = [str(number) for number in range(1, IDS_PER_LOOKUP_MAX + 2)]
+    assert_problem(api.post("/accounts/lookup", {"ids": over}), 422, "invalid_request")
+
+
 def test_account_transfers_come_in_pages(api: Api) -> None:
     two_accounts(api)
     sent = [transfer(100 + n, 1 if n % 3 else 2, 2 if n % 3 else 1, n + 1) for n in range(7)]

@@ -35,6 +35,7 @@ from tianping.api.schemas import (
     EventResult,
     Health,
     LedgerIdPath,
+    LookupRequest,
     PageCursor,
     ProblemDetails,
     ResultRegistry,
@@ -195,6 +196,13 @@ def lookup_accounts(ids: IdList, services: ServicesDependency) -> AccountList:
     return AccountList(accounts=[AccountOut.of(account) for account in accounts])
 
 
+@router.post("/accounts/lookup", dependencies=_READ)
+def lookup_accounts_by_body(body: LookupRequest, services: ServicesDependency) -> AccountList:
+    """Look up accounts by id, like `GET /accounts?ids=`, for lists too long for a URL."""
+    accounts = services.ledger.lookup_accounts(body.ids)
+    return AccountList(accounts=[AccountOut.of(account) for account in accounts])
+
+
 @router.get("/accounts/{account_id}", dependencies=_READ)
 def get_account(account_id: LedgerIdPath, services: ServicesDependency) -> AccountOut:
     """One account with its current balances."""
@@ -318,6 +326,13 @@ def get_account_statement(
 def lookup_transfers(ids: IdList, services: ServicesDependency) -> TransferList:
     """Look up transfers by id, in the order asked; unknown ids are left out."""
     transfers = services.ledger.lookup_transfers(_parse_id_list(ids))
+    return TransferList(transfers=[TransferOut.of(transfer) for transfer in transfers])
+
+
+@router.post("/transfers/lookup", dependencies=_READ)
+def lookup_transfers_by_body(body: LookupRequest, services: ServicesDependency) -> TransferList:
+    """Look up transfers by id, like `GET /transfers?ids=`, for lists too long for a URL."""
+    transfers = services.ledger.lookup_transfers(body.ids)
     return TransferList(transfers=[TransferOut.of(transfer) for transfer in transfers])
 
 

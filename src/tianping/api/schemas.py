@@ -47,6 +47,7 @@ from tianping.ledger.limits import (
     CODE_MIN,
     ID_MAX,
     ID_MIN,
+    IDS_PER_LOOKUP_MAX,
     METADATA_BYTES_MAX,
     METADATA_KEYS_MAX,
     OWNER_REFERENCE_LENGTH_MAX,
@@ -256,6 +257,12 @@ class NewAccountInput(_Request):
             flags=flags_from_names(self.flags, AccountFlags.NAMES),
             owner=self.owner,
         )
+
+
+class LookupRequest(_Request):
+    """Ids to look up, for lists too long for a query string (up to the lookup limit)."""
+
+    ids: Annotated[list[LedgerIdInput], Field(min_length=1, max_length=IDS_PER_LOOKUP_MAX)]
 
 
 class CreateAccountsRequest(_Request):
