@@ -23,6 +23,7 @@ from tianping.api.problems import (
     RequestBodyLimit,
     install_problem_handlers,
 )
+from tianping.api.rules_routes import router as rules_router
 from tianping.api.security import API_TOKEN_ENV_VAR, Authenticator, authenticator_from_environment
 from tianping.bootstrap import Services, build_services
 
@@ -92,6 +93,7 @@ def create_app(
     app.add_middleware(RequestBodyLimit, max_bytes=REQUEST_BODY_BYTES_MAX)
     app.include_router(health_router)
     app.include_router(router)
+    app.include_router(rules_router)
     return app
 
 

@@ -83,8 +83,18 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "transfer_not_found": ProblemKind(404, "No transfer has this id"),
     "method_not_allowed": ProblemKind(405, "This method is not allowed here"),
     "history_not_enabled": ProblemKind(409, "The account keeps no balance history"),
+    # The rules context (tianping.rules): its errors carry these codes.
+    "rule_not_found": ProblemKind(404, "No rule has this id"),
+    "enforcement_point_not_found": ProblemKind(404, "No enforcement point has this name"),
+    "decision_not_found": ProblemKind(404, "No rule decision has this id"),
+    "overlay_not_found": ProblemKind(404, "The rulebook has no overlay of this name"),
+    "fact_missing": ProblemKind(422, "A rule needs a fact the request did not give"),
+    "fact_invalid": ProblemKind(422, "A fact is not valid"),
     # The server.
     "internal_error": ProblemKind(500, "Internal error"),
+    # The configured rulebook is the server's, never the client's: if it does not load, the
+    # server is misconfigured.
+    "rulebook_invalid": ProblemKind(500, "The configured rulebook is invalid"),
     "service_unavailable": ProblemKind(503, "The service is temporarily unavailable"),
 }
 

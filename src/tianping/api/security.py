@@ -61,6 +61,7 @@ SCOPES: Final[Mapping[str, str]] = {
     "ledger:read": "read accounts, transfers, balances and statements",
     "ledger:write": "create accounts and transfers, close and reopen accounts",
     "ledger:audit": "check the ledger's invariants and verify its audit chain",
+    "rules:read": "list, show and check rules, explain rule decisions, diff overlays",
 }
 
 # Paths served without any credentials: the health probe and the API's own documentation.

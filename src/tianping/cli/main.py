@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from tianping import __version__
-from tianping.cli import audit_commands, db_commands, demo, ledger_commands, serve
+from tianping.cli import audit_commands, db_commands, demo, ledger_commands, rules_commands, serve
 from tianping.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -153,5 +153,6 @@ def _root(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(rules_commands.app, name="rules")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
