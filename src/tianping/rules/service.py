@@ -43,6 +43,7 @@ from tianping.ledger.adapters.store import LedgerStore
 from tianping.ledger.audit import BODY_SOURCES
 from tianping.ledger.ids import derive_id, id_from_bytes, id_to_bytes, is_valid_id, time_ordered_id
 from tianping.ledger.service import Ledger, LedgerWrite
+from tianping.rules.decision_store import insert_decision, select_decision
 from tianping.rules.documents import UnencodableValue, canonical_json
 from tianping.rules.errors import RulesError
 from tianping.rules.model import Decision, Outcome
@@ -66,11 +67,6 @@ DECISION_KIND = "rules.decision"
 # bound is a CHECK in migration 0002. Commands are small documents, not payloads.
 DOCUMENT_LENGTH_MAX = 16384
 _ID_NAMESPACE = "rules.decision"
-
-_COLUMNS = (
-    "decision_id, seq, timestamp, point, decided_on, outcome, rule_ids, evaluated, findings, "
-    "parameters, messages_en, messages_zh, rulebook, rulebook_hash, facts, command"
-)
 
 
 class DecisionNotFound(RulesError):
@@ -281,7 +277,7 @@ def _stored_from_decision(
 
 
 def _row(decision: StoredDecision) -> tuple[Any, ...]:
-    """The `rule_decisions` row of a decision, in `_COLUMNS` order."""
+    """The `rule_decisions` row of a decision, in `DECISION_COLUMNS` order."""
     body = decision.body_document()
     return (
         id_to_bytes(decision.decision_id),
@@ -347,12 +343,6 @@ class _InconsistentRow(Exception):
     """A row whose summary columns disagree with its findings: it was edited."""
 
 
-def _select(store: LedgerStore, where: str, value: Any) -> Any:
-    placeholder = store.placeholder
-    sql = f"SELECT {_COLUMNS} FROM rule_decisions WHERE {where} = {placeholder}"  # noqa: S608 - fixed column list and the driver's placeholder; the value is bound
-    return store.connection.execute(sql, (value,)).fetchone()
-
-
 def decision_body_from_row(store: LedgerStore, record: journal.ChainRecord) -> bytes:
     """The body of a `rules.decision` record, rebuilt from its `rule_decisions` row.
 
@@ -360,7 +350,7 @@ def decision_body_from_row(store: LedgerStore, record: journal.ChainRecord) -> b
     belongs to another record, an inline body that differs from the row) yields bytes that
     are not the recorded body, so `verify_chain` reports the record as broken.
     """
-    row = _select(store, "seq", record.seq)
+    row = select_decision(store, "seq", record.seq)
     if row is None:
         return f"no rule_decisions row for record {record.seq}".encode()
     try:
@@ -427,16 +417,12 @@ class RulesService:
             self.rulebook, decision, chosen_id, facts_json, command_json
         )
         with self._unit_of_work(uow) as write:
-            existing = _select(write.store, "decision_id", id_to_bytes(chosen_id))
+            existing = select_decision(write.store, "decision_id", id_to_bytes(chosen_id))
             if existing is not None:
                 return self._replay(_from_row(existing), pending)
             record = write.append_record(DECISION_KIND, pending.body())
             stored = replace(pending, seq=record.seq, timestamp=record.last_timestamp)
-            placeholders = ", ".join([write.store.placeholder] * 16)
-            write.connection.execute(
-                f"INSERT INTO rule_decisions ({_COLUMNS}) VALUES ({placeholders})",  # noqa: S608 - fixed column list and placeholders
-                _row(stored),
-            )
+            insert_decision(write.store, _row(stored))
         return stored
 
     @staticmethod
@@ -458,7 +444,7 @@ class RulesService:
         if not is_valid_id(decision_id):
             raise DecisionNotFound(f"no decision has id {decision_id}")
         with self.ledger.read() as store:
-            row = _select(store, "decision_id", id_to_bytes(decision_id))
+            row = select_decision(store, "decision_id", id_to_bytes(decision_id))
         if row is None:
             raise DecisionNotFound(f"no decision has id {decision_id}")
         return _from_row(row)
