@@ -1,1 +1,1 @@
-"""Identity, access and privacy: parties, KYC, authentication, consent and the personal-data vault."""
+"""Identity, access and privacy: parties, KYC, authentication, consent, the personal-data vault."""

@@ -1,0 +1,263 @@
+"""Authentication costs: access-token verification rate, scope-check cost, Argon2id hash cost.
+
+Token verification (target, issue 3: at least 20,000 per second on one core). The process is
+pinned to one CPU. Each run builds a fresh `AccessTokenVerifier` (so its cache of verified tokens
+starts empty) with a revocation set holding 1,000 revoked sessions, and times
+`verify_access_token(token, now)` over at least 20,000 verifications; the rate is the median of
+5 runs. Two workloads:
+
+* `repeated`: 1,000 live tokens, each presented 20 times in shuffled order, as clients do: a
+  client sends the same access token with every request for up to 15 minutes. The first sight
+  of each token is a full check (signature and claims); the other 19 re-check only expiry, skew
+  and revocation. This is the request path's workload and the one the target is judged on.
+* `cached`: the same workload after every live token has been seen once: the cost of the
+  request path once a token is known (expiry, skew and revocation checks only).
+* `distinct`: 20,000 different tokens, each seen once, so every verification checks an Ed25519
+  signature. Its same-run floor is `raw_ed25519_verify_per_s`, OpenSSL's signature check alone
+  on the same machine: no verifier of Ed25519 tokens can exceed it without a cache.
+
+`pyjwt_decode_per_s` times PyJWT's own `jwt.decode` on distinct tokens (one run of 5,000), the
+baseline the narrow verifier replaces.
+
+Scope check: `require_scope(claims, "ledger:read")` on verified claims, timed in blocks of 1,000
+calls with `perf_counter_ns`; the per-check cost is each block's time / 1,000 (loop overhead
+included), median over 300 blocks.
+
+Argon2id: the median of 9 `PasswordHasher().hash(...)` calls (and 9 verifications) with the
+production parameters, which are recorded in the output.
+
+Prints one JSON line on stdout; progress goes to stderr.
+
+    python benchmarks/identity.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+from tianping.identity.passwords import PARAMETERS, PasswordHasher
+from tianping.identity.tokens import (
+    AUDIENCE,
+    ISSUER,
+    AccessClaims,
+    AccessTokenVerifier,
+    RevocationSet,
+    SigningKey,
+    TokenIssuer,
+    require_scope,
+)
+
+NS = 1_000_000_000
+NOW = 1_800_000_000 * NS
+TARGET_PER_S = 20_000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pin_to_one_core() -> int | None:
+    """Restrict this process to one CPU (Linux); returns it, or None where unsupported."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def issue_tokens(key: SigningKey, count: int, seed: int) -> list[str]:
+    issuer = TokenIssuer(key)
+    rng = random.Random(seed)
+    tokens = []
+    for index in range(count):
+        tokens.append(
+            issuer.issue(
+                subject=f"pty_01jd3k9x7q8r2m4n6p{index:010d}",
+                role="customer",
+                scopes=["ledger:read", "payments:write", "consent:read"],
+                factors=["password", "totp"] if rng.random() < 0.5 else ["password"],
+                certificate=False,
+                session_id=f"ses_{index:024d}",
+                now_ns=NOW - rng.randrange(0, 600) * NS,
+            ).token
+        )
+    return tokens
+
+
+def revocations() -> RevocationSet:
+    revoked = RevocationSet()
+    revoked.replace({f"ses_revoked{index:017d}": NOW - NS for index in range(1000)}, NOW)
+    return revoked
+
+
+def verification_rate(key: SigningKey, workload: list[str], warm: bool = False) -> float:
+    verifier = AccessTokenVerifier.for_keys([key], revocations())
+    verify = verifier.verify_access_token
+    if warm:
+        for token in set(workload):
+            verify(token, NOW)
+    started = time.perf_counter_ns()
+    for token in workload:
+        verify(token, NOW)
+    elapsed = time.perf_counter_ns() - started
+    return len(workload) * NS / elapsed
+
+
+def median_of_runs(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    rates = [measure() for _ in range(runs)]
+    return statistics.median(rates), rates
+
+
+def raw_signature_rate(key: SigningKey, token: str, count: int) -> float:
+    signing_input, _, signature = token.rpartition(".")
+    signature_bytes = jwt.utils.base64url_decode(signature)
+    message = signing_input.encode()
+    public = key.public_key
+    started = time.perf_counter_ns()
+    for _ in range(count):
+        public.verify(signature_bytes, message)
+    return count * NS / (time.perf_counter_ns() - started)
+
+
+def pyjwt_rate(key: SigningKey, tokens: list[str]) -> float:
+    public = key.public_key
+    started = time.perf_counter_ns()
+    for token in tokens:
+        jwt.decode(
+            token,
+            public,
+            algorithms=["EdDSA"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"verify_exp": False, "verify_iat": False},
+        )
+    return len(tokens) * NS / (time.perf_counter_ns() - started)
+
+
+def scope_check_us(claims: AccessClaims, blocks: int) -> float:
+    clock = time.perf_counter_ns
+    per_check: list[float] = []
+    for _ in range(blocks):
+        started = clock()
+        for _ in range(1000):
+            require_scope(claims, "ledger:read")
+        per_check.append((clock() - started) / 1000)
+    return statistics.median(per_check) / 1000
+
+
+def argon2_costs(samples: int) -> tuple[float, float]:
+    hasher = PasswordHasher(PARAMETERS)
+    password = "correct horse battery staple"  # noqa: S105 - a benchmark input
+    hash_ms, verify_ms = [], []
+    stored = hasher.hash(password)
+    for _ in range(samples):
+        started = time.perf_counter_ns()
+        stored = hasher.hash(password)
+        hash_ms.append((time.perf_counter_ns() - started) / 1e6)
+        started = time.perf_counter_ns()
+        hasher.verify(stored, password)
+        verify_ms.append((time.perf_counter_ns() - started) / 1e6)
+    return statistics.median(hash_ms), statistics.median(verify_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=20_000, help="distinct-workload size")
+    parser.add_argument("--live-tokens", type=int, default=1_000)
+    parser.add_argument("--uses", type=int, default=20, help="uses of each live token")
+    parser.add_argument("--hashes", type=int, default=9)
+    arguments = parser.parse_args()
+    if arguments.tokens < TARGET_PER_S or arguments.live_tokens * arguments.uses < TARGET_PER_S:
+        parser.error(f"each run must make at least {TARGET_PER_S} verifications")
+
+    cpu = pin_to_one_core()
+    log(f"pinned to CPU {cpu}; issuing {arguments.tokens} tokens")
+    key = SigningKey.generate()
+    distinct = issue_tokens(key, arguments.tokens, seed=1)
+    live = distinct[: arguments.live_tokens]
+    repeated = live * arguments.uses
+    random.Random(2).shuffle(repeated)
+
+    verification_rate(key, distinct[:2000])  # warm-up: imports, allocator, branch predictors
+    log(f"timing {arguments.runs} runs of {len(repeated)} verifications of repeated tokens")
+    repeated_median, repeated_runs = median_of_runs(
+        arguments.runs, lambda: verification_rate(key, repeated)
+    )
+    cached_median, cached_runs = median_of_runs(
+        arguments.runs, lambda: verification_rate(key, repeated, warm=True)
+    )
+    log(f"timing {arguments.runs} runs of {len(distinct)} verifications of distinct tokens")
+    distinct_median, distinct_runs = median_of_runs(
+        arguments.runs, lambda: verification_rate(key, distinct)
+    )
+    raw_median, _ = median_of_runs(
+        arguments.runs, lambda: raw_signature_rate(key, distinct[0], 5_000)
+    )
+    log("timing PyJWT's decoder on 5,000 distinct tokens")
+    pyjwt = pyjwt_rate(key, distinct[:5_000])
+
+    claims = AccessTokenVerifier.for_keys([key], revocations()).verify_access_token(
+        distinct[0], NOW
+    )
+    scope_us = scope_check_us(claims, 300)
+    log(f"timing {arguments.hashes} Argon2id hashes")
+    hash_ms, verify_ms = argon2_costs(arguments.hashes)
+
+    result: dict[str, Any] = {
+        "benchmark": "identity",
+        "cpu_pinned": cpu,
+        "token_verifications_per_s": round(repeated_median),
+        "token_verifications": {
+            "repeated": {
+                "median_per_s": round(repeated_median),
+                "runs": [round(rate) for rate in repeated_runs],
+                "verifications_per_run": len(repeated),
+                "live_tokens": arguments.live_tokens,
+                "uses_per_token": arguments.uses,
+            },
+            "cached": {
+                "median_per_s": round(cached_median),
+                "runs": [round(rate) for rate in cached_runs],
+                "verifications_per_run": len(repeated),
+            },
+            "distinct": {
+                "median_per_s": round(distinct_median),
+                "runs": [round(rate) for rate in distinct_runs],
+                "verifications_per_run": len(distinct),
+            },
+            "raw_ed25519_verify_per_s": round(raw_median),
+            "pyjwt_decode_per_s": round(pyjwt),
+            "algorithm": "EdDSA (Ed25519)",
+            "revoked_sessions_in_set": 1000,
+        },
+        "scope_check_us": round(scope_us, 3),
+        "argon2id": {
+            "hash_ms": round(hash_ms, 1),
+            "verify_ms": round(verify_ms, 1),
+            "parameters": PARAMETERS.as_dict(),
+            "samples": arguments.hashes,
+        },
+        "targets": {"token_verifications_per_s": TARGET_PER_S},
+        "met": {
+            "token_verifications_repeated": repeated_median >= TARGET_PER_S,
+            "token_verifications_distinct": distinct_median >= TARGET_PER_S,
+        },
+        "python": platform.python_version(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
