@@ -6,17 +6,58 @@ connection pool per database, one `Ledger`, and one group committer for single-r
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from tianping.config import Settings, load_settings
 from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
+from tianping.identity.auth_service import DEFAULT_ROLE_SCOPES, AuthService, RevocationRefresher
+from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV, FingerprintKey
+from tianping.identity.tokens import SIGNING_KEY_ENV_VAR, load_signing_key
+from tianping.identity.totp import SECRETS_KEY_ENV_VAR, SecretBox
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger
 from tianping.ledger.sweeper import ExpirySweeper
+
+# The environment keys the identity context needs; it is built only when all of them are set.
+IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityServices:
+    """The identity context's services: authentication and the keyed card/request digests."""
+
+    auth: AuthService
+    fingerprint_key: FingerprintKey
+
+
+def build_identity(
+    ledger: Ledger,
+    environ: Mapping[str, str],
+    *,
+    clock: Callable[[], int] | None = None,
+    role_scopes: Mapping[str, frozenset[str]] = DEFAULT_ROLE_SCOPES,
+) -> IdentityServices | None:
+    """The identity services from the environment's keys, or None when any key is unset.
+
+    Identity is optional: a ledger-only deployment (the demo, most tests) sets none of the keys
+    and its identity routes answer `service_unavailable`. A key that is set but invalid is an
+    error, never a silent "not configured".
+    """
+    if not all(environ.get(name) for name in IDENTITY_KEY_ENV_VARS):
+        return None
+    auth = AuthService(
+        ledger,
+        signing_key=load_signing_key(environ=environ),
+        secret_box=SecretBox.from_environment(environ),
+        clock=clock,
+        role_scopes=role_scopes,
+    )
+    return IdentityServices(auth=auth, fingerprint_key=FingerprintKey.from_env(environ))
 
 
 @dataclass(slots=True)
@@ -26,15 +67,22 @@ class Services:
     settings: Settings
     pool: ConnectionPool
     ledger: Ledger
+    identity: IdentityServices | None = None
     _committer: GroupCommitter | None = field(default=None)
     _committer_lock: threading.Lock = field(default_factory=threading.Lock)
     _sweeper: ExpirySweeper | None = field(default=None)
+    _revocation_refresher: RevocationRefresher | None = field(default=None)
 
     def start_background_work(self) -> None:
-        """Start what a long-running server needs: the group committer and the expiry sweep."""
+        """Start what a long-running server needs: the group committer, the expiry sweep and,
+        with identity configured, the refresh of revoked sessions that token checks rely on."""
         _ = self.committer
         if self._sweeper is None:
             self._sweeper = ExpirySweeper(self.ledger).start()
+        if self.identity is not None and self._revocation_refresher is None:
+            refresher = RevocationRefresher(self.identity.auth)
+            refresher.start()
+            self._revocation_refresher = refresher
 
     @property
     def committer(self) -> GroupCommitter:
@@ -52,6 +100,9 @@ class Services:
         return committer
 
     def close(self) -> None:
+        if self._revocation_refresher is not None:
+            self._revocation_refresher.stop()
+            self._revocation_refresher = None
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
@@ -68,11 +119,15 @@ def build_services(
     migrate: bool = False,
     clock: Callable[[], int] = time.time_ns,
     pool_size: int = 8,
+    environ: Mapping[str, str] | None = None,
+    role_scopes: Mapping[str, frozenset[str]] = DEFAULT_ROLE_SCOPES,
 ) -> Services:
     """Wire the services for `settings` (loaded from file and environment when omitted).
 
     With `migrate`, the database schema is brought up to date first; for SQLite the data
-    directory is created if needed.
+    directory is created if needed. The identity services are built when `environ` (the
+    process environment when omitted) holds every key in `IDENTITY_KEY_ENV_VARS`; their tokens
+    carry the scopes `role_scopes` gives each role.
     """
     settings = settings or load_settings()
     if settings.database_url.startswith("sqlite:///"):
@@ -82,4 +137,12 @@ def build_services(
     pool = ConnectionPool(
         settings.database_url, size=pool_size, sqlite_synchronous=settings.sqlite_synchronous
     )
-    return Services(settings=settings, pool=pool, ledger=Ledger(pool, clock=clock))
+    ledger = Ledger(pool, clock=clock)
+    try:
+        identity = build_identity(
+            ledger, os.environ if environ is None else environ, clock=clock, role_scopes=role_scopes
+        )
+    except BaseException:
+        pool.close()
+        raise
+    return Services(settings=settings, pool=pool, ledger=ledger, identity=identity)

@@ -122,3 +122,33 @@ def test_chart_of_accounts_is_documented() -> None:
     assert {account.code for account in accounts} == set(ACCOUNT_CODES)
     assert all(account.currency in ("CNY", "USD") for account in accounts)
     assert WALLETS_CNY[0] in {account.id for account in accounts}
+
+
+def test_demo_creates_its_population_through_the_identity_flows(tmp_path: Path) -> None:
+    """Without configured keys the demo uses throwaway in-memory keys and writes no key file;
+    its persons get account classes, consent and vault data, the minor a guardian, and the
+    blocklisted person is refused a new account."""
+    data_dir = tmp_path / "var"
+    code, out, err = run_demo(data_dir, "--transfers", "10")
+    assert code == 0, out + err
+    assert "throwaway keys generated in memory" in out
+    assert "Identity: demo population" in out
+    for expected in (
+        "Class I customer",
+        "Class II customer",
+        "Class III customer",
+        "registered with guardian consent",
+        "new_accounts_barred",
+        "merchant",
+    ):
+        assert expected in out, expected
+    assert sorted(path.name for path in data_dir.iterdir()) == [DEMO_DATABASE]
+    connection = sqlite3.connect(data_dir / DEMO_DATABASE)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        # Only wrapped data keys are stored; the master key never is.
+        dump = "\n".join(connection.iterdump())
+    finally:
+        connection.close()
+    assert any("part" in name for name in tables)
+    assert "Demo Person A" not in dump

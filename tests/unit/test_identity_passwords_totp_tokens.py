@@ -4,6 +4,8 @@ revocation and the rate limiter. No database is involved."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 import urllib.parse
@@ -12,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tianping.identity.auth_service import RateLimiter
 from tianping.identity.passwords import (
@@ -359,9 +361,25 @@ def _payload(token: str) -> dict[str, Any]:
     return decoded
 
 
-def test_token_round_trip_carries_every_claim() -> None:
-    """An issued token verifies to the claims it was issued with, including auth strength."""
+ALGORITHMS = pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
+
+
+def test_default_algorithm_is_rs256_with_a_2048_bit_key() -> None:
+    """RS256 (RSA-2048, e = 65537) is the default; EdDSA is chosen by the key's type."""
     key = SigningKey.generate()
+    assert key.algorithm == "RS256"
+    assert isinstance(key.private_key, rsa.RSAPrivateKey)
+    assert key.private_key.key_size == 2048
+    assert key.private_key.public_key().public_numbers().e == 65537
+    assert SigningKey.generate("EdDSA").algorithm == "EdDSA"
+    with pytest.raises(ValueError, match="algorithm"):
+        SigningKey.generate("HS256")
+
+
+@ALGORITHMS
+def test_token_round_trip_carries_every_claim(algorithm: str) -> None:
+    """An issued token verifies to the claims it was issued with, including auth strength."""
+    key = SigningKey.generate(algorithm)
     issued = TokenIssuer(key).issue(
         subject="pty_01jd3k9x7q8r2m4n6p0s1t3v5w",
         role="merchant",
@@ -382,17 +400,18 @@ def test_token_round_trip_carries_every_claim() -> None:
     assert len(claims.token_id) >= 16
     assert issued.token not in repr(issued)
     header = json.loads(base64.urlsafe_b64decode(_segments(issued.token)[0] + "=="))
-    assert header == {"alg": "EdDSA", "kid": key.key_id, "typ": "at+jwt"}
+    assert header == {"alg": algorithm, "kid": key.key_id, "typ": "at+jwt"}
 
 
-def test_tokens_interoperate_with_pyjwt() -> None:
+@ALGORITHMS
+def test_tokens_interoperate_with_pyjwt(algorithm: str) -> None:
     """PyJWT's standard decoder accepts our tokens with the issuer, audience and public key."""
-    key = SigningKey.generate()
+    key = SigningKey.generate(algorithm)
     token = _issue(key)
     decoded = jwt.decode(
         token,
         key.public_key,
-        algorithms=["EdDSA"],
+        algorithms=[algorithm],
         audience=AUDIENCE,
         issuer=ISSUER,
         options={"verify_exp": False, "verify_iat": False},
@@ -423,25 +442,27 @@ def test_clock_skew_bound_for_tokens_from_the_future() -> None:
         verifier.verify_access_token(ahead, NOW)
 
 
-def test_token_signed_with_another_key_is_refused() -> None:
+@ALGORITHMS
+def test_token_signed_with_another_key_is_refused(algorithm: str) -> None:
     """Another key's token is refused, also when it claims our key id."""
-    ours, theirs = SigningKey.generate(), SigningKey.generate()
+    ours, theirs = SigningKey.generate(algorithm), SigningKey.generate(algorithm)
     verifier = _verifier(ours)
     with pytest.raises(TokenInvalid, match="unknown key"):
         verifier.verify_access_token(_issue(theirs), NOW)
     forged = jwt.encode(
         _payload(_issue(ours)),
         theirs.private_key,
-        algorithm="EdDSA",
+        algorithm=algorithm,
         headers={"kid": ours.key_id, "typ": "at+jwt"},
     )
     with pytest.raises(TokenInvalid, match="signature"):
         verifier.verify_access_token(forged, NOW)
 
 
-def test_tampered_claims_are_refused() -> None:
+@ALGORITHMS
+def test_tampered_claims_are_refused(algorithm: str) -> None:
     """Changing any claim (role, scope, strength) without re-signing breaks the signature."""
-    key = SigningKey.generate()
+    key = SigningKey.generate(algorithm)
     token = _issue(key, role="customer", factors=["password"])
     header, _, signature = _segments(token)
     for change in (
@@ -453,33 +474,70 @@ def test_tampered_claims_are_refused() -> None:
         tampered = (
             f"{header}.{_b64(json.dumps(payload, separators=(',', ':')).encode())}.{signature}"
         )
-        with pytest.raises(TokenInvalid):
+        with pytest.raises(TokenInvalid, match="signature"):
             _verifier(key).verify_access_token(tampered, NOW)
 
 
-def test_none_and_symmetric_algorithms_are_refused() -> None:
+@ALGORITHMS
+def test_none_and_symmetric_algorithms_are_refused(algorithm: str) -> None:
     """`alg: none` and an HS256 token keyed with our public key (algorithm confusion) fail."""
-    key = SigningKey.generate()
+    key = SigningKey.generate(algorithm)
     payload = _payload(_issue(key))
     unsigned = jwt.encode(payload, None, algorithm="none", headers={"kid": key.key_id})
-    public_pem = key.public_key.public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-    confused = jwt.api_jws.PyJWS(options={"enforce_minimum_key_length": False}).encode(
-        json.dumps(payload).encode(),
-        public_pem,
-        algorithm="HS256",
-        headers={"kid": key.key_id, "typ": "at+jwt"},
-    )
     verifier = _verifier(key)
-    for token in (unsigned, unsigned + "A" * 86, confused):
+    tokens = [unsigned, unsigned + "A" * 86, unsigned + "A" * 342]
+    # HS256 keyed with every encoding of our public key an attacker could pick, signed by hand
+    # (PyJWT itself refuses PEM keys as HMAC secrets).
+    for encoding, public_format in (
+        (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        (serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH),
+    ):
+        secret = key.public_key.public_bytes(encoding, public_format)
+        for alg in ("HS256", "none", "RS256" if algorithm == "EdDSA" else "EdDSA"):
+            header = _b64(json.dumps({"alg": alg, "kid": key.key_id, "typ": "at+jwt"}).encode())
+            body = _b64(json.dumps(payload).encode())
+            mac = hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+            tokens.append(f"{header}.{body}.{_b64(mac)}")
+            tokens.append(f"{header}.{body}.{_segments(_issue(key))[2]}")
+    for token in tokens:
         with pytest.raises(TokenInvalid):
             verifier.verify_access_token(token, NOW)
 
 
-def test_header_and_claims_must_be_exactly_an_access_tokens() -> None:
-    """Extra header fields, extra claims and another audience are refused even when signed."""
+def test_rsa_keys_must_be_2048_bits_and_exponent_65537() -> None:
+    """Short RSA keys and unusual public exponents are refused, for signing and verifying."""
+    for bits, exponent in ((1024, 65537), (2048, 3)):
+        weak = rsa.generate_private_key(public_exponent=exponent, key_size=bits)
+        pem = weak.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with pytest.raises(SigningKeyUnavailable):
+            SigningKey.from_pem(pem)
+        revocations = RevocationSet()
+        with pytest.raises(SigningKeyUnavailable):
+            AccessTokenVerifier({"weak": weak.public_key()}, revocations)
+
+
+def test_signature_length_must_match_the_key() -> None:
+    """An RS256 token whose signature is not exactly the key's length is refused unverified."""
     key = SigningKey.generate()
+    token = _issue(key)
+    header, body, signature = _segments(token)
+    assert len(signature) == 342
+    verifier = _verifier(key)
+    for wrong in (signature[:86], signature + "AAAA", signature[:-4]):
+        with pytest.raises(TokenInvalid):
+            verifier.verify_access_token(f"{header}.{body}.{wrong}", NOW)
+    verifier.verify_access_token(token, NOW)
+
+
+@ALGORITHMS
+def test_header_and_claims_must_be_exactly_an_access_tokens(algorithm: str) -> None:
+    """Extra header fields, extra claims and another audience are refused even when signed."""
+    key = SigningKey.generate(algorithm)
     payload = _payload(_issue(key))
     verifier = _verifier(key)
     variants = [
@@ -490,14 +548,15 @@ def test_header_and_claims_must_be_exactly_an_access_tokens() -> None:
         (payload | {"exp": payload["iat"] + 86_400}, {"kid": key.key_id, "typ": "at+jwt"}),
     ]
     for claims, headers in variants:
-        token = jwt.encode(claims, key.private_key, algorithm="EdDSA", headers=headers)
+        token = jwt.encode(claims, key.private_key, algorithm=algorithm, headers=headers)
         with pytest.raises(TokenInvalid):
             verifier.verify_access_token(token, NOW)
 
 
-def test_non_canonical_signature_encoding_is_refused() -> None:
+@ALGORITHMS
+def test_non_canonical_signature_encoding_is_refused(algorithm: str) -> None:
     """Two spellings of one signature cannot both verify: unused trailing bits must be zero."""
-    key = SigningKey.generate()
+    key = SigningKey.generate(algorithm)
     token = _issue(key)
     verifier = _verifier(key, cache_size=0)
     verifier.verify_access_token(token, NOW)
@@ -555,8 +614,11 @@ def test_require_scope() -> None:
 
 
 def test_signing_key_loading(tmp_path: Any) -> None:
-    """Keys load from a file or the environment, are never generated unasked, must be Ed25519."""
+    """Keys load from a file or the environment, are never generated unasked, RSA or Ed25519."""
     key = SigningKey.generate()
+    eddsa = SigningKey.generate("EdDSA")
+    loaded = load_signing_key(environ={SIGNING_KEY_ENV_VAR: eddsa.to_pem().decode()})
+    assert (loaded.algorithm, loaded.key_id) == ("EdDSA", eddsa.key_id)
     path = tmp_path / "signing.pem"
     path.write_bytes(key.to_pem())
     assert load_signing_key(path).key_id == key.key_id
@@ -570,7 +632,7 @@ def test_signing_key_loading(tmp_path: Any) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    with pytest.raises(SigningKeyUnavailable, match="Ed25519"):
+    with pytest.raises(SigningKeyUnavailable, match="RSA"):
         SigningKey.from_pem(p256)
     with pytest.raises(SigningKeyUnavailable) as refused:
         load_signing_key(environ={SIGNING_KEY_ENV_VAR: "-----BEGIN PRIVATE KEY-----\nAAAA"})
@@ -581,8 +643,10 @@ def test_signing_key_loading(tmp_path: Any) -> None:
 
 
 def test_rotation_verifier_accepts_current_and_previous_keys() -> None:
-    """A verifier built with the previous key too accepts tokens of both, and only of those."""
-    previous, current = SigningKey.generate(), SigningKey.generate()
+    """A verifier built with the previous key too accepts tokens of both, and only of those.
+
+    The previous key is Ed25519 and the current RSA: a rotation can change the algorithm."""
+    previous, current = SigningKey.generate("EdDSA"), SigningKey.generate()
     revocations = RevocationSet()
     revocations.replace({}, NOW)
     verifier = AccessTokenVerifier.for_keys([current, previous], revocations)

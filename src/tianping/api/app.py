@@ -8,7 +8,7 @@ from `TIANPING_API_TOKEN` (see `tianping.api.security`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from tianping import __version__
+from tianping.api.identity_routes import router as identity_router
 from tianping.api.ledger_routes import health_router, router
 from tianping.api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -24,8 +25,15 @@ from tianping.api.problems import (
     install_problem_handlers,
 )
 from tianping.api.rules_routes import router as rules_router
-from tianping.api.security import API_TOKEN_ENV_VAR, Authenticator, authenticator_from_environment
+from tianping.api.security import (
+    API_TOKEN_ENV_VAR,
+    ROLE_SCOPES,
+    Authenticator,
+    IdentityTokenAuthenticator,
+    authenticator_from_environment,
+)
 from tianping.bootstrap import Services, build_services
+from tianping.identity.tokens import AccessClaims
 
 __all__ = ["create_app"]
 
@@ -59,6 +67,8 @@ def create_app(
     shutdown; services passed in belong to the caller, who closes them.
 
     `authenticator`: who may call. When omitted it is chosen by `TIANPING_API_TOKEN`, read now.
+    Identity access tokens are accepted in addition whenever the services carry the identity
+    context; their roles' scopes come from `security.ROLE_SCOPES`.
     """
     chosen_authenticator = authenticator or authenticator_from_environment()
 
@@ -66,7 +76,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built: Services | None = None
         if app.state.services is None:
-            built = build_services(migrate=False)
+            built = build_services(migrate=False, role_scopes=ROLE_SCOPES)
             app.state.services = built
             built.start_background_work()
         if chosen_authenticator.development_mode:
@@ -84,17 +94,34 @@ def create_app(
 
     app = _TianpingAPI(title=TITLE, description=DESCRIPTION, version=__version__, lifespan=lifespan)
     app.state.services = services
-    app.state.authenticator = chosen_authenticator
+    # Identity access tokens are accepted whenever the services have the identity context;
+    # every other request is authenticated as before (the operator token, or development mode).
+    app.state.authenticator = IdentityTokenAuthenticator(
+        chosen_authenticator, lambda: _access_token_verifier(app)
+    )
     if services is not None:
         # Services passed in belong to the caller (tests drive expiry by hand with their own
         # clock); only the committer, which single-transfer requests need, is started here.
         _ = services.committer
+        if services.identity is not None:
+            # Token checks fail closed until the revocation set has been loaded once; later
+            # refreshes are the caller's (a test revokes, then refreshes by hand).
+            services.identity.auth.refresh_revocations()
     install_problem_handlers(app)
     app.add_middleware(RequestBodyLimit, max_bytes=REQUEST_BODY_BYTES_MAX)
     app.include_router(health_router)
     app.include_router(router)
     app.include_router(rules_router)
+    app.include_router(identity_router)
     return app
+
+
+def _access_token_verifier(app: FastAPI) -> Callable[[str], AccessClaims] | None:
+    """The identity context's access-token check, or None when it is not configured."""
+    services: Services | None = app.state.services
+    if services is None or services.identity is None:
+        return None
+    return services.identity.auth.verify_access_token
 
 
 class _TianpingAPI(FastAPI):

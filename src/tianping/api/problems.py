@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tianping.identity.errors import IdentityError
 from tianping.ledger.errors import LedgerError
 from tianping.ledger.ids import InvalidId
 from tianping.ledger.money import MoneyError
@@ -90,6 +91,29 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "overlay_not_found": ProblemKind(404, "The rulebook has no overlay of this name"),
     "fact_missing": ProblemKind(422, "A rule needs a fact the request did not give"),
     "fact_invalid": ProblemKind(422, "A fact is not valid"),
+    # The identity context (tianping.identity): its errors carry these codes.
+    "identity_input_invalid": ProblemKind(422, "An identity field is not valid"),
+    "party_id_invalid": ProblemKind(400, "A party id is not valid"),
+    "party_not_found": ProblemKind(404, "No party has this id"),
+    "party_kind_not_allowed": ProblemKind(422, "The party is not of a kind allowed here"),
+    "request_conflict": ProblemKind(409, "The request id was used for a different request"),
+    "date_of_birth_invalid": ProblemKind(422, "The date of birth is not valid"),
+    "guardian_consent_required": ProblemKind(422, "A person under 14 needs a guardian's consent"),
+    "guardian_invalid": ProblemKind(422, "The guardian is not a registered adult person"),
+    "new_accounts_barred": ProblemKind(403, "The party may not open new accounts"),
+    "payment_services_suspended": ProblemKind(403, "The party's payment services are suspended"),
+    "login_name_taken": ProblemKind(409, "The login name is taken"),
+    "password_rejected": ProblemKind(422, "The password does not meet the policy"),
+    "invalid_credentials": ProblemKind(401, "The credentials are not valid"),
+    "credential_locked": ProblemKind(423, "The credential is locked after repeated failures"),
+    "rate_limited": ProblemKind(429, "Too many attempts"),
+    "session_invalid": ProblemKind(401, "The session has ended"),
+    "refresh_token_invalid": ProblemKind(401, "The refresh token is not valid"),
+    "refresh_token_reused": ProblemKind(401, "The refresh token was already used"),
+    "credential_not_found": ProblemKind(404, "The party has no credential"),
+    "totp_not_enrolled": ProblemKind(409, "The party has no TOTP enrolment"),
+    "totp_code_invalid": ProblemKind(422, "The TOTP code is not valid"),
+    "identity_limit_reached": ProblemKind(409, "An identity limit is reached"),
     # The server.
     "internal_error": ProblemKind(500, "Internal error"),
     # The configured rulebook is the server's, never the client's: if it does not load, the
@@ -263,6 +287,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             return _internal_error(request)
         return problem_response(exc.code, exc.message, request.url.path)
 
+    def identity_refused(request: Request, exc: Exception) -> ProblemResponse:
+        exc = cast(IdentityError, exc)
+        if exc.code not in PROBLEMS:
+            logger.error("identity error code %r has no problem mapping", exc.code)
+            return _internal_error(request)
+        # Identity messages never carry personal data (see tianping.identity.errors).
+        headers: dict[str, str] = {}
+        wait_ns = getattr(exc, "retry_after_ns", None)
+        if isinstance(wait_ns, int) and wait_ns > 0:
+            headers["Retry-After"] = str(max(1, -(-wait_ns // 1_000_000_000)))
+        return problem_response(exc.code, exc.message, request.url.path, headers=headers)
+
     def id_refused(request: Request, exc: Exception) -> ProblemResponse:
         return problem_response("id_invalid", str(exc), request.url.path)
 
@@ -320,6 +356,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(LedgerError, ledger_refused)
+    app.add_exception_handler(IdentityError, identity_refused)
     app.add_exception_handler(InvalidId, id_refused)
     app.add_exception_handler(MoneyError, amount_refused)
     app.add_exception_handler(ApiProblem, api_problem)

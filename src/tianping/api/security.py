@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Final, Protocol
@@ -30,16 +30,19 @@ from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tianping.api.problems import ApiProblem
+from tianping.identity.tokens import AccessClaims, TokenInvalid
 
 __all__ = [
     "API_TOKEN_ENV_VAR",
     "API_TOKEN_LENGTH_MIN",
     "OPERATOR",
     "PUBLIC_PATHS",
+    "ROLE_SCOPES",
     "SCOPES",
     "Authenticator",
     "BearerTokenAuthenticator",
     "DevelopmentAuthenticator",
+    "IdentityTokenAuthenticator",
     "Principal",
     "RouteDeclaration",
     "ScopeRequirement",
@@ -62,11 +65,38 @@ SCOPES: Final[Mapping[str, str]] = {
     "ledger:write": "create accounts and transfers, close and reopen accounts",
     "ledger:audit": "check the ledger's invariants and verify its audit chain",
     "rules:read": "list, show and check rules, explain rule decisions, diff overlays",
+    "identity:read": "read one's own identity (the token's principal)",
+    "identity:self:write": "manage one's own credentials and sessions (TOTP, step-up, logout)",
+    "identity:admin:write": "register persons, record verifications, set passwords, blocklist",
+    "identity:admin:read": "read a party's blocklist standing (the operator)",
 }
 
-# Paths served without any credentials: the health probe and the API's own documentation.
+# The scopes an identity access token carries for each role: the one table that says which
+# role may call which route (routes declare scopes, roles hold them). Customers, merchants and
+# partners hold no ledger scope until the ledger routes learn ownership rules ("a customer reads
+# an account only if it owns it"): without them a ledger scope would expose every account.
+_SELF: Final = frozenset({"identity:read", "identity:self:write"})
+ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = {
+    "customer": _SELF,
+    "merchant": _SELF,
+    "partner": _SELF,
+    "operator": frozenset(SCOPES),
+    "supervisor": _SELF | {"rules:read"},
+    "auditor": _SELF | {"ledger:read", "ledger:audit", "rules:read"},
+}
+
+# Paths served without any credentials: the health probe, the API's own documentation, and
+# the two ways of getting credentials (login and refresh, rate limited by the identity context).
 PUBLIC_PATHS: Final = frozenset(
-    {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {
+        "/health",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/v1/identity/login",
+        "/v1/identity/refresh",
+    }
 )
 
 
@@ -77,6 +107,8 @@ class Principal:
     subject: str
     role: str
     scopes: frozenset[str]
+    factors: tuple[str, ...] = ()
+    session_id: str | None = None
 
 
 # The operator runs the service; until the identity context exists it is the only principal.
@@ -124,6 +156,57 @@ class DevelopmentAuthenticator:
 
     def authenticate(self, bearer_token: str | None) -> Principal | None:
         return OPERATOR
+
+
+def _looks_like_access_token(bearer_token: str) -> bool:
+    """Whether a bearer token has the shape of an identity access token (three dot segments)."""
+    return bearer_token.count(".") == 2
+
+
+class IdentityTokenAuthenticator:
+    """Accepts identity access tokens, and otherwise whatever `fallback` accepts.
+
+    A bearer token shaped like an access token is verified (signature, expiry, revocation) by
+    the identity context's verifier and, when valid, becomes its party's principal; when invalid
+    it is refused, even in development mode, so an expired or revoked token never silently acts
+    as the operator (unless it is, character for character, the static operator token). Every
+    other request goes to `fallback` (the static operator token or development mode), which
+    keeps working exactly as before. `verifier` is asked per request and answers None while the
+    identity context is not configured.
+    """
+
+    def __init__(
+        self,
+        fallback: Authenticator,
+        verifier: Callable[[], Callable[[str], AccessClaims] | None],
+    ) -> None:
+        self._fallback = fallback
+        self._verifier = verifier
+
+    @property
+    def development_mode(self) -> bool:
+        return self._fallback.development_mode
+
+    def authenticate(self, bearer_token: str | None) -> Principal | None:
+        if bearer_token is not None and _looks_like_access_token(bearer_token):
+            verify = self._verifier()
+            if verify is not None:
+                try:
+                    claims = verify(bearer_token)
+                except TokenInvalid:
+                    # A static operator token may happen to contain two dots: it is still
+                    # checked as before. Development mode accepts anything, so it is not asked.
+                    if self._fallback.development_mode:
+                        return None
+                    return self._fallback.authenticate(bearer_token)
+                return Principal(
+                    subject=claims.subject,
+                    role=claims.role,
+                    scopes=claims.scopes & frozenset(SCOPES),
+                    factors=claims.factors,
+                    session_id=claims.session_id,
+                )
+        return self._fallback.authenticate(bearer_token)
 
 
 def authenticator_from_environment(environ: Mapping[str, str] = os.environ) -> Authenticator:

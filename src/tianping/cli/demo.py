@@ -51,12 +51,15 @@ Transfer codes:
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +83,18 @@ from tianping.cli.common import (
 )
 from tianping.cli.ledger_commands import results_table, run_check
 from tianping.cli.serve import run_server
+from tianping.identity import party_service
+from tianping.identity.errors import IdentityError
+from tianping.identity.parties import event_date
+from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV, FingerprintKey
+from tianping.identity.privacy_service import PrivacyService
+from tianping.identity.vault import (
+    MASTER_KEY_ENV,
+    MASTER_KEY_FILE_ENV,
+    MasterKey,
+    Vault,
+    load_master_key,
+)
 from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer, TransferFlags, flag_names
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger
@@ -651,6 +666,153 @@ def _post_the_day(run: _Run, total: int, progress_to: Console) -> int:
     return posted
 
 
+# The demo population, created through the identity flows. Every value is invented.
+_DEMO_PEOPLE: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
+    ("Class I customer", "1991-03-14", ("id_document_name_check",), {"name": "Demo Person A"}),
+    (
+        "Class II customer",
+        "1987-07-02",
+        ("id_document_name_check", "bank_card_element_check", "face_match"),
+        {"name": "Demo Person B", "phone": "13800000002"},
+    ),
+    (
+        "Class III customer",
+        "1979-11-30",
+        ("in_person",),
+        {"name": "Demo Person C", "phone": "13800000003", "id_number": "DEMO0000000003"},
+    ),
+)
+_DEMO_MERCHANTS = ("91330100716105852F", "9144030071526726XG")
+
+
+def _identity_keys() -> tuple[FingerprintKey, MasterKey, bool]:
+    """The configured identity keys, or throwaway in-memory keys for this run (never stored)."""
+    configured = bool(os.environ.get(CARD_FINGERPRINT_KEY_ENV)) and bool(
+        os.environ.get(MASTER_KEY_ENV) or os.environ.get(MASTER_KEY_FILE_ENV)
+    )
+    if configured:
+        return FingerprintKey.from_env(), load_master_key(), False
+    return FingerprintKey(secrets.token_bytes(32)), MasterKey.generate(), True
+
+
+def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> None:
+    """Register the demo's persons and merchants through the identity flows; print a summary."""
+    fingerprint_key, master_key, throwaway = _identity_keys()
+    out.print(
+        "identity keys: "
+        + (
+            "throwaway keys generated in memory for this run"
+            if throwaway
+            else "from the environment"
+        ),
+        markup=False,
+    )
+    privacy = PrivacyService(ledger, Vault(master_key), clock)
+    privacy.publish_consent_text(
+        "demo-payment-service",
+        1,
+        ["payment_service"],
+        ["name", "phone", "id_number"],
+        "en",
+        "I agree that Tianping uses my name, phone and ID number to provide payment services.",
+    )
+    bank = party_service.register_institution(
+        ledger, "demo-bank", institution_kind="partner_bank", clock=clock
+    )
+    table = Table(title="Identity: demo population")
+    for name in ("party", "who", "class", "consent", "vault fields", "outcome"):
+        table.add_column(name)
+    guardian: str | None = None
+    for index, (who, born, channels, fields) in enumerate(_DEMO_PEOPLE):
+        party_id = party_service.register_person(
+            ledger,
+            f"demo-person-{index}",
+            date_of_birth=date.fromisoformat(born),
+            clock=clock,
+            key=fingerprint_key,
+        )
+        guardian = guardian or party_id
+        result = None
+        for number, channel in enumerate(channels):
+            clock.advance(SECOND_NS)
+            result = party_service.record_verification(
+                ledger,
+                f"demo-verification-{index}-{number}",
+                party_id,
+                channel=channel,
+                source="branch:demo" if channel == "in_person" else "nciic",
+                verified_at=clock(),
+                clock=clock,
+            )
+        privacy.grant_consent(party_id, "demo-payment-service", 1, f"demo-consent-{index}")
+        privacy.put_personal_data(party_id, fields, f"demo-data-{index}")
+        account = party_service.open_payment_account(
+            ledger, f"demo-account-{index}", party_id, bank, clock=clock
+        )
+        label = "-" if result is None or result.account_class is None else result.account_class.name
+        table.add_row(
+            cell(party_id),
+            cell(who),
+            cell(label),
+            cell("payment_service"),
+            cell(", ".join(sorted(fields))),
+            cell(f"account {account.account_id} opened", "green"),
+        )
+    minor_born = event_date(clock()).replace(year=event_date(clock()).year - 10, day=1)
+    minor = party_service.register_person(
+        ledger,
+        "demo-minor",
+        date_of_birth=minor_born,
+        guardian_party_id=guardian,
+        guardian_consent_reference="demo-guardian-consent-1",
+        clock=clock,
+        key=fingerprint_key,
+    )
+    table.add_row(
+        cell(minor), cell("minor (10)"), cell("-"), cell("guardian's"), cell("-"),
+        cell("registered with guardian consent", "green"),
+    )  # fmt: skip
+    blocked = party_service.register_person(
+        ledger,
+        "demo-blocked",
+        date_of_birth=date(1990, 1, 1),
+        clock=clock,
+        key=fingerprint_key,
+    )
+    clock.advance(SECOND_NS)
+    party_service.record_verification(
+        ledger, "demo-verification-blocked", blocked, channel="id_document_name_check",
+        source="nciic", verified_at=clock(), clock=clock,
+    )  # fmt: skip
+    party_service.add_to_blocklist(
+        ledger,
+        blocked,
+        listed_on=event_date(clock()),
+        reason_code="account_renting",
+        case_reference="demo-case-1",
+        clock=clock,
+    )
+    try:
+        party_service.open_payment_account(
+            ledger, "demo-account-blocked", blocked, bank, clock=clock
+        )
+        outcome, style = "account opened (unexpected)", "red"
+    except IdentityError as refused:
+        outcome, style = f"new account refused: {refused.code}", "yellow"
+    table.add_row(
+        cell(blocked), cell("blocklisted"), cell("I"), cell("-"), cell("-"), cell(outcome, style)
+    )
+    for index, registration in enumerate(_DEMO_MERCHANTS):
+        merchant = party_service.register_merchant(
+            ledger, f"demo-merchant-{index}", registration_number=registration, clock=clock
+        )
+        table.add_row(
+            cell(merchant), cell("merchant"), cell("-"), cell("-"), cell("-"),
+            cell("registered", "green"),
+        )  # fmt: skip
+    out.print(table)
+
+
 def run_demo(
     state: CliState, data_dir: Path, transfers: int, seed: int, out: Console
 ) -> tuple[bool, str]:
@@ -680,6 +842,7 @@ def run_demo(
         run.submit(funding)
         posted = _post_the_day(run, transfers, progress_console())
         _scenarios(run)
+        _identity_population(ledger, clock, out)
         out.print(
             f"posted {len(funding)} opening top-ups, {posted} generated transfers "
             f"(seed {seed}) and {len(run.scenarios)} scenario steps",

@@ -17,7 +17,15 @@ import typer
 from typer.core import TyperGroup
 
 from tianping import __version__
-from tianping.cli import audit_commands, db_commands, demo, ledger_commands, rules_commands, serve
+from tianping.cli import (
+    audit_commands,
+    db_commands,
+    demo,
+    identity_commands,
+    ledger_commands,
+    rules_commands,
+    serve,
+)
 from tianping.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -154,5 +162,6 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(rules_commands.app, name="rules")
+app.add_typer(identity_commands.app, name="identity")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)

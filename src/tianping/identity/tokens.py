@@ -1,9 +1,18 @@
 """Short-lived signed bearer access tokens, their verification, revocation and scope checks.
 
-Access tokens are JWTs (RFC 7519, profile of RFC 9068) signed with Ed25519 (`EdDSA`, RFC 8037)
-by PyJWT. Ed25519 was chosen because its keys and signatures are small, its signatures are
-deterministic (no per-signature nonce to get wrong, unlike ECDSA) and it has no padding modes or
-parameter choices that a verifier could be tricked into (unlike RSA). A token carries:
+Access tokens are JWTs (RFC 7519, profile of RFC 9068) signed by PyJWT with `cryptography` keys.
+The default algorithm is RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 section 3.3) with a
+2048-bit RSA key and public exponent 65537; EdDSA (Ed25519, RFC 8037) stays available and is
+chosen by the key's type (an Ed25519 PEM key in `TIANPING_TOKEN_SIGNING_KEY`, or
+`SigningKey.generate("EdDSA")`). RS256 is the default because of the verification target (issue 3:
+20,000 verifications per second on one core): with e = 65537 an RSA-2048 signature check is one
+modular exponentiation by a 17-bit exponent, about 20 microseconds in OpenSSL on the reference
+machine, against about 105 for Ed25519. Signing is the expensive side for RSA (about 0.25 ms),
+and a token is signed once per login or refresh but verified on every request. The usual RSA
+pitfalls are closed here: the verifier accepts only the algorithm bound to the key id (so `none`
+and HS256-keyed-with-the-public-key tokens cannot verify), only PKCS#1 v1.5 with SHA-256, only keys
+of at least 2048 bits with exponent 65537, and only signatures of exactly the key's length.
+A token carries:
 
     iss, aud      "tianping" and "tianping-api": a token made for another system is refused
     sub           the party id, or the machine client id for partner institutions
@@ -16,18 +25,19 @@ parameter choices that a verifier could be tricked into (unlike RSA). A token ca
     jti           a random token id, unique per token
 
 Verification (`AccessTokenVerifier.verify_access_token`) does no I/O. It checks the token's
-shape, that its header is exactly ours (algorithm `EdDSA`, type `at+jwt`, a known key id), the
-signature with a public-key object built once, then the claims, the clock-skew bound and the
-in-memory revocation set. PyJWT's own decoder is not used on this hot path because it spends about
-35 microseconds of Python per token on this machine (a per-character alphabet check in its base64
-decoding), a third of the budget; the narrow verifier below accepts only the one header we issue,
-which also makes `alg: none` and algorithm-confusion tokens impossible by construction.
+shape, that its header is exactly ours (type `at+jwt`, a known key id, and that key's own
+algorithm), the signature with a public-key object built once, then the claims, the clock-skew
+bound and the in-memory revocation set. PyJWT's own decoder is not used on this hot path because
+it spends about 35 microseconds of Python per token on this machine (a per-character alphabet
+check in its base64 decoding); the narrow verifier below accepts only the headers we issue, which
+also makes `alg: none` and algorithm-confusion tokens impossible by construction.
 
-An Ed25519 signature check costs about 105 microseconds on the reference machine (OpenSSL, one
-AMD EPYC core), so a process can check at most about 9,500 distinct tokens per second. A client
-sends the same access token with every request for up to 15 minutes, so the verifier remembers
-tokens whose signature it has already checked (a bounded cache keyed by the exact token text) and
-re-checks only their expiry and revocation; see `AccessTokenVerifier` for why that is sound.
+An RS256 signature check costs about 20 microseconds on the reference machine (OpenSSL, one
+core), an Ed25519 one about 105 (so at most about 9,500 distinct EdDSA tokens per second). A
+client sends the same access token with every request for up to 15 minutes, so the verifier
+remembers tokens whose signature it has already checked (a bounded cache keyed by the exact token
+text) and re-checks only their expiry and revocation; see `AccessTokenVerifier` for why that is
+sound.
 
 Revocation. Tokens are revoked by session. Each process keeps a `RevocationSet` of session ids
 revoked within the last access-token lifetime plus the skew bound (older revocations cannot
@@ -50,31 +60,40 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import jwt
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.rsa import (
+    RSAPrivateKey,
+    RSAPublicKey,
+    generate_private_key,
 )
 
 from tianping.identity.errors import IdentityError
 
 __all__ = [
     "ACCESS_TOKEN_LIFETIME_NS",
+    "ALGORITHMS",
     "AUDIENCE",
     "CLOCK_SKEW_NS",
+    "DEFAULT_ALGORITHM",
     "FACTORS",
     "ISSUER",
     "REVOCATION_REFRESH_INTERVAL_NS",
     "REVOCATION_STALENESS_MAX_NS",
     "REVOCATION_WINDOW_NS",
     "ROLES",
+    "RSA_KEY_BITS",
     "SIGNING_KEY_ENV_VAR",
     "AccessClaims",
     "AccessTokenVerifier",
@@ -90,6 +109,7 @@ __all__ = [
     "TokenIssuer",
     "TokenNotYetValid",
     "TokenRevoked",
+    "algorithm_of",
     "load_signing_key",
     "require_scope",
     "validate_scopes",
@@ -103,6 +123,14 @@ AUDIENCE: Final = "tianping-api"
 # with the same key is not an access token and is refused.
 TOKEN_TYPE: Final = "at+jwt"  # noqa: S105 - a media type, not a secret
 SIGNING_KEY_ENV_VAR: Final = "TIANPING_TOKEN_SIGNING_KEY"
+# The JWS algorithms a key can sign with; the key's type decides which one it uses.
+ALGORITHMS: Final = ("RS256", "EdDSA")
+DEFAULT_ALGORITHM: Final = "RS256"
+# Generated RSA keys: 2048 bits (NIST SP 800-57 acceptable through 2030) and e = 65537, the only
+# exponent accepted from a PEM key too (small exponents invite signature forgery bugs, large ones
+# make verification slow). Loaded keys may be longer than 2048 bits, never shorter.
+RSA_KEY_BITS: Final = 2048
+RSA_PUBLIC_EXPONENT: Final = 65537
 
 # Short enough that a stolen access token is useful only briefly and that the revocation set
 # stays small, long enough that a client refreshes at most four times an hour.
@@ -124,10 +152,15 @@ SCOPES_PER_TOKEN_MAX: Final = 64
 _SCOPE = re.compile(r"[a-z][a-z0-9_-]{0,31}(?::[a-z0-9_-]{1,31}){0,3}")
 _SUBJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# Three base64url segments, the last an Ed25519 signature (64 bytes = 86 characters). Tokens
-# longer than this bound are refused before any decoding, so a huge header cannot cost much.
+# Three base64url segments, the last a signature: Ed25519's 64 bytes are 86 characters, an
+# RSA-2048 signature's 256 bytes are 342, RSA-4096's 512 bytes are 683; the key named in the
+# header fixes the exact length. Tokens longer than this bound are refused before any decoding,
+# so a huge header cannot cost much.
 _TOKEN_LENGTH_MAX: Final = 4096
-_TOKEN_SHAPE = re.compile(r"([A-Za-z0-9_-]{1,512})\.([A-Za-z0-9_-]{1,3000})\.([A-Za-z0-9_-]{86})")
+_RSA_KEY_BITS_MAX: Final = 4096
+_TOKEN_SHAPE = re.compile(
+    r"([A-Za-z0-9_-]{1,512})\.([A-Za-z0-9_-]{1,3000})\.([A-Za-z0-9_-]{86,683})"
+)
 _HEADER_KEYS: Final = frozenset({"alg", "kid", "typ"})
 _CLAIM_KEYS: Final = frozenset(
     {"iss", "aud", "sub", "role", "scope", "factors", "cert", "sid", "iat", "exp", "jti"}
@@ -178,9 +211,16 @@ class InsufficientScope(AuthError):
 
 
 class SigningKeyUnavailable(AuthError):
-    """No signing key is configured, or the configured one is not an Ed25519 private key."""
+    """No signing key is configured, or the configured one is not an acceptable private key."""
 
     code = "signing_key_unavailable"
+
+
+_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_CANONICAL_LAST: Final = {
+    2: frozenset(_B64URL_ALPHABET[::16]),
+    3: frozenset(_B64URL_ALPHABET[::4]),
+}
 
 
 def _b64url_decode(segment: str) -> bytes:
@@ -190,13 +230,16 @@ def _b64url_decode(segment: str) -> bytes:
     matters because the last character of a segment can carry unused bits: two spellings of one
     signature would otherwise both verify.
     """
+    remainder = len(segment) % 4
+    # A segment of 4n + 2 characters ends in a character carrying 4 unused bits, one of 4n + 3
+    # characters in one carrying 2; canonical form has them zero. 4n + 1 is never valid. This
+    # is the same test as re-encoding and comparing, at a fraction of the cost.
+    if remainder == 1 or (remainder > 1 and segment[-1] not in _CANONICAL_LAST[remainder]):
+        raise TokenInvalid("the token is not in canonical base64url form")
     try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return base64.urlsafe_b64decode(segment + "=" * (-remainder % 4))
     except (binascii.Error, ValueError):
         raise TokenInvalid("the token is not valid base64url") from None
-    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
-        raise TokenInvalid("the token is not in canonical base64url form")
-    return data
 
 
 def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
@@ -213,41 +256,85 @@ def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
 # --------------------------------------------------------------------------------------- keys
 
 
+PrivateKey = RSAPrivateKey | Ed25519PrivateKey
+PublicKey = RSAPublicKey | Ed25519PublicKey
+
+
+def _check_rsa_key(key: RSAPublicKey) -> None:
+    if not RSA_KEY_BITS <= key.key_size <= _RSA_KEY_BITS_MAX:
+        raise SigningKeyUnavailable(
+            f"an RSA token key has between {RSA_KEY_BITS} and {_RSA_KEY_BITS_MAX} bits"
+        )
+    if key.public_numbers().e != RSA_PUBLIC_EXPONENT:
+        raise SigningKeyUnavailable("an RSA token key must have public exponent 65537")
+
+
+def algorithm_of(key: PrivateKey | PublicKey) -> str:
+    """The JWS algorithm a key signs or verifies with: its type decides, never the token."""
+    if isinstance(key, RSAPrivateKey | RSAPublicKey):
+        return "RS256"
+    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        return "EdDSA"
+    raise SigningKeyUnavailable("a token key must be an RSA or an Ed25519 key")
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    """An Ed25519 private key with its key id (`kid`: a digest of the public key)."""
+    """A token signing key (RSA for RS256, or Ed25519 for EdDSA) with its key id (`kid`).
 
-    private_key: Ed25519PrivateKey
+    The key id is a digest of the public key, so it cannot drift from the key.
+    """
+
+    private_key: PrivateKey
     key_id: str
 
     @classmethod
-    def from_private_key(cls, private_key: Ed25519PrivateKey) -> SigningKey:
-        raw = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        # A kid derived from the key itself cannot drift from it, and 16 hex characters (64
-        # bits) cannot collide between the handful of keys a rotation keeps.
+    def from_private_key(cls, private_key: PrivateKey) -> SigningKey:
+        public = private_key.public_key()
+        if isinstance(public, RSAPublicKey):
+            _check_rsa_key(public)
+            raw = public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        elif isinstance(public, Ed25519PublicKey):
+            raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        else:
+            raise SigningKeyUnavailable("a token key must be an RSA or an Ed25519 key")
+        # 16 hex characters (64 bits) cannot collide between the handful of keys a rotation keeps.
         return cls(private_key, hashlib.sha256(raw).hexdigest()[:16])
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKey:
-        """Read a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`)."""
+        """Read a PKCS#8 (or PKCS#1) PEM private key: RSA (`openssl genpkey -algorithm rsa
+        -pkeyopt rsa_keygen_bits:2048`) for RS256 or Ed25519 (`-algorithm ed25519`) for EdDSA."""
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError):
             # The exception text could quote the key material; it is not passed on.
             raise SigningKeyUnavailable("the token signing key is not a readable PEM key") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyUnavailable("the token signing key must be an Ed25519 private key")
+        if not isinstance(key, RSAPrivateKey | Ed25519PrivateKey):
+            raise SigningKeyUnavailable(
+                "the token signing key must be an RSA (RS256) or Ed25519 (EdDSA) private key"
+            )
         return cls.from_private_key(key)
 
     @classmethod
-    def generate(cls) -> SigningKey:
+    def generate(cls, algorithm: str = DEFAULT_ALGORITHM) -> SigningKey:
         """A fresh random key: for development and tests, never loaded implicitly."""
-        return cls.from_private_key(Ed25519PrivateKey.generate())
+        if algorithm == "RS256":
+            return cls.from_private_key(
+                generate_private_key(public_exponent=RSA_PUBLIC_EXPONENT, key_size=RSA_KEY_BITS)
+            )
+        if algorithm == "EdDSA":
+            return cls.from_private_key(Ed25519PrivateKey.generate())
+        raise ValueError(f"the token algorithm is one of {', '.join(ALGORITHMS)}")
 
     @property
-    def public_key(self) -> Ed25519PublicKey:
+    def algorithm(self) -> str:
+        return algorithm_of(self.private_key)
+
+    @property
+    def public_key(self) -> PublicKey:
         return self.private_key.public_key()
 
     def to_pem(self) -> bytes:
@@ -259,7 +346,7 @@ class SigningKey:
 
     def __repr__(self) -> str:
         # The dataclass repr would print the key object; only the public key id is shown.
-        return f"SigningKey(key_id={self.key_id!r})"
+        return f"SigningKey(algorithm={self.algorithm!r}, key_id={self.key_id!r})"
 
 
 def load_signing_key(
@@ -288,7 +375,7 @@ def load_signing_key(
     if generate_development_key:
         return SigningKey.generate()
     raise SigningKeyUnavailable(
-        f"no token signing key: set {SIGNING_KEY_ENV_VAR} to an Ed25519 PEM private key"
+        f"no token signing key: set {SIGNING_KEY_ENV_VAR} to an RSA (or Ed25519) PEM private key"
     )
 
 
@@ -403,6 +490,7 @@ class TokenIssuer:
             raise ValueError("an access token lives between 1 s and 15 minutes")
         self.signing_key = signing_key
         self.lifetime_ns = lifetime_ns
+        self._algorithm = signing_key.algorithm
         self._headers = {"kid": signing_key.key_id, "typ": TOKEN_TYPE}
 
     def issue(
@@ -440,7 +528,7 @@ class TokenIssuer:
         # malformed subject) fails here, loudly, instead of minting tokens nobody accepts.
         _claims_from_payload(payload)
         token = jwt.encode(
-            payload, self.signing_key.private_key, algorithm="EdDSA", headers=self._headers
+            payload, self.signing_key.private_key, algorithm=self._algorithm, headers=self._headers
         )
         return IssuedAccessToken(token, claims)
 
@@ -504,6 +592,34 @@ class RevocationSet:
 # ------------------------------------------------------------------------------ verification
 
 
+_PKCS1V15: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyCheck:
+    """One verification key with its algorithm and its signatures' exact base64url length."""
+
+    algorithm: str
+    signature_chars: int
+    verify: Callable[[bytes, bytes], None]
+
+    @classmethod
+    def for_key(cls, key: PublicKey) -> _KeyCheck:
+        if isinstance(key, RSAPublicKey):
+            _check_rsa_key(key)
+            rsa_key = key
+
+            def verify_rsa(signature: bytes, message: bytes) -> None:
+                rsa_key.verify(signature, message, _PKCS1V15, _SHA256)
+
+            size = (key.key_size + 7) // 8
+            return cls("RS256", (size * 8 + 5) // 6, verify_rsa)
+        if isinstance(key, Ed25519PublicKey):
+            return cls("EdDSA", 86, key.verify)
+        raise ValueError("a verification key must be an RSA or an Ed25519 public key")
+
+
 class AccessTokenVerifier:
     """Verifies access tokens without I/O. One per process; thread-safe.
 
@@ -519,7 +635,7 @@ class AccessTokenVerifier:
 
     def __init__(
         self,
-        public_keys: Mapping[str, Ed25519PublicKey],
+        public_keys: Mapping[str, PublicKey],
         revocations: RevocationSet,
         *,
         clock_skew_ns: int = CLOCK_SKEW_NS,
@@ -531,12 +647,12 @@ class AccessTokenVerifier:
             raise ValueError("the clock-skew bound lies between 0 and 5 minutes")
         if cache_size < 0:
             raise ValueError("the verified-token cache size cannot be negative")
-        self._keys = dict(public_keys)
+        self._keys = {key_id: _KeyCheck.for_key(key) for key_id, key in public_keys.items()}
         self.revocations = revocations
         self._skew_s = clock_skew_ns // _NS
         self._cache_size = cache_size
         self._verified: dict[str, AccessClaims] = {}
-        self._headers: dict[str, Ed25519PublicKey] = {}
+        self._headers: dict[str, _KeyCheck] = {}
         self._insert_lock = threading.Lock()
 
     @classmethod
@@ -546,7 +662,7 @@ class AccessTokenVerifier:
         """A verifier accepting tokens of any of `keys` (the current and the previous ones)."""
         return cls({key.key_id: key.public_key for key in keys}, revocations, **options)
 
-    def _key_for_header(self, segment: str) -> Ed25519PublicKey:
+    def _key_for_header(self, segment: str) -> _KeyCheck:
         key = self._headers.get(segment)
         if key is not None:
             return key
@@ -557,13 +673,16 @@ class AccessTokenVerifier:
         if (
             not isinstance(header, dict)
             or header.keys() != _HEADER_KEYS
-            or header["alg"] != "EdDSA"
             or header["typ"] != TOKEN_TYPE
         ):
-            raise TokenInvalid("the token's header is not an Ed25519 access-token header")
+            raise TokenInvalid("the token's header is not an access-token header")
         key = self._keys.get(header["kid"]) if isinstance(header["kid"], str) else None
         if key is None:
             raise TokenInvalid("the token was signed with an unknown key")
+        # The key, not the token, decides the algorithm: `none`, HS256 keyed with the public
+        # key, or any algorithm other than the key's own is refused before the signature.
+        if header["alg"] != key.algorithm:
+            raise TokenInvalid("the token's algorithm is not its key's algorithm")
         if len(self._headers) < _HEADERS_REMEMBERED_MAX:
             self._headers[segment] = key
         return key
@@ -575,6 +694,8 @@ class AccessTokenVerifier:
             raise TokenInvalid("the bearer token is not an access token")
         header_segment, payload_segment, signature_segment = match.groups()
         key = self._key_for_header(header_segment)
+        if len(signature_segment) != key.signature_chars:
+            raise TokenInvalid("the token's signature has the wrong length for its key")
         signature = _b64url_decode(signature_segment)
         try:
             key.verify(signature, f"{header_segment}.{payload_segment}".encode("ascii"))
