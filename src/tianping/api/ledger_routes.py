@@ -192,14 +192,17 @@ def reopen_account(account_id: LedgerIdPath, services: ServicesDependency) -> Ac
 @router.get("/accounts", dependencies=_READ)
 def lookup_accounts(ids: IdList, services: ServicesDependency) -> AccountList:
     """Look up accounts by id, in the order asked; unknown ids are left out."""
-    accounts = services.ledger.lookup_accounts(_parse_id_list(ids))
-    return AccountList(accounts=[AccountOut.of(account) for account in accounts])
+    return _account_list(services, _parse_id_list(ids))
 
 
 @router.post("/accounts/lookup", dependencies=_READ)
 def lookup_accounts_by_body(body: LookupRequest, services: ServicesDependency) -> AccountList:
     """Look up accounts by id, like `GET /accounts?ids=`, for lists too long for a URL."""
-    accounts = services.ledger.lookup_accounts(body.ids)
+    return _account_list(services, body.ids)
+
+
+def _account_list(services: Services, ids: list[int]) -> AccountList:
+    accounts = services.ledger.lookup_accounts(ids)
     return AccountList(accounts=[AccountOut.of(account) for account in accounts])
 
 
@@ -325,14 +328,17 @@ def get_account_statement(
 @router.get("/transfers", dependencies=_READ)
 def lookup_transfers(ids: IdList, services: ServicesDependency) -> TransferList:
     """Look up transfers by id, in the order asked; unknown ids are left out."""
-    transfers = services.ledger.lookup_transfers(_parse_id_list(ids))
-    return TransferList(transfers=[TransferOut.of(transfer) for transfer in transfers])
+    return _transfer_list(services, _parse_id_list(ids))
 
 
 @router.post("/transfers/lookup", dependencies=_READ)
 def lookup_transfers_by_body(body: LookupRequest, services: ServicesDependency) -> TransferList:
     """Look up transfers by id, like `GET /transfers?ids=`, for lists too long for a URL."""
-    transfers = services.ledger.lookup_transfers(body.ids)
+    return _transfer_list(services, body.ids)
+
+
+def _transfer_list(services: Services, ids: list[int]) -> TransferList:
+    transfers = services.ledger.lookup_transfers(ids)
     return TransferList(transfers=[TransferOut.of(transfer) for transfer in transfers])
 
 

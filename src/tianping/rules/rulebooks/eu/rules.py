@@ -24,6 +24,7 @@ caller that has one converts before asking.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from tianping.ledger.money import Currency, Money
@@ -133,6 +134,116 @@ def failed_attempts_block(ctx: RuleContext) -> Finding | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _CountedExemption:
+    """One of the two exemptions that cap a single payment and count the payments since the
+    last strong authentication (RTS Arts. 11 and 16). They differ only in their channel,
+    their parameters and their wording, so one check serves both.
+
+    The `over_single` messages take `amount` and `limit`; the `over_series` ones take `total`
+    and `count`. Each message pair is (English, Chinese).
+    """
+
+    exemption: str
+    channel: str
+    parameter_prefix: str
+    wrong_channel: tuple[str, str]
+    not_euro: tuple[str, str]
+    over_single: tuple[str, str]
+    over_series: tuple[str, str]
+
+
+def _check_counted_exemption(ctx: RuleContext, spec: _CountedExemption) -> Finding | None:
+    """Step up unless the requested exemption applies.
+
+    The counters are those before this payment, and this payment is counted in: the
+    exemption holds while the total with it stays within the cumulative cap, or while it is
+    at most the last allowed in a row. The issuer tracks one counter or the other, and the
+    article is satisfied by either, so the exemption holds when any counter the caller
+    supplies is within its limit.
+    """
+    if _exemption(ctx) != spec.exemption or _strongly_authenticated(ctx):
+        return None
+    single_max: int = ctx.param(f"{spec.parameter_prefix}_single_max")
+    cumulative_max: int = ctx.param(f"{spec.parameter_prefix}_cumulative_max")
+    consecutive_max: int = ctx.param(f"{spec.parameter_prefix}_consecutive_max")
+    if ctx.fact("channel") != spec.channel:
+        return ctx.step_up(*spec.wrong_channel)
+    if not _in_euro(ctx):
+        return ctx.step_up(*spec.not_euro)
+    amount: int = ctx.fact("amount")
+    if amount > single_max:
+        english, chinese = spec.over_single
+        return ctx.step_up(
+            english.format(amount=_eur(amount), limit=_eur(single_max)),
+            chinese.format(amount=_eur(amount), limit=_eur(single_max)),
+        )
+    if ctx.has_fact("sca_cumulative_since_last"):
+        total = ctx.fact("sca_cumulative_since_last") + amount
+        if total <= cumulative_max:
+            return None
+    if ctx.has_fact("sca_consecutive_since_last"):
+        position = ctx.fact("sca_consecutive_since_last") + 1
+        if position <= consecutive_max:
+            return None
+    english, chinese = spec.over_series
+    return ctx.step_up(
+        english.format(total=_eur(cumulative_max), count=consecutive_max),
+        chinese.format(total=_eur(cumulative_max), count=consecutive_max),
+    )
+
+
+_SCA_REQUIRED_EN = "strong customer authentication is required."
+_SCA_REQUIRED_ZH = "须进行强客户认证。"
+
+_CONTACTLESS = _CountedExemption(
+    exemption="contactless",
+    channel="contactless",
+    parameter_prefix="payments.contactless",
+    wrong_channel=(
+        "The contactless exemption applies only to contactless payments at a point of sale; "
+        + _SCA_REQUIRED_EN,
+        "非接触豁免仅适用于销售点的非接触支付；" + _SCA_REQUIRED_ZH,
+    ),
+    not_euro=(
+        "The contactless exemption limits are in euro and this payment is not; " + _SCA_REQUIRED_EN,
+        "非接触豁免限额以欧元计，本笔支付并非欧元；" + _SCA_REQUIRED_ZH,
+    ),
+    over_single=(
+        "Contactless payment of {amount} is over the {limit} exemption limit; " + _SCA_REQUIRED_EN,
+        "非接触支付金额 {amount} 超过 {limit} 的豁免限额；" + _SCA_REQUIRED_ZH,
+    ),
+    over_series=(
+        "Contactless payments since the last strong authentication would exceed {total} in "
+        "total or {count} in a row; " + _SCA_REQUIRED_EN,
+        "自上次强认证以来的非接触支付将超过累计 {total} 或连续 {count} 笔；" + _SCA_REQUIRED_ZH,
+    ),
+)
+
+_LOW_VALUE = _CountedExemption(
+    exemption="low_value",
+    channel="remote",
+    parameter_prefix="payments.remote_low_value",
+    wrong_channel=(
+        "The low-value exemption applies only to remote payments; " + _SCA_REQUIRED_EN,
+        "小额豁免仅适用于远程支付；" + _SCA_REQUIRED_ZH,
+    ),
+    not_euro=(
+        "The low-value exemption limits are in euro and this payment is not; " + _SCA_REQUIRED_EN,
+        "小额豁免限额以欧元计，本笔支付并非欧元；" + _SCA_REQUIRED_ZH,
+    ),
+    over_single=(
+        "Remote payment of {amount} is over the {limit} low-value limit; " + _SCA_REQUIRED_EN,
+        "远程支付金额 {amount} 超过 {limit} 的小额豁免限额；" + _SCA_REQUIRED_ZH,
+    ),
+    over_series=(
+        "Low-value remote payments since the last strong authentication would exceed {total} "
+        "in total or {count} in a row; " + _SCA_REQUIRED_EN,
+        "自上次强认证以来的小额远程支付将超过累计 {total} 或连续 {count} 笔；" + _SCA_REQUIRED_ZH,
+    ),
+)
+
+
 # -- G2: contactless payments at a point of sale ----------------------------------------------
 
 
@@ -169,45 +280,7 @@ def contactless_exemption(ctx: RuleContext) -> Finding | None:
     row. The issuer tracks one counter or the other, and the article is satisfied by either,
     so the exemption holds when any counter the caller supplies is within its limit.
     """
-    if _exemption(ctx) != "contactless" or _strongly_authenticated(ctx):
-        return None
-    single_max: int = ctx.param("payments.contactless_single_max")
-    cumulative_max: int = ctx.param("payments.contactless_cumulative_max")
-    consecutive_max: int = ctx.param("payments.contactless_consecutive_max")
-    if ctx.fact("channel") != "contactless":
-        return ctx.step_up(
-            "The contactless exemption applies only to contactless payments at a point of "
-            "sale; strong customer authentication is required.",
-            "非接触豁免仅适用于销售点的非接触支付；须进行强客户认证。",
-        )
-    if not _in_euro(ctx):
-        return ctx.step_up(
-            "The contactless exemption limits are in euro and this payment is not; strong "
-            "customer authentication is required.",
-            "非接触豁免限额以欧元计，本笔支付并非欧元；须进行强客户认证。",
-        )
-    amount: int = ctx.fact("amount")
-    if amount > single_max:
-        return ctx.step_up(
-            f"Contactless payment of {_eur(amount)} is over the {_eur(single_max)} exemption "
-            "limit; strong customer authentication is required.",
-            f"非接触支付金额 {_eur(amount)} 超过 {_eur(single_max)} 的豁免限额；须进行强客户认证。",
-        )
-    if ctx.has_fact("sca_cumulative_since_last"):
-        total = ctx.fact("sca_cumulative_since_last") + amount
-        if total <= cumulative_max:
-            return None
-    if ctx.has_fact("sca_consecutive_since_last"):
-        position = ctx.fact("sca_consecutive_since_last") + 1
-        if position <= consecutive_max:
-            return None
-    return ctx.step_up(
-        f"Contactless payments since the last strong authentication would exceed "
-        f"{_eur(cumulative_max)} in total or {consecutive_max} in a row; strong customer "
-        "authentication is required.",
-        f"自上次强认证以来的非接触支付将超过累计 {_eur(cumulative_max)} 或连续 "
-        f"{consecutive_max} 笔；须进行强客户认证。",
-    )
+    return _check_counted_exemption(ctx, _CONTACTLESS)
 
 
 # -- G3: low-value remote payments ------------------------------------------------------------
@@ -244,46 +317,7 @@ def remote_low_value_exemption(ctx: RuleContext) -> Finding | None:
     Counters are counted as for the contactless exemption: this payment is included, and any
     supplied counter within its limit satisfies the article.
     """
-    if _exemption(ctx) != "low_value" or _strongly_authenticated(ctx):
-        return None
-    single_max: int = ctx.param("payments.remote_low_value_single_max")
-    cumulative_max: int = ctx.param("payments.remote_low_value_cumulative_max")
-    consecutive_max: int = ctx.param("payments.remote_low_value_consecutive_max")
-    if ctx.fact("channel") != "remote":
-        return ctx.step_up(
-            "The low-value exemption applies only to remote payments; strong customer "
-            "authentication is required.",
-            "小额豁免仅适用于远程支付；须进行强客户认证。",
-        )
-    if not _in_euro(ctx):
-        return ctx.step_up(
-            "The low-value exemption limits are in euro and this payment is not; strong "
-            "customer authentication is required.",
-            "小额豁免限额以欧元计，本笔支付并非欧元；须进行强客户认证。",
-        )
-    amount: int = ctx.fact("amount")
-    if amount > single_max:
-        return ctx.step_up(
-            f"Remote payment of {_eur(amount)} is over the {_eur(single_max)} low-value "
-            "limit; strong customer authentication is required.",
-            f"远程支付金额 {_eur(amount)} 超过 {_eur(single_max)} 的小额豁免限额；"
-            "须进行强客户认证。",
-        )
-    if ctx.has_fact("sca_cumulative_since_last"):
-        total = ctx.fact("sca_cumulative_since_last") + amount
-        if total <= cumulative_max:
-            return None
-    if ctx.has_fact("sca_consecutive_since_last"):
-        position = ctx.fact("sca_consecutive_since_last") + 1
-        if position <= consecutive_max:
-            return None
-    return ctx.step_up(
-        f"Low-value remote payments since the last strong authentication would exceed "
-        f"{_eur(cumulative_max)} in total or {consecutive_max} in a row; strong customer "
-        "authentication is required.",
-        f"自上次强认证以来的小额远程支付将超过累计 {_eur(cumulative_max)} 或连续 "
-        f"{consecutive_max} 笔；须进行强客户认证。",
-    )
+    return _check_counted_exemption(ctx, _LOW_VALUE)
 
 
 # -- G4: transaction-risk analysis ------------------------------------------------------------
