@@ -28,7 +28,7 @@ import pytest
 
 import pg_support
 
-pytest_plugins = ["ledger_fixtures"]
+pytest_plugins = ["ledger_fixtures", "identity_api_support"]
 
 _SHARED_KEY = pytest.StashKey[pg_support.SharedCluster]()
 _PG_FIXTURES = frozenset({"postgres_server_url", "postgres_database_factory", "postgres_url"})

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from tianping.config import Settings, load_settings
+from tianping.config import Settings, load_secrets_file, load_settings
 from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
 from tianping.identity.auth_service import DEFAULT_ROLE_SCOPES, AuthService, RevocationRefresher
 from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV, FingerprintKey
+from tianping.identity.privacy_service import PrivacyService
 from tianping.identity.tokens import SIGNING_KEY_ENV_VAR, load_signing_key
 from tianping.identity.totp import SECRETS_KEY_ENV_VAR, SecretBox
+from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, load_master_key
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger
 from tianping.ledger.sweeper import ExpirySweeper
@@ -29,10 +31,12 @@ IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPR
 
 @dataclass(frozen=True, slots=True)
 class IdentityServices:
-    """The identity context's services: authentication and the keyed card/request digests."""
+    """The identity context's services: authentication, the keyed card/request digests, and
+    consent with the personal-data vault (None when no master key is configured)."""
 
     auth: AuthService
     fingerprint_key: FingerprintKey
+    privacy: PrivacyService | None = None
 
 
 def build_identity(
@@ -57,7 +61,13 @@ def build_identity(
         clock=clock,
         role_scopes=role_scopes,
     )
-    return IdentityServices(auth=auth, fingerprint_key=FingerprintKey.from_env(environ))
+    privacy = None
+    # The vault's master key is the one key that can live in a file; either source enables it.
+    if environ.get(MASTER_KEY_ENV) or environ.get(MASTER_KEY_FILE_ENV):
+        privacy = PrivacyService(ledger, Vault(load_master_key(environ=environ)), clock)
+    return IdentityServices(
+        auth=auth, fingerprint_key=FingerprintKey.from_env(environ), privacy=privacy
+    )
 
 
 @dataclass(slots=True)
@@ -113,6 +123,13 @@ class Services:
         self.pool.close()
 
 
+def merged_secrets(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the settings' secrets file: the file fills in what the
+    environment leaves unset."""
+    from_file = {} if settings.secrets_file is None else load_secrets_file(settings.secrets_file)
+    return {**from_file, **(os.environ if environ is None else environ)}
+
+
 def build_services(
     settings: Settings | None = None,
     *,
@@ -139,9 +156,9 @@ def build_services(
     )
     ledger = Ledger(pool, clock=clock)
     try:
-        identity = build_identity(
-            ledger, os.environ if environ is None else environ, clock=clock, role_scopes=role_scopes
-        )
+        if environ is None:
+            environ = merged_secrets(settings)
+        identity = build_identity(ledger, environ, clock=clock, role_scopes=role_scopes)
     except BaseException:
         pool.close()
         raise

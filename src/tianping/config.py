@@ -4,7 +4,8 @@ Settings come from, highest priority first:
 
 1. keyword arguments to :func:`load_settings` (e.g. from CLI options);
 2. environment variables prefixed ``TIANPING_`` (``TIANPING_DATABASE_URL``,
-   ``TIANPING_DATA_DIR``, ``TIANPING_SQLITE_SYNCHRONOUS``, ``TIANPING_LOG_LEVEL``);
+   ``TIANPING_DATA_DIR``, ``TIANPING_SQLITE_SYNCHRONOUS``, ``TIANPING_LOG_LEVEL``,
+   ``TIANPING_RULEBOOK``, ``TIANPING_RULEBOOK_OVERLAYS``, ``TIANPING_SECRETS_FILE``);
 3. a TOML file: the path in ``TIANPING_CONFIG`` (which must exist), otherwise
    ``tianping.toml`` in the current directory if present. Keys are the field names below,
    at the top level of the file; unknown keys are an error;
@@ -14,12 +15,14 @@ Settings come from, highest priority first:
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -30,12 +33,27 @@ from tianping.db.urls import InvalidDatabaseURL, parse_database_url
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
+    "SECRET_NAMES",
     "ConfigFileError",
     "Settings",
     "config_file",
     "default_database_url",
+    "load_secrets_file",
     "load_settings",
 ]
+
+# The secrets a secrets file may hold: the identity context's keys (see identity/README.md).
+# Anything else in the file is refused, so a database password or a typo cannot hide there.
+SECRET_NAMES = frozenset(
+    {
+        "TIANPING_TOKEN_SIGNING_KEY",
+        "TIANPING_SECRETS_KEY",
+        "TIANPING_CARD_FINGERPRINT_KEY",
+        "TIANPING_MASTER_KEY",
+        "TIANPING_API_TOKEN",
+    }
+)
+_SECRETS_FILE_BYTES_MAX = 64 * 1024
 
 #: Environment variable naming a TOML settings file.
 CONFIG_ENV_VAR = "TIANPING_CONFIG"
@@ -83,6 +101,15 @@ class Settings(BaseSettings):
             Env ``TIANPING_SQLITE_SYNCHRONOUS``.
         log_level: DEBUG, INFO (default), WARNING, ERROR or CRITICAL. Case-insensitive.
             Env ``TIANPING_LOG_LEVEL``.
+        rulebook: the rulebook the process enforces: a shipped one (``cn``, ``eu``) or a
+            rulebook directory. Env ``TIANPING_RULEBOOK``. Default ``cn``.
+        rulebook_overlays: overlays applied in order; in the environment a comma-separated
+            list (``TIANPING_RULEBOOK_OVERLAYS=interest-cap-15-4,class-ii-annual-cap-50k``),
+            in the TOML file a list. Default none.
+        secrets_file: a file of ``NAME=value`` lines holding the identity keys (the output of
+            ``tianping identity keys generate``), readable by its owner only; variables set
+            in the environment win over it. Env ``TIANPING_SECRETS_FILE``. Keys never go in the
+            TOML file, which is meant to be shared and versioned.
     """
 
     model_config = SettingsConfigDict(
@@ -98,6 +125,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     sqlite_synchronous: SqliteSynchronous = "FULL"
     log_level: LogLevel = "INFO"
+    rulebook: str = "cn"
+    rulebook_overlays: Annotated[tuple[str, ...], NoDecode] = ()
+    secrets_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -118,6 +148,26 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("rulebook")
+    @classmethod
+    def _rulebook_named(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("rulebook is a rulebook name or directory")
+        return value
+
+    @field_validator("rulebook_overlays", mode="before")
+    @classmethod
+    def _overlay_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = [part.strip() for part in value.split(",")]
+            value = [] if names == [""] else names
+        if isinstance(value, list | tuple) and any(
+            not isinstance(name, str) or not name.strip() for name in value
+        ):
+            raise ValueError("an empty overlay name (a stray comma?)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -143,6 +193,32 @@ class Settings(BaseSettings):
                 yield name, parse_database_url(value).redacted()
             else:
                 yield name, value
+
+
+def load_secrets_file(path: Path) -> dict[str, str]:
+    """The ``NAME=value`` secrets in `path`, refusing a file others can read or that holds
+    anything but `SECRET_NAMES`. Values are never echoed in errors."""
+    try:
+        status = path.stat()
+    except OSError as exc:
+        raise ConfigFileError(f"secrets file {str(path)!r}: {exc.strerror}") from None
+    if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigFileError(f"secrets file {str(path)!r} is readable by others; `chmod 600` it")
+    if status.st_size > _SECRETS_FILE_BYTES_MAX:
+        raise ConfigFileError(f"secrets file {str(path)!r} is larger than a secrets file can be")
+    secrets: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, equals, value = text.partition("=")
+        if not equals or name.strip() not in SECRET_NAMES:
+            raise ConfigFileError(
+                f"secrets file {str(path)!r} line {number}: expected NAME=value with NAME one "
+                f"of {sorted(SECRET_NAMES)}"
+            )
+        secrets[name.strip()] = value.strip()
+    return secrets
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -31,6 +31,7 @@ from tianping.api.security import (
     PUBLIC_PATHS,
     ROLE_SCOPES,
     BearerTokenAuthenticator,
+    RouteDeclaration,
     route_declarations,
 )
 from tianping.bootstrap import Services, build_services
@@ -39,6 +40,9 @@ from tianping.identity import party_service
 from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV
 from tianping.identity.tokens import ROLES, SIGNING_KEY_ENV_VAR, SigningKey
 from tianping.identity.totp import SECRETS_KEY_ENV_VAR
+from tianping.identity.vault import MASTER_KEY_ENV
+from tianping.ledger.model import NewAccount, NewTransfer
+from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -46,16 +50,29 @@ with warnings.catch_warnings():
 
 ANONYMOUS: Final = "anonymous"
 ALL_ROLES: Final = (*ROLES, ANONYMOUS)
-EVERYONE: Final = frozenset(ALL_ROLES)
-SIGNED_IN: Final = frozenset(ROLES)
-OPERATOR: Final = frozenset({"operator"})
-LEDGER_READERS: Final = frozenset({"operator", "auditor"})
-RULES_READERS: Final = frozenset({"operator", "supervisor", "auditor"})
+ALL: Final = "all"  # the role may call the route for every resource
+OWN: Final = "own"  # only for resources its party owns; others answer as forbidden or absent
 
-# (method, path) -> the roles allowed. Customers, merchants and partners reach no ledger route:
-# the ledger routes do not yet check that an account is the caller's own, so granting them a
-# ledger scope would let one customer read another's accounts and transfers.
-EXPECTED: Final[dict[tuple[str, str], frozenset[str]]] = {
+
+def _grant(access: str, *roles: str) -> dict[str, str]:
+    return dict.fromkeys(roles, access)
+
+
+EVERYONE: Final = _grant(ALL, *ALL_ROLES)
+SIGNED_IN: Final = _grant(ALL, *ROLES)
+OPERATOR: Final = _grant(ALL, "operator")
+OWNERS: Final = ("customer", "merchant", "partner")
+# Supervisors read the pseudonymous ledger; customers, merchants and partners read their own.
+LEDGER_READERS: Final = _grant(ALL, "operator", "supervisor", "auditor") | _grant(OWN, *OWNERS)
+LEDGER_AUDITORS: Final = _grant(ALL, "operator", "auditor")
+RULES_READERS: Final = _grant(ALL, "operator", "supervisor", "auditor")
+# A person's consents and personal data: the operator for anyone, the party for itself.
+DATA_SUBJECT: Final = _grant(ALL, "operator") | _grant(OWN, *OWNERS)
+ACCOUNT_HOLDER: Final = _grant(ALL, "operator") | _grant(OWN, "customer")
+CASE_READERS: Final = _grant(ALL, "operator", "supervisor")
+
+# (method, path) -> {role: ALL or OWN}; a role not named is denied.
+EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("GET", "/health"): EVERYONE,
     ("GET", "/docs"): EVERYONE,
     ("GET", "/docs/oauth2-redirect"): EVERYONE,
@@ -74,6 +91,28 @@ EXPECTED: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/identity/parties/{party_id}/verifications"): OPERATOR,
     ("POST", "/v1/identity/parties/{party_id}/blocklist"): OPERATOR,
     ("GET", "/v1/identity/parties/{party_id}/blocklist"): OPERATOR,
+    # privacy
+    ("POST", "/v1/identity/consent-texts"): OPERATOR,
+    ("GET", "/v1/identity/consent-texts/{text_id}/versions/{version}"): SIGNED_IN,
+    ("GET", "/v1/identity/parties/{party_id}/consents"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/consents"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/consents/{text_id}/withdrawal"): DATA_SUBJECT,
+    ("GET", "/v1/identity/parties/{party_id}/services/{service}"): DATA_SUBJECT,
+    ("PUT", "/v1/identity/parties/{party_id}/personal-data"): DATA_SUBJECT,
+    ("PATCH", "/v1/identity/parties/{party_id}/personal-data"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/personal-data/read"): OPERATOR,
+    ("POST", "/v1/identity/parties/{party_id}/case-access"): CASE_READERS,
+    ("GET", "/v1/identity/parties/{party_id}/access-log"): DATA_SUBJECT,
+    ("GET", "/v1/identity/parties/{party_id}/export"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/erasure"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/explanation-requests"): DATA_SUBJECT,
+    ("POST", "/v1/identity/parties/{party_id}/review-requests"): DATA_SUBJECT,
+    ("GET", "/v1/identity/parties/{party_id}/subject-requests"): DATA_SUBJECT,
+    ("POST", "/v1/identity/subject-requests/{request_id}/answer"): OPERATOR,
+    ("POST", "/v1/identity/parties/{party_id}/payment-accounts"): ACCOUNT_HOLDER,
+    ("GET", "/v1/identity/parties/{party_id}/payment-accounts"): ACCOUNT_HOLDER,
+    ("POST", "/v1/identity/parties/{party_id}/cards"): ACCOUNT_HOLDER,
+    ("GET", "/v1/identity/parties/{party_id}/cards"): ACCOUNT_HOLDER,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -90,8 +129,8 @@ EXPECTED: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/v1/ledger/transfers/lookup"): LEDGER_READERS,
     ("GET", "/v1/ledger/transfers/{transfer_id}"): LEDGER_READERS,
     ("GET", "/v1/ledger/result-codes"): LEDGER_READERS,
-    ("GET", "/v1/ledger/check"): LEDGER_READERS,
-    ("GET", "/v1/ledger/audit/verify"): LEDGER_READERS,
+    ("GET", "/v1/ledger/check"): LEDGER_AUDITORS,
+    ("GET", "/v1/ledger/audit/verify"): LEDGER_AUDITORS,
     # rules
     ("GET", "/v1/rules"): RULES_READERS,
     ("GET", "/v1/rules/diff"): RULES_READERS,
@@ -105,27 +144,34 @@ OPERATOR_TOKEN: Final = "m" * 40
 PASSWORD: Final = "matrix password long enough"
 
 
-def _served_routes(app: Any) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(method, path) -> declared scopes, for every route the app serves (HEAD aside)."""
+def _served_routes(app: Any) -> dict[tuple[str, str], RouteDeclaration]:
+    """(method, path) -> declaration, for every route the app serves (HEAD aside)."""
     return {
-        (method, route.path): route.scopes
+        (method, route.path): route
         for route in route_declarations(app)
         for method in route.methods - {"HEAD"}
     }
 
 
-def _allowed_by_declarations(path: str, scopes: tuple[str, ...]) -> frozenset[str]:
-    if path in PUBLIC_PATHS:
+def _allowed_by_declarations(route: RouteDeclaration) -> dict[str, str]:
+    if route.path in PUBLIC_PATHS:
         return EVERYONE
-    return frozenset(role for role in ROLES if set(scopes) <= ROLE_SCOPES[role])
+    allowed: dict[str, str] = {}
+    for role in ROLES:
+        held = ROLE_SCOPES[role]
+        if set(route.scopes) <= held:
+            allowed[role] = ALL
+        elif route.own_scopes and set(route.own_scopes) <= held:
+            allowed[role] = OWN
+    return allowed
 
 
 @pytest.fixture(scope="module")
-def declared() -> dict[tuple[str, str], tuple[str, ...]]:
+def declared() -> dict[tuple[str, str], RouteDeclaration]:
     return _served_routes(create_app(authenticator=BearerTokenAuthenticator(OPERATOR_TOKEN)))
 
 
-def test_every_route_is_in_the_table(declared: dict[tuple[str, str], tuple[str, ...]]) -> None:
+def test_every_route_is_in_the_table(declared: dict[tuple[str, str], RouteDeclaration]) -> None:
     missing = sorted(set(declared) - set(EXPECTED))
     stale = sorted(set(EXPECTED) - set(declared))
     assert missing == [], f"routes without an authorisation entry: {missing}"
@@ -133,10 +179,18 @@ def test_every_route_is_in_the_table(declared: dict[tuple[str, str], tuple[str, 
 
 
 def test_the_table_matches_the_declarations(
-    declared: dict[tuple[str, str], tuple[str, ...]],
+    declared: dict[tuple[str, str], RouteDeclaration],
 ) -> None:
-    for (method, path), scopes in declared.items():
-        assert _allowed_by_declarations(path, scopes) == EXPECTED[(method, path)], (method, path)
+    for (method, path), route in declared.items():
+        assert _allowed_by_declarations(route) == EXPECTED[(method, path)], (method, path)
+
+
+def test_every_restricted_route_declares_how_ownership_is_decided(
+    declared: dict[tuple[str, str], RouteDeclaration],
+) -> None:
+    """An own scope without an ownership rule would admit an owner to everything."""
+    for key, route in declared.items():
+        assert len(route.own_scopes) == len(route.ownership), key
 
 
 def test_every_role_has_its_scopes_declared() -> None:
@@ -152,6 +206,7 @@ def matrix_client(sqlite_url: str, tmp_path: Path, clock: ManualClock) -> Iterat
         SIGNING_KEY_ENV_VAR: SigningKey.generate().to_pem().decode(),
         SECRETS_KEY_ENV_VAR: base64.b64encode(secrets.token_bytes(32)).decode(),
         CARD_FINGERPRINT_KEY_ENV: secrets.token_hex(32),
+        MASTER_KEY_ENV: base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     settings = load_settings(database_url=sqlite_url, data_dir=tmp_path)
     services: Services = build_services(
@@ -165,42 +220,74 @@ def matrix_client(sqlite_url: str, tmp_path: Path, clock: ManualClock) -> Iterat
         services.close()
 
 
-def _concrete(path: str, party_id: str) -> str:
-    path = path.replace("{party_id}", party_id)
+PLATFORM_ACCOUNT_ID: Final = 1
+
+
+def _concrete(path: str, party: dict[str, str]) -> str:
+    """The path with each placeholder replaced by the resource of `party` (or a dummy)."""
+    for name in ("party_id", "account_id", "transfer_id"):
+        path = path.replace("{" + name + "}", party[name])
     path = re.sub(r"\{rule_id\}", "no-such-rule", path)
     return re.sub(r"\{[a-z_]+\}", "1", path)
 
 
-def test_every_route_answers_every_role_as_the_table_says(matrix_client: Any) -> None:
-    client, services = matrix_client
+def _register(client: Any, services: Services, index: int, role: str) -> tuple[dict[str, str], str]:
+    """A party of `role` that owns one ledger account and one transfer, and its access token."""
     identity = services.identity
     assert identity is not None
+    party_id = party_service.register_person(
+        services.ledger,
+        f"matrix-{index}",
+        date_of_birth=dt.date(1990, 1, 1),
+        clock=identity.auth.clock,
+        key=identity.fingerprint_key,
+    )
+    identity.auth.set_password(party_id, PASSWORD, role=role)
+    account_id, transfer_id = 1_000 + index, 2_000 + index
+    assert services.ledger.create_accounts([NewAccount(account_id, "CNY", 1, owner=party_id)]) == [
+        CreateAccountResult.ok
+    ]
+    assert services.ledger.create_transfers(
+        [NewTransfer(transfer_id, account_id, PLATFORM_ACCOUNT_ID, 100, "CNY", 1)]
+    ) == [CreateTransferResult.ok]
+    login = client.post("/v1/identity/login", json={"identifier": party_id, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    assert login.json()["role"] == role
+    party = {"party_id": party_id, "account_id": str(account_id), "transfer_id": str(transfer_id)}
+    return party, login.json()["access_token"]
+
+
+# The answers a caller with an own scope gets for another party's resource.
+NOT_YOURS: Final = {
+    "forbidden": 403,
+    "account_not_found": 404,
+    "transfer_not_found": 404,
+}
+
+
+def test_every_route_answers_every_role_as_the_table_says(
+    matrix_client: Any, declared: dict[tuple[str, str], RouteDeclaration]
+) -> None:
+    client, services = matrix_client
+    assert services.ledger.create_accounts([NewAccount(PLATFORM_ACCOUNT_ID, "CNY", 2)]) == [
+        CreateAccountResult.ok
+    ]
     tokens: dict[str, str | None] = {ANONYMOUS: None}
-    party_id = ""
+    parties: dict[str, dict[str, str]] = {}
     for index, role in enumerate(ROLES):
-        party_id = party_service.register_person(
-            services.ledger,
-            f"matrix-{index}",
-            date_of_birth=dt.date(1990, 1, 1),
-            clock=identity.auth.clock,
-            key=identity.fingerprint_key,
-        )
-        identity.auth.set_password(party_id, PASSWORD, role=role)
-        login = client.post(
-            "/v1/identity/login", json={"identifier": party_id, "password": PASSWORD}
-        )
-        assert login.status_code == 200, login.text
-        assert login.json()["role"] == role
-        tokens[role] = login.json()["access_token"]
-    # Logout ends the caller's session, so it is called last.
-    routes = sorted(EXPECTED, key=lambda route: route[1] == "/v1/identity/logout")
+        parties[role], tokens[role] = _register(client, services, index, role)
+    parties[ANONYMOUS] = parties["operator"]
+    # Erasure and logout end what later calls rely on, so they are called last.
+    last = ("/v1/identity/parties/{party_id}/erasure", "/v1/identity/logout")
+    routes = sorted(EXPECTED, key=lambda route: last.index(route[1]) if route[1] in last else -1)
     for method, path in routes:
         for role in ALL_ROLES:
             token = tokens[role]
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            response = client.request(method, _concrete(path, party_id), headers=headers)
+            response = client.request(method, _concrete(path, parties[role]), headers=headers)
             where = (method, path, role, response.status_code, response.text[:200])
-            if role in EXPECTED[(method, path)]:
+            access = EXPECTED[(method, path)].get(role)
+            if access is not None:
                 assert response.status_code not in (401, 403), where
                 assert response.status_code < 500, where
             elif role == ANONYMOUS:
@@ -208,3 +295,12 @@ def test_every_route_answers_every_role_as_the_table_says(matrix_client: Any) ->
             else:
                 assert response.status_code == 403, where
                 assert response.json()["code"] == "forbidden", where
+            if access == OWN and declared[(method, path)].ownership != ("filtered by the handler",):
+                # The same call on someone else's resource is refused.
+                other = parties["operator"]
+                response = client.request(method, _concrete(path, other), headers=headers)
+                where = (method, path, role, "other's", response.status_code, response.text[:200])
+                body = response.json()
+                code = body.get("code") if isinstance(body, dict) else None
+                assert code in NOT_YOURS, where
+                assert response.status_code == NOT_YOURS[code], where

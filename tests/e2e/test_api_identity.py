@@ -8,109 +8,27 @@ token; parties act with the access tokens the login route issues. Time is the te
 
 from __future__ import annotations
 
-import base64
-import secrets
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from starlette.exceptions import StarletteDeprecationWarning
 
-from ledger_support import ManualClock
+from identity_api_support import (
+    ADULT_BORN,
+    IDENTITY,
+    OPERATOR_TOKEN,
+    PASSWORD,
+    IdentityApi,
+    TestClient,
+    problem_code,
+)
 from tianping.api.app import create_app
-from tianping.api.problems import PROBLEM_MEDIA_TYPE
 from tianping.api.security import ROLE_SCOPES, BearerTokenAuthenticator
-from tianping.bootstrap import Services, build_services
+from tianping.bootstrap import build_services
 from tianping.config import load_settings
-from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV
-from tianping.identity.tokens import ACCESS_TOKEN_LIFETIME_NS, SIGNING_KEY_ENV_VAR, SigningKey
-from tianping.identity.totp import SECRETS_KEY_ENV_VAR
-
-with warnings.catch_warnings():
-    # See test_api_ledger.py: Starlette's TestClient warns about the `httpx` package.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
-
-OPERATOR_TOKEN = "o" * 40
-IDENTITY = "/v1/identity"
-PASSWORD = "correct horse battery staple"
-ADULT_BORN = "1990-01-01"
-
-
-def identity_environment() -> dict[str, str]:
-    """Fresh identity keys for one test: never stored anywhere but this process."""
-    return {
-        SIGNING_KEY_ENV_VAR: SigningKey.generate().to_pem().decode(),
-        SECRETS_KEY_ENV_VAR: base64.b64encode(secrets.token_bytes(32)).decode(),
-        CARD_FINGERPRINT_KEY_ENV: secrets.token_hex(32),
-    }
-
-
-@dataclass
-class IdentityApi:
-    client: TestClient
-    services: Services
-    clock: ManualClock
-
-    def operator(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-        return self.client.request(method, IDENTITY + path, json=body, headers=headers)
-
-    def as_party(
-        self, token: str, method: str, path: str, body: Any = None, *, prefix: str = IDENTITY
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"}
-        return self.client.request(method, prefix + path, json=body, headers=headers)
-
-    def register(self, request_id: str, born: str = ADULT_BORN, **extra: Any) -> str:
-        response = self.operator(
-            "POST", "/persons", {"request_id": request_id, "date_of_birth": born, **extra}
-        )
-        assert response.status_code == 201, response.text
-        party_id: str = response.json()["party_id"]
-        return party_id
-
-    def customer(self, request_id: str) -> str:
-        """A registered person with a password; returns the party id."""
-        party_id = self.register(request_id)
-        response = self.operator("PUT", f"/parties/{party_id}/password", {"password": PASSWORD})
-        assert response.status_code == 204, response.text
-        return party_id
-
-    def login(self, identifier: str, password: str = PASSWORD) -> httpx.Response:
-        return self.client.post(
-            IDENTITY + "/login", json={"identifier": identifier, "password": password}
-        )
-
-
-def problem_code(response: httpx.Response) -> str:
-    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), response.text
-    code: str = response.json()["code"]
-    return code
-
-
-@pytest.fixture
-def identity_api(database_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[IdentityApi]:
-    settings = load_settings(database_url=database_url, data_dir=tmp_path)
-    services = build_services(
-        settings,
-        migrate=True,
-        clock=clock,
-        environ=identity_environment(),
-        role_scopes=ROLE_SCOPES,
-    )
-    try:
-        app = create_app(services, authenticator=BearerTokenAuthenticator(OPERATOR_TOKEN))
-        with TestClient(app) as client:
-            yield IdentityApi(client, services, clock)
-        assert services.ledger.check() == []
-    finally:
-        services.close()
-
+from tianping.identity.tokens import ACCESS_TOKEN_LIFETIME_NS
+from tianping.ledger.model import NewAccount, NewTransfer
+from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 
 # -- configuration -----------------------------------------------------------------------------
 
@@ -291,14 +209,57 @@ def test_customer_cannot_register_or_set_passwords(identity_api: IdentityApi) ->
     assert problem_code(password) == "forbidden"
 
 
-def test_customer_never_reads_the_ledger(identity_api: IdentityApi) -> None:
-    """Customers hold no ledger scope until the ledger routes enforce account ownership."""
-    party_id = identity_api.customer("req-ledger-1")
-    access = identity_api.login(party_id).json()["access_token"]
-    for path in ("/accounts/1", "/transfers/1", "/accounts?ids=1", "/check"):
-        response = identity_api.as_party(access, "GET", path, prefix="/v1/ledger")
-        assert response.status_code == 403, path
-        assert problem_code(response) == "forbidden"
+def test_a_customer_reads_only_its_own_ledger_accounts_and_transfers(
+    identity_api: IdentityApi,
+) -> None:
+    """Ownership on the ledger: a customer sees its accounts and the transfers touching them;
+    another customer's account or transfer answers as if it did not exist."""
+    alice, bob = identity_api.customer("req-owner-a"), identity_api.customer("req-owner-b")
+    ledger = identity_api.services.ledger
+    assert (
+        ledger.create_accounts(
+            [
+                NewAccount(11, "CNY", 1, owner=alice),
+                NewAccount(12, "CNY", 1, owner=bob),
+                NewAccount(13, "CNY", 2),
+            ]
+        )
+        == [CreateAccountResult.ok] * 3
+    )
+    assert (
+        ledger.create_transfers(
+            [
+                NewTransfer(21, 13, 11, 500, "CNY", 1),  # platform -> alice
+                NewTransfer(22, 11, 12, 200, "CNY", 1),  # alice -> bob
+                NewTransfer(23, 13, 12, 700, "CNY", 1),  # platform -> bob
+            ]
+        )
+        == [CreateTransferResult.ok] * 3
+    )
+    token = identity_api.login(alice).json()["access_token"]
+
+    def get(path: str) -> httpx.Response:
+        return identity_api.as_party(token, "GET", path, prefix="/v1/ledger")
+
+    own = get("/accounts/11")
+    assert own.status_code == 200
+    assert own.json()["credits_posted"] == 500
+    assert problem_code(get("/accounts/12")) == "account_not_found"
+    assert problem_code(get("/accounts/13/transfers")) == "account_not_found"
+    assert problem_code(get("/accounts/12/statement")) == "account_not_found"
+    assert get("/transfers/21").status_code == 200
+    assert get("/transfers/22").status_code == 200  # alice pays bob: both sides see it
+    assert problem_code(get("/transfers/23")) == "transfer_not_found"
+    listed = get("/accounts?ids=11,12,13").json()["accounts"]
+    assert [account["id"] for account in listed] == ["11"]
+    transfers = get("/transfers?ids=21,22,23").json()["transfers"]
+    assert [transfer["id"] for transfer in transfers] == ["21", "22"]
+    page = get("/accounts/11/transfers").json()["transfers"]
+    assert [transfer["id"] for transfer in page] == ["21", "22"]
+    for path in ("/check", "/audit/verify"):
+        assert problem_code(get(path)) == "forbidden"
+    write = identity_api.as_party(token, "POST", "/accounts", {"accounts": []}, prefix="/v1/ledger")
+    assert problem_code(write) == "forbidden"
 
 
 def test_request_fields_are_bounded(identity_api: IdentityApi) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from tianping.config import ConfigFileError, Settings, load_settings
+from tianping.bootstrap import merged_secrets
+from tianping.config import ConfigFileError, Settings, load_secrets_file, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +127,52 @@ def test_settings_are_immutable() -> None:
     with pytest.raises(pydantic.ValidationError):
         settings.log_level = "DEBUG"  # type: ignore[misc]
     assert isinstance(settings, Settings)
+
+
+def test_rulebook_and_overlays_from_environment_and_file(
+    monkeypatch: pytest.MonkeyPatch, clean_env: Path
+) -> None:
+    assert (load_settings().rulebook, load_settings().rulebook_overlays) == ("cn", ())
+    (clean_env / "tianping.toml").write_text(
+        'rulebook = "eu"\nrulebook_overlays = ["a", "b"]\n', encoding="utf-8"
+    )
+    assert (load_settings().rulebook, load_settings().rulebook_overlays) == ("eu", ("a", "b"))
+    monkeypatch.setenv("TIANPING_RULEBOOK_OVERLAYS", "interest-cap-15-4, class-ii-cap")
+    assert load_settings().rulebook_overlays == ("interest-cap-15-4", "class-ii-cap")
+    monkeypatch.setenv("TIANPING_RULEBOOK_OVERLAYS", "a,,b")
+    with pytest.raises(pydantic.ValidationError, match="stray comma"):
+        load_settings()
+
+
+def test_secrets_file_holds_only_identity_keys_and_only_for_its_owner(tmp_path: Path) -> None:
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text(
+        "# identity keys\nTIANPING_SECRETS_KEY=abc\nTIANPING_MASTER_KEY = def\n", encoding="utf-8"
+    )
+    secrets_file.chmod(0o600)
+    assert load_secrets_file(secrets_file) == {
+        "TIANPING_SECRETS_KEY": "abc",
+        "TIANPING_MASTER_KEY": "def",
+    }
+    secrets_file.chmod(0o640)
+    with pytest.raises(ConfigFileError, match="readable by others"):
+        load_secrets_file(secrets_file)
+    secrets_file.chmod(0o600)
+    secrets_file.write_text("TIANPING_DATABASE_URL=postgresql://u:pw@h/db\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="line 1") as refused:
+        load_secrets_file(secrets_file)
+    assert "pw" not in str(refused.value)
+    with pytest.raises(ConfigFileError, match="No such file"):
+        load_secrets_file(tmp_path / "missing.env")
+
+
+def test_the_environment_wins_over_the_secrets_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secrets_file = tmp_path / "secrets.env"
+    secrets_file.write_text("TIANPING_MASTER_KEY=from-file\n", encoding="utf-8")
+    secrets_file.chmod(0o600)
+    monkeypatch.setenv("TIANPING_SECRETS_FILE", str(secrets_file))
+    assert load_settings().secrets_file == secrets_file
+    monkeypatch.setenv("TIANPING_MASTER_KEY", "from-env")
+    assert merged_secrets(load_settings())["TIANPING_MASTER_KEY"] == "from-env"

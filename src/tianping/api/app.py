@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from tianping import __version__
 from tianping.api.identity_routes import router as identity_router
 from tianping.api.ledger_routes import health_router, router
+from tianping.api.privacy_routes import router as privacy_router
 from tianping.api.problems import (
     PROBLEM_MEDIA_TYPE,
     REQUEST_BODY_BYTES_MAX,
@@ -32,7 +33,8 @@ from tianping.api.security import (
     IdentityTokenAuthenticator,
     authenticator_from_environment,
 )
-from tianping.bootstrap import Services, build_services
+from tianping.bootstrap import Services, build_services, merged_secrets
+from tianping.config import load_settings
 from tianping.identity.tokens import AccessClaims
 
 __all__ = ["create_app"]
@@ -66,11 +68,14 @@ def create_app(
     startup (without migrating the database, which is an operator's step) and closed at
     shutdown; services passed in belong to the caller, who closes them.
 
-    `authenticator`: who may call. When omitted it is chosen by `TIANPING_API_TOKEN`, read now.
+    `authenticator`: who may call. When omitted it is chosen by `TIANPING_API_TOKEN`, read now
+    from the environment or, when unset there, from the settings' secrets file.
     Identity access tokens are accepted in addition whenever the services carry the identity
     context; their roles' scopes come from `security.ROLE_SCOPES`.
     """
-    chosen_authenticator = authenticator or authenticator_from_environment()
+    chosen_authenticator = authenticator or authenticator_from_environment(
+        merged_secrets(load_settings())
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,6 +118,7 @@ def create_app(
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(identity_router)
+    app.include_router(privacy_router)
     return app
 
 

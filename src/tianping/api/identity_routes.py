@@ -246,7 +246,7 @@ def record_verification(
     return VerificationOut(
         verification_id=result.verification_id,
         party_id=str(result.party_id),
-        account_class=str(result.account_class) if result.account_class is not None else None,
+        account_class=None if result.account_class is None else result.account_class.label,
         upgraded=result.upgraded,
         replayed=result.replayed,
     )

@@ -46,7 +46,7 @@ from tianping.api.schemas import (
     TransferPage,
     iso_utc,
 )
-from tianping.api.security import require
+from tianping.api.security import FILTERED_BY_HANDLER, Access, OwnershipRule, require
 from tianping.bootstrap import Services
 from tianping.ledger.audit import verify_chain
 from tianping.ledger.ids import parse_id
@@ -72,17 +72,55 @@ router = APIRouter(
 )
 health_router = APIRouter(tags=["health"], responses={"5XX": _PROBLEM_RESPONSE})
 
-_READ: Final = [Depends(require("ledger:read"))]
+
+def get_services(request: Request) -> Services:
+    """The process's services, put on the app by `create_app`."""
+    return cast(Services, request.app.state.services)
+
+
+def _account_owners(request: Request) -> tuple[str, ...]:
+    account_id = parse_id(str(request.path_params["account_id"]))
+    account = get_services(request).ledger.lookup_account(account_id)
+    if account is None:
+        raise ApiProblem("account_not_found", f"no account has id {account_id}")
+    return (account.owner,)
+
+
+def _transfer_owners(request: Request) -> tuple[str, ...]:
+    transfer_id = parse_id(str(request.path_params["transfer_id"]))
+    ledger = get_services(request).ledger
+    transfers = ledger.lookup_transfers([transfer_id])
+    if not transfers:
+        raise ApiProblem("transfer_not_found", f"no transfer has id {transfer_id}")
+    sides = ledger.lookup_accounts([transfers[0].debit_account_id, transfers[0].credit_account_id])
+    return tuple(account.owner for account in sides)
+
+
+# Who owns what on the ledger: an account is its `owner`'s; a transfer belongs to the owners of
+# both its accounts (payer and payee each see it). Someone else's account or transfer answers
+# exactly as a missing one does, so its existence is not disclosed either.
+ACCOUNT_IN_PATH: Final = OwnershipRule(
+    "ledger account in path", _account_owners, "account_not_found"
+)
+TRANSFER_IN_PATH: Final = OwnershipRule(
+    "ledger transfer in path", _transfer_owners, "transfer_not_found"
+)
+
+_READ_OWN_ACCOUNT: Final = [
+    Depends(require("ledger:read", own="ledger:read:own", owner=ACCOUNT_IN_PATH))
+]
+_READ_OWN_TRANSFER: Final = [
+    Depends(require("ledger:read", own="ledger:read:own", owner=TRANSFER_IN_PATH))
+]
+# List lookups admit owners too and keep only what the caller owns (see `_account_list`).
+ReadFiltered = Annotated[
+    Access, Depends(require("ledger:read", own="ledger:read:own", owner=FILTERED_BY_HANDLER))
+]
 _WRITE: Final = [Depends(require("ledger:write"))]
 _AUDIT: Final = [Depends(require("ledger:audit"))]
 
 # A comma-separated lookup list of the largest allowed size.
 _ID_LIST_TEXT_LENGTH_MAX: Final = IDS_PER_LOOKUP_MAX * (ID_TEXT_LENGTH_MAX + 1) - 1
-
-
-def get_services(request: Request) -> Services:
-    """The process's services, put on the app by `create_app`."""
-    return cast(Services, request.app.state.services)
 
 
 ServicesDependency = Annotated[Services, Depends(get_services)]
@@ -189,24 +227,29 @@ def reopen_account(account_id: LedgerIdPath, services: ServicesDependency) -> Ac
 # -- accounts ------------------------------------------------------------------------------
 
 
-@router.get("/accounts", dependencies=_READ)
-def lookup_accounts(ids: IdList, services: ServicesDependency) -> AccountList:
-    """Look up accounts by id, in the order asked; unknown ids are left out."""
-    return _account_list(services, _parse_id_list(ids))
+@router.get("/accounts")
+def lookup_accounts(ids: IdList, services: ServicesDependency, access: ReadFiltered) -> AccountList:
+    """Look up accounts by id, in the order asked; unknown ids (and, for an owner, other
+    parties' accounts) are left out."""
+    return _account_list(services, access, _parse_id_list(ids))
 
 
-@router.post("/accounts/lookup", dependencies=_READ)
-def lookup_accounts_by_body(body: LookupRequest, services: ServicesDependency) -> AccountList:
+@router.post("/accounts/lookup")
+def lookup_accounts_by_body(
+    body: LookupRequest, services: ServicesDependency, access: ReadFiltered
+) -> AccountList:
     """Look up accounts by id, like `GET /accounts?ids=`, for lists too long for a URL."""
-    return _account_list(services, body.ids)
+    return _account_list(services, access, body.ids)
 
 
-def _account_list(services: Services, ids: list[int]) -> AccountList:
+def _account_list(services: Services, access: Access, ids: list[int]) -> AccountList:
     accounts = services.ledger.lookup_accounts(ids)
-    return AccountList(accounts=[AccountOut.of(account) for account in accounts])
+    return AccountList(
+        accounts=[AccountOut.of(account) for account in accounts if access.owns(account.owner)]
+    )
 
 
-@router.get("/accounts/{account_id}", dependencies=_READ)
+@router.get("/accounts/{account_id}", dependencies=_READ_OWN_ACCOUNT)
 def get_account(account_id: LedgerIdPath, services: ServicesDependency) -> AccountOut:
     """One account with its current balances."""
     # The ledger's single-account read path: a balance read is a wallet's most frequent query.
@@ -216,7 +259,7 @@ def get_account(account_id: LedgerIdPath, services: ServicesDependency) -> Accou
     return AccountOut.of(account)
 
 
-@router.get("/accounts/{account_id}/transfers", dependencies=_READ)
+@router.get("/accounts/{account_id}/transfers", dependencies=_READ_OWN_ACCOUNT)
 def get_account_transfers(
     account_id: LedgerIdPath,
     services: ServicesDependency,
@@ -247,7 +290,7 @@ def get_account_transfers(
     )
 
 
-@router.get("/accounts/{account_id}/balances", dependencies=_READ)
+@router.get("/accounts/{account_id}/balances", dependencies=_READ_OWN_ACCOUNT)
 def get_account_balances(
     account_id: LedgerIdPath,
     services: ServicesDependency,
@@ -275,7 +318,7 @@ def get_account_balances(
     )
 
 
-@router.get("/accounts/{account_id}/balance", dependencies=_READ)
+@router.get("/accounts/{account_id}/balance", dependencies=_READ_OWN_ACCOUNT)
 def get_account_balance_at(
     account_id: LedgerIdPath,
     services: ServicesDependency,
@@ -293,7 +336,7 @@ def get_account_balance_at(
     )
 
 
-@router.get("/accounts/{account_id}/statement", dependencies=_READ)
+@router.get("/accounts/{account_id}/statement", dependencies=_READ_OWN_ACCOUNT)
 def get_account_statement(
     account_id: LedgerIdPath,
     services: ServicesDependency,
@@ -325,24 +368,46 @@ def get_account_statement(
 # -- transfers -----------------------------------------------------------------------------
 
 
-@router.get("/transfers", dependencies=_READ)
-def lookup_transfers(ids: IdList, services: ServicesDependency) -> TransferList:
-    """Look up transfers by id, in the order asked; unknown ids are left out."""
-    return _transfer_list(services, _parse_id_list(ids))
+@router.get("/transfers")
+def lookup_transfers(
+    ids: IdList, services: ServicesDependency, access: ReadFiltered
+) -> TransferList:
+    """Look up transfers by id, in the order asked; unknown ids (and, for an owner, transfers
+    touching none of its accounts) are left out."""
+    return _transfer_list(services, access, _parse_id_list(ids))
 
 
-@router.post("/transfers/lookup", dependencies=_READ)
-def lookup_transfers_by_body(body: LookupRequest, services: ServicesDependency) -> TransferList:
+@router.post("/transfers/lookup")
+def lookup_transfers_by_body(
+    body: LookupRequest, services: ServicesDependency, access: ReadFiltered
+) -> TransferList:
     """Look up transfers by id, like `GET /transfers?ids=`, for lists too long for a URL."""
-    return _transfer_list(services, body.ids)
+    return _transfer_list(services, access, body.ids)
 
 
-def _transfer_list(services: Services, ids: list[int]) -> TransferList:
+def _transfer_list(services: Services, access: Access, ids: list[int]) -> TransferList:
     transfers = services.ledger.lookup_transfers(ids)
+    if not access.unrestricted:
+        account_ids = {t.debit_account_id for t in transfers} | {
+            t.credit_account_id for t in transfers
+        }
+        ordered = sorted(account_ids)
+        # A page of transfers touches up to twice as many accounts as one lookup may ask for.
+        owned = {
+            account.id
+            for start in range(0, len(ordered), IDS_PER_LOOKUP_MAX)
+            for account in services.ledger.lookup_accounts(
+                ordered[start : start + IDS_PER_LOOKUP_MAX]
+            )
+            if access.owns(account.owner)
+        }
+        transfers = [
+            t for t in transfers if t.debit_account_id in owned or t.credit_account_id in owned
+        ]
     return TransferList(transfers=[TransferOut.of(transfer) for transfer in transfers])
 
 
-@router.get("/transfers/{transfer_id}", dependencies=_READ)
+@router.get("/transfers/{transfer_id}", dependencies=_READ_OWN_TRANSFER)
 def get_transfer(transfer_id: LedgerIdPath, services: ServicesDependency) -> TransferOut:
     """One transfer."""
     transfers = services.ledger.lookup_transfers([transfer_id])
@@ -387,7 +452,13 @@ def _with_text_keys(value: object) -> object:
     return value
 
 
-@router.get("/result-codes", dependencies=_READ)
+# The result-code registry is reference material, the same for every reader: owners may read it.
+@router.get(
+    "/result-codes",
+    dependencies=[
+        Depends(require("ledger:read", own="ledger:read:own", owner=FILTERED_BY_HANDLER))
+    ],
+)
 def get_result_codes() -> ResultRegistry:
     """Every result code (number and name) and the order in which the ledger checks them."""
     return ResultRegistry.model_validate(_with_text_keys(describe_registry()))

@@ -114,6 +114,51 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "totp_not_enrolled": ProblemKind(409, "The party has no TOTP enrolment"),
     "totp_code_invalid": ProblemKind(422, "The TOTP code is not valid"),
     "identity_limit_reached": ProblemKind(409, "An identity limit is reached"),
+    "registration_number_taken": ProblemKind(409, "The business registration number is taken"),
+    "account_class_not_verified": ProblemKind(
+        422, "The verifications do not support this account class"
+    ),
+    "class_iii_limit_reached": ProblemKind(409, "The person has a Class III account here"),
+    "payment_account_not_found": ProblemKind(404, "No payment account has this id"),
+    "payment_account_id_invalid": ProblemKind(400, "A payment-account id is not valid"),
+    "card_holder_mismatch": ProblemKind(422, "The card is not held in the person's own name"),
+    "card_already_bound": ProblemKind(409, "The card is already bound"),
+    "fingerprint_key_unavailable": ProblemKind(503, "The card fingerprint key is not configured"),
+    # privacy: consent, the vault, data-subject requests
+    "consent_text_not_found": ProblemKind(404, "No consent text has this id and version"),
+    "consent_text_conflict": ProblemKind(
+        409, "This consent text version was published differently"
+    ),
+    "consent_text_bundles_separate_purpose": ProblemKind(
+        422, "A purpose that needs separate consent is bundled with others"
+    ),
+    "consent_not_live": ProblemKind(409, "There is no live consent to this text"),
+    "personal_field_prohibited": ProblemKind(422, "This category of personal data is prohibited"),
+    "personal_field_unknown": ProblemKind(422, "The vault holds no field of this name"),
+    "personal_data_access_refused": ProblemKind(
+        403, "Reading this personal data for this purpose has no lawful basis"
+    ),
+    "person_erased": ProblemKind(410, "The person's personal data was erased"),
+    "person_not_found": ProblemKind(404, "The vault holds no personal data for this party"),
+    "data_subject_request_not_found": ProblemKind(404, "No data-subject request has this id"),
+    "data_subject_request_transition_invalid": ProblemKind(
+        409, "The data-subject request cannot move to that state"
+    ),
+    "master_key_unavailable": ProblemKind(503, "The vault's master key is not available"),
+    "master_key_invalid": ProblemKind(503, "The vault's master key is not valid"),
+    "vault_decryption_failed": ProblemKind(500, "Stored personal data could not be decrypted"),
+    "client_exists": ProblemKind(409, "A machine client with this id exists"),
+    "device_conflict": ProblemKind(409, "The device is registered differently"),
+    "insufficient_scope": ProblemKind(403, "The credentials lack a scope this needs"),
+    "invalid_client": ProblemKind(401, "The client credentials are not valid"),
+    "token_invalid": ProblemKind(401, "The access token is not valid"),
+    "token_expired": ProblemKind(401, "The access token has expired"),
+    "token_not_yet_valid": ProblemKind(401, "The access token is not valid yet"),
+    "token_revoked": ProblemKind(401, "The access token was revoked"),
+    "signing_key_unavailable": ProblemKind(503, "The token signing key is not configured"),
+    "secrets_key_unavailable": ProblemKind(503, "The secrets key is not configured"),
+    "secret_unreadable": ProblemKind(500, "A stored secret could not be read"),
+    "revocation_state_stale": ProblemKind(503, "Token revocations could not be refreshed"),
     # The server.
     "internal_error": ProblemKind(500, "Internal error"),
     # The configured rulebook is the server's, never the client's: if it does not load, the

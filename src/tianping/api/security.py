@@ -10,23 +10,30 @@ without touching a route. Until then there are two:
 * `DevelopmentAuthenticator`: when it is not set, every request is the operator. The app logs a
   warning at startup, because this mode must never reach production.
 
-Authorisation is one dependency factory, `require(scope)`, which every route declares in its
-`dependencies`; the route then runs only for a principal holding that scope. Routes that need no
-credentials at all are listed in `PUBLIC_PATHS`, and a test fails when any other route declares no
-scope, so a route cannot be added without deciding who may call it.
+Authorisation is one dependency factory, `require(scope, own=..., owner=...)`, which every
+route declares in its `dependencies` (or as a parameter, to receive the caller's `Access`). A
+principal holding `scope` may act on every resource the route reaches. A principal holding only
+the narrower `own` scope may act on the resources it owns: `owner` is the route's declared
+`OwnershipRule`, which finds who owns the addressed resource (the party in the path, the owner of
+a ledger account, the owners of a transfer's two accounts) before the handler runs, or says that
+the handler filters a list through `Access.owns`. A resource that is not the caller's own answers
+as if it did not exist where its existence is itself information (ledger accounts and
+transfers), and `forbidden` elsewhere. Routes that need no credentials at all are listed in
+`PUBLIC_PATHS`, and a test fails when any other route declares no scope, so a route cannot be
+added without deciding who may call it; the route x role matrix test checks every declaration.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Final, Protocol
+from typing import Annotated, Any, Final, Protocol
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tianping.api.problems import ApiProblem
@@ -35,14 +42,18 @@ from tianping.identity.tokens import AccessClaims, TokenInvalid
 __all__ = [
     "API_TOKEN_ENV_VAR",
     "API_TOKEN_LENGTH_MIN",
+    "FILTERED_BY_HANDLER",
     "OPERATOR",
+    "PARTY_IN_PATH",
     "PUBLIC_PATHS",
     "ROLE_SCOPES",
     "SCOPES",
+    "Access",
     "Authenticator",
     "BearerTokenAuthenticator",
     "DevelopmentAuthenticator",
     "IdentityTokenAuthenticator",
+    "OwnershipRule",
     "Principal",
     "RouteDeclaration",
     "ScopeRequirement",
@@ -62,26 +73,36 @@ API_TOKEN_LENGTH_MIN: Final = 32
 # typo in a route declaration fails when the app is built rather than locking everyone out.
 SCOPES: Final[Mapping[str, str]] = {
     "ledger:read": "read accounts, transfers, balances and statements",
+    "ledger:read:own": "read the caller's own ledger accounts and the transfers touching them",
     "ledger:write": "create accounts and transfers, close and reopen accounts",
     "ledger:audit": "check the ledger's invariants and verify its audit chain",
     "rules:read": "list, show and check rules, explain rule decisions, diff overlays",
     "identity:read": "read one's own identity (the token's principal)",
     "identity:self:write": "manage one's own credentials and sessions (TOTP, step-up, logout)",
     "identity:admin:write": "register persons, record verifications, set passwords, blocklist",
-    "identity:admin:read": "read a party's blocklist standing (the operator)",
+    "identity:admin:read": "read a party's blocklist standing, payment accounts and cards",
+    "identity:accounts:own": "open one's own payment accounts and bind one's own bank cards",
+    "privacy:self": "one's own consents, personal data, export, erasure and review requests",
+    "privacy:admin": "consent texts; any person's consents, personal data (for a purpose), "
+    "export, erasure, and answering data-subject requests (the operator)",
+    "privacy:case": "read a person's identity record for a named supervisory case, with a "
+    "reason, through the data-access log (supervisors)",
 }
 
 # The scopes an identity access token carries for each role: the one table that says which
 # role may call which route (routes declare scopes, roles hold them). Customers, merchants and
-# partners hold no ledger scope until the ledger routes learn ownership rules ("a customer reads
-# an account only if it owns it"): without them a ledger scope would expose every account.
+# partners hold only "own" scopes: they reach ledger accounts, transfers and personal data that
+# are theirs, checked per resource by the routes' ownership rules. Supervisors read the
+# pseudonymous ledger (owners are party ids, never names) and reach a person's identity record
+# only through a reasoned, logged case access; the operator holds every scope.
 _SELF: Final = frozenset({"identity:read", "identity:self:write"})
+_OWNER: Final = _SELF | {"ledger:read:own", "privacy:self"}
 ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = {
-    "customer": _SELF,
-    "merchant": _SELF,
-    "partner": _SELF,
+    "customer": _OWNER | {"identity:accounts:own"},
+    "merchant": _OWNER,
+    "partner": _OWNER,
     "operator": frozenset(SCOPES),
-    "supervisor": _SELF | {"rules:read"},
+    "supervisor": _SELF | {"ledger:read", "rules:read", "privacy:case"},
     "auditor": _SELF | {"ledger:read", "ledger:audit", "rules:read"},
 }
 
@@ -243,31 +264,99 @@ def authenticate(
     return principal
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a request may reach: everything in its route's scope, or only what `party` owns."""
+
+    principal: Principal
+    # None: the principal holds the route's full scope. Otherwise the party id whose resources
+    # alone the request may read or change.
+    party: str | None
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.party is None
+
+    def owns(self, *owners: str) -> bool:
+        """Whether a resource owned by `owners` (any one of them suffices) is reachable."""
+        return self.party is None or self.party in owners
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipRule:
+    """How a route finds who owns the resource it addresses, for callers with an `own` scope.
+
+    `owners(request)` returns the owning party ids (raising the resource's own not-found error
+    when there is none); None means the route returns a list and filters it itself through
+    `Access.owns`. `refusal` is the problem code a caller who is not an owner gets: the
+    resource's not-found code where existence itself is information, else `forbidden`.
+    """
+
+    name: str
+    owners: Callable[[Request], Collection[str]] | None
+    refusal: str = "forbidden"
+
+
+def _party_in_path(request: Request) -> Collection[str]:
+    return (str(request.path_params.get("party_id", "")),)
+
+
+# The party addressed by the path (`{party_id}`) is the owner: a person's own consents and data.
+PARTY_IN_PATH: Final = OwnershipRule("party in path", _party_in_path)
+# The route returns a list and keeps only what `Access.owns` admits.
+FILTERED_BY_HANDLER: Final = OwnershipRule("filtered by the handler", None)
+
+
 class ScopeRequirement:
-    """A route dependency that admits only principals holding `scope`. Made by `require`."""
+    """A route dependency that admits principals holding `scope`, or `own` for what they own.
 
-    def __init__(self, scope: str) -> None:
-        if scope not in SCOPES:
-            raise ValueError(f"unknown scope {scope!r}; the scopes are {sorted(SCOPES)}")
+    Made by `require`; returns the request's `Access`.
+    """
+
+    def __init__(
+        self, scope: str, own: str | None = None, owner: OwnershipRule | None = None
+    ) -> None:
+        for name in (scope, own):
+            if name is not None and name not in SCOPES:
+                raise ValueError(f"unknown scope {name!r}; the scopes are {sorted(SCOPES)}")
+        if (own is None) != (owner is None):
+            raise ValueError("an own scope and an ownership rule are declared together")
         self.scope = scope
+        self.own = own
+        self.owner = owner
 
-    def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        if self.scope not in principal.scopes:
+    def __call__(
+        self, request: Request, principal: Annotated[Principal, Depends(authenticate)]
+    ) -> Access:
+        if self.scope in principal.scopes:
+            return Access(principal, None)
+        if self.own is None or self.own not in principal.scopes:
             raise ApiProblem("forbidden", f"this operation needs the scope {self.scope!r}")
-        return principal
+        assert self.owner is not None  # noqa: S101 - checked in __init__
+        if self.owner.owners is not None and principal.subject not in self.owner.owners(request):
+            raise ApiProblem(self.owner.refusal, "the caller does not own this resource")
+        return Access(principal, principal.subject)
 
     def __repr__(self) -> str:
-        return f"require({self.scope!r})"
+        if self.own is None:
+            return f"require({self.scope!r})"
+        assert self.owner is not None  # noqa: S101 - checked in __init__
+        return f"require({self.scope!r}, own={self.own!r}, owner={self.owner.name!r})"
 
 
 @cache
-def require(scope: str) -> ScopeRequirement:
-    """The dependency a route declares to say which scope it needs.
+def require(
+    scope: str, *, own: str | None = None, owner: OwnershipRule | None = None
+) -> ScopeRequirement:
+    """The dependency a route declares to say which scope it needs, and for whom.
 
-    Use as `dependencies=[Depends(require("ledger:read"))]`. One instance per scope, so FastAPI's
-    per-request dependency cache authenticates a request once however the routes are composed.
+    Use as `dependencies=[Depends(require("ledger:read"))]`, or as a parameter
+    `access: Annotated[Access, Depends(require(...))]` when the handler filters by ownership.
+    With `own` and `owner`, principals holding only the `own` scope are admitted for the
+    resources `owner` says they own. One instance per declaration, so FastAPI's per-request
+    dependency cache authenticates a request once however the routes are composed.
     """
-    return ScopeRequirement(scope)
+    return ScopeRequirement(scope, own, owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +366,10 @@ class RouteDeclaration:
     path: str
     methods: frozenset[str]
     scopes: tuple[str, ...]
+    # The narrower scopes that admit a caller for its own resources, and the rule that decides
+    # ownership, as declared (empty when the route has none).
+    own_scopes: tuple[str, ...] = ()
+    ownership: tuple[str, ...] = ()
 
 
 def route_declarations(app: FastAPI) -> list[RouteDeclaration]:
@@ -284,19 +377,30 @@ def route_declarations(app: FastAPI) -> list[RouteDeclaration]:
 
     Routers are walked through FastAPI's `iter_route_contexts`, because included routers are
     not flattened into `app.routes`; each route's dependencies there include those of the
-    routers it was included through, so a scope declared on a router counts as well.
+    routers it was included through, so a scope declared on a router counts as well. A
+    requirement declared as a handler parameter (to receive the `Access`) counts too.
     """
     declarations = []
     for route in iter_route_contexts(app.routes):
-        dependencies = getattr(route, "dependencies", None) or ()
-        scopes = tuple(
-            dependency.dependency.scope
-            for dependency in dependencies
-            if isinstance(dependency.dependency, ScopeRequirement)
-        )
+        requirements = [
+            call for call in _dependency_calls(route) if isinstance(call, ScopeRequirement)
+        ]
         declarations.append(
             RouteDeclaration(
-                path=str(route.path), methods=frozenset(route.methods or ()), scopes=scopes
+                path=str(route.path),
+                methods=frozenset(route.methods or ()),
+                scopes=tuple(requirement.scope for requirement in requirements),
+                own_scopes=tuple(r.own for r in requirements if r.own is not None),
+                ownership=tuple(r.owner.name for r in requirements if r.owner is not None),
             )
         )
     return declarations
+
+
+def _dependency_calls(route: RouteContext) -> list[Any]:
+    """The callables a route depends on directly: its declared `dependencies` (its routers'
+    included) and the `Depends` of its handler's parameters, as FastAPI resolved them."""
+    dependant = getattr(route.route, "dependant", None)
+    if dependant is None:
+        return []
+    return [dependency.call for dependency in dependant.dependencies]

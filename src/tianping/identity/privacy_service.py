@@ -430,11 +430,10 @@ class PrivacyService:
     def consents(self, party_id: str) -> list[ConsentState]:
         """Every text the person has granted, with its grant, withdrawal and whether it is live."""
         party = parse_party_id(party_id)
-        now = self.clock()
         with self._read() as store:
             events = store.consent_events(party, CONSENT_EVENTS_PER_PARTY_MAX)
             texts = store.consent_texts_for(party)
-        return _consent_states(events, texts, now)
+        return _consent_states(events, texts, self._read_time(events))
 
     def service_available(self, party_id: str, service: str) -> ServiceCheck:
         """Whether the person's consents let `service` run now (refused consents it does not
@@ -443,7 +442,16 @@ class PrivacyService:
         with self._read() as store:
             events = store.consent_events(party, CONSENT_EVENTS_PER_PARTY_MAX)
             texts = store.consent_texts_for(party)
-        return service_check(service, events, texts, self.clock())
+        return service_check(service, events, texts, self._read_time(events))
+
+    def _read_time(self, events: Sequence[ConsentEvent]) -> int:
+        """"Now" for judging consents: the clock, but never before an event already recorded.
+
+        Writes are stamped with ledger time, which runs ahead of the clock when writes come
+        faster than its resolution; judging a grant made a moment ago by a clock that has not
+        reached its stamp yet would call it not live.
+        """
+        return max([self.clock(), *(event.at for event in events)])
 
     # -- the vault: writes ------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Which rulebook a process enforces: configuration, not code.
 
-Two environment variables choose it, until the lead folds them into `tianping.config.Settings`
-as the fields `rulebook` and `rulebook_overlays`:
+The settings `rulebook` and `rulebook_overlays` of `tianping.config.Settings` choose it, from
+the TOML settings file or from two environment variables:
 
     TIANPING_RULEBOOK            a shipped rulebook (`cn`, `eu`) or a rulebook directory;
                                  default `cn`
@@ -14,11 +14,11 @@ record), which `parse_label` reads back for `tianping rules diff cn cn+interest-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from tianping.config import load_settings
 from tianping.rules.checks import load_checked_rulebook
 from tianping.rules.errors import RulebookError
 from tianping.rules.rulebook import Rulebook
@@ -49,8 +49,12 @@ def _overlay_names(text: str, source: str) -> tuple[str, ...]:
     return names
 
 
-def rules_settings(environ: Mapping[str, str] = os.environ) -> RulesSettings:
-    """The rules settings from the environment (see the module docstring), with defaults."""
+def rules_settings(environ: Mapping[str, str] | None = None) -> RulesSettings:
+    """The rules settings: from the process's `Settings` (environment and settings file), or,
+    when `environ` is given, from those variables alone."""
+    if environ is None:
+        settings = load_settings()
+        return RulesSettings(settings.rulebook, settings.rulebook_overlays)
     rulebook = environ.get(RULEBOOK_ENV_VAR, "").strip() or DEFAULT_RULEBOOK
     overlays = _overlay_names(environ.get(OVERLAYS_ENV_VAR, ""), OVERLAYS_ENV_VAR)
     return RulesSettings(rulebook, overlays)
