@@ -445,7 +445,7 @@ class PrivacyService:
         return service_check(service, events, texts, self._read_time(events))
 
     def _read_time(self, events: Sequence[ConsentEvent]) -> int:
-        """"Now" for judging consents: the clock, but never before an event already recorded.
+        """The moment at which to judge consents: the clock, but never before a recorded event.
 
         Writes are stamped with ledger time, which runs ahead of the clock when writes come
         faster than its resolution; judging a grant made a moment ago by a clock that has not

@@ -11,6 +11,11 @@ own end (`request_ends`), results are sliced back per request, and no caller is 
 the transaction holding its events has committed. If a merged transaction fails as a whole (a
 lost database connection, say), each of its requests is retried alone, so one poisoned request
 cannot fail the others.
+
+The machinery (queue, writer thread, lingering, the fallback to one request per transaction) is
+`Batcher`, generic over what a request carries and what it gets back, so that other contexts'
+writes (payments, say) share durable commits the same way; `GroupCommitter` is the ledger's own
+use of it, for transfer batches.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from tianping.ledger.errors import BatchTooLarge
 from tianping.ledger.limits import TRANSFERS_PER_BATCH_MAX
@@ -26,8 +32,11 @@ from tianping.ledger.model import NewTransfer
 from tianping.ledger.results import CreateTransferResult
 from tianping.ledger.service import Ledger
 
+E = TypeVar("E")
+R = TypeVar("R")
 
-class _Request:
+
+class _Request(Generic[E, R]):
     """One caller's batch, and the lock the caller sleeps on until its commit is durable.
 
     A plain lock, acquired at creation and released by the writer, is the cheapest way in
@@ -36,28 +45,40 @@ class _Request:
 
     __slots__ = ("done", "error", "events", "results")
 
-    def __init__(self, events: Sequence[NewTransfer]) -> None:
+    def __init__(self, events: Sequence[E]) -> None:
         self.events = events
         self.done = threading.Lock()
         self.done.acquire()
-        self.results: list[CreateTransferResult] | None = None
+        self.results: list[R] | None = None
         self.error: BaseException | None = None
 
     def finish(self) -> None:
         self.done.release()
 
 
-class GroupCommitter:
-    """Submit transfer batches from any thread; one writer thread commits them in groups."""
+# Commits the events of several requests in one durable transaction: given each request's
+# events, returns each request's results, in the same order.
+CommitGroup = Callable[[list[Sequence[E]]], list[list[R]]]
+
+
+class Batcher(Generic[E, R]):
+    """Submit batches of events from any thread; one writer thread commits them in groups.
+
+    `commit_group` commits the events of several requests in one transaction and returns each
+    request's results; when it fails as a whole, each request is retried alone through the same
+    function, so one poisoned request cannot fail the others.
+    """
 
     def __init__(
         self,
-        ledger: Ledger,
-        events_per_commit_max: int = TRANSFERS_PER_BATCH_MAX,
+        commit_group: CommitGroup[E, R],
+        name: str,
+        events_per_commit_max: int,
         queue_size_max: int = 65_536,
         linger_us: int = 500,
     ) -> None:
-        self.ledger = ledger
+        self._commit_group = commit_group
+        self.name = name
         self.events_per_commit_max = events_per_commit_max
         self.queue_size_max = queue_size_max
         # When the previous commit served several callers, they are likely to be back within a
@@ -67,38 +88,36 @@ class GroupCommitter:
         self._last_group_size = 1
         # Callers append to the deque and the writer pops from it; both are atomic in CPython,
         # so a submission takes no lock and wakes the writer only when it is asleep.
-        self._pending: deque[_Request] = deque()
+        self._pending: deque[_Request[E, R]] = deque()
         self._writer_asleep = False
         self._wakeup = threading.Event()
         self._stopped = False
         self.commits = 0
         self.requests = 0
-        self._thread = threading.Thread(target=self._run, name="ledger-group-commit", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def create_transfers(
-        self, events: Sequence[NewTransfer], timeout_s: int = 60
-    ) -> list[CreateTransferResult]:
-        """Create transfers as `Ledger.create_transfers` does; returns after the commit."""
+    def submit(self, events: Sequence[E], timeout_s: int = 60) -> list[R]:
+        """Commit `events` with whatever else is waiting; returns their results after the commit."""
         if len(events) > self.events_per_commit_max:
             raise BatchTooLarge(
-                f"a batch holds at most {self.events_per_commit_max} transfers, not {len(events)}"
+                f"a batch holds at most {self.events_per_commit_max} events, not {len(events)}"
             )
         if self._stopped:
-            raise RuntimeError("the group committer is closed")
+            raise RuntimeError(f"the {self.name} batcher is closed")
         if not events:
             return []
         if len(self._pending) >= self.queue_size_max:
             # Shed load at once rather than queue work that would wait longer than any client.
-            raise TimeoutError(f"the ledger's write queue is full ({self.queue_size_max} requests)")
-        request = _Request(events)
+            raise TimeoutError(f"the {self.name} queue is full ({self.queue_size_max} requests)")
+        request: _Request[E, R] = _Request(events)
         self._pending.append(request)
         if self._writer_asleep:
             self._wakeup.set()
         if not request.done.acquire(timeout=timeout_s):
             # The request may still commit later; the caller must retry with the same ids,
             # which the ledger answers with `exists` if it did.
-            raise TimeoutError(f"the ledger did not answer within {timeout_s} s")
+            raise TimeoutError(f"the {self.name} writer did not answer within {timeout_s} s")
         if request.error is not None:
             raise request.error
         assert request.results is not None
@@ -126,10 +145,10 @@ class GroupCommitter:
             self._writer_asleep = False
         return True
 
-    def _take_group(self) -> list[_Request]:
+    def _take_group(self) -> list[_Request[E, R]]:
         if self._last_group_size > 1 and len(self._pending) < self._last_group_size:
             time.sleep(self._linger_s)
-        group: list[_Request] = []
+        group: list[_Request[E, R]] = []
         count = 0
         pending = self._pending
         while pending:
@@ -153,30 +172,63 @@ class GroupCommitter:
             self.commits += 1
             self.requests += len(group)
 
-    def _commit(self, group: list[_Request]) -> None:
-        events: list[NewTransfer] = []
-        ends: list[int] = []
-        for request in group:
-            events.extend(request.events)
-            ends.append(len(events) - 1)
-        with self.ledger.write() as uow:
-            results = uow.create_transfers(events, request_ends=ends)
-        start = 0
-        for request in group:
-            stop = start + len(request.events)
-            request.results = results[start:stop]
-            start = stop
+    def _commit(self, group: list[_Request[E, R]]) -> None:
+        results = self._commit_group([request.events for request in group])
+        for request, answer in zip(group, results, strict=True):
+            request.results = answer
         for request in group:
             request.finish()
 
-    def _commit_alone(self, request: _Request) -> None:
+    def _commit_alone(self, request: _Request[E, R]) -> None:
         if request.results is not None:
             # Its group committed before the failure; it only needs waking.
             request.finish()
             return
         try:
-            with self.ledger.write() as uow:
-                request.results = uow.create_transfers(request.events)
+            (request.results,) = self._commit_group([request.events])
         except Exception as error:
             request.error = error
         request.finish()
+
+
+class GroupCommitter(Batcher[NewTransfer, CreateTransferResult]):
+    """Submit transfer batches from any thread; one writer thread commits them in groups."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        events_per_commit_max: int = TRANSFERS_PER_BATCH_MAX,
+        queue_size_max: int = 65_536,
+        linger_us: int = 500,
+    ) -> None:
+        self.ledger = ledger
+        super().__init__(
+            self._commit_transfers,
+            "ledger-group-commit",
+            events_per_commit_max,
+            queue_size_max,
+            linger_us,
+        )
+
+    def create_transfers(
+        self, events: Sequence[NewTransfer], timeout_s: int = 60
+    ) -> list[CreateTransferResult]:
+        """Create transfers as `Ledger.create_transfers` does; returns after the commit."""
+        return self.submit(events, timeout_s)
+
+    def _commit_transfers(
+        self, batches: list[Sequence[NewTransfer]]
+    ) -> list[list[CreateTransferResult]]:
+        events: list[NewTransfer] = []
+        ends: list[int] = []
+        for batch in batches:
+            events.extend(batch)
+            ends.append(len(events) - 1)
+        with self.ledger.write() as uow:
+            results = uow.create_transfers(events, request_ends=ends)
+        answers = []
+        start = 0
+        for batch in batches:
+            answers.append(results[start : start + len(batch)])
+            start += len(batch)
+        return answers

@@ -339,6 +339,16 @@ class Ledger:
 
     # -- queries ----------------------------------------------------------------------------
 
+    def posted_totals_by_code(
+        self, currency: str, codes: Sequence[int], uow: LedgerWrite | None = None
+    ) -> dict[int, tuple[int, int]]:
+        """(debits posted, credits posted) over all accounts of each code in `currency`, read in
+        `uow` when given (so a caller compares them with other balances of the same moment)."""
+        if uow is not None:
+            return uow.store.posted_totals_by_code(currency, codes)
+        with self.read(snapshot=True) as store:
+            return store.posted_totals_by_code(currency, codes)
+
     def lookup_account(self, account_id: int) -> Account | None:
         """One account with its current balances, or None: the hot read path.
 

@@ -433,6 +433,21 @@ class LedgerStore(ABC):
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def posted_totals_by_code(
+        self, currency: str, codes: Sequence[int]
+    ) -> dict[int, tuple[int, int]]:
+        """(debits posted, credits posted) summed over every account of each code in a currency."""
+        p = self.placeholder
+        placeholders = ", ".join([p] * len(codes))
+        rows = self._execute(
+            "SELECT code, SUM(debits_posted), SUM(credits_posted) FROM accounts "
+            f"WHERE currency = {p} AND code IN ({placeholders}) GROUP BY code",
+            (currency, *codes),
+        ).fetchall()
+        totals = {code: (0, 0) for code in codes}
+        totals.update({int(row[0]): (int(row[1]), int(row[2])) for row in rows})
+        return totals
+
     # -- whole-ledger scans for `ledger check` and `audit verify` ------------------------------
 
     def balance_totals(self) -> list[tuple[str, int, int, int, int]]:

@@ -1,0 +1,1325 @@
+"""The payments use cases: wallets, merchants, paying, refunds, bank rails, settlement, checks.
+
+Every use case runs in one ledger unit of work: the payments rows, the spending counters, the
+rule decision (with its chain record) and the ledger transfers commit together or not at all.
+Writers are serialised by the ledger's write lock, so counters read and written inside the unit
+of work are exact under any number of concurrent payments.
+
+Paying (`pay`) takes a batch of commands and decides them in order inside one transaction:
+
+1. replay: a payment id already stored returns its stored outcome (or `request_conflict` when
+   the command differs);
+2. the payer's wallet, the payee's wallet or merchant account, a dynamic QR code's stored order
+   (its amount and expiry are the server's, never the payload's);
+3. the rules engine at `payment.authorize` with the payer's counters before this command, its
+   account class, authentication strength and blocklist standing (P1-P5, P12, A1);
+4. the risk engine (features, model, explicit rules) unless the rules already refused;
+5. one ledger transfer per allowed payment, all in one `create_transfers` call; the ledger's
+   answer decides completion (`exceeds_credits` is `insufficient_funds`).
+
+Counters for later commands of the same batch include earlier allowed amounts before the ledger
+answers; a payment the ledger then refuses is not counted in what is stored, so the batch was
+judged at worst more strictly than necessary, never less.
+
+A `step_up` rule outcome or a risk `challenge` stops the payment as `step_up_required` with
+nothing moved; after the payer proves a second factor (identity's step-up), `resume` decides it
+again with the stronger session, under a decision of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from tianping.identity import party_service
+from tianping.identity.errors import IdentityError
+from tianping.ledger.model import NewTransfer, TransferFlags
+from tianping.ledger.results import CreateAccountResult, CreateTransferResult
+from tianping.ledger.service import Ledger, LedgerWrite
+from tianping.payments import chart
+from tianping.payments.chart import AccountCode, TransferCode
+from tianping.payments.clearing import (
+    ClearingHouse,
+    RailCallback,
+    RailRequest,
+    SettlementFile,
+    business_date_of,
+)
+from tianping.payments.model import (
+    COMMANDS_PER_BATCH_MAX,
+    PaymentCommand,
+    PaymentError,
+    PaymentOutcome,
+    RefundOutcome,
+    check_amount,
+    check_id,
+    local_date,
+)
+from tianping.payments.qr import MerchantQr, encode_merchant_qr, parse_merchant_qr
+from tianping.payments.reconciliation import LedgerRailEntry, ReconciliationReport, reconcile
+from tianping.payments.risk.features import FeatureState, PaymentContext
+from tianping.payments.risk.model import RiskDecision, RiskScorer
+from tianping.payments.store import (
+    MerchantRow,
+    OrderRow,
+    PaymentsStore,
+    RailRow,
+    SettlementRow,
+    WalletRow,
+)
+from tianping.rules.model import Outcome
+from tianping.rules.service import RulesService
+
+__all__ = [
+    "DEFAULT_RAIL_TIMEOUT_S",
+    "CallbackReport",
+    "PaymentsService",
+    "RiskEngine",
+    "SafeguardingReport",
+    "SettlementReport",
+]
+
+_log = logging.getLogger(__name__)
+
+NS: Final = 1_000_000_000
+DEFAULT_RAIL_TIMEOUT_S: Final = 120
+ORDER_LIFETIME_MAX_S: Final = 3_600
+WALLETS_PER_CHECK_MAX: Final = 1_000_000
+SETTLEMENT_PAYMENTS_MAX: Final = 100_000
+CALLBACKS_PER_POLL_MAX: Final = 1_000
+# The platform's own name as a QR code shows it to payers, and its city.
+QR_COUNTRY: Final = "CN"
+
+
+def _digest(document: dict[str, Any]) -> bytes:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+
+
+def _command_digest(command: PaymentCommand) -> bytes:
+    # The session's strength is not part of what was asked; a retry from a stronger session is
+    # the same payment.
+    return _digest(
+        {
+            "payer": command.payer_id,
+            "payee": command.payee_id,
+            "amount": command.amount,
+            "currency": command.currency,
+            "kind": command.kind,
+            "channel": command.channel,
+            "order": command.order_reference,
+        }
+    )
+
+
+@dataclass(slots=True)
+class RiskEngine:
+    """The risk scorer with its online feature state, shared by the threads of one process.
+
+    The state is in memory (per process): features describe recent behaviour, and a restart
+    starts them afresh, which errs towards "new payee" and "new device", the cautious side.
+    """
+
+    scorer: RiskScorer
+    state: FeatureState
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def assess(self, context: PaymentContext) -> RiskDecision:
+        with self.lock:
+            return self.scorer.assess(self.state, context)
+
+    def observe(self, contexts: Sequence[PaymentContext]) -> None:
+        with self.lock:
+            for context in contexts:
+                self.state.observe(context)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackReport:
+    request_id: str
+    sequence: int
+    outcome: str
+    disposition: str
+
+
+@dataclass(frozen=True, slots=True)
+class SafeguardingReport:
+    """The reserve against client money (wallets plus merchant payables), and any break."""
+
+    check_id: str
+    currency: str
+    at: int
+    reserve: int
+    client_liabilities: int
+    difference: int
+    in_balance: bool
+    transfers_since_last_good: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementReport:
+    business_date: str
+    settlements: tuple[SettlementRow, ...]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one `pay` transaction has read and decided so far."""
+
+    store: PaymentsStore
+    counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    blocklist: dict[str, Any] = field(default_factory=dict)
+
+
+class PaymentsService:
+    """Payments over one ledger, under one rules service and one clearing house."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        rules: RulesService,
+        clearing: ClearingHouse,
+        risk: RiskEngine | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
+        rail_timeout_s: int = DEFAULT_RAIL_TIMEOUT_S,
+        institution_rating: str | None = None,
+        realname_ratio: Decimal | None = None,
+        merchant_city: str = "Hangzhou",
+    ) -> None:
+        self.ledger = ledger
+        self.rules = rules
+        self.clearing = clearing
+        self.risk = risk
+        self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
+        self.rail_timeout_s = rail_timeout_s
+        self.institution_rating = institution_rating
+        self.realname_ratio = realname_ratio
+        self.merchant_city = merchant_city
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, uow: LedgerWrite | None = None) -> Iterator[tuple[LedgerWrite, PaymentsStore]]:
+        if uow is not None:
+            yield uow, PaymentsStore(uow.connection, uow.store.backend)
+            return
+        with self.ledger.write() as own:
+            yield own, PaymentsStore(own.connection, own.store.backend)
+
+    @contextmanager
+    def _read(self) -> Iterator[PaymentsStore]:
+        with self.ledger.read(snapshot=True) as store:
+            yield PaymentsStore(store.connection, store.backend)
+
+    def _now(self, uow: LedgerWrite) -> int:
+        return max(self.clock(), uow.head.last_timestamp + 1)
+
+    @staticmethod
+    def _create_accounts(uow: LedgerWrite, accounts: Sequence[Any]) -> None:
+        results = uow.create_accounts(accounts)
+        for account, result in zip(accounts, results, strict=True):
+            if result not in (CreateAccountResult.ok, CreateAccountResult.exists):
+                raise PaymentError(
+                    "ledger_refused", f"account {account.id} could not be created: {result.name}"
+                )
+
+    def ensure_platform_accounts(self, currency: str, uow: LedgerWrite | None = None) -> None:
+        """The reserve, fee income and operating cash accounts of a currency (idempotent)."""
+        with self._write(uow) as (write, _):
+            self._create_accounts(
+                write,
+                [
+                    chart.new_account(
+                        AccountCode.RESERVE, chart.reserve_account(currency), currency
+                    ),
+                    chart.new_account(
+                        AccountCode.FEE_INCOME, chart.fee_income_account(currency), currency
+                    ),
+                    chart.new_account(
+                        AccountCode.OPERATING_CASH, chart.operating_account(currency), currency
+                    ),
+                ],
+            )
+
+    # -- wallets and merchants --------------------------------------------------------------
+
+    def open_wallet(
+        self, party_id: str, payment_account_id: str, currency: str = "CNY"
+    ) -> WalletRow:
+        """The person's wallet on their payment account (opened through identity, P1)."""
+        check_id("payment_account_id", payment_account_id)
+        check_amount(1, currency)
+        with self._write() as (uow, store):
+            existing = store.wallet(party_id, currency)
+            if existing is not None:
+                if existing.payment_account_id != payment_account_id:
+                    raise PaymentError(
+                        "request_conflict", "the person has a wallet on another payment account"
+                    )
+                return existing
+            accounts = party_service.list_payment_accounts(self.ledger, party_id, uow=uow)
+            account = next((a for a in accounts if a.account_id == payment_account_id), None)
+            if account is None:
+                raise PaymentError(
+                    "payment_account_not_found", "the person has no payment account of this id"
+                )
+            self.ensure_platform_accounts(currency, uow)
+            ledger_id = chart.wallet_account(party_id, currency)
+            self._create_accounts(
+                uow, [chart.new_account(AccountCode.CUSTOMER_WALLET, ledger_id, currency, party_id)]
+            )
+            wallet = WalletRow(
+                party_id,
+                currency,
+                ledger_id,
+                account.account_class.label,
+                payment_account_id,
+                self._now(uow),
+            )
+            store.insert_wallet(wallet)
+            return wallet
+
+    def sync_wallet_class(self, party_id: str, currency: str = "CNY") -> WalletRow:
+        """Take the payment account's current class (after an upgrade) into the wallet."""
+        with self._write() as (uow, store):
+            wallet = self._wallet(store, party_id, currency)
+            accounts = party_service.list_payment_accounts(self.ledger, party_id, uow=uow)
+            account = next(a for a in accounts if a.account_id == wallet.payment_account_id)
+            store.set_wallet_class(party_id, currency, account.account_class.label)
+            return replace(wallet, account_class=account.account_class.label)
+
+    def register_merchant(
+        self, merchant_id: str, category_code: str, discount_bps: int, currency: str = "CNY"
+    ) -> MerchantRow:
+        """A merchant's account for takings, with its category code and discount rate."""
+        if not (
+            isinstance(category_code, str) and len(category_code) == 4 and category_code.isdigit()
+        ):
+            raise PaymentError("payment_input_invalid", "a merchant category code is 4 digits")
+        if type(discount_bps) is not int or not 0 <= discount_bps <= 1_000:
+            raise PaymentError("payment_input_invalid", "discount_bps is 0 to 1000 (0 to 10%)")
+        check_amount(1, currency)
+        with self._write() as (uow, store):
+            existing = store.merchant(merchant_id)
+            if existing is not None:
+                same = (existing.category_code, existing.discount_bps, existing.currency) == (
+                    category_code,
+                    discount_bps,
+                    currency,
+                )
+                if not same:
+                    raise PaymentError("request_conflict", "the merchant is registered differently")
+                return existing
+            party = party_service.get_party(self.ledger, merchant_id, uow=uow)
+            if str(party.kind) != "merchant":
+                raise PaymentError("payee_not_merchant", "the party is not a merchant")
+            self.ensure_platform_accounts(currency, uow)
+            ledger_id = chart.merchant_account(merchant_id, currency)
+            self._create_accounts(
+                uow,
+                [chart.new_account(AccountCode.MERCHANT_PAYABLE, ledger_id, currency, merchant_id)],
+            )
+            merchant = MerchantRow(
+                merchant_id, category_code, discount_bps, currency, ledger_id, self._now(uow)
+            )
+            store.insert_merchant(merchant)
+            return merchant
+
+    @staticmethod
+    def _wallet(store: PaymentsStore, party_id: str, currency: str) -> WalletRow:
+        wallet = store.wallet(party_id, currency)
+        if wallet is None:
+            raise PaymentError("wallet_not_found", "the party has no wallet in this currency")
+        return wallet
+
+    def wallet(self, party_id: str, currency: str = "CNY") -> WalletRow:
+        with self._read() as store:
+            return self._wallet(store, party_id, currency)
+
+    def balance(self, party_id: str, currency: str = "CNY") -> int:
+        """The wallet's available balance (posted credits less posted and pending debits)."""
+        account = self.ledger.lookup_account(chart.wallet_account(party_id, currency))
+        if account is None:
+            raise PaymentError("wallet_not_found", "the party has no wallet in this currency")
+        return account.credits_posted - account.debits_posted - account.debits_pending
+
+    # -- QR codes ---------------------------------------------------------------------------
+
+    def static_qr(self, merchant_id: str, merchant_name: str) -> str:
+        """The merchant's static QR payload (no amount: the payer types it; grade D, P5)."""
+        with self._read() as store:
+            merchant = self._merchant(store, merchant_id)
+        return encode_merchant_qr(self._qr(merchant, merchant_name))
+
+    def create_order(
+        self,
+        merchant_id: str,
+        merchant_name: str,
+        reference: str,
+        amount: int,
+        lifetime_s: int = 300,
+    ) -> tuple[OrderRow, str]:
+        """A merchant order and its dynamic QR payload (amount inside, expiring)."""
+        if type(lifetime_s) is not int or not 30 <= lifetime_s <= ORDER_LIFETIME_MAX_S:
+            raise PaymentError("payment_input_invalid", "an order lives 30 s to 1 h")
+        with self._write() as (uow, store):
+            merchant = self._merchant(store, merchant_id)
+            check_amount(amount, merchant.currency)
+            now = self._now(uow)
+            order = OrderRow(
+                merchant_id,
+                reference,
+                amount,
+                merchant.currency,
+                now // NS + lifetime_s,
+                None,
+                now,
+            )
+            existing = store.order(merchant_id, reference)
+            if existing is not None:
+                if (existing.amount, existing.currency) != (amount, merchant.currency):
+                    raise PaymentError("request_conflict", "the order reference is taken")
+                order = existing
+            else:
+                store.insert_order(order)
+        qr = replace(
+            self._qr(merchant, merchant_name),
+            amount_minor=order.amount,
+            reference=reference,
+            expires_at=order.expires_at,
+        )
+        return order, encode_merchant_qr(qr)
+
+    def _qr(self, merchant: MerchantRow, merchant_name: str) -> MerchantQr:
+        return MerchantQr(
+            merchant_id=merchant.merchant_id,
+            merchant_name=merchant_name,
+            merchant_city=self.merchant_city,
+            category_code=merchant.category_code,
+            currency=merchant.currency,
+            country=QR_COUNTRY,
+        )
+
+    @staticmethod
+    def _merchant(store: PaymentsStore, merchant_id: str) -> MerchantRow:
+        merchant = store.merchant(merchant_id)
+        if merchant is None:
+            raise PaymentError("merchant_not_found", "no merchant is registered with this id")
+        return merchant
+
+    def qr_command(
+        self,
+        payment_id: str,
+        payer_id: str,
+        payload: str,
+        amount: int | None = None,
+        **session: Any,
+    ) -> PaymentCommand:
+        """The payment a scanned merchant QR code asks for.
+
+        A static code carries no amount: the payer types it. A dynamic code's amount is taken
+        from the merchant's stored order (the payload only points at it), so an edited payload
+        cannot lower the price.
+        """
+        qr = parse_merchant_qr(payload, now=self.clock() // NS)
+        if qr.is_dynamic:
+            if qr.reference is None:
+                raise PaymentError("qr_order_missing", "a dynamic QR code names its order")
+            with self._read() as store:
+                order = store.order(qr.merchant_id, qr.reference)
+            if order is None:
+                raise PaymentError("qr_order_missing", "the QR code's order does not exist")
+            if amount is not None and amount != order.amount:
+                raise PaymentError("amount_invalid", "a dynamic QR code's amount is fixed")
+            return PaymentCommand(
+                payment_id,
+                payer_id,
+                qr.merchant_id,
+                order.amount,
+                order.currency,
+                kind="merchant",
+                channel="qr_dynamic",
+                order_reference=qr.reference,
+                **session,
+            )
+        if amount is None:
+            raise PaymentError("amount_invalid", "type the amount to pay a static QR code")
+        return PaymentCommand(
+            payment_id,
+            payer_id,
+            qr.merchant_id,
+            amount,
+            qr.currency,
+            kind="merchant",
+            channel="qr_static",
+            **session,
+        )
+
+    # -- paying -----------------------------------------------------------------------------
+
+    def pay(self, commands: Sequence[PaymentCommand]) -> list[PaymentOutcome | PaymentError]:
+        """Decide and execute a batch of payments in one transaction; one answer per command."""
+        if len(commands) > COMMANDS_PER_BATCH_MAX:
+            raise PaymentError(
+                "batch_too_large", f"a batch holds at most {COMMANDS_PER_BATCH_MAX} payments"
+            )
+        if not commands:
+            return []
+        with self._write() as (uow, store):
+            answers, contexts = self._pay(uow, _Batch(store), commands, resume=False)
+        if self.risk is not None and contexts:
+            self.risk.observe(contexts)
+        return answers
+
+    def resume(
+        self, payment_id: str, auth_factors: int, has_certificate: bool = False
+    ) -> PaymentOutcome:
+        """Decide a `step_up_required` payment again, from the payer's stronger session."""
+        with self._write() as (uow, store):
+            stored = store.payment(payment_id)
+            if stored is None:
+                raise PaymentError("payment_not_found", "no payment has this id")
+            outcome, _, order_reference = stored
+            if outcome.status != "step_up_required":
+                return replace(outcome, replayed=True)
+            command = PaymentCommand(
+                payment_id,
+                outcome.payer_id,
+                outcome.payee_id,
+                outcome.amount,
+                outcome.currency,
+                kind=outcome.kind,  # type: ignore[arg-type]
+                channel=outcome.channel,  # type: ignore[arg-type]
+                order_reference=order_reference,
+                auth_factors=auth_factors,
+                has_certificate=has_certificate,
+                step_up=True,
+            )
+            answers, contexts = self._pay(uow, _Batch(store), [command], resume=True)
+        if self.risk is not None and contexts:
+            self.risk.observe(contexts)
+        answer = answers[0]
+        if isinstance(answer, PaymentError):
+            raise answer
+        return answer
+
+    def _pay(
+        self,
+        uow: LedgerWrite,
+        batch: _Batch,
+        commands: Sequence[PaymentCommand],
+        *,
+        resume: bool,
+    ) -> tuple[list[PaymentOutcome | PaymentError], list[PaymentContext]]:
+        store = batch.store
+        stored = {} if resume else store.payments([c.payment_id for c in commands])
+        now = self._now(uow)
+        on = local_date(now)
+        answers: list[PaymentOutcome | PaymentError] = []
+        new_rows: list[tuple[PaymentOutcome, bytes, str | None]] = []
+        transfers: list[NewTransfer] = []
+        executing: list[int] = []  # index into answers of each transfer
+        charges: list[list[tuple[str, str, str]]] = []
+        contexts: dict[int, PaymentContext] = {}
+        seen: set[str] = set()
+        for command in commands:
+            digest = _command_digest(command)
+            if command.payment_id in stored or command.payment_id in seen:
+                previous = stored.get(command.payment_id)
+                if previous is None or previous[1] != digest:
+                    answers.append(
+                        PaymentError(
+                            "request_conflict", "the payment id was used for another payment"
+                        )
+                    )
+                else:
+                    answers.append(replace(previous[0], replayed=True))
+                continue
+            seen.add(command.payment_id)
+            try:
+                decided, transfer, keys, context = self._decide(uow, batch, command, now, on)
+            except PaymentError as error:
+                answers.append(error)
+                continue
+            if transfer is not None:
+                transfers.append(transfer)
+                executing.append(len(answers))
+                charges.append(keys)
+                if context is not None:
+                    contexts[len(answers)] = context
+            answers.append(decided)
+            new_rows.append((decided, digest, command.order_reference))
+        results = uow.create_transfers(transfers) if transfers else []
+        completed_contexts = []
+        base = store.counters(sorted({key for keys in charges for key in keys}))
+        final_counters = dict(base)
+        by_id = {row[0].payment_id: index for index, row in enumerate(new_rows)}
+        for index, result, keys, transfer in zip(
+            executing, results, charges, transfers, strict=True
+        ):
+            planned = answers[index]
+            if not isinstance(planned, PaymentOutcome):  # pragma: no cover - built above
+                raise TypeError("a transfer was planned for a refused payment")
+            if result in (CreateTransferResult.ok, CreateTransferResult.exists):
+                for key in keys:
+                    final_counters[key] += transfer.amount
+                if index in contexts:
+                    completed_contexts.append(contexts[index])
+                continue
+            code = (
+                "insufficient_funds"
+                if result is CreateTransferResult.exceeds_credits
+                else f"ledger_{result.name}"
+            )
+            declined = replace(
+                planned, status="declined", decline_code=code, reasons=(code,), transfer_id=None
+            )
+            answers[index] = declined
+            row = new_rows[by_id[planned.payment_id]]
+            new_rows[by_id[planned.payment_id]] = (declined, row[1], row[2])
+        store.write_counters({k: v for k, v in final_counters.items() if v != base.get(k)})
+        for outcome, _, order_reference in new_rows:
+            if order_reference is not None and outcome.status == "completed":
+                store.mark_order_paid(outcome.payee_id, order_reference, outcome.payment_id)
+        store.upsert_payments(new_rows, now, insert=not resume)
+        return answers, completed_contexts
+
+    def _blocklist(self, uow: LedgerWrite, batch: _Batch, party_id: str, on: date) -> Any:
+        status = batch.blocklist.get(party_id)
+        if status is None:
+            try:
+                status = party_service.blocklist_status(self.ledger, party_id, on, uow=uow)
+            except IdentityError as error:
+                raise PaymentError(error.code, "the party could not be found") from None
+            batch.blocklist[party_id] = status
+        return status
+
+    def _counter_keys(self, command: PaymentCommand, on: date) -> dict[str, tuple[str, str, str]]:
+        day, year = on.isoformat(), str(on.year)
+        payer = command.payer_id
+        keys = {
+            "spent_today": (payer, "spent_today", day),
+            "spent_this_year": (payer, "spent_this_year", year),
+            "spent_since_opening": (payer, "spent_since_opening", "all"),
+            "daily_total_same_direction": (payer, f"outflow/{command.currency}", day),
+        }
+        if command.qr_grade is not None:
+            keys["qr_spent_today"] = (payer, f"qr_spent/{command.qr_grade}", day)
+        return keys
+
+    def _decide(
+        self,
+        uow: LedgerWrite,
+        batch: _Batch,
+        command: PaymentCommand,
+        now: int,
+        on: date,
+    ) -> tuple[
+        PaymentOutcome, NewTransfer | None, list[tuple[str, str, str]], PaymentContext | None
+    ]:
+        store = batch.store
+        payer = self._wallet(store, command.payer_id, command.currency)
+        if command.kind == "p2p":
+            payee_account = self._wallet(
+                store, command.payee_id, command.currency
+            ).ledger_account_id
+            code = TransferCode.P2P
+        else:
+            merchant = self._merchant(store, command.payee_id)
+            if merchant.currency != command.currency:
+                raise PaymentError("currency_invalid", "the merchant takes another currency")
+            payee_account = merchant.ledger_account_id
+            code = TransferCode.MERCHANT_PAYMENT
+            if command.channel == "qr_dynamic":
+                self._check_order(store, command, now)
+        keys = self._counter_keys(command, on)
+        missing = [key for key in keys.values() if key not in batch.counters]
+        if missing:
+            batch.counters.update(store.counters(missing))
+        payer_block = self._blocklist(uow, batch, command.payer_id, on)
+        payee_block = self._blocklist(uow, batch, command.payee_id, on)
+        facts: dict[str, Any] = {
+            "amount": command.amount,
+            "currency": command.currency,
+            "account_class": payer.account_class,
+            "funding_source": "balance",
+            "channel": "balance" if command.qr_grade is None else "qr",
+            "auth_factors": command.auth_factors,
+            "has_certificate": command.has_certificate,
+            "payer_blocklisted": payer_block.payment_services_suspended,
+            "payee_blocklisted": payee_block.payment_services_suspended,
+            "party_type": "person",
+            "preselected": False,
+        }
+        for fact, key in keys.items():
+            facts[fact] = batch.counters[key]
+        if command.qr_grade is not None:
+            facts["qr_grade"] = command.qr_grade
+        if self.institution_rating is not None:
+            facts["institution_rating"] = self.institution_rating
+        if self.realname_ratio is not None:
+            facts["realname_ratio"] = self.realname_ratio
+        document = {
+            "payment_id": command.payment_id,
+            "payer": command.payer_id,
+            "payee": command.payee_id,
+            "amount": command.amount,
+            "currency": command.currency,
+            "channel": command.channel,
+        }
+        suffix = ":resume" if command.step_up else ""
+        decision = self.rules.decide(
+            "payment.authorize",
+            facts,
+            on,
+            document,
+            uow=uow,
+            decision_key=f"payment:{command.payment_id}{suffix}",
+        )
+        base = PaymentOutcome(
+            payment_id=command.payment_id,
+            status="completed",
+            decline_code=None,
+            reasons=(),
+            amount=command.amount,
+            currency=command.currency,
+            payer_id=command.payer_id,
+            payee_id=command.payee_id,
+            kind=command.kind,
+            channel=command.channel,
+            decision_id=decision.decision_id,
+            risk_action=None,
+            risk_score_ppm=None,
+            model_version=None,
+            transfer_id=None,
+            business_date=on.isoformat(),
+            created_at=now,
+        )
+        if decision.outcome is Outcome.deny:
+            return (
+                replace(
+                    base, status="declined", decline_code="rule_denied", reasons=decision.rule_ids
+                ),
+                None,
+                [],
+                None,
+            )
+        if decision.outcome is Outcome.step_up:
+            return (
+                replace(base, status="step_up_required", reasons=decision.rule_ids),
+                None,
+                [],
+                None,
+            )
+        context = None
+        if self.risk is not None:
+            context = PaymentContext(
+                payer_id=command.payer_id,
+                payee_id=command.payee_id,
+                device_id=command.device_id,
+                amount_minor=command.amount,
+                currency=command.currency,
+                at=now // NS,
+                payer_account_opened_at=payer.opened_at // NS,
+                last_password_change_at=None,
+                last_device_change_at=None,
+                payment_kind=command.kind,
+            )
+            risk = self.risk.assess(context)
+            base = replace(
+                base,
+                risk_action=risk.action,
+                risk_score_ppm=min(1_000_000, max(0, round(risk.score * 1_000_000))),
+                model_version=risk.model_version,
+                reasons=risk.reasons,
+            )
+            if risk.action == "deny":
+                return (
+                    replace(base, status="declined", decline_code="risk_denied"),
+                    None,
+                    [],
+                    context,
+                )
+            # A challenge is met by a second factor: a payer already verified with two factors
+            # (or one who has just stepped up) passes it.
+            if risk.action == "challenge" and command.auth_factors < 2:
+                return replace(base, status="step_up_required"), None, [], context
+        transfer_key = chart.transfer_id("payment", command.payment_id)
+        transfer = NewTransfer(
+            transfer_key,
+            payer.ledger_account_id,
+            payee_account,
+            command.amount,
+            command.currency,
+            int(code),
+        )
+        charged = list(keys.values())
+        for key in charged:
+            batch.counters[key] += command.amount
+        return replace(base, transfer_id=transfer_key), transfer, charged, context
+
+    def _check_order(self, store: PaymentsStore, command: PaymentCommand, now: int) -> None:
+        assert command.order_reference is not None
+        order = store.order(command.payee_id, command.order_reference)
+        if order is None:
+            raise PaymentError("qr_order_missing", "the QR code's order does not exist")
+        if order.payment_id is not None:
+            raise PaymentError("qr_order_paid", "the order is already paid")
+        if now // NS >= order.expires_at:
+            raise PaymentError("qr_expired", "the order's QR code has expired")
+        if (order.amount, order.currency) != (command.amount, command.currency):
+            raise PaymentError("amount_invalid", "the amount differs from the order's")
+
+    def payment(self, payment_id: str) -> PaymentOutcome:
+        with self._read() as store:
+            stored = store.payment(payment_id)
+        if stored is None:
+            raise PaymentError("payment_not_found", "no payment has this id")
+        return stored[0]
+
+    # -- refunds ----------------------------------------------------------------------------
+
+    def refund(self, refund_id: str, payment_id: str, amount: int) -> RefundOutcome:
+        """Return part or all of a merchant payment to the payer; refunds of one payment never
+        exceed it in total (the ledger's reversal rule enforces it too)."""
+        check_id("refund_id", refund_id)
+        with self._write() as (uow, store):
+            existing = store.refund(refund_id)
+            stored = store.payment(payment_id)
+            if stored is None:
+                raise PaymentError("payment_not_found", "no payment has this id")
+            payment = stored[0]
+            check_amount(amount, payment.currency)
+            if existing is not None:
+                if (existing[0], existing[1]) != (payment_id, amount):
+                    raise PaymentError(
+                        "request_conflict", "the refund id was used for another refund"
+                    )
+                return RefundOutcome(
+                    refund_id,
+                    payment_id,
+                    amount,
+                    payment.currency,
+                    payment.refunded,
+                    existing[2],
+                    existing[3],
+                    replayed=True,
+                )
+            if payment.status != "completed" or payment.kind != "merchant":
+                raise PaymentError(
+                    "refund_not_allowed", "only completed merchant payments are refunded"
+                )
+            if payment.refunded + amount > payment.amount:
+                raise PaymentError(
+                    "refund_exceeds_payment",
+                    f"refunds would total {payment.refunded + amount}, more than the payment",
+                )
+            assert payment.transfer_id is not None
+            transfer_key = chart.transfer_id("refund", refund_id)
+            # A reversal: the ledger swaps the original's accounts and refuses to reverse more
+            # than the original in total, whoever asks.
+            (result,) = uow.create_transfers(
+                [
+                    NewTransfer(
+                        transfer_key,
+                        amount=amount,
+                        currency=payment.currency,
+                        code=int(TransferCode.REFUND),
+                        reverses_id=payment.transfer_id,
+                    )
+                ]
+            )
+            if result is CreateTransferResult.exceeds_credits:
+                raise PaymentError(
+                    "merchant_funds_insufficient",
+                    "the merchant's unsettled takings do not cover the refund",
+                )
+            if result is not CreateTransferResult.ok:
+                raise PaymentError("ledger_refused", f"the refund was refused: {result.name}")
+            now = self._now(uow)
+            store.insert_refund(refund_id, payment_id, amount, transfer_key, now)
+            store.set_refunded(payment_id, payment.refunded + amount, now)
+            return RefundOutcome(
+                refund_id,
+                payment_id,
+                amount,
+                payment.currency,
+                payment.refunded + amount,
+                transfer_key,
+                now,
+            )
+
+    # -- bank rails -------------------------------------------------------------------------
+
+    def request_rail(
+        self,
+        request_id: str,
+        direction: str,
+        party_id: str,
+        card_fingerprint: str,
+        amount: int,
+        currency: str = "CNY",
+    ) -> RailRow:
+        """Top up from, or withdraw to, a bound same-name card (P4) through the clearing house.
+
+        The money is held at once (a pending transfer with the rail's timeout): a top-up's
+        credit is not spendable, a withdrawal's debit is reserved. The clearing house's
+        callback posts or voids it; without one, the ledger voids it when the timeout passes.
+        """
+        check_id("request_id", request_id)
+        if direction not in ("top_up", "withdrawal"):
+            raise PaymentError("payment_input_invalid", "direction is top_up or withdrawal")
+        check_amount(amount, currency)
+        document = {
+            "direction": direction,
+            "party": party_id,
+            "card": card_fingerprint,
+            "amount": amount,
+            "currency": currency,
+        }
+        digest = _digest(document)
+        with self._write() as (uow, store):
+            existing = store.rail_request(request_id)
+            if existing is not None:
+                if existing.digest != digest:
+                    raise PaymentError(
+                        "request_conflict", "the request id was used for another request"
+                    )
+                return existing
+            wallet = self._wallet(store, party_id, currency)
+            binding = next(
+                (
+                    b
+                    for b in party_service.list_card_bindings(self.ledger, party_id, uow=uow)
+                    if b.fingerprint == card_fingerprint
+                ),
+                None,
+            )
+            if binding is None:
+                # P4: money moves only between a payment account and its holder's own bound card.
+                raise PaymentError("card_not_bound", "the card is not bound to this person")
+            on = local_date(self._now(uow))
+            status = party_service.blocklist_status(self.ledger, party_id, on, uow=uow)
+            if status.payment_services_suspended:
+                raise PaymentError(
+                    "payment_services_suspended", "the party's payment services are suspended"
+                )
+            bank_id = _issuer_of(binding.fingerprint)
+            clearing_id = chart.clearing_account(bank_id, currency)
+            self._create_accounts(
+                uow, [chart.new_account(AccountCode.CLEARING, clearing_id, currency)]
+            )
+            hold_id = chart.transfer_id("rail-hold", request_id)
+            debit, credit = (
+                (clearing_id, wallet.ledger_account_id)
+                if direction == "top_up"
+                else (wallet.ledger_account_id, clearing_id)
+            )
+            code = TransferCode.TOP_UP if direction == "top_up" else TransferCode.WITHDRAWAL
+            (result,) = uow.create_transfers(
+                [
+                    NewTransfer(
+                        hold_id,
+                        debit,
+                        credit,
+                        amount,
+                        currency,
+                        int(code),
+                        flags=TransferFlags.PENDING,
+                        timeout=self.rail_timeout_s,
+                    )
+                ]
+            )
+            if result is CreateTransferResult.exceeds_credits:
+                raise PaymentError("insufficient_funds", "the wallet does not hold the amount")
+            if result is not CreateTransferResult.ok:
+                raise PaymentError("ledger_refused", f"the hold was refused: {result.name}")
+            now = self._now(uow)
+            row = RailRow(
+                request_id=request_id,
+                direction=direction,
+                party_id=party_id,
+                bank_id=bank_id,
+                card_token=card_fingerprint[:64],
+                amount=amount,
+                currency=currency,
+                state="submitted",
+                clearing_reference=None,
+                hold_transfer_id=hold_id,
+                timeout_at=now // NS + self.rail_timeout_s,
+                outcome_code=None,
+                business_date=business_date_of(now // NS),
+                digest=digest,
+                created_at=now,
+                updated_at=now,
+            )
+            store.insert_rail_request(row)
+        # The request is on record with its hold before the clearing house hears of it: a crash
+        # between the two leaves a hold that times out, never money the ledger does not know.
+        submission = self.clearing.submit(
+            RailRequest(
+                request_id,
+                "top_up" if direction == "top_up" else "withdrawal",
+                bank_id,
+                row.card_token,
+                amount,
+                currency,
+                now // NS,
+            )
+        )
+        if not submission.accepted:
+            self._finish_rail(row, "refused", None, submission.refusal_code, post=False)
+            return replace(row, state="refused", outcome_code=submission.refusal_code)
+        with self._write() as (uow, store):
+            store.update_rail(
+                request_id, "submitted", submission.clearing_reference, None, self._now(uow)
+            )
+        return replace(row, clearing_reference=submission.clearing_reference)
+
+    def _finish_rail(
+        self,
+        row: RailRow,
+        state: str,
+        reference: str | None,
+        code: str | None,
+        *,
+        post: bool,
+        uow: LedgerWrite | None = None,
+    ) -> None:
+        with self._write(uow) as (write, store):
+            current = store.rail_request(row.request_id)
+            assert current is not None
+            if current.state != "submitted":
+                return
+            flags = TransferFlags.POST_PENDING if post else TransferFlags.VOID_PENDING
+            events = [
+                NewTransfer(
+                    chart.transfer_id("rail-" + ("post" if post else "void"), row.request_id),
+                    pending_id=row.hold_transfer_id,
+                    flags=flags | (TransferFlags.LINKED if post else 0),
+                )
+            ]
+            if post:
+                clearing_id = chart.clearing_account(row.bank_id, row.currency)
+                reserve = chart.reserve_account(row.currency)
+                # The clearing house moves the money between the bank and the reserve account.
+                debit, credit = (
+                    (reserve, clearing_id) if row.direction == "top_up" else (clearing_id, reserve)
+                )
+                code_settled = (
+                    TransferCode.TOP_UP_SETTLED
+                    if row.direction == "top_up"
+                    else TransferCode.WITHDRAWAL_SETTLED
+                )
+                events.append(
+                    NewTransfer(
+                        chart.transfer_id("rail-settle", row.request_id),
+                        debit,
+                        credit,
+                        row.amount,
+                        row.currency,
+                        int(code_settled),
+                    )
+                )
+            results = write.create_transfers(events)
+            if any(
+                r not in (CreateTransferResult.ok, CreateTransferResult.exists)
+                and r is not CreateTransferResult.pending_transfer_expired
+                for r in results
+            ):
+                _log.warning(
+                    "rail %s: the ledger refused %s", row.request_id, [r.name for r in results]
+                )
+            if post and results[0] is CreateTransferResult.pending_transfer_expired:
+                state, code = "timed_out", "late_after_timeout"
+            store.update_rail(row.request_id, state, reference, code, self._now(write))
+
+    def process_callbacks(self, limit: int = CALLBACKS_PER_POLL_MAX) -> list[CallbackReport]:
+        """Pull the clearing house's callbacks and act on each: post, void, or note it."""
+        reports = []
+        for callback in self.clearing.poll_callbacks(self.clock() // NS, limit):
+            reports.append(self._apply_callback(callback))
+        self.expire_rail_requests()
+        return reports
+
+    def _apply_callback(self, callback: RailCallback) -> CallbackReport:
+        with self._write() as (uow, store):
+            row = store.rail_request(callback.request_id)
+            now = self._now(uow)
+            if row is None:
+                _log.warning("callback for unknown rail request %s", callback.request_id)
+                return CallbackReport(
+                    callback.request_id, callback.sequence, callback.outcome, "unknown_request"
+                )
+            earlier = store.callback(callback.request_id, callback.sequence)
+            if earlier is not None:
+                disposition = "duplicate" if earlier == callback.outcome else "conflicting_outcome"
+                return CallbackReport(
+                    callback.request_id, callback.sequence, callback.outcome, disposition
+                )
+            if not callback.is_final:
+                disposition = "progress" if row.state == "submitted" else "stale"
+            elif row.state == "timed_out":
+                disposition = "late_after_timeout"
+            elif row.state != "submitted":
+                final = {"succeeded": "succeeded", "declined": "declined", "failed": "failed"}
+                disposition = (
+                    "duplicate"
+                    if final.get(callback.outcome) == row.state
+                    else "conflicting_outcome"
+                )
+            elif callback.outcome == "succeeded" and callback.settled_amount_minor != row.amount:
+                disposition = "settled_amount_mismatch"
+            else:
+                disposition = "applied"
+            store.insert_callback(
+                callback.request_id,
+                callback.sequence,
+                callback.callback_id,
+                callback.outcome,
+                disposition,
+                now,
+            )
+            if disposition == "applied":
+                self._finish_rail(
+                    row,
+                    callback.outcome,
+                    callback.clearing_reference,
+                    callback.decline_code,
+                    post=callback.outcome == "succeeded",
+                    uow=uow,
+                )
+        if disposition in ("late_after_timeout", "conflicting_outcome", "settled_amount_mismatch"):
+            _log.warning(
+                "rail %s callback %s: %s (left to reconciliation)",
+                callback.request_id,
+                callback.sequence,
+                disposition,
+            )
+        return CallbackReport(callback.request_id, callback.sequence, callback.outcome, disposition)
+
+    def expire_rail_requests(self, limit: int = 1_000) -> int:
+        """Mark requests past their timeout as timed out; the ledger voids their holds."""
+        with self._write() as (uow, store):
+            uow.expire_pending()
+            due = store.due_rail_requests(self._now(uow) // NS, limit)
+            for row in due:
+                store.update_rail(row.request_id, "timed_out", None, "timeout", self._now(uow))
+        return len(due)
+
+    def rail_request(self, request_id: str) -> RailRow:
+        with self._read() as store:
+            row = store.rail_request(request_id)
+        if row is None:
+            raise PaymentError("rail_request_not_found", "no top-up or withdrawal has this id")
+        return row
+
+    def reconcile(
+        self, business_date: str, settlement: SettlementFile | None = None
+    ) -> ReconciliationReport:
+        """The clearing house's settlement file of a day against the ledger's rail requests."""
+        settlement = settlement or self.clearing.settlement_file(business_date)
+        with self._read() as store:
+            rows = store.rail_requests_on(business_date, 1_000_000)
+        entries = [
+            LedgerRailEntry(
+                request_id=row.request_id,
+                clearing_reference=row.clearing_reference,
+                direction=row.direction,  # type: ignore[arg-type]
+                amount_minor=row.amount,
+                currency=row.currency,
+                state=(
+                    "posted"
+                    if row.state == "succeeded"
+                    else "pending"
+                    if row.state == "submitted"
+                    else "voided"
+                ),
+                business_date=row.business_date,
+            )
+            for row in rows
+        ]
+        return reconcile(settlement, entries)
+
+    # -- merchant settlement ----------------------------------------------------------------
+
+    def settle_merchants(self, business_date: str) -> SettlementReport:
+        """Pay every merchant its takings of `business_date` (T+1), net of its discount rate.
+
+        Per merchant: the fee moves from its payable to fee income and the fee's cash from the
+        reserve to the platform's own account; the net moves from its payable out through the
+        clearing house, and its cash from the reserve. Settling a day again pays nothing twice.
+        """
+        settlements = []
+        with self._write() as (uow, store):
+            now = self._now(uow)
+            for merchant in store.merchants(100_000):
+                existing = store.settlement(merchant.merchant_id, business_date, merchant.currency)
+                if existing is not None:
+                    settlements.append(existing)
+                    continue
+                rows = store.unsettled_merchant_payments(
+                    merchant.merchant_id, business_date, SETTLEMENT_PAYMENTS_MAX
+                )
+                if not rows:
+                    continue
+                gross = sum(amount for _, amount, _, _ in rows)
+                refunds = sum(refunded for _, _, refunded, _ in rows)
+                kept = gross - refunds
+                # The discount is charged on what the merchant keeps, rounded half up to the
+                # fen, in integers: (kept * bps + 5000) // 10000.
+                fee = (kept * merchant.discount_bps + 5_000) // 10_000
+                net = kept - fee
+                settlement_id = f"stl:{merchant.merchant_id}:{business_date}"
+                currency = merchant.currency
+                payout = chart.clearing_account("merchant-payout", currency)
+                self._create_accounts(
+                    uow, [chart.new_account(AccountCode.CLEARING, payout, currency)]
+                )
+                events = [
+                    NewTransfer(
+                        chart.transfer_id("settle-fee", settlement_id),
+                        merchant.ledger_account_id,
+                        chart.fee_income_account(currency),
+                        fee,
+                        currency,
+                        int(TransferCode.MERCHANT_FEE),
+                        flags=TransferFlags.LINKED,
+                    ),
+                    NewTransfer(
+                        chart.transfer_id("settle-fee-cash", settlement_id),
+                        chart.operating_account(currency),
+                        chart.reserve_account(currency),
+                        fee,
+                        currency,
+                        int(TransferCode.FEE_SWEEP),
+                        flags=TransferFlags.LINKED,
+                    ),
+                    NewTransfer(
+                        chart.transfer_id("settle-net", settlement_id),
+                        merchant.ledger_account_id,
+                        payout,
+                        net,
+                        currency,
+                        int(TransferCode.MERCHANT_SETTLEMENT),
+                        flags=TransferFlags.LINKED,
+                    ),
+                    NewTransfer(
+                        chart.transfer_id("settle-net-cash", settlement_id),
+                        payout,
+                        chart.reserve_account(currency),
+                        net,
+                        currency,
+                        int(TransferCode.MERCHANT_SETTLEMENT),
+                    ),
+                ]
+                events = [event for event in events if event.amount > 0]
+                if events:
+                    events[-1].flags &= ~TransferFlags.LINKED
+                results = uow.create_transfers(events)
+                if any(
+                    r not in (CreateTransferResult.ok, CreateTransferResult.exists) for r in results
+                ):
+                    raise PaymentError(
+                        "ledger_refused",
+                        f"settlement of {merchant.merchant_id} refused: "
+                        f"{[r.name for r in results]}",
+                    )
+                settlement = SettlementRow(
+                    settlement_id,
+                    merchant.merchant_id,
+                    business_date,
+                    currency,
+                    len(rows),
+                    gross,
+                    refunds,
+                    fee,
+                    net,
+                    chart.transfer_id("settle-net", settlement_id),
+                    now,
+                )
+                store.insert_settlement(settlement)
+                store.mark_settled([row[0] for row in rows], settlement_id, now)
+                settlements.append(settlement)
+        return SettlementReport(business_date, tuple(settlements))
+
+    # -- safeguarding -----------------------------------------------------------------------
+
+    def safeguarding_check(self, currency: str = "CNY") -> SafeguardingReport:
+        """Client money (every wallet and merchant payable) against the reserve (P6).
+
+        Recorded in the audit chain; a break names the difference and how many ledger batches
+        have committed since the last check that balanced, for operators and supervisors.
+        """
+        with self._write() as (uow, store):
+            now = self._now(uow)
+            wallets, merchants, reserve_code = (
+                int(AccountCode.CUSTOMER_WALLET),
+                int(AccountCode.MERCHANT_PAYABLE),
+                int(AccountCode.RESERVE),
+            )
+            totals = self.ledger.posted_totals_by_code(
+                currency, (wallets, merchants, reserve_code), uow=uow
+            )
+            liabilities = sum(totals[code][1] - totals[code][0] for code in (wallets, merchants))
+            reserve = totals[reserve_code][0] - totals[reserve_code][1]
+            last_good = store.last_good_check(currency)
+            check_id_text = f"sg:{currency}:{now}"
+            record = uow.append_record(
+                "payments.safeguarding",
+                json.dumps(
+                    {
+                        "check_id": check_id_text,
+                        "currency": currency,
+                        "reserve": reserve,
+                        "client_liabilities": liabilities,
+                    },
+                    sort_keys=True,
+                ).encode(),
+            )
+            store.insert_safeguarding_check(
+                check_id_text, now, currency, reserve, liabilities, record.seq
+            )
+        since = None if last_good is None else record.seq - last_good[2] - 1
+        report = SafeguardingReport(
+            check_id_text,
+            currency,
+            now,
+            reserve,
+            liabilities,
+            reserve - liabilities,
+            reserve == liabilities,
+            since,
+        )
+        if not report.in_balance:
+            _log.error(
+                "safeguarding break in %s: reserve %d, client money %d, difference %d",
+                currency,
+                reserve,
+                liabilities,
+                report.difference,
+            )
+        return report
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def day_summary(self, business_date: str) -> list[tuple[str, str, str, str | None, int, int]]:
+        with self._read() as store:
+            return store.day_summary(business_date)
+
+
+def _issuer_of(card_fingerprint: str) -> str:
+    """The pseudonymous partner bank of a bound card.
+
+    The card's issuer would come from its BIN at binding; bindings keep only a keyed
+    fingerprint, so the clearing account is keyed by a short stable prefix of it instead.
+    """
+    return "bank-" + card_fingerprint[:8]

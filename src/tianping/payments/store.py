@@ -1,0 +1,708 @@
+"""SQL for the payments tables (migration 0006), on both backends.
+
+The only module that knows these tables. It runs on the connection of a ledger unit of work or
+read, so a payment's row, its counters, its rule decision and its ledger transfer commit in one
+transaction. The backends differ only in placeholders (`?` against `%s`) and in how byte strings
+come back (PostgreSQL may hand back `memoryview`), which `bytes()` smooths. Every value is a
+bound parameter; the only text formatted into SQL is the placeholder and the fixed column lists
+below, which is why S608 (SQL built from strings) is silenced for the module.
+"""
+
+# ruff: noqa: S608
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tianping.ledger.ids import id_from_bytes, id_to_bytes
+from tianping.payments.model import PaymentOutcome
+
+__all__ = [
+    "CaseRow",
+    "MerchantRow",
+    "OrderRow",
+    "PaymentsStore",
+    "RailRow",
+    "SettlementRow",
+    "WalletRow",
+]
+
+_PAYMENT_COLUMNS = (
+    "payment_id, kind, channel, payer_id, payee_id, amount, currency, status, decline_code, "
+    "reasons, digest, decision_id, risk_action, risk_score_ppm, model_version, transfer_id, "
+    "order_reference, business_date, refunded, settlement_id, created_at, updated_at"
+)
+_RAIL_COLUMNS = (
+    "request_id, direction, party_id, bank_id, card_token, amount, currency, state, "
+    "clearing_reference, hold_transfer_id, timeout_at, outcome_code, business_date, digest, "
+    "created_at, updated_at"
+)
+_CASE_COLUMNS = "case_id, kind, status, assignee, disposition, alert, opened_at, updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRow:
+    party_id: str
+    currency: str
+    ledger_account_id: int
+    account_class: str
+    payment_account_id: str
+    opened_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantRow:
+    merchant_id: str
+    category_code: str
+    discount_bps: int
+    currency: str
+    ledger_account_id: int
+    registered_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    merchant_id: str
+    reference: str
+    amount: int
+    currency: str
+    expires_at: int
+    payment_id: str | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RailRow:
+    request_id: str
+    direction: str
+    party_id: str
+    bank_id: str
+    card_token: str
+    amount: int
+    currency: str
+    state: str
+    clearing_reference: str | None
+    hold_transfer_id: int
+    timeout_at: int
+    outcome_code: str | None
+    business_date: str
+    digest: bytes
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRow:
+    settlement_id: str
+    merchant_id: str
+    business_date: str
+    currency: str
+    payments: int
+    gross: int
+    refunds: int
+    fee: int
+    net: int
+    transfer_id: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    case_id: str
+    kind: str
+    status: str
+    assignee: str | None
+    disposition: str | None
+    alert: dict[str, Any]
+    opened_at: int
+    updated_at: int
+
+
+def _id_or_none(value: Any) -> int | None:
+    return None if value is None else id_from_bytes(bytes(value))
+
+
+def _bytes_or_none(value: int | None) -> bytes | None:
+    return None if value is None else id_to_bytes(value)
+
+
+class PaymentsStore:
+    """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
+
+    def __init__(self, connection: Any, backend: str) -> None:
+        self.connection = connection
+        self.p = "?" if backend == "sqlite" else "%s"
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return self.connection.execute(sql, parameters)
+
+    def _values(self, count: int) -> str:
+        return ", ".join([self.p] * count)
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # sqlite3 connections run `executemany` themselves; psycopg runs it on a cursor.
+        if self.p == "?":
+            self.connection.executemany(sql, rows)
+        else:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
+
+    # -- wallets and merchants --------------------------------------------------------------
+
+    def wallet(self, party_id: str, currency: str) -> WalletRow | None:
+        row = self._execute(
+            "SELECT party_id, currency, ledger_account_id, account_class, payment_account_id, "
+            f"opened_at FROM payment_wallets WHERE party_id = {self.p} AND currency = {self.p}",
+            (party_id, currency),
+        ).fetchone()
+        if row is None:
+            return None
+        return WalletRow(row[0], row[1], id_from_bytes(bytes(row[2])), row[3], row[4], row[5])
+
+    def insert_wallet(self, wallet: WalletRow) -> None:
+        self._execute(
+            "INSERT INTO payment_wallets (party_id, currency, ledger_account_id, account_class, "
+            f"payment_account_id, opened_at) VALUES ({self._values(6)})",
+            (
+                wallet.party_id,
+                wallet.currency,
+                id_to_bytes(wallet.ledger_account_id),
+                wallet.account_class,
+                wallet.payment_account_id,
+                wallet.opened_at,
+            ),
+        )
+
+    def set_wallet_class(self, party_id: str, currency: str, account_class: str) -> None:
+        self._execute(
+            f"UPDATE payment_wallets SET account_class = {self.p} "
+            f"WHERE party_id = {self.p} AND currency = {self.p}",
+            (account_class, party_id, currency),
+        )
+
+    def wallets(self, currency: str, limit: int) -> list[WalletRow]:
+        rows = self._execute(
+            "SELECT party_id, currency, ledger_account_id, account_class, payment_account_id, "
+            f"opened_at FROM payment_wallets WHERE currency = {self.p} ORDER BY party_id "
+            f"LIMIT {self.p}",
+            (currency, limit),
+        ).fetchall()
+        return [WalletRow(r[0], r[1], id_from_bytes(bytes(r[2])), r[3], r[4], r[5]) for r in rows]
+
+    def merchant(self, merchant_id: str) -> MerchantRow | None:
+        row = self._execute(
+            "SELECT merchant_id, category_code, discount_bps, currency, ledger_account_id, "
+            f"registered_at FROM payment_merchants WHERE merchant_id = {self.p}",
+            (merchant_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return MerchantRow(row[0], row[1], row[2], row[3], id_from_bytes(bytes(row[4])), row[5])
+
+    def insert_merchant(self, merchant: MerchantRow) -> None:
+        self._execute(
+            "INSERT INTO payment_merchants (merchant_id, category_code, discount_bps, currency, "
+            f"ledger_account_id, registered_at) VALUES ({self._values(6)})",
+            (
+                merchant.merchant_id,
+                merchant.category_code,
+                merchant.discount_bps,
+                merchant.currency,
+                id_to_bytes(merchant.ledger_account_id),
+                merchant.registered_at,
+            ),
+        )
+
+    def merchants(self, limit: int) -> list[MerchantRow]:
+        rows = self._execute(
+            "SELECT merchant_id, category_code, discount_bps, currency, ledger_account_id, "
+            f"registered_at FROM payment_merchants ORDER BY merchant_id LIMIT {self.p}",
+            (limit,),
+        ).fetchall()
+        return [MerchantRow(r[0], r[1], r[2], r[3], id_from_bytes(bytes(r[4])), r[5]) for r in rows]
+
+    # -- payments ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _payment(row: Sequence[Any]) -> tuple[PaymentOutcome, bytes, str | None]:
+        outcome = PaymentOutcome(
+            payment_id=row[0],
+            kind=row[1],
+            channel=row[2],
+            payer_id=row[3],
+            payee_id=row[4],
+            amount=row[5],
+            currency=row[6],
+            status=row[7],
+            decline_code=row[8],
+            reasons=tuple(json.loads(row[9])),
+            decision_id=_id_or_none(row[11]),
+            risk_action=row[12],
+            risk_score_ppm=row[13],
+            model_version=row[14],
+            transfer_id=_id_or_none(row[15]),
+            business_date=row[17],
+            refunded=row[18],
+            created_at=row[20],
+        )
+        return outcome, bytes(row[10]), row[19]
+
+    def payment(self, payment_id: str) -> tuple[PaymentOutcome, bytes, str | None] | None:
+        row = self._execute(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_id = {self.p}", (payment_id,)
+        ).fetchone()
+        return None if row is None else self._payment(row)
+
+    def payments(self, payment_ids: Sequence[str]) -> dict[str, tuple[PaymentOutcome, bytes]]:
+        if not payment_ids:
+            return {}
+        rows = self._execute(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments "
+            f"WHERE payment_id IN ({self._values(len(payment_ids))})",
+            tuple(payment_ids),
+        ).fetchall()
+        found = {}
+        for row in rows:
+            outcome, digest, _ = self._payment(row)
+            found[outcome.payment_id] = (outcome, digest)
+        return found
+
+    def upsert_payments(
+        self,
+        outcomes: Iterable[tuple[PaymentOutcome, bytes, str | None]],
+        at: int,
+        insert: bool,
+    ) -> None:
+        """Insert new payment rows, or (insert=False) update a resumed payment's outcome."""
+        rows = [
+            (
+                outcome.payment_id,
+                outcome.kind,
+                outcome.channel,
+                outcome.payer_id,
+                outcome.payee_id,
+                outcome.amount,
+                outcome.currency,
+                outcome.status,
+                outcome.decline_code,
+                json.dumps(list(outcome.reasons)),
+                digest,
+                _bytes_or_none(outcome.decision_id),
+                outcome.risk_action,
+                outcome.risk_score_ppm,
+                outcome.model_version,
+                _bytes_or_none(outcome.transfer_id),
+                order_reference,
+                outcome.business_date,
+                outcome.refunded,
+                None,
+                outcome.created_at,
+                at,
+            )
+            for outcome, digest, order_reference in outcomes
+        ]
+        if not rows:
+            return
+        if insert:
+            self._executemany(
+                f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({self._values(22)})", rows
+            )
+            return
+        for row in rows:
+            self._execute(
+                f"UPDATE payments SET status = {self.p}, decline_code = {self.p}, "
+                f"reasons = {self.p}, decision_id = {self.p}, risk_action = {self.p}, "
+                f"risk_score_ppm = {self.p}, model_version = {self.p}, transfer_id = {self.p}, "
+                f"updated_at = {self.p} WHERE payment_id = {self.p}",
+                (*row[7:10], *row[11:16], at, row[0]),
+            )
+
+    def set_refunded(self, payment_id: str, refunded: int, at: int) -> None:
+        self._execute(
+            f"UPDATE payments SET refunded = {self.p}, updated_at = {self.p} "
+            f"WHERE payment_id = {self.p}",
+            (refunded, at, payment_id),
+        )
+
+    def unsettled_merchant_payments(
+        self, merchant_id: str, business_date: str, limit: int
+    ) -> list[tuple[str, int, int, str]]:
+        """(payment_id, amount, refunded, currency) of a merchant's completed payments of a day
+        that no settlement has paid out yet."""
+        rows = self._execute(
+            "SELECT payment_id, amount, refunded, currency FROM payments "
+            f"WHERE payee_id = {self.p} AND business_date = {self.p} AND status = 'completed' "
+            f"AND kind = 'merchant' AND settlement_id IS NULL ORDER BY payment_id LIMIT {self.p}",
+            (merchant_id, business_date, limit),
+        ).fetchall()
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def mark_settled(self, payment_ids: Sequence[str], settlement_id: str, at: int) -> None:
+        self._executemany(
+            f"UPDATE payments SET settlement_id = {self.p}, updated_at = {self.p} "
+            f"WHERE payment_id = {self.p}",
+            [(settlement_id, at, payment_id) for payment_id in payment_ids],
+        )
+
+    def day_summary(self, business_date: str) -> list[tuple[str, str, str, str | None, int, int]]:
+        """(kind, channel, status, decline_code, count, amount) of a day's payments."""
+        rows = self._execute(
+            "SELECT kind, channel, status, decline_code, COUNT(*), COALESCE(SUM(amount), 0) "
+            f"FROM payments WHERE business_date = {self.p} "
+            "GROUP BY kind, channel, status, decline_code ORDER BY kind, channel, status",
+            (business_date,),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
+
+    def completed_payments(
+        self, business_date: str, limit: int
+    ) -> list[tuple[str, str, str, int, str, int, str]]:
+        """(payment_id, payer_id, payee_id, amount, currency, created_at, kind) of a day."""
+        rows = self._execute(
+            "SELECT payment_id, payer_id, payee_id, amount, currency, created_at, kind "
+            f"FROM payments WHERE business_date = {self.p} AND status = 'completed' "
+            f"ORDER BY created_at, payment_id LIMIT {self.p}",
+            (business_date, limit),
+        ).fetchall()
+        return [(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), r[6]) for r in rows]
+
+    # -- refunds ----------------------------------------------------------------------------
+
+    def refund(self, refund_id: str) -> tuple[str, int, int, int] | None:
+        """(payment_id, amount, transfer_id, created_at) of a refund."""
+        row = self._execute(
+            "SELECT payment_id, amount, transfer_id, created_at FROM payment_refunds "
+            f"WHERE refund_id = {self.p}",
+            (refund_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], id_from_bytes(bytes(row[2])), row[3]
+
+    def insert_refund(
+        self, refund_id: str, payment_id: str, amount: int, transfer_id: int, at: int
+    ) -> None:
+        self._execute(
+            "INSERT INTO payment_refunds (refund_id, payment_id, amount, transfer_id, created_at) "
+            f"VALUES ({self._values(5)})",
+            (refund_id, payment_id, amount, id_to_bytes(transfer_id), at),
+        )
+
+    # -- counters ---------------------------------------------------------------------------
+
+    def counters(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        """The stored amounts of (party_id, counter, period) keys; absent keys are zero."""
+        found: dict[tuple[str, str, str], int] = {}
+        by_party: dict[str, list[tuple[str, str, str]]] = {}
+        for key in keys:
+            by_party.setdefault(key[0], []).append(key)
+        for party_id, party_keys in by_party.items():
+            periods = sorted({key[2] for key in party_keys})
+            rows = self._execute(
+                "SELECT party_id, counter, period, amount FROM payment_counters "
+                f"WHERE party_id = {self.p} AND period IN ({self._values(len(periods))})",
+                (party_id, *periods),
+            ).fetchall()
+            for row in rows:
+                found[(row[0], row[1], row[2])] = int(row[3])
+        return {key: found.get(key, 0) for key in keys}
+
+    def write_counters(self, values: dict[tuple[str, str, str], int]) -> None:
+        if not values:
+            return
+        self._executemany(
+            "INSERT INTO payment_counters (party_id, counter, period, amount) "
+            f"VALUES ({self._values(4)}) ON CONFLICT (party_id, counter, period) "
+            "DO UPDATE SET amount = excluded.amount",
+            [(*key, amount) for key, amount in values.items()],
+        )
+
+    # -- orders (dynamic QR codes) ----------------------------------------------------------
+
+    def order(self, merchant_id: str, reference: str) -> OrderRow | None:
+        row = self._execute(
+            "SELECT merchant_id, reference, amount, currency, expires_at, payment_id, created_at "
+            f"FROM payment_orders WHERE merchant_id = {self.p} AND reference = {self.p}",
+            (merchant_id, reference),
+        ).fetchone()
+        return None if row is None else OrderRow(*row)
+
+    def insert_order(self, order: OrderRow) -> None:
+        self._execute(
+            "INSERT INTO payment_orders (merchant_id, reference, amount, currency, expires_at, "
+            f"payment_id, created_at) VALUES ({self._values(7)})",
+            (
+                order.merchant_id,
+                order.reference,
+                order.amount,
+                order.currency,
+                order.expires_at,
+                order.payment_id,
+                order.created_at,
+            ),
+        )
+
+    def mark_order_paid(self, merchant_id: str, reference: str, payment_id: str) -> None:
+        self._execute(
+            f"UPDATE payment_orders SET payment_id = {self.p} "
+            f"WHERE merchant_id = {self.p} AND reference = {self.p}",
+            (payment_id, merchant_id, reference),
+        )
+
+    # -- bank rails -------------------------------------------------------------------------
+
+    @staticmethod
+    def _rail(row: Sequence[Any]) -> RailRow:
+        return RailRow(
+            request_id=row[0],
+            direction=row[1],
+            party_id=row[2],
+            bank_id=row[3],
+            card_token=row[4],
+            amount=int(row[5]),
+            currency=row[6],
+            state=row[7],
+            clearing_reference=row[8],
+            hold_transfer_id=id_from_bytes(bytes(row[9])),
+            timeout_at=row[10],
+            outcome_code=row[11],
+            business_date=row[12],
+            digest=bytes(row[13]),
+            created_at=row[14],
+            updated_at=row[15],
+        )
+
+    def rail_request(self, request_id: str) -> RailRow | None:
+        row = self._execute(
+            f"SELECT {_RAIL_COLUMNS} FROM rail_requests WHERE request_id = {self.p}",
+            (request_id,),
+        ).fetchone()
+        return None if row is None else self._rail(row)
+
+    def insert_rail_request(self, rail: RailRow) -> None:
+        self._execute(
+            f"INSERT INTO rail_requests ({_RAIL_COLUMNS}) VALUES ({self._values(16)})",
+            (
+                rail.request_id,
+                rail.direction,
+                rail.party_id,
+                rail.bank_id,
+                rail.card_token,
+                rail.amount,
+                rail.currency,
+                rail.state,
+                rail.clearing_reference,
+                id_to_bytes(rail.hold_transfer_id),
+                rail.timeout_at,
+                rail.outcome_code,
+                rail.business_date,
+                rail.digest,
+                rail.created_at,
+                rail.updated_at,
+            ),
+        )
+
+    def update_rail(
+        self,
+        request_id: str,
+        state: str,
+        clearing_reference: str | None,
+        outcome_code: str | None,
+        at: int,
+    ) -> None:
+        self._execute(
+            f"UPDATE rail_requests SET state = {self.p}, "
+            f"clearing_reference = COALESCE({self.p}, clearing_reference), "
+            f"outcome_code = {self.p}, updated_at = {self.p} WHERE request_id = {self.p}",
+            (state, clearing_reference, outcome_code, at, request_id),
+        )
+
+    def due_rail_requests(self, now_s: int, limit: int) -> list[RailRow]:
+        rows = self._execute(
+            f"SELECT {_RAIL_COLUMNS} FROM rail_requests WHERE state = 'submitted' "
+            f"AND timeout_at <= {self.p} ORDER BY timeout_at LIMIT {self.p}",
+            (now_s, limit),
+        ).fetchall()
+        return [self._rail(row) for row in rows]
+
+    def rail_requests_on(self, business_date: str, limit: int) -> list[RailRow]:
+        rows = self._execute(
+            f"SELECT {_RAIL_COLUMNS} FROM rail_requests WHERE business_date = {self.p} "
+            f"ORDER BY request_id LIMIT {self.p}",
+            (business_date, limit),
+        ).fetchall()
+        return [self._rail(row) for row in rows]
+
+    def callback(self, request_id: str, sequence: int) -> str | None:
+        """The outcome of an already received callback, or None."""
+        row = self._execute(
+            f"SELECT outcome FROM rail_callbacks WHERE request_id = {self.p} "
+            f"AND sequence = {self.p}",
+            (request_id, sequence),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_callback(
+        self,
+        request_id: str,
+        sequence: int,
+        callback_id: str,
+        outcome: str,
+        disposition: str,
+        at: int,
+    ) -> None:
+        self._execute(
+            "INSERT INTO rail_callbacks (request_id, sequence, callback_id, outcome, "
+            f"disposition, received_at) VALUES ({self._values(6)})",
+            (request_id, sequence, callback_id, outcome, disposition, at),
+        )
+
+    # -- settlements and safeguarding -------------------------------------------------------
+
+    def settlement(
+        self, merchant_id: str, business_date: str, currency: str
+    ) -> SettlementRow | None:
+        row = self._execute(
+            "SELECT settlement_id, merchant_id, business_date, currency, payments, gross, "
+            "refunds, fee, net, transfer_id, created_at FROM merchant_settlements "
+            f"WHERE merchant_id = {self.p} AND business_date = {self.p} AND currency = {self.p}",
+            (merchant_id, business_date, currency),
+        ).fetchone()
+        if row is None:
+            return None
+        return SettlementRow(
+            settlement_id=row[0],
+            merchant_id=row[1],
+            business_date=row[2],
+            currency=row[3],
+            payments=int(row[4]),
+            gross=int(row[5]),
+            refunds=int(row[6]),
+            fee=int(row[7]),
+            net=int(row[8]),
+            transfer_id=_id_or_none(row[9]),
+            created_at=int(row[10]),
+        )
+
+    def insert_settlement(self, settlement: SettlementRow) -> None:
+        self._execute(
+            "INSERT INTO merchant_settlements (settlement_id, merchant_id, business_date, "
+            "currency, payments, gross, refunds, fee, net, transfer_id, created_at) "
+            f"VALUES ({self._values(11)})",
+            (
+                settlement.settlement_id,
+                settlement.merchant_id,
+                settlement.business_date,
+                settlement.currency,
+                settlement.payments,
+                settlement.gross,
+                settlement.refunds,
+                settlement.fee,
+                settlement.net,
+                _bytes_or_none(settlement.transfer_id),
+                settlement.created_at,
+            ),
+        )
+
+    def insert_safeguarding_check(
+        self,
+        check_id: str,
+        at: int,
+        currency: str,
+        reserve: int,
+        liabilities: int,
+        chain_seq: int,
+    ) -> None:
+        self._execute(
+            "INSERT INTO safeguarding_checks (check_id, at, currency, reserve, "
+            "client_liabilities, difference, in_balance, chain_seq) "
+            f"VALUES ({self._values(8)})",
+            (
+                check_id,
+                at,
+                currency,
+                reserve,
+                liabilities,
+                reserve - liabilities,
+                reserve == liabilities,
+                chain_seq,
+            ),
+        )
+
+    def last_good_check(self, currency: str) -> tuple[str, int, int] | None:
+        """(check_id, at, chain_seq) of the latest check that balanced."""
+        row = self._execute(
+            "SELECT check_id, at, chain_seq FROM safeguarding_checks "
+            f"WHERE currency = {self.p} AND in_balance ORDER BY at DESC LIMIT 1",
+            (currency,),
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]), int(row[2]))
+
+    # -- AML cases --------------------------------------------------------------------------
+
+    @staticmethod
+    def _case(row: Sequence[Any]) -> CaseRow:
+        return CaseRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7])
+
+    def case(self, case_id: str) -> CaseRow | None:
+        row = self._execute(
+            f"SELECT {_CASE_COLUMNS} FROM aml_cases WHERE case_id = {self.p}", (case_id,)
+        ).fetchone()
+        return None if row is None else self._case(row)
+
+    def cases(self, status: str | None, limit: int) -> list[CaseRow]:
+        if status is None:
+            rows = self._execute(
+                f"SELECT {_CASE_COLUMNS} FROM aml_cases ORDER BY opened_at LIMIT {self.p}",
+                (limit,),
+            ).fetchall()
+        else:
+            rows = self._execute(
+                f"SELECT {_CASE_COLUMNS} FROM aml_cases WHERE status = {self.p} "
+                f"ORDER BY opened_at LIMIT {self.p}",
+                (status, limit),
+            ).fetchall()
+        return [self._case(row) for row in rows]
+
+    def insert_case(self, case: CaseRow) -> None:
+        self._execute(
+            f"INSERT INTO aml_cases ({_CASE_COLUMNS}) VALUES ({self._values(8)})",
+            (
+                case.case_id,
+                case.kind,
+                case.status,
+                case.assignee,
+                case.disposition,
+                json.dumps(case.alert, sort_keys=True),
+                case.opened_at,
+                case.updated_at,
+            ),
+        )
+
+    def update_case(
+        self, case_id: str, status: str, assignee: str | None, disposition: str | None, at: int
+    ) -> None:
+        self._execute(
+            f"UPDATE aml_cases SET status = {self.p}, assignee = {self.p}, "
+            f"disposition = {self.p}, updated_at = {self.p} WHERE case_id = {self.p}",
+            (status, assignee, disposition, at, case_id),
+        )
+
+    def insert_case_event(
+        self, case_id: str, seq: int, at: int, actor: str, action: str, details: str
+    ) -> None:
+        self._execute(
+            "INSERT INTO aml_case_events (case_id, seq, at, actor, action, details) "
+            f"VALUES ({self._values(6)})",
+            (case_id, seq, at, actor, action, details),
+        )
+
+    def case_events(self, case_id: str, limit: int) -> list[tuple[int, int, str, str, str]]:
+        rows = self._execute(
+            "SELECT seq, at, actor, action, details FROM aml_case_events "
+            f"WHERE case_id = {self.p} ORDER BY seq LIMIT {self.p}",
+            (case_id, limit),
+        ).fetchall()
+        return [(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]

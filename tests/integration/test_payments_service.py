@@ -1,0 +1,261 @@
+"""Payments on the ledger, under the rules engine, with identity, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger_support import ManualClock
+from payments_support import PaymentsWorld, make_world
+from tianping.ledger.service import Ledger
+from tianping.payments.model import PaymentError, PaymentOutcome
+
+
+@pytest.fixture
+def world(ledger: Ledger, clock: ManualClock) -> PaymentsWorld:
+    world = make_world(ledger, clock)
+    world.person("alice")
+    world.person("bob")
+    world.merchant("noodles")
+    return world
+
+
+def test_top_up_pay_and_safeguard(world: PaymentsWorld) -> None:
+    world.fund("alice", 300_00)
+    assert world.service.balance(world.people["alice"]) == 300_00
+    paid = world.pay("p-1", "alice", "bob", 120_00, auth_factors=2)
+    assert isinstance(paid, PaymentOutcome), paid
+    assert paid.status == "completed", paid
+    assert world.service.balance(world.people["bob"]) == 120_00
+    check = world.service.safeguarding_check()
+    assert check.in_balance, check
+    assert check.reserve == 300_00
+
+
+def _pay(world: PaymentsWorld, *args: object, **extra: object) -> PaymentOutcome:
+    answer = world.pay(*args, **extra)  # type: ignore[arg-type]
+    assert isinstance(answer, PaymentOutcome), answer
+    return answer
+
+
+def test_a_retry_replays_and_a_changed_retry_conflicts(world: PaymentsWorld) -> None:
+    world.fund("alice", 100_00)
+    first = _pay(world, "p-r", "alice", "bob", 10_00, auth_factors=2)
+    again = _pay(world, "p-r", "alice", "bob", 10_00, auth_factors=2)
+    assert again.replayed and again.transfer_id == first.transfer_id
+    assert world.service.balance(world.people["bob"]) == 10_00
+    conflict = world.pay("p-r", "alice", "bob", 11_00, auth_factors=2)
+    assert isinstance(conflict, PaymentError) and conflict.code == "request_conflict"
+
+
+def test_insufficient_funds_declines_and_counts_nothing(world: PaymentsWorld) -> None:
+    world.fund("alice", 5_00)
+    declined = _pay(world, "p-poor", "alice", "bob", 6_00, auth_factors=2)
+    assert (declined.status, declined.decline_code) == ("declined", "insufficient_funds")
+    paid = _pay(world, "p-ok", "alice", "bob", 5_00, auth_factors=2)
+    assert paid.status == "completed"
+
+
+def test_the_daily_cap_asks_for_a_step_up_and_the_payment_resumes(world: PaymentsWorld) -> None:
+    world.fund("alice", 3_000_00)
+    stopped = _pay(world, "p-big", "alice", "bob", 1_500_00, auth_factors=1)
+    assert stopped.status == "step_up_required"
+    assert "cn.payments.daily_cap_by_authentication" in stopped.reasons
+    assert world.service.balance(world.people["bob"]) == 0
+    resumed = world.service.resume("p-big", auth_factors=2)
+    assert resumed.status == "completed", resumed
+    assert world.service.balance(world.people["bob"]) == 1_500_00
+    assert world.service.payment("p-big").status == "completed"
+
+
+def test_a_class_i_wallet_is_capped_at_1000_yuan_since_opening(
+    world: PaymentsWorld,
+) -> None:
+    world.person("carol", channels=1)
+    world.fund("carol", 2_000_00)
+    assert _pay(world, "c-1", "carol", "bob", 600_00, auth_factors=2).status == "completed"
+    assert _pay(world, "c-2", "carol", "bob", 400_00, auth_factors=2).status == "completed"
+    over = _pay(world, "c-3", "carol", "bob", 1, auth_factors=2)
+    assert (over.status, over.decline_code) == ("declined", "rule_denied")
+    assert over.reasons == ("cn.payments.class_i_cumulative_cap",)
+
+
+def test_a_blocklisted_payer_is_refused(world: PaymentsWorld) -> None:
+    from tianping.identity import party_service
+    from tianping.payments.model import local_date
+
+    world.fund("alice", 100_00)
+    party_service.add_to_blocklist(
+        world.ledger,
+        world.people["alice"],
+        listed_on=local_date(world.clock()),
+        reason_code="account_selling",
+        case_reference="police-1",
+        clock=world.clock,
+    )
+    refused = _pay(world, "p-blocked", "alice", "bob", 1_00, auth_factors=2)
+    assert refused.status == "declined"
+    assert "cn.payments.blocklisted_account_suspended" in refused.reasons
+
+
+def test_merchant_qr_payments_static_and_dynamic(world: PaymentsWorld) -> None:
+    from tianping.payments.qr import parse_merchant_qr
+
+    world.fund("alice", 1_000_00)
+    shop = world.merchants["noodles"]
+    payload = world.service.static_qr(shop, "Noodle Bar")
+    command = world.service.qr_command("q-1", world.people["alice"], payload, 45_50, auth_factors=2)
+    assert command.channel == "qr_static" and command.qr_grade == "D"
+    (paid,) = world.service.pay([command])
+    assert isinstance(paid, PaymentOutcome) and paid.status == "completed", paid
+    order, dynamic = world.service.create_order(shop, "Noodle Bar", "order-7", 88_00)
+    assert (order.amount, order.payment_id) == (88_00, None)
+    assert parse_merchant_qr(dynamic).amount_minor == 88_00
+    command = world.service.qr_command("q-2", world.people["alice"], dynamic, auth_factors=2)
+    assert (command.amount, command.channel) == (88_00, "qr_dynamic")
+    (paid,) = world.service.pay([command])
+    assert isinstance(paid, PaymentOutcome) and paid.status == "completed", paid
+    again = world.service.qr_command("q-3", world.people["alice"], dynamic, auth_factors=2)
+    (refused,) = world.service.pay([again])
+    assert isinstance(refused, PaymentError) and refused.code == "qr_order_paid"
+    with pytest.raises(PaymentError, match="fixed"):
+        world.service.qr_command("q-4", world.people["alice"], dynamic, 1_00, auth_factors=2)
+
+
+def test_static_qr_payments_are_capped_at_500_yuan_a_day(world: PaymentsWorld) -> None:
+    world.fund("alice", 2_000_00)
+    payload = world.service.static_qr(world.merchants["noodles"], "Noodle Bar")
+    outcomes = []
+    for index, amount in enumerate((300_00, 200_00, 1)):
+        command = world.service.qr_command(
+            f"s-{index}", world.people["alice"], payload, amount, auth_factors=2
+        )
+        (answer,) = world.service.pay([command])
+        assert isinstance(answer, PaymentOutcome)
+        outcomes.append(answer)
+    assert [o.status for o in outcomes] == ["completed", "completed", "declined"]
+    assert outcomes[2].reasons == ("cn.payments.qr_daily_cap",)
+
+
+def test_refunds_never_exceed_the_payment(world: PaymentsWorld) -> None:
+    world.fund("alice", 100_00)
+    paid = _pay(world, "m-1", "alice", "noodles", 60_00, auth_factors=2)
+    assert paid.status == "completed"
+    first = world.service.refund("r-1", "m-1", 20_00)
+    second = world.service.refund("r-2", "m-1", 40_00)
+    assert (first.refunded_total, second.refunded_total) == (20_00, 60_00)
+    assert world.service.refund("r-1", "m-1", 20_00).replayed
+    with pytest.raises(PaymentError) as beyond:
+        world.service.refund("r-3", "m-1", 1)
+    assert beyond.value.code == "refund_exceeds_payment"
+    with pytest.raises(PaymentError) as conflict:
+        world.service.refund("r-1", "m-1", 10_00)
+    assert conflict.value.code == "request_conflict"
+    assert world.service.balance(world.people["alice"]) == 100_00
+
+
+def test_settlement_pays_merchants_net_of_the_discount_and_keeps_client_money_whole(
+    world: PaymentsWorld,
+) -> None:
+    world.fund("alice", 500_00)
+    for index in range(3):
+        assert _pay(world, f"m-{index}", "alice", "noodles", 100_00, auth_factors=2).status == (
+            "completed"
+        )
+    world.service.refund("r-0", "m-0", 50_00)
+    day = world.service.payment("m-0").business_date
+    report = world.service.settle_merchants(day)
+    (settlement,) = report.settlements
+    assert (settlement.gross, settlement.refunds) == (300_00, 50_00)
+    assert settlement.fee == (250_00 * 60 + 5_000) // 10_000
+    assert settlement.net == 250_00 - settlement.fee
+    assert world.service.settle_merchants(day).settlements == report.settlements
+    check = world.service.safeguarding_check()
+    assert check.in_balance, check
+    assert check.client_liabilities == 500_00 - 300_00 + 50_00
+
+
+def test_withdrawals_declines_timeouts_and_duplicate_callbacks(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    from tianping.payments.clearing_sim import ScriptedScenario, SimulatorBehaviour
+
+    behaviour = SimulatorBehaviour(
+        script={
+            "w-decline": ScriptedScenario("decline", "insufficient_funds"),
+            "w-timeout": ScriptedScenario("timeout"),
+            "w-dup": ScriptedScenario("duplicate"),
+            "w-late": ScriptedScenario("late"),
+        }
+    )
+    world = make_world(ledger, clock, behaviour)
+    world.person("alice")
+    world.fund("alice", 1_000_00)
+    alice, card = world.people["alice"], world.cards["alice"]
+    for request_id in ("w-decline", "w-timeout", "w-dup", "w-late"):
+        world.service.request_rail(request_id, "withdrawal", alice, card, 100_00)
+    # Every hold is reserved at once.
+    assert world.service.balance(alice) == 600_00
+    clock.advance(60)
+    reports = world.service.process_callbacks()
+    dispositions = {(r.request_id, r.disposition) for r in reports}
+    assert ("w-decline", "applied") in dispositions
+    assert ("w-dup", "applied") in dispositions
+    assert ("w-dup", "duplicate") in dispositions
+    assert world.service.rail_request("w-decline").state == "declined"
+    assert world.service.rail_request("w-dup").state == "succeeded"
+    clock.advance(200)
+    world.service.process_callbacks()
+    assert world.service.rail_request("w-timeout").state == "timed_out"
+    assert world.service.rail_request("w-late").state == "timed_out"
+    # The declined, timed-out and late holds are back; the duplicate-callback one paid once.
+    assert world.service.balance(alice) == 900_00
+    clock.advance(4_000)
+    late = world.service.process_callbacks()
+    assert ("w-late", "late_after_timeout") in {(r.request_id, r.disposition) for r in late}
+    day = world.service.rail_request("w-late").business_date
+    report = world.service.reconcile(day)
+    assert {b.request_id for b in report.breaks} == {"w-late"}
+    assert world.service.safeguarding_check().in_balance
+
+
+def test_counters_are_exact_under_concurrent_payments(world: PaymentsWorld) -> None:
+    """Eight threads pay from one Class I wallet at once: the 1,000-yuan cap holds exactly."""
+    import threading
+
+    world.person("dave", channels=1)
+    world.fund("dave", 2_000_00)
+    results: list[object] = []
+
+    def pay(thread: int) -> None:
+        for index in range(5):
+            results.append(world.pay(f"t-{thread}-{index}", "dave", "bob", 30_00, auth_factors=2))
+
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    completed = [r for r in results if isinstance(r, PaymentOutcome) and r.status == "completed"]
+    assert len(results) == 40
+    assert len(completed) == 1_000_00 // 30_00
+    assert world.service.balance(world.people["dave"]) == 2_000_00 - len(completed) * 30_00
+
+
+def test_a_reserve_that_disagrees_with_client_money_is_reported(world: PaymentsWorld) -> None:
+    from tianping.ledger.model import NewTransfer
+    from tianping.payments import chart
+
+    world.fund("alice", 100_00)
+    assert world.service.safeguarding_check().in_balance
+    # Someone moves reserve money to the operating account outside any payment flow.
+    world.ledger.create_transfers(
+        [
+            NewTransfer(
+                999, chart.operating_account("CNY"), chart.reserve_account("CNY"), 7_00, "CNY", 1
+            )
+        ]
+    )
+    broken = world.service.safeguarding_check()
+    assert not broken.in_balance
+    assert broken.difference == -7_00
+    assert broken.transfers_since_last_good == 1
