@@ -24,6 +24,9 @@ from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, 
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger
 from tianping.ledger.sweeper import ExpirySweeper
+from tianping.payments.runtime import PaymentBatcher, build_payments
+from tianping.payments.service import PaymentsService
+from tianping.rules.config import cached_rulebook
 
 # The environment keys the identity context needs; it is built only when all of them are set.
 IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
@@ -81,6 +84,9 @@ class Services:
     _committer: GroupCommitter | None = field(default=None)
     _committer_lock: threading.Lock = field(default_factory=threading.Lock)
     _sweeper: ExpirySweeper | None = field(default=None)
+    _payments: PaymentsService | None = field(default=None)
+    _payment_batcher: PaymentBatcher | None = field(default=None)
+    _payments_lock: threading.Lock = field(default_factory=threading.Lock)
     _revocation_refresher: RevocationRefresher | None = field(default=None)
 
     def start_background_work(self) -> None:
@@ -109,7 +115,40 @@ class Services:
                 committer = self._committer
         return committer
 
+    @property
+    def payments(self) -> PaymentsService:
+        """The payments service, built on first use: it trains (or loads) the risk model and
+        loads the configured rulebook, which a ledger-only command never needs."""
+        with self._payments_lock:
+            if self._payments is None:
+                rulebook = cached_rulebook(
+                    self.settings.rulebook, tuple(self.settings.rulebook_overlays)
+                )
+                self._payments = build_payments(self.ledger, rulebook, clock=self.ledger.clock)
+            return self._payments
+
+    def install_payments(self, service: PaymentsService) -> None:
+        """Use `service` as this process's payments service: for tests and embedders that bring
+        their own collaborators (a clearing-house adapter, a risk engine). Before first use."""
+        with self._payments_lock:
+            if self._payments is not None:
+                raise RuntimeError("the payments service is already in use")
+            self._payments = service
+
+    @property
+    def payment_batcher(self) -> PaymentBatcher:
+        """Single payments from request threads share transactions through this batcher."""
+        service = self.payments
+        with self._payments_lock:
+            if self._payment_batcher is None:
+                self._payment_batcher = PaymentBatcher(service)
+            return self._payment_batcher
+
     def close(self) -> None:
+        with self._payments_lock:
+            batcher, self._payment_batcher = self._payment_batcher, None
+        if batcher is not None:
+            batcher.close()
         if self._revocation_refresher is not None:
             self._revocation_refresher.stop()
             self._revocation_refresher = None

@@ -70,6 +70,10 @@ RULES_READERS: Final = _grant(ALL, "operator", "supervisor", "auditor")
 DATA_SUBJECT: Final = _grant(ALL, "operator") | _grant(OWN, *OWNERS)
 ACCOUNT_HOLDER: Final = _grant(ALL, "operator") | _grant(OWN, "customer")
 CASE_READERS: Final = _grant(ALL, "operator", "supervisor")
+PAYMENT_READERS: Final = _grant(ALL, "operator", "supervisor", "auditor") | _grant(OWN, *OWNERS)
+PAYER: Final = _grant(ALL, "operator") | _grant(OWN, "customer")
+MERCHANT: Final = _grant(ALL, "operator") | _grant(OWN, "merchant")
+PAYMENT_SUPERVISORS: Final = _grant(ALL, "operator", "supervisor", "auditor")
 
 # (method, path) -> {role: ALL or OWN}; a role not named is denied.
 EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
@@ -113,6 +117,24 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("GET", "/v1/identity/parties/{party_id}/payment-accounts"): ACCOUNT_HOLDER,
     ("POST", "/v1/identity/parties/{party_id}/cards"): ACCOUNT_HOLDER,
     ("GET", "/v1/identity/parties/{party_id}/cards"): ACCOUNT_HOLDER,
+    # payments
+    ("POST", "/v1/payments/parties/{party_id}/wallet"): PAYER,
+    ("GET", "/v1/payments/parties/{party_id}/wallet"): PAYMENT_READERS,
+    ("POST", "/v1/payments/merchants/{party_id}"): OPERATOR,
+    ("GET", "/v1/payments/merchants/{party_id}/qr"): MERCHANT | PAYMENT_SUPERVISORS,
+    ("POST", "/v1/payments/merchants/{party_id}/orders"): MERCHANT,
+    ("POST", "/v1/payments"): PAYER,
+    ("POST", "/v1/payments/qr"): PAYER,
+    ("POST", "/v1/payments/{payment_id}/resume"): PAYER,
+    ("GET", "/v1/payments/{payment_id}"): PAYMENT_READERS,
+    ("POST", "/v1/payments/{payment_id}/refunds"): MERCHANT,
+    ("POST", "/v1/payments/rails"): PAYER,
+    ("GET", "/v1/payments/rails/{request_id}"): PAYMENT_READERS,
+    ("POST", "/v1/payments/clearing/callbacks"): OPERATOR,
+    ("POST", "/v1/payments/settlements/{business_date}"): OPERATOR,
+    ("POST", "/v1/payments/reconciliations/{business_date}"): OPERATOR,
+    ("POST", "/v1/payments/safeguarding"): OPERATOR,
+    ("GET", "/v1/payments/summary/{business_date}"): PAYMENT_SUPERVISORS,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -262,6 +284,8 @@ NOT_YOURS: Final = {
     "forbidden": 403,
     "account_not_found": 404,
     "transfer_not_found": 404,
+    "payment_not_found": 404,
+    "rail_request_not_found": 404,
 }
 
 

@@ -31,6 +31,11 @@ from tianping.identity.errors import IdentityError
 from tianping.ledger.errors import LedgerError
 from tianping.ledger.ids import InvalidId
 from tianping.ledger.money import MoneyError
+from tianping.payments.aml.errors import AmlError
+from tianping.payments.clearing import ClearingError
+from tianping.payments.model import PaymentError
+from tianping.payments.qr import QrError
+from tianping.rules.errors import RulesError
 
 __all__ = [
     "PROBLEMS",
@@ -147,6 +152,52 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "master_key_unavailable": ProblemKind(503, "The vault's master key is not available"),
     "master_key_invalid": ProblemKind(503, "The vault's master key is not valid"),
     "vault_decryption_failed": ProblemKind(500, "Stored personal data could not be decrypted"),
+    # payments
+    "payment_input_invalid": ProblemKind(422, "A payment field is not valid"),
+    "currency_invalid": ProblemKind(422, "The currency is not valid here"),
+    "payment_to_self": ProblemKind(422, "The payer and the payee are the same"),
+    "wallet_not_found": ProblemKind(404, "The party has no wallet in this currency"),
+    "merchant_not_found": ProblemKind(404, "No merchant is registered with this id"),
+    "payee_not_merchant": ProblemKind(422, "The party is not a merchant"),
+    "payment_not_found": ProblemKind(404, "No payment has this id"),
+    "refund_not_allowed": ProblemKind(409, "This payment cannot be refunded"),
+    "refund_exceeds_payment": ProblemKind(409, "Refunds would exceed the payment"),
+    "merchant_funds_insufficient": ProblemKind(409, "The merchant's takings do not cover it"),
+    "ledger_refused": ProblemKind(409, "The ledger refused the transfer"),
+    "insufficient_funds": ProblemKind(409, "The wallet does not hold the amount"),
+    "card_not_bound": ProblemKind(422, "The card is not bound to this person"),
+    "rail_request_not_found": ProblemKind(404, "No top-up or withdrawal has this id"),
+    "qr_order_missing": ProblemKind(404, "The QR code's order does not exist"),
+    "qr_order_paid": ProblemKind(409, "The order is already paid"),
+    "qr_expired": ProblemKind(410, "The QR code has expired"),
+    "qr_malformed": ProblemKind(422, "The QR payload is malformed"),
+    "qr_checksum_mismatch": ProblemKind(422, "The QR payload's checksum is wrong"),
+    "qr_unsupported_currency": ProblemKind(422, "The QR code's currency is not supported"),
+    "qr_field_too_long": ProblemKind(422, "A QR field is too long"),
+    "qr_payload_too_long": ProblemKind(422, "The QR payload is too long"),
+    "qr_invalid_field": ProblemKind(422, "A QR field is not valid"),
+    "qr_foreign_scheme": ProblemKind(422, "The QR code belongs to another payment scheme"),
+    "decision_exists_with_different_fields": ProblemKind(
+        409, "The decision id was used for another command"
+    ),
+    "invalid_rail_input": ProblemKind(422, "A top-up or withdrawal field is not valid"),
+    "invalid_rail_transition": ProblemKind(409, "The top-up or withdrawal cannot change so"),
+    "rail_callback_mismatch": ProblemKind(409, "The callback does not match its request"),
+    "capacity_exceeded": ProblemKind(503, "The clearing house is at capacity"),
+    "settlement_file_rejected": ProblemKind(422, "The settlement file is not valid"),
+    "settlement_file_too_large": ProblemKind(413, "The settlement file is too large"),
+    "settlement_file_malformed": ProblemKind(422, "The settlement file is malformed"),
+    "settlement_header_invalid": ProblemKind(422, "The settlement file's header is not valid"),
+    "settlement_trailer_missing": ProblemKind(422, "The settlement file has no trailer"),
+    "settlement_record_invalid": ProblemKind(422, "A settlement record is not valid"),
+    "settlement_line_count_mismatch": ProblemKind(422, "The settlement file's count is wrong"),
+    "settlement_total_mismatch": ProblemKind(422, "The settlement file's total is wrong"),
+    "settlement_checksum_mismatch": ProblemKind(422, "The settlement file's checksum is wrong"),
+    "clearing_simulator_invalid": ProblemKind(500, "The simulated clearing house is misconfigured"),
+    "reconciliation_duplicate_ledger_entry": ProblemKind(
+        500, "The ledger holds two entries for one rail request"
+    ),
+    "reconciliation_input_too_large": ProblemKind(413, "Too many records to reconcile at once"),
     "client_exists": ProblemKind(409, "A machine client with this id exists"),
     "device_conflict": ProblemKind(409, "The device is registered differently"),
     "insufficient_scope": ProblemKind(403, "The credentials lack a scope this needs"),
@@ -344,6 +395,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(max(1, -(-wait_ns // 1_000_000_000)))
         return problem_response(exc.code, exc.message, request.url.path, headers=headers)
 
+    def coded_refusal(request: Request, exc: Exception) -> ProblemResponse:
+        # Payments' refusals (and those of its QR, clearing and AML parts) carry a stable `code`
+        # and a message without personal data, like the identity context's.
+        code = str(getattr(exc, "code", ""))
+        if code not in PROBLEMS:
+            logger.error("refusal code %r has no problem mapping", code)
+            return _internal_error(request)
+        return problem_response(code, str(exc), request.url.path)
+
     def id_refused(request: Request, exc: Exception) -> ProblemResponse:
         return problem_response("id_invalid", str(exc), request.url.path)
 
@@ -402,6 +462,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(LedgerError, ledger_refused)
     app.add_exception_handler(IdentityError, identity_refused)
+    for refusal in (PaymentError, QrError, ClearingError, AmlError, RulesError):
+        app.add_exception_handler(refusal, coded_refusal)
     app.add_exception_handler(InvalidId, id_refused)
     app.add_exception_handler(MoneyError, amount_refused)
     app.add_exception_handler(ApiProblem, api_problem)

@@ -87,6 +87,12 @@ SCOPES: Final[Mapping[str, str]] = {
     "export, erasure, and answering data-subject requests (the operator)",
     "privacy:case": "read a person's identity record for a named supervisory case, with a "
     "reason, through the data-access log (supervisors)",
+    "payments:read": "read any payment, top-up or withdrawal, wallet and the day's aggregates",
+    "payments:read:own": "read the payments, top-ups, withdrawals and wallet one is party to",
+    "payments:write": "wallets, merchants, paying for anyone, settlement, reconciliation, the "
+    "clearing house's callbacks, safeguarding checks (the operator)",
+    "payments:pay:own": "open one's wallet, pay from it, resume after step-up, top up, withdraw",
+    "payments:merchant:own": "one's own QR codes and orders, refunds of payments made to one",
 }
 
 # The scopes an identity access token carries for each role: the one table that says which
@@ -96,14 +102,14 @@ SCOPES: Final[Mapping[str, str]] = {
 # pseudonymous ledger (owners are party ids, never names) and reach a person's identity record
 # only through a reasoned, logged case access; the operator holds every scope.
 _SELF: Final = frozenset({"identity:read", "identity:self:write"})
-_OWNER: Final = _SELF | {"ledger:read:own", "privacy:self"}
+_OWNER: Final = _SELF | {"ledger:read:own", "privacy:self", "payments:read:own"}
 ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = {
-    "customer": _OWNER | {"identity:accounts:own"},
-    "merchant": _OWNER,
+    "customer": _OWNER | {"identity:accounts:own", "payments:pay:own"},
+    "merchant": _OWNER | {"payments:merchant:own"},
     "partner": _OWNER,
     "operator": frozenset(SCOPES),
-    "supervisor": _SELF | {"ledger:read", "rules:read", "privacy:case"},
-    "auditor": _SELF | {"ledger:read", "ledger:audit", "rules:read"},
+    "supervisor": _SELF | {"ledger:read", "rules:read", "privacy:case", "payments:read"},
+    "auditor": _SELF | {"ledger:read", "ledger:audit", "rules:read", "payments:read"},
 }
 
 # Paths served without any credentials: the health probe, the API's own documentation, and

@@ -53,7 +53,7 @@ def build_payments(
     *,
     clock: Callable[[], int] = time.time_ns,
     clearing: ClearingHouse | None = None,
-    risk: RiskEngine | None | bool = True,
+    risk: RiskEngine | bool | None = True,
     seed: int = 0,
 ) -> PaymentsService:
     """The payments service; `risk` is an engine, True for the default one, or None for none."""

@@ -675,14 +675,16 @@ class PaymentsService:
             "currency": command.currency,
             "channel": command.channel,
         }
-        suffix = ":resume" if command.step_up else ""
+        # A first attempt's decision is keyed by the payment id, so a retried request records
+        # no second decision; a resumed attempt gets a fresh id (the payment's own status makes
+        # resuming idempotent: a completed payment is never decided again).
         decision = self.rules.decide(
             "payment.authorize",
             facts,
             on,
             document,
             uow=uow,
-            decision_key=f"payment:{command.payment_id}{suffix}",
+            decision_key=None if command.step_up else f"payment:{command.payment_id}",
         )
         base = PaymentOutcome(
             payment_id=command.payment_id,

@@ -1,0 +1,422 @@
+"""Payments over HTTP, under /v1/payments.
+
+A customer pays from their own wallet: the payer of `POST /v1/payments` is the caller (the
+operator may name any payer), and the session's authentication strength (its factors) is what
+the daily caps of P2 read; after a `step_up_required` answer the customer proves a second
+factor at `/v1/identity/step-up` and calls `POST /v1/payments/{id}/resume` with the stronger
+session. A merchant makes its own QR codes and orders and refunds payments made to it. A
+payment is readable by its payer and its payee; supervisors and auditors read payments and the
+day's aggregates; the operator runs settlement, reconciliation, the clearing house's callbacks
+and the safeguarding check.
+
+Single payments go through the process's `PaymentBatcher`, so concurrent requests share one
+transaction and one durable commit. Amounts are integers of minor units with their currency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import Field as PydanticField
+
+from tianping.api.identity_routes import PartyIdPath, PartyIdText
+from tianping.api.ledger_routes import ServicesDependency, get_services
+from tianping.api.problems import ApiProblem
+from tianping.api.schemas import ProblemDetails
+from tianping.api.security import (
+    FILTERED_BY_HANDLER,
+    PARTY_IN_PATH,
+    Access,
+    OwnershipRule,
+    require,
+)
+from tianping.payments.model import AMOUNT_MAX, PaymentCommand, PaymentOutcome
+from tianping.payments.qr import render_png, render_svg
+from tianping.payments.service import PaymentsService
+
+__all__ = ["router"]
+
+_PROBLEM_RESPONSE: Final[dict[str, Any]] = {
+    "model": ProblemDetails,
+    "description": "The request was refused; `code` says why.",
+}
+
+router = APIRouter(
+    prefix="/v1/payments",
+    tags=["payments"],
+    responses={"4XX": _PROBLEM_RESPONSE, "5XX": _PROBLEM_RESPONSE},
+)
+
+
+def _payment_parties(request: Request) -> Collection[str]:
+    payment = get_services(request).payments.payment(str(request.path_params["payment_id"]))
+    return (payment.payer_id, payment.payee_id)
+
+
+def _rail_party(request: Request) -> Collection[str]:
+    rail = get_services(request).payments.rail_request(str(request.path_params["request_id"]))
+    return (rail.party_id,)
+
+
+def _payee(request: Request) -> Collection[str]:
+    payment = get_services(request).payments.payment(str(request.path_params["payment_id"]))
+    return (payment.payee_id,)
+
+
+# Who may see a payment: its payer and its payee. Someone else's payment answers as a missing one.
+PAYMENT_IN_PATH: Final = OwnershipRule("payer or payee", _payment_parties, "payment_not_found")
+PAYEE_OF_PAYMENT: Final = OwnershipRule("payee of the payment", _payee, "payment_not_found")
+RAIL_IN_PATH: Final = OwnershipRule("rail request's party", _rail_party, "rail_request_not_found")
+
+Payer = Annotated[
+    Access, Depends(require("payments:write", own="payments:pay:own", owner=FILTERED_BY_HANDLER))
+]
+PayerOfPayment = Annotated[
+    Access, Depends(require("payments:write", own="payments:pay:own", owner=PAYMENT_IN_PATH))
+]
+WalletHolder = Annotated[
+    Access, Depends(require("payments:write", own="payments:pay:own", owner=PARTY_IN_PATH))
+]
+WalletReader = Annotated[
+    Access, Depends(require("payments:read", own="payments:read:own", owner=PARTY_IN_PATH))
+]
+MerchantItself = Annotated[
+    Access, Depends(require("payments:write", own="payments:merchant:own", owner=PARTY_IN_PATH))
+]
+# A merchant's static code is public (it is printed at the till): readers may fetch any.
+MerchantCodeReader = Annotated[
+    Access, Depends(require("payments:read", own="payments:merchant:own", owner=PARTY_IN_PATH))
+]
+PayeeOfPayment = Annotated[
+    Access,
+    Depends(require("payments:write", own="payments:merchant:own", owner=PAYEE_OF_PAYMENT)),
+]
+_READ_PAYMENT: Final = [
+    Depends(require("payments:read", own="payments:read:own", owner=PAYMENT_IN_PATH))
+]
+_READ_RAIL: Final = [Depends(require("payments:read", own="payments:read:own", owner=RAIL_IN_PATH))]
+_OPERATE: Final = [Depends(require("payments:write"))]
+_SUPERVISE: Final = [Depends(require("payments:read"))]
+
+PaymentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
+PaymentIdPath = Annotated[str, PaymentId]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[int, PydanticField(ge=1, le=AMOUNT_MAX)]
+BusinessDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MerchantName = Annotated[str, StringConstraints(pattern=r"^[ -~]{1,25}$")]
+
+
+def _service(services: ServicesDependency) -> PaymentsService:
+    return services.payments
+
+
+Payments = Annotated[PaymentsService, Depends(_service)]
+
+
+def _session(access: Access) -> dict[str, Any]:
+    """The payer session's strength, as the rules read it (P2)."""
+    return {"auth_factors": len(access.principal.factors) if access.principal.factors else 2}
+
+
+def _outcome(outcome: PaymentOutcome) -> dict[str, Any]:
+    document = dataclasses.asdict(outcome)
+    for name in ("decision_id", "transfer_id"):
+        if document[name] is not None:
+            document[name] = str(document[name])
+    document["reasons"] = list(outcome.reasons)
+    return document
+
+
+def _payer(access: Access, requested: str | None) -> str:
+    if access.unrestricted:
+        if requested is None:
+            raise ApiProblem("invalid_request", "the operator names the payer (`payer_id`)")
+        return requested
+    party = access.party
+    if party is None or requested not in (None, party):
+        raise ApiProblem("forbidden", "a customer pays only from their own wallet")
+    return party
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WalletRequest(_Strict):
+    payment_account_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    currency: Currency = "CNY"
+
+
+class MerchantRequest(_Strict):
+    category_code: Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+    discount_bps: Annotated[int, PydanticField(ge=0, le=1_000)]
+    currency: Currency = "CNY"
+
+
+class OrderRequest(_Strict):
+    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,24}$")]
+    amount: Amount
+    merchant_name: MerchantName
+    lifetime_s: Annotated[int, PydanticField(ge=30, le=3_600)] = 300
+
+
+class PayRequest(_Strict):
+    payment_id: PaymentId
+    payee_id: PartyIdText
+    amount: Amount
+    currency: Currency = "CNY"
+    kind: Literal["p2p", "merchant"] = "p2p"
+    payer_id: PartyIdText | None = None
+    device_id: DeviceId = "unknown-device"
+
+
+class QrPayRequest(_Strict):
+    payment_id: PaymentId
+    payload: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    amount: Amount | None = None
+    payer_id: PartyIdText | None = None
+    device_id: DeviceId = "unknown-device"
+
+
+class RefundRequest(_Strict):
+    refund_id: PaymentId
+    amount: Amount
+
+
+class RailRequestBody(_Strict):
+    request_id: PaymentId
+    direction: Literal["top_up", "withdrawal"]
+    card_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    amount: Amount
+    currency: Currency = "CNY"
+
+
+# -- wallets and merchants -----------------------------------------------------------------
+
+
+@router.post("/parties/{party_id}/wallet", status_code=201)
+def open_wallet(
+    party_id: PartyIdPath, body: WalletRequest, access: WalletHolder, payments: Payments
+) -> dict[str, Any]:
+    """Open the person's wallet on their payment account (opened through identity)."""
+    wallet = payments.open_wallet(party_id, body.payment_account_id, body.currency)
+    return dataclasses.asdict(wallet) | {"ledger_account_id": str(wallet.ledger_account_id)}
+
+
+@router.get("/parties/{party_id}/wallet")
+def get_wallet(
+    party_id: PartyIdPath,
+    access: WalletReader,
+    payments: Payments,
+    currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "CNY",
+) -> dict[str, Any]:
+    """The wallet with its available balance."""
+    wallet = payments.wallet(party_id, currency)
+    return dataclasses.asdict(wallet) | {
+        "ledger_account_id": str(wallet.ledger_account_id),
+        "available": payments.balance(party_id, currency),
+    }
+
+
+@router.post("/merchants/{party_id}", status_code=201, dependencies=_OPERATE)
+def register_merchant(
+    party_id: PartyIdPath, body: MerchantRequest, payments: Payments
+) -> dict[str, Any]:
+    """Register a merchant (a merchant party of identity) with its category and discount rate."""
+    merchant = payments.register_merchant(
+        party_id, body.category_code, body.discount_bps, body.currency
+    )
+    return dataclasses.asdict(merchant) | {"ledger_account_id": str(merchant.ledger_account_id)}
+
+
+def _qr_response(payload: str, image: str | None) -> Response | dict[str, Any]:
+    if image == "png":
+        return Response(render_png(payload), media_type="image/png")
+    if image == "svg":
+        return Response(render_svg(payload), media_type="image/svg+xml")
+    return {"payload": payload}
+
+
+@router.get("/merchants/{party_id}/qr", response_model=None)
+def static_qr(
+    party_id: PartyIdPath,
+    access: MerchantCodeReader,
+    payments: Payments,
+    merchant_name: Annotated[str, Query(pattern=r"^[ -~]{1,25}$")],
+    image: Annotated[Literal["png", "svg"] | None, Query()] = None,
+) -> Response | dict[str, Any]:
+    """The merchant's static QR code (EMVCo merchant-presented; the payer types the amount)."""
+    return _qr_response(payments.static_qr(party_id, merchant_name), image)
+
+
+@router.post("/merchants/{party_id}/orders", status_code=201, response_model=None)
+def create_order(
+    party_id: PartyIdPath,
+    body: OrderRequest,
+    access: MerchantItself,
+    payments: Payments,
+    image: Annotated[Literal["png", "svg"] | None, Query()] = None,
+) -> Response | dict[str, Any]:
+    """An order and its dynamic QR code (amount inside, expiring)."""
+    order, payload = payments.create_order(
+        party_id, body.merchant_name, body.reference, body.amount, body.lifetime_s
+    )
+    if image is not None:
+        return _qr_response(payload, image)
+    return {"payload": payload, "expires_at": order.expires_at, "amount": order.amount}
+
+
+# -- paying --------------------------------------------------------------------------------
+
+
+@router.post("")
+def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[str, Any]:
+    """Pay a person or a merchant from the caller's wallet."""
+    command = PaymentCommand(
+        body.payment_id,
+        _payer(access, body.payer_id),
+        body.payee_id,
+        body.amount,
+        body.currency,
+        kind=body.kind,
+        device_id=body.device_id,
+        **_session(access),
+    )
+    return _outcome(services.payment_batcher.pay(command))
+
+
+@router.post("/qr")
+def pay_by_qr(body: QrPayRequest, access: Payer, services: ServicesDependency) -> dict[str, Any]:
+    """Pay a merchant's QR code: static (type the amount) or dynamic (its order's amount)."""
+    command = services.payments.qr_command(
+        body.payment_id,
+        _payer(access, body.payer_id),
+        body.payload,
+        body.amount,
+        device_id=body.device_id,
+        **_session(access),
+    )
+    return _outcome(services.payment_batcher.pay(command))
+
+
+@router.post("/{payment_id}/resume")
+def resume(payment_id: PaymentIdPath, access: PayerOfPayment, payments: Payments) -> dict[str, Any]:
+    """Decide a `step_up_required` payment again with the caller's (stepped-up) session."""
+    if not access.unrestricted and payments.payment(payment_id).payer_id != access.party:
+        raise ApiProblem("payment_not_found", "no payment of yours has this id")
+    factors = _session(access)["auth_factors"]
+    return _outcome(payments.resume(payment_id, factors))
+
+
+@router.get("/{payment_id}", dependencies=_READ_PAYMENT)
+def get_payment(payment_id: PaymentIdPath, payments: Payments) -> dict[str, Any]:
+    """One payment with its outcome, rule decision id and risk decision."""
+    return _outcome(payments.payment(payment_id))
+
+
+@router.post("/{payment_id}/refunds", status_code=201)
+def refund(
+    payment_id: PaymentIdPath, body: RefundRequest, access: PayeeOfPayment, payments: Payments
+) -> dict[str, Any]:
+    """Refund part or all of a payment to its payer; never more than the payment in total."""
+    outcome = payments.refund(body.refund_id, payment_id, body.amount)
+    return dataclasses.asdict(outcome) | {"transfer_id": str(outcome.transfer_id)}
+
+
+# -- bank rails ----------------------------------------------------------------------------
+
+
+@router.post("/rails", status_code=202)
+def request_rail(
+    body: RailRequestBody, access: Payer, payments: Payments, party_id: PartyIdText | None = None
+) -> dict[str, Any]:
+    """Top up from, or withdraw to, the caller's own bound card through the clearing house.
+
+    Answers at once with the request held on the ledger; the outcome arrives with the clearing
+    house's callback (see `GET /rails/{request_id}`).
+    """
+    row = payments.request_rail(
+        body.request_id,
+        body.direction,
+        _payer(access, party_id),
+        body.card_fingerprint,
+        body.amount,
+        body.currency,
+    )
+    return _rail(row)
+
+
+def _rail(row: Any) -> dict[str, Any]:
+    document = dataclasses.asdict(row)
+    document["hold_transfer_id"] = str(row.hold_transfer_id)
+    document.pop("digest")
+    return document
+
+
+@router.get("/rails/{request_id}", dependencies=_READ_RAIL)
+def get_rail(request_id: PaymentIdPath, payments: Payments) -> dict[str, Any]:
+    return _rail(payments.rail_request(request_id))
+
+
+@router.post("/clearing/callbacks", dependencies=_OPERATE)
+def process_callbacks(payments: Payments) -> list[dict[str, Any]]:
+    """Pull and apply the clearing house's callbacks (post, void or note each); time out the
+    requests whose callbacks never came."""
+    return [dataclasses.asdict(report) for report in payments.process_callbacks()]
+
+
+# -- operations ----------------------------------------------------------------------------
+
+
+@router.post("/settlements/{business_date}", dependencies=_OPERATE)
+def settle(business_date: BusinessDate, payments: Payments) -> list[dict[str, Any]]:
+    """Settle every merchant's takings of a day, net of its discount (T+1); idempotent."""
+    report = payments.settle_merchants(business_date)
+    return [
+        dataclasses.asdict(row)
+        | {"transfer_id": None if row.transfer_id is None else str(row.transfer_id)}
+        for row in report.settlements
+    ]
+
+
+@router.post("/reconciliations/{business_date}", dependencies=_OPERATE)
+def reconcile(business_date: BusinessDate, payments: Payments) -> dict[str, Any]:
+    """The clearing house's settlement file of a day against the ledger; every break listed."""
+    report = payments.reconcile(business_date)
+    return {
+        "business_date": business_date,
+        "clean": report.is_clean,
+        "breaks": [{"kind": item.kind, "request_id": item.request_id} for item in report.breaks],
+    }
+
+
+@router.post("/safeguarding", dependencies=_OPERATE)
+def safeguarding(
+    payments: Payments, currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "CNY"
+) -> dict[str, Any]:
+    """Compare client money (wallets and merchant payables) with the reserve (P6), now."""
+    return dataclasses.asdict(payments.safeguarding_check(currency))
+
+
+@router.get("/summary/{business_date}", dependencies=_SUPERVISE)
+def day_summary(business_date: BusinessDate, payments: Payments) -> list[dict[str, Any]]:
+    """A day's payments by kind, channel, status and decline code: counts and amounts."""
+    return [
+        {
+            "kind": kind,
+            "channel": channel,
+            "status": status,
+            "decline_code": code,
+            "count": count,
+            "amount": amount,
+        }
+        for kind, channel, status, code, count, amount in payments.day_summary(business_date)
+    ]

@@ -1,0 +1,353 @@
+"""End-to-end payments over HTTP (/v1/payments), on SQLite and PostgreSQL.
+
+People are onboarded through the identity routes (registration, verifications, payment
+account, personal data, same-name card binding), then top up, pay, get refunds and withdraw as
+customers with their own access tokens; the operator drives the simulated clearing house's
+callbacks, settlement, reconciliation and the safeguarding check. The risk engine is left out
+here (its decisions on brand-new synthetic accounts are tested in the integration tests), so
+each answer below follows from the rules and the money alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+import pytest
+
+from identity_api_support import IdentityApi, problem_code
+from payments_support import registration_number
+from tianping.identity import party_service
+from tianping.payments.clearing_sim import (
+    ScriptedScenario,
+    SimulatedClearingHouse,
+    SimulatorBehaviour,
+)
+from tianping.payments.runtime import build_payments
+from tianping.rules.config import cached_rulebook
+
+PAYMENTS: Final = "/v1/payments"
+NS: Final = 1_000_000_000
+SCRIPT: Final = {
+    "w-decline": ScriptedScenario("decline", "do_not_honour"),
+    "w-timeout": ScriptedScenario("timeout"),
+    "t-dup": ScriptedScenario("duplicate"),
+}
+
+
+@dataclass
+class Customer:
+    party_id: str
+    token: str
+    card: str
+
+
+@pytest.fixture
+def api(identity_api: IdentityApi) -> IdentityApi:
+    services = identity_api.services
+    clock = identity_api.clock
+    clearing = SimulatedClearingHouse(
+        lambda: clock() // NS, seed=3, behaviour=SimulatorBehaviour(script=SCRIPT)
+    )
+    services.install_payments(
+        build_payments(
+            services.ledger, cached_rulebook("cn"), clock=clock, clearing=clearing, risk=None
+        )
+    )
+    return identity_api
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json() if response.content else None
+
+
+def _customer(api: IdentityApi, name: str, bank: str) -> Customer:
+    party_id = api.customer(f"reg-{name}")
+    for index, channel in enumerate(
+        ("id_document_name_check", "bank_card_element_check", "mobile_carrier_check")
+    ):
+        _ok(
+            api.operator(
+                "POST",
+                f"/parties/{party_id}/verifications",
+                {
+                    "verification_id": f"v-{name}-{index}",
+                    "channel": channel,
+                    "source": "e2e",
+                    "verified_at": api.clock() - NS,
+                },
+            )
+        )
+    token = api.login(party_id).json()["access_token"]
+
+    def own(method: str, path: str, body: Any) -> Any:
+        return _ok(api.as_party(token, method, f"/parties/{party_id}{path}", body), 201)
+
+    api.as_party(
+        token,
+        "PUT",
+        f"/parties/{party_id}/personal-data",
+        {"request_id": f"pd-{name}", "fields": {"name": f"Person {name}"}},
+    )
+    account = own(
+        "POST",
+        "/payment-accounts",
+        {"request_id": f"acct-{name}", "institution_id": bank, "account_class": "II"},
+    )
+    card = own(
+        "POST",
+        "/cards",
+        {
+            "binding_id": f"card-{name}",
+            "card_number": f"62220202001{abs(hash(name)) % 10**8:08d}",
+            "holder_name": f"Person {name}",
+        },
+    )
+    _ok(
+        api.as_party(
+            token,
+            "POST",
+            f"/parties/{party_id}/wallet",
+            {"payment_account_id": account["account_id"]},
+            prefix=PAYMENTS,
+        ),
+        201,
+    )
+    return Customer(party_id, token, card["fingerprint"])
+
+
+def _rail(api: IdentityApi, who: Customer, request_id: str, direction: str, amount: int) -> Any:
+    body = {
+        "request_id": request_id,
+        "direction": direction,
+        "card_fingerprint": who.card,
+        "amount": amount,
+    }
+    return _ok(api.as_party(who.token, "POST", "/rails", body, prefix=PAYMENTS), 202)
+
+
+def _advance(api: IdentityApi, seconds: int) -> None:
+    """Move time on, as a server's background refresh of revoked sessions would follow it."""
+    api.clock.advance(seconds)
+    identity = api.services.identity
+    assert identity is not None
+    identity.auth.refresh_revocations()
+
+
+def _callbacks(api: IdentityApi, seconds: int = 60) -> list[dict[str, Any]]:
+    _advance(api, seconds)
+    response = api.client.post(
+        PAYMENTS + "/clearing/callbacks",
+        headers={"Authorization": f"Bearer {'o' * 40}"},
+    )
+    return list(_ok(response))
+
+
+def _pay(api: IdentityApi, who: Customer, body: dict[str, Any]) -> httpx.Response:
+    return api.as_party(who.token, "POST", "", body, prefix=PAYMENTS)
+
+
+def _operator(api: IdentityApi, method: str, path: str, body: Any = None) -> httpx.Response:
+    return api.client.request(
+        method, PAYMENTS + path, json=body, headers={"Authorization": f"Bearer {'o' * 40}"}
+    )
+
+
+@pytest.fixture
+def people(api: IdentityApi) -> dict[str, Customer]:
+    bank = party_service.register_institution(
+        api.services.ledger, "bank-e2e", institution_kind="partner_bank", clock=api.clock
+    )
+    alice, bob = _customer(api, "alice", bank), _customer(api, "bob", bank)
+    _rail(api, alice, "t-alice", "top_up", 3_000_00)
+    _callbacks(api)
+    wallet = _ok(
+        api.as_party(alice.token, "GET", f"/parties/{alice.party_id}/wallet", prefix=PAYMENTS)
+    )
+    assert wallet["available"] == 3_000_00
+    return {"alice": alice, "bob": bob}
+
+
+def test_pay_retry_and_insufficient_funds(api: IdentityApi, people: dict[str, Customer]) -> None:
+    alice, bob = people["alice"], people["bob"]
+    body = {"payment_id": "p-1", "payee_id": bob.party_id, "amount": 200_00}
+    first = _ok(_pay(api, alice, body))
+    assert first["status"] == "completed", first
+    retry = _ok(_pay(api, alice, body))
+    assert retry["replayed"] is True and retry["transfer_id"] == first["transfer_id"]
+    changed = _pay(api, alice, {**body, "amount": 201_00})
+    assert problem_code(changed) == "request_conflict"
+    broke = _ok(_pay(api, bob, {"payment_id": "p-2", "payee_id": alice.party_id, "amount": 900_00}))
+    assert (broke["status"], broke["decline_code"]) == ("declined", "insufficient_funds")
+    # Each party reads the payment; a third party does not even learn that it exists.
+    assert _ok(api.as_party(bob.token, "GET", "/p-1", prefix=PAYMENTS))["amount"] == 200_00
+    carol = api.login(api.customer("reg-carol")).json()["access_token"]
+    assert problem_code(api.as_party(carol, "GET", "/p-1", prefix=PAYMENTS)) == (
+        "payment_not_found"
+    )
+    # A customer pays only from their own wallet.
+    stolen = _pay(api, bob, {**body, "payment_id": "p-3", "payer_id": alice.party_id})
+    assert problem_code(stolen) == "forbidden"
+
+
+def test_over_the_daily_cap_without_and_with_step_up(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    body = {"payment_id": "p-big", "payee_id": bob.party_id, "amount": 1_500_00}
+    stopped = _ok(_pay(api, alice, body))
+    assert stopped["status"] == "step_up_required"
+    assert "cn.payments.daily_cap_by_authentication" in stopped["reasons"]
+    # Resuming from the same one-factor session decides it the same way.
+    same = _ok(api.as_party(alice.token, "POST", "/p-big/resume", prefix=PAYMENTS))
+    assert same["status"] == "step_up_required"
+    # After enrolling TOTP and stepping up, the session carries two factors and it goes through.
+    import pyotp
+
+    enrol = _ok(api.as_party(alice.token, "POST", "/totp/enrol"))
+    totp = pyotp.parse_uri(enrol["provisioning_uri"])
+    at = api.clock() // NS
+    _ok(api.as_party(alice.token, "POST", "/totp/confirm", {"code": totp.at(at)}), 204)
+    _advance(api, 31)
+    stepped = _ok(
+        api.as_party(alice.token, "POST", "/step-up", {"totp_code": totp.at(api.clock() // NS)})
+    )
+    resumed = _ok(api.as_party(stepped["access_token"], "POST", "/p-big/resume", prefix=PAYMENTS))
+    assert resumed["status"] == "completed", resumed
+    over = _ok(
+        _pay(
+            api,
+            Customer(alice.party_id, stepped["access_token"], alice.card),
+            {"payment_id": "p-over", "payee_id": bob.party_id, "amount": 3_600_00},
+        )
+    )
+    assert over["status"] in ("declined", "step_up_required")
+
+
+def test_a_blocked_party_cannot_pay(api: IdentityApi, people: dict[str, Customer]) -> None:
+    alice, bob = people["alice"], people["bob"]
+    listed = api.operator(
+        "POST",
+        f"/parties/{alice.party_id}/blocklist",
+        {"listed_on": "2027-01-01", "reason_code": "account_selling", "case_reference": "p-9"},
+    )
+    assert listed.status_code == 200, listed.text
+    refused = _ok(_pay(api, alice, {"payment_id": "p-b", "payee_id": bob.party_id, "amount": 1}))
+    assert refused["status"] == "declined"
+    assert "cn.payments.blocklisted_account_suspended" in refused["reasons"]
+
+
+def test_merchant_qr_refunds_never_exceed_the_original(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    alice = people["alice"]
+    merchant = party_service.register_merchant(
+        api.services.ledger,
+        "reg-shop",
+        registration_number=registration_number("91330100716105852"),
+        clock=api.clock,
+    )
+    _ok(
+        _operator(
+            api, "POST", f"/merchants/{merchant}", {"category_code": "5812", "discount_bps": 60}
+        ),
+        201,
+    )
+    api.services.identity.auth.set_password(merchant, "merchant password long", role="merchant")  # type: ignore[union-attr]
+    shop = api.login(merchant, "merchant password long").json()["access_token"]
+    order = _ok(
+        api.as_party(
+            shop,
+            "POST",
+            f"/merchants/{merchant}/orders",
+            {"reference": "order-1", "amount": 88_00, "merchant_name": "Noodle Bar"},
+            prefix=PAYMENTS,
+        ),
+        201,
+    )
+    png = api.as_party(
+        shop,
+        "GET",
+        f"/merchants/{merchant}/qr?merchant_name=Noodle%20Bar&image=png",
+        prefix=PAYMENTS,
+    )
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    paid = _ok(
+        api.as_party(
+            alice.token,
+            "POST",
+            "/qr",
+            {"payment_id": "q-1", "payload": order["payload"]},
+            prefix=PAYMENTS,
+        )
+    )
+    assert (paid["status"], paid["amount"], paid["channel"]) == ("completed", 88_00, "qr_dynamic")
+    tampered = order["payload"][:-1] + ("0" if order["payload"][-1] != "0" else "1")
+    bad = api.as_party(
+        alice.token, "POST", "/qr", {"payment_id": "q-2", "payload": tampered}, prefix=PAYMENTS
+    )
+    assert problem_code(bad) == "qr_checksum_mismatch"
+
+    def refund(refund_id: str, amount: int) -> httpx.Response:
+        return api.as_party(
+            shop,
+            "POST",
+            "/q-1/refunds",
+            {"refund_id": refund_id, "amount": amount},
+            prefix=PAYMENTS,
+        )
+
+    assert _ok(refund("r-1", 50_00), 201)["refunded_total"] == 50_00
+    beyond = refund("r-2", 38_01)
+    assert beyond.status_code == 409 and problem_code(beyond) == "refund_exceeds_payment"
+    assert _ok(refund("r-2", 38_00), 201)["refunded_total"] == 88_00
+    # The payer cannot refund to themself.
+    assert (
+        problem_code(
+            api.as_party(
+                alice.token,
+                "POST",
+                "/q-1/refunds",
+                {"refund_id": "r-3", "amount": 1},
+                prefix=PAYMENTS,
+            )
+        )
+        == "forbidden"
+    )
+
+
+def test_bank_decline_timeout_and_duplicate_callbacks(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    alice = people["alice"]
+    # The people fixture's top-up ("t-alice") ran normally; a duplicate-callback top-up now.
+    _rail(api, alice, "t-dup", "top_up", 100_00)
+    reports = _callbacks(api)
+    assert {r["disposition"] for r in reports if r["request_id"] == "t-dup"} == {
+        "applied",
+        "duplicate",
+    }
+    declined = _rail(api, alice, "w-decline", "withdrawal", 500_00)
+    assert declined["state"] == "submitted"
+    _rail(api, alice, "w-timeout", "withdrawal", 400_00)
+    wallet = f"/parties/{alice.party_id}/wallet"
+    held = _ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"]
+    assert held == 3_100_00 - 900_00
+    _callbacks(api)
+    assert _ok(api.as_party(alice.token, "GET", "/rails/w-decline", prefix=PAYMENTS))["state"] == (
+        "declined"
+    )
+    _callbacks(api, 200)
+    assert _ok(api.as_party(alice.token, "GET", "/rails/w-timeout", prefix=PAYMENTS))["state"] == (
+        "timed_out"
+    )
+    assert _ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"] == 3_100_00
+    again = _rail(api, alice, "w-decline", "withdrawal", 500_00)
+    assert again["state"] == "declined"  # a retry with the same id replays, nothing new is held
+    day = again["business_date"]
+    report = _ok(_operator(api, "POST", f"/reconciliations/{day}"))
+    assert report["clean"] is True, report
+    check = _ok(_operator(api, "POST", "/safeguarding"))
+    assert check["in_balance"] is True and check["reserve"] == 3_100_00
