@@ -135,6 +135,10 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/payments/reconciliations/{business_date}"): OPERATOR,
     ("POST", "/v1/payments/safeguarding"): OPERATOR,
     ("GET", "/v1/payments/summary/{business_date}"): PAYMENT_SUPERVISORS,
+    ("GET", "/v1/payments/aml/large-value/{business_date}"): PAYMENT_SUPERVISORS,
+    ("POST", "/v1/payments/aml/scans/{business_date}"): OPERATOR,
+    ("GET", "/v1/payments/aml/cases"): PAYMENT_SUPERVISORS,
+    ("POST", "/v1/payments/aml/cases/{case_id}/{action}"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,

@@ -351,3 +351,18 @@ def test_bank_decline_timeout_and_duplicate_callbacks(
     assert report["clean"] is True, report
     check = _ok(_operator(api, "POST", "/safeguarding"))
     assert check["in_balance"] is True and check["reserve"] == 3_100_00
+
+
+def test_aml_reports_and_the_case_queue(api: IdentityApi, people: dict[str, Customer]) -> None:
+    alice, bob = people["alice"], people["bob"]
+    paid = _ok(_pay(api, alice, {"payment_id": "a-1", "payee_id": bob.party_id, "amount": 10_00}))
+    day = paid["business_date"]
+    csv = _operator(api, "GET", f"/aml/large-value/{day}?format=csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("report_key")  # the header, and no report
+    scan = _ok(_operator(api, "POST", f"/aml/scans/{day}?days=1"))
+    assert scan["transfers"] >= 1
+    missing = _operator(api, "POST", "/aml/cases/aml:none/close", {"value": "no_action"})
+    assert problem_code(missing) == "aml_case_not_found"
+    # Customers never see AML work (no tipping-off).
+    assert api.as_party(alice.token, "GET", "/aml/cases", prefix=PAYMENTS).status_code == 403

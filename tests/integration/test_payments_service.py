@@ -259,3 +259,60 @@ def test_a_reserve_that_disagrees_with_client_money_is_reported(world: PaymentsW
     assert not broken.in_balance
     assert broken.difference == -7_00
     assert broken.transfers_since_last_good == 1
+
+
+def test_aml_scan_opens_cases_and_every_case_action_is_audited(world: PaymentsWorld) -> None:
+    from tianping.payments.aml_service import AmlService
+
+    world.fund("alice", 2_000_00)
+    for index in range(5):
+        world.person(f"payee{index}")
+        assert _pay(
+            world, f"f-{index}", "alice", f"payee{index}", 10_00, auth_factors=2
+        ).status == ("completed")
+    aml = AmlService(world.service)
+    day = world.service.payment("f-0").business_date
+    scan = aml.scan(day, days=1)
+    fan_out = [c for c in aml.cases("open") if c.kind == "fan_out"]
+    assert len(fan_out) == 1 and scan.cases_opened
+    assert world.people["alice"] in fan_out[0].alert["accounts"]
+    assert aml.scan(day, days=1).cases_opened == ()  # the same alert opens no second case
+    case_id = fan_out[0].case_id
+    aml.act(case_id, "assign", "officer-1", "officer-1")
+    aml.act(case_id, "annotate", "officer-1", "a salary run, documented")
+    closed = aml.act(case_id, "close", "officer-1", "no_action")
+    assert (closed.status, closed.disposition) == ("closed", "no_action")
+    with pytest.raises(Exception, match="closed"):
+        aml.act(case_id, "annotate", "officer-1", "too late")
+    actions = [event[3] for event in aml.case_events(case_id)]
+    assert actions == ["open", "assign", "annotate", "close"]
+
+
+def test_large_value_reports_see_both_sides_of_each_payment(
+    world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tianping.payments.aml.large_value import LargeValueThresholds
+    from tianping.payments.aml_service import AmlService
+
+    world.fund("alice", 100_00)
+    _pay(world, "lv-1", "alice", "bob", 30_00, auth_factors=2)
+    _pay(world, "lv-2", "alice", "bob", 30_00, auth_factors=2)
+    aml = AmlService(world.service)
+    day = world.service.payment("lv-1").business_date
+    assert aml.large_value_reports(day) == []  # far below the thresholds in force
+    small = LargeValueThresholds(
+        {
+            "CNY": dict.fromkeys(
+                ("cash", "entity_transfer", "person_domestic_transfer", "person_cross_border"),
+                50_00,
+            )
+        },
+        "test",
+    )
+    monkeypatch.setattr(aml, "_thresholds", lambda on: small)
+    reports = aml.large_value_reports(day)
+    sides = {(r.customer_id, r.direction, r.total_minor, r.trigger) for r in reports}
+    assert sides == {
+        (world.people["alice"], "out", 60_00, "cumulative"),
+        (world.people["bob"], "in", 60_00, "cumulative"),
+    }

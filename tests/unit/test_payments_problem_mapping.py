@@ -36,3 +36,9 @@ def test_every_qr_and_clearing_error_code_has_a_problem() -> None:
     codes = _subclass_codes(QrError) | _subclass_codes(ClearingError)
     assert len(codes) > 10
     assert sorted(codes - ABSTRACT_CODES - set(PROBLEMS)) == []
+
+
+def test_every_aml_error_code_has_a_problem() -> None:
+    from tianping.payments.aml.errors import AML_ERROR_CODES
+
+    assert sorted(AML_ERROR_CODES - set(PROBLEMS)) == []

@@ -34,6 +34,8 @@ from tianping.api.security import (
     OwnershipRule,
     require,
 )
+from tianping.payments.aml.large_value import to_csv, to_json
+from tianping.payments.aml_service import AmlService
 from tianping.payments.model import AMOUNT_MAX, PaymentCommand, PaymentOutcome
 from tianping.payments.qr import render_png, render_svg
 from tianping.payments.service import PaymentsService
@@ -420,3 +422,63 @@ def day_summary(business_date: BusinessDate, payments: Payments) -> list[dict[st
         }
         for kind, channel, status, code, count, amount in payments.day_summary(business_date)
     ]
+
+
+# -- anti-money-laundering -----------------------------------------------------------------
+
+
+def _aml(payments: Payments) -> AmlService:
+    return AmlService(payments)
+
+
+Aml = Annotated[AmlService, Depends(_aml)]
+Operator = Annotated[Access, Depends(require("payments:write"))]
+
+
+class CaseAction(_Strict):
+    value: Annotated[str, StringConstraints(min_length=1, max_length=1_000)] | None = None
+
+
+@router.get("/aml/large-value/{business_date}", dependencies=_SUPERVISE, response_model=None)
+def large_value_reports(
+    business_date: BusinessDate,
+    aml: Aml,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    """The day's large-value transaction reports (A1, A2), as JSON or CSV for the filing."""
+    reports = aml.large_value_reports(business_date)
+    if format == "csv":
+        return Response(to_csv(reports), media_type="text/csv")
+    return Response(to_json(reports), media_type="application/json")
+
+
+@router.post("/aml/scans/{business_date}", dependencies=_OPERATE)
+def aml_scan(
+    business_date: BusinessDate, aml: Aml, days: Annotated[int, Query(ge=1, le=31)] = 7
+) -> dict[str, Any]:
+    """Run the suspicious-pattern detectors over the days ending `business_date`; every new
+    alert opens a case for the operators (never shown to the customer: A3)."""
+    return dataclasses.asdict(aml.scan(business_date, days))
+
+
+@router.get("/aml/cases", dependencies=_SUPERVISE)
+def aml_cases(
+    aml: Aml,
+    status: Annotated[Literal["open", "assigned", "closed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
+) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(case) for case in aml.cases(status, limit)]
+
+
+@router.post("/aml/cases/{case_id}/{action}")
+def aml_case_action(
+    case_id: Annotated[str, StringConstraints(min_length=1, max_length=64)],
+    action: Literal["assign", "annotate", "close"],
+    body: CaseAction,
+    access: Operator,
+    aml: Aml,
+) -> dict[str, Any]:
+    """Assign (value: the assignee), annotate (value: the note) or close (value: the
+    disposition: reported_str, no_action or false_positive) a case; each action is audited."""
+    actor = f"{access.principal.role}:{access.principal.subject}"[:64]
+    return dataclasses.asdict(aml.act(case_id, action, actor, body.value))

@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -221,6 +221,19 @@ class PaymentsService:
 
     def _now(self, uow: LedgerWrite) -> int:
         return max(self.clock(), uow.head.last_timestamp + 1)
+
+    # The same three for the payments package's other services (AML), which share its tables.
+    def unit_of_work(self) -> AbstractContextManager[tuple[LedgerWrite, PaymentsStore]]:
+        """A ledger write with the payments store on its connection (a context manager)."""
+        return self._write()
+
+    def reading(self) -> AbstractContextManager[PaymentsStore]:
+        """A snapshot read of the payments store (a context manager)."""
+        return self._read()
+
+    def ledger_time(self, uow: LedgerWrite) -> int:
+        """ "Now" inside `uow`: the clock, never before the ledger's last timestamp."""
+        return self._now(uow)
 
     @staticmethod
     def _create_accounts(uow: LedgerWrite, accounts: Sequence[Any]) -> None:
