@@ -174,3 +174,16 @@ def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No TIANPING_* settings from outside the test (except the test suite's own), and an
+    empty working directory, so no tianping.toml is picked up; returns that directory."""
+    for name in list(os.environ):
+        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir

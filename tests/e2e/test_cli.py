@@ -33,15 +33,8 @@ _SERVE_ENV = (
 )
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TIANPING_* settings from outside, and a working directory without tianping.toml."""
-    for name in list(os.environ):
-        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
+# No TIANPING_* settings from outside, and an empty working directory (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture

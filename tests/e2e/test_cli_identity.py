@@ -7,7 +7,6 @@ answer is one JSON document; every refusal is one `error:` line with a non-zero 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -22,15 +21,8 @@ from tianping.identity.tokens import SigningKey
 Invoke = Callable[..., Result]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TIANPING_* settings from outside, and a working directory without tianping.toml."""
-    for name in list(os.environ):
-        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
+# No TIANPING_* settings from outside, and an empty working directory (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def _generated_keys() -> dict[str, str]:

@@ -7,7 +7,6 @@ is one `error:` line on stderr with exit code 2 (bad input), 1 (a failed check) 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -26,15 +25,8 @@ Invoke = Callable[..., Result]
 EU_SCENARIOS = RULEBOOKS_DIR / "eu" / "scenarios"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No TIANPING_* settings from outside, and a working directory without tianping.toml."""
-    for name in list(os.environ):
-        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
+# No TIANPING_* settings from outside, and an empty working directory (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture

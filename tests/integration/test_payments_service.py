@@ -316,3 +316,19 @@ def test_large_value_reports_see_both_sides_of_each_payment(
         (world.people["alice"], "out", 60_00, "cumulative"),
         (world.people["bob"], "in", 60_00, "cumulative"),
     }
+
+
+def test_a_dynamic_qr_payment_held_for_a_step_up_resumes_against_its_order(
+    world: PaymentsWorld,
+) -> None:
+    world.fund("alice", 3_000_00)
+    shop = world.merchants["noodles"]
+    _, payload = world.service.create_order(shop, "Noodle Bar", "big-order", 1_500_00)
+    command = world.service.qr_command("q-big", world.people["alice"], payload, auth_factors=1)
+    (held,) = world.service.pay([command])
+    assert isinstance(held, PaymentOutcome) and held.status == "step_up_required", held
+    resumed = world.service.resume("q-big", auth_factors=2)
+    assert resumed.status == "completed", resumed
+    again = world.service.qr_command("q-again", world.people["alice"], payload, auth_factors=2)
+    (refused,) = world.service.pay([again])
+    assert isinstance(refused, PaymentError) and refused.code == "qr_order_paid"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pydantic
@@ -11,17 +10,8 @@ import pytest
 from tianping.bootstrap import merged_secrets
 from tianping.config import ConfigFileError, Settings, load_secrets_file, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No TIANPING_* settings from the outside, and an empty working directory."""
-    for name in list(os.environ):
-        if name.startswith("TIANPING_") and not name.startswith("TIANPING_TEST_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return workdir
+# No TIANPING_* settings from outside, and an empty working directory (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def test_defaults(clean_env: Path) -> None:

@@ -223,3 +223,20 @@ def test_the_synthetic_stream_is_reproducible() -> None:
     share = sum(event.is_fraud for event in first) / len(first)
     assert 0.01 < share < 0.06
     assert [e.context.at for e in first] == sorted(e.context.at for e in first)
+
+
+def test_scoring_many_rows_at_once_equals_scoring_each() -> None:
+    """The batch path (one native call) gives exactly the single-row scores and reasons."""
+    from tianping.payments.risk.features import FeatureState
+    from tianping.payments.risk.model import RiskScorer
+    from tianping.payments.risk.synthetic import generate_payments, train_default_model
+
+    model = train_default_model(0, customers=60, days=3)
+    scorer = RiskScorer(model)
+    state = FeatureState("CNY")
+    vectors = []
+    for event in generate_payments(1, customers=30, days=1)[:200]:
+        vectors.append(state.features(event.context))
+        state.observe(event.context)
+    assert scorer.score_many(vectors) == [scorer.score(vector) for vector in vectors]
+    assert scorer.score_many([]) == []

@@ -3,12 +3,19 @@
 The demo builds its own database, ``DIR/demo.db`` under ``--data-dir`` (removing only that file
 and its ``-wal``/``-shm`` companions from an earlier run), opens a chart of accounts, posts a few
 thousand transfers drawn from a seeded random generator, walks through the ledger's features one
-scenario at a time, prints the main balances, runs `ledger check` and `audit verify`, and then
-serves the API on the demo database unless ``--no-serve`` is given.
+scenario at a time, registers a population through the identity flows, runs a day of payments
+through the payments context (see "a day of payments" below), prints the main balances, runs
+`ledger check` and `audit verify`, and then serves the API on the demo database unless
+``--no-serve`` is given.
 
-Ledger time comes from a clock the demo controls: it starts 24 hours before the wall clock and
-moves forward as the day is replayed, so a hold's timeout can pass without sleeping, and every
-later write (by the API, on the real clock) lands after the demo's day.
+Ledger time comes from a clock the demo controls: it starts at midnight China time four days
+before the wall clock and moves forward as the days are replayed, so a hold's timeout can pass
+without sleeping, and every later write (by the API, on the real clock) lands after the demo.
+
+The payments day uses the payments context's own chart (`tianping.payments.chart`), which the
+tables below do not list. Its account codes (1001-3001) do not overlap the demo's, so the
+safeguarding check sees the payments accounts only; its transfer codes (101-133) reuse some of
+the demo's numbers with other meanings, and a transfer's accounts tell which chart it is from.
 
 Chart of accounts (account codes are the `code` field, Tianping's account type):
 
@@ -61,7 +68,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -83,6 +90,7 @@ from tianping.cli.common import (
 )
 from tianping.cli.ledger_commands import results_table, run_check
 from tianping.cli.serve import run_server
+from tianping.config import Settings
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
 from tianping.identity.parties import event_date
@@ -98,6 +106,21 @@ from tianping.identity.vault import (
 from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer, TransferFlags, flag_names
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger
+from tianping.payments.clearing_sim import (
+    ScriptedScenario,
+    SimulatedClearingHouse,
+    SimulatorBehaviour,
+)
+from tianping.payments.model import PaymentCommand, PaymentError, PaymentOutcome, local_date
+from tianping.payments.reconciliation import ReconciliationReport
+from tianping.payments.runtime import PaymentBatcher, build_payments
+from tianping.payments.service import (
+    DEFAULT_RAIL_TIMEOUT_S,
+    PaymentsService,
+    SafeguardingReport,
+    SettlementReport,
+)
+from tianping.rules.config import cached_rulebook
 
 DEMO_DATABASE = "demo.db"
 BATCH_SIZE = 500
@@ -695,7 +718,16 @@ def _identity_keys() -> tuple[FingerprintKey, MasterKey, bool]:
     return FingerprintKey(secrets.token_bytes(32)), MasterKey.generate(), True
 
 
-def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> None:
+@dataclass(frozen=True, slots=True)
+class _IdentityWorld:
+    """What the payments day takes over from the identity population."""
+
+    fingerprint_key: FingerprintKey
+    bank: str
+    merchants: tuple[str, ...]
+
+
+def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> _IdentityWorld:
     """Register the demo's persons and merchants through the identity flows; print a summary."""
     fingerprint_key, master_key, throwaway = _identity_keys()
     out.print(
@@ -802,15 +834,477 @@ def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> None
     table.add_row(
         cell(blocked), cell("blocklisted"), cell("I"), cell("-"), cell("-"), cell(outcome, style)
     )
+    merchants = []
     for index, registration in enumerate(_DEMO_MERCHANTS):
         merchant = party_service.register_merchant(
             ledger, f"demo-merchant-{index}", registration_number=registration, clock=clock
         )
+        merchants.append(merchant)
         table.add_row(
             cell(merchant), cell("merchant"), cell("-"), cell("-"), cell("-"),
             cell("registered", "green"),
         )  # fmt: skip
     out.print(table)
+    return _IdentityWorld(fingerprint_key, bank, tuple(merchants))
+
+
+# -- a day of payments ----------------------------------------------------------------------
+#
+# The payments context on the same database: persons verified to Class II through identity,
+# wallets and bound cards, merchants, top-ups and withdrawals through the simulated clearing
+# house, and a day of payments decided by the rulebook and the default risk engine.
+
+PAYMENT_CUSTOMERS = 50
+# (display name, merchant category code, discount rate in basis points).
+PAYMENT_MERCHANTS: Final = (
+    ("Noodle Bar", "5812", 60),
+    ("Corner Grocery", "5411", 38),
+    ("Metro Books", "5942", 60),
+    ("Tea House", "5814", 55),
+    ("Night Pharmacy", "5912", 45),
+)
+# Registration numbers (unified social credit codes, check character included) of the three
+# merchants the payments day adds to the two of the identity population. All invented.
+_PAYMENT_MERCHANT_REGISTRATIONS: Final = (
+    "91330100MA2CFD1X0D",
+    "91440300MA5EQ3R77Y",
+    "91110105MA01AB2C3F",
+)
+PAYMENTS_PER_DAY = 2_000
+PAYMENT_ROUNDS = 62
+# The day's payments run from 07:00 to 22:30 China time, before the clearing cut-off at 23:00,
+# so every rail request and payment of the day shares one business date.
+_DAY_OPENS_S, _DAY_CLOSES_S = 7 * 3600, 22 * 3600 + 1800
+_CHINA_OFFSET_S = 8 * 3600
+_LATE_WITHDRAWAL = "demo-withdrawal-late"
+# A rail that misbehaves now and then: declines, technical failures, timeouts, redelivered
+# callbacks; one withdrawal's success arrives after the service has timed it out, which the
+# reconciliation shows as a break for an operator.
+DEMO_RAIL_BEHAVIOUR: Final = SimulatorBehaviour(
+    decline_ppm=40_000,
+    fail_ppm=10_000,
+    timeout_ppm=20_000,
+    duplicate_ppm=50_000,
+    script={_LATE_WITHDRAWAL: ScriptedScenario("late")},
+)
+
+
+def china_midnight(at_ns: int, days_back: int = 0) -> int:
+    """Ledger time of 00:00 China Standard Time on the China date of `at_ns`, minus days."""
+    seconds = at_ns // SECOND_NS + _CHINA_OFFSET_S
+    midnight = seconds - seconds % 86_400 - _CHINA_OFFSET_S
+    return (midnight - days_back * 86_400) * SECOND_NS
+
+
+@dataclass
+class _Customer:
+    party_id: str
+    card: str
+    device: str
+
+
+@dataclass
+class _PaymentsDay:
+    """What the payments day did, tallied for its summary tables."""
+
+    service: PaymentsService
+    clock: DemoClock
+    rng: random.Random
+    customers: list[_Customer] = field(default_factory=list)
+    merchants: list[tuple[str, str]] = field(default_factory=list)  # (party id, name)
+    first: dict[str, PaymentOutcome] = field(default_factory=dict)
+    final: dict[str, PaymentOutcome] = field(default_factory=dict)
+    refused: Counter[str] = field(default_factory=Counter)
+    awaiting_step_up: list[str] = field(default_factory=list)
+    resumed: Counter[str] = field(default_factory=Counter)
+    refunds: Counter[str] = field(default_factory=Counter)
+    refunded_minor: int = 0
+    rails: list[str] = field(default_factory=list)
+    rail_refused: Counter[str] = field(default_factory=Counter)
+    dispositions: Counter[str] = field(default_factory=Counter)
+    sequence: int = 0
+
+    def next_id(self, prefix: str) -> str:
+        self.sequence += 1
+        return f"{prefix}-{self.sequence:05d}"
+
+    def callbacks(self) -> None:
+        for report in self.service.process_callbacks():
+            self.dispositions[report.disposition] += 1
+
+    def rail(self, direction: str, customer: _Customer, amount: int, request_id: str) -> None:
+        try:
+            self.service.request_rail(
+                request_id, direction, customer.party_id, customer.card, amount
+            )
+            self.rails.append(request_id)
+        except PaymentError as refused:
+            self.rail_refused[f"{direction}: {refused.code}"] += 1
+
+
+def _payments_population(day: _PaymentsDay, ledger: Ledger, world: _IdentityWorld) -> None:
+    """Class II customers with wallets and bound cards, and merchants, via identity's flows."""
+    clock, service = day.clock, day.service
+    channels = ("id_document_name_check", "bank_card_element_check", "mobile_carrier_check")
+    for index in range(PAYMENT_CUSTOMERS):
+        party_id = party_service.register_person(
+            ledger,
+            f"demo-payer-{index}",
+            date_of_birth=date(1970 + index % 35, 1 + index % 12, 1 + index % 28),
+            clock=clock,
+            key=world.fingerprint_key,
+        )
+        for number, channel in enumerate(channels):
+            party_service.record_verification(
+                ledger,
+                f"demo-payer-{index}-verification-{number}",
+                party_id,
+                channel=channel,
+                source="nciic",
+                verified_at=clock(),
+                clock=clock,
+            )
+        account = party_service.open_payment_account(
+            ledger, f"demo-payer-{index}-account", party_id, world.bank, clock=clock
+        )
+        service.open_wallet(party_id, account.account_id)
+        card = world.fingerprint_key.card(f"62220202{index:011d}")
+        party_service.bind_bank_card(
+            ledger,
+            f"demo-payer-{index}-card",
+            party_id,
+            card_holder_name_matches=True,
+            card_fingerprint=card.fingerprint,
+            card_last_four=card.last_four,
+            clock=clock,
+        )
+        day.customers.append(_Customer(party_id, card.fingerprint, f"phone-{index:03d}"))
+        clock.advance(SECOND_NS)
+    registered = list(world.merchants)
+    for index, registration in enumerate(_PAYMENT_MERCHANT_REGISTRATIONS):
+        registered.append(
+            party_service.register_merchant(
+                ledger, f"demo-shop-{index}", registration_number=registration, clock=clock
+            )
+        )
+    for merchant_id, (name, category, discount_bps) in zip(
+        registered, PAYMENT_MERCHANTS, strict=True
+    ):
+        service.register_merchant(merchant_id, category, discount_bps)
+        day.merchants.append((merchant_id, name))
+
+
+def _top_up_everyone(day: _PaymentsDay) -> None:
+    """Every wallet funded from its bound card; a failed top-up is retried once."""
+    amounts = {c.party_id: day.rng.randrange(1_500, 6_000) * 100 for c in day.customers}
+    for attempt in ("top-up", "top-up-retry"):
+        unfunded = [c for c in day.customers if day.service.balance(c.party_id) == 0]
+        for customer in unfunded:
+            request_id = f"demo-{attempt}-{day.customers.index(customer):03d}"
+            day.rail("top_up", customer, amounts[customer.party_id], request_id)
+        _await_rails(day)
+
+
+def _await_rails(day: _PaymentsDay) -> None:
+    """Take the callbacks of the requests just made, then time out those left unanswered."""
+    # Every normal callback comes within 30 s, inside the service's rail timeout of 120 s.
+    day.clock.advance(45 * SECOND_NS)
+    day.callbacks()
+    day.clock.advance(DEFAULT_RAIL_TIMEOUT_S * SECOND_NS)
+    day.callbacks()
+
+
+def _draw_payments(day: _PaymentsDay, count: int) -> list[PaymentCommand]:
+    """`count` payments of one moment of the day: person to person and merchant QR codes."""
+    rng, service = day.rng, day.service
+    commands: list[PaymentCommand] = []
+    while len(commands) < count:
+        payer = rng.choice(day.customers)
+        factors = 2 if rng.random() < 0.85 else 1
+        # Now and then a payer uses a phone the risk engine has not seen.
+        device = payer.device if rng.random() < 0.97 else f"{payer.device}-new{rng.randrange(99)}"
+        session: dict[str, Any] = {"auth_factors": factors, "device_id": device}
+        kind = rng.choices(("p2p", "big_p2p", "static", "dynamic"), (40, 2, 30, 28))[0]
+        payment_id = day.next_id("demo-pay")
+        try:
+            if kind in ("p2p", "big_p2p"):
+                payee = rng.choice([c for c in day.customers if c is not payer])
+                # A large transfer from a one-factor session is over P2's daily cap: step-up.
+                amount = (
+                    rng.randrange(1_200, 2_500) * 100
+                    if kind == "big_p2p"
+                    else rng.randrange(200, 15_000)
+                )
+                if kind == "big_p2p":
+                    session["auth_factors"] = 1
+                commands.append(
+                    PaymentCommand(
+                        payment_id, payer.party_id, payee.party_id, amount, "CNY", **session
+                    )
+                )
+                continue
+            merchant_id, name = rng.choice(day.merchants)
+            if kind == "static":
+                payload = service.static_qr(merchant_id, name)
+                amount = rng.randrange(300, 8_000)
+                commands.append(
+                    service.qr_command(payment_id, payer.party_id, payload, amount, **session)
+                )
+            else:
+                _, payload = service.create_order(
+                    merchant_id, name, day.next_id("order"), rng.randrange(1_000, 40_000)
+                )
+                commands.append(service.qr_command(payment_id, payer.party_id, payload, **session))
+        except PaymentError as refused:
+            day.refused[refused.code] += 1
+    return commands
+
+
+def _pay_round(day: _PaymentsDay, batcher: PaymentBatcher, count: int) -> None:
+    """One moment of the day: earlier step-ups resumed, new payments, a refund, a withdrawal."""
+    rng, service = day.rng, day.service
+    # About two thirds of the payers asked for a second factor provide it.
+    for payment_id in day.awaiting_step_up:
+        if rng.random() < 0.67:
+            try:
+                outcome = service.resume(payment_id, auth_factors=2)
+            except PaymentError as refused:
+                day.resumed[refused.code] += 1
+                continue
+            day.final[payment_id] = outcome
+            day.resumed[
+                outcome.status if outcome.decline_code is None else outcome.decline_code
+            ] += 1
+        else:
+            day.resumed["abandoned"] += 1
+    day.awaiting_step_up = []
+    commands = _draw_payments(day, count)
+    for command, answer in zip(commands, batcher.submit(commands), strict=True):
+        if isinstance(answer, PaymentError):
+            day.refused[answer.code] += 1
+            continue
+        day.first[command.payment_id] = day.final[command.payment_id] = answer
+        if answer.status == "step_up_required":
+            day.awaiting_step_up.append(command.payment_id)
+    if rng.random() < 0.25:
+        merchant_paid = [
+            o for o in day.final.values() if o.kind == "merchant" and o.status == "completed"
+        ]
+        if merchant_paid:
+            paid = rng.choice(merchant_paid)
+            amount = paid.amount if rng.random() < 0.5 else max(1, paid.amount // 3)
+            try:
+                service.refund(day.next_id("demo-refund"), paid.payment_id, amount)
+                day.refunds["refunded"] += 1
+                day.refunded_minor += amount
+            except PaymentError as refused:
+                day.refunds[refused.code] += 1
+    if rng.random() < 0.35:
+        customer = rng.choice(day.customers)
+        amount = rng.randrange(100, 1_500) * 100
+        day.rail("withdrawal", customer, amount, day.next_id("demo-withdrawal"))
+
+
+def _run_payments_day(
+    settings: Settings,
+    ledger: Ledger,
+    clock: DemoClock,
+    world: _IdentityWorld,
+    seed: int,
+    out: Console,
+) -> bool:
+    """Seed, fund and run the payments day, settle T+1, reconcile, safeguard; print it all.
+
+    Returns whether client money is safeguarded at the end (the reserve equals every wallet and
+    merchant payable).
+    """
+    rulebook = cached_rulebook(settings.rulebook, tuple(settings.rulebook_overlays))
+    clearing = SimulatedClearingHouse(lambda: clock() // SECOND_NS, seed, DEMO_RAIL_BEHAVIOUR)
+    # The service as `Services.payments` builds it (the configured rulebook, the default risk
+    # engine trained on synthetic data), but on a clearing house that misbehaves on purpose.
+    service = build_payments(ledger, rulebook, clock=clock, clearing=clearing, risk=True)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not cryptography
+    day = _PaymentsDay(service, clock, rng)
+    # Customers join at the end of the ledger's day; their payments day is the China calendar
+    # day after the next, so their wallets are no longer brand new to the risk engine.
+    _payments_population(day, ledger, world)
+    day_start = china_midnight(clock()) + 2 * DAY_NS
+    clock.now = max(clock.now, day_start + 300 * SECOND_NS)
+    _top_up_everyone(day)
+    batcher = PaymentBatcher(service)
+    try:
+        opens = day_start + _DAY_OPENS_S * SECOND_NS
+        step = (_DAY_CLOSES_S - _DAY_OPENS_S) * SECOND_NS // PAYMENT_ROUNDS
+        per_round = -(-PAYMENTS_PER_DAY // PAYMENT_ROUNDS)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=progress_console(),
+        ) as progress:
+            task = progress.add_task("a day of payments", total=PAYMENTS_PER_DAY)
+            done = 0
+            for number in range(PAYMENT_ROUNDS):
+                clock.now = max(clock.now, opens + number * step)
+                day.callbacks()
+                count = min(per_round, PAYMENTS_PER_DAY - done)
+                _pay_round(day, batcher, count)
+                done += count
+                progress.advance(task, count)
+                if number == PAYMENT_ROUNDS // 2:
+                    day.rail("withdrawal", day.customers[0], 200_00, _LATE_WITHDRAWAL)
+                _await_rails(day)
+    finally:
+        batcher.close()
+    # The late success arrives an hour after its timeout; settlement runs the next morning.
+    settle_at = day_start + DAY_NS + 9 * 3600 * SECOND_NS
+    clock.now = max(clock.now, settle_at)
+    day.callbacks()
+    business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
+    settlement = service.settle_merchants(business_date)
+    reconciliation = service.reconcile(business_date)
+    safeguarding = service.safeguarding_check("CNY")
+    _print_payments_day(day, business_date, settlement, reconciliation, safeguarding, out)
+    return safeguarding.in_balance
+
+
+def _count_table(title: str, header: str, counts: Counter[str]) -> Table:
+    table = Table(title=title)
+    table.add_column(header)
+    table.add_column("count", justify="right")
+    for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(cell(name), cell(count))
+    return table
+
+
+def _print_payments_day(
+    day: _PaymentsDay,
+    business_date: str,
+    settlement: SettlementReport,
+    reconciliation: ReconciliationReport,
+    safeguarding: SafeguardingReport,
+    out: Console,
+) -> None:
+    service = day.service
+    volume = Table(title=f"Payments on {business_date}: volume")
+    for name in ("kind", "channel", "status", "decline code"):
+        volume.add_column(name)
+    for name in ("count", "amount"):
+        volume.add_column(name, justify="right", no_wrap=True)
+    for kind, channel, status, code, count, amount in service.day_summary(business_date):
+        volume.add_row(
+            cell(kind), cell(channel), cell(status, "green" if status == "completed" else "yellow"),
+            cell(code or "-"), cell(count), cell(format_amount(amount, "CNY")),
+        )  # fmt: skip
+    out.print(volume)
+
+    declines: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
+    for outcome in day.first.values():
+        if outcome.status == "declined":
+            if outcome.decline_code == "rule_denied":
+                declines.update(f"rule {reason}" for reason in outcome.reasons)
+            else:
+                declines[str(outcome.decline_code)] += 1
+        elif outcome.status == "step_up_required":
+            if outcome.risk_action == "challenge":
+                steps["risk challenge: second factor asked"] += 1
+            else:
+                steps.update(f"step-up asked by rule {reason}" for reason in outcome.reasons)
+        if outcome.risk_action == "challenge" and outcome.status == "completed":
+            steps["risk challenge: met by the session's second factor"] += 1
+        if outcome.risk_action == "deny":
+            steps["risk denial"] += 1
+    for code, count in day.refused.items():
+        declines[f"refused before deciding: {code}"] += count
+    for status, count in day.resumed.items():
+        steps[f"after step-up: {status}"] += count
+    out.print(_count_table("Declines by rule or reason", "rule or reason", declines))
+    out.print(_count_table("Step-ups, resumes and risk challenges", "what", steps))
+
+    rails: Counter[str] = Counter(day.rail_refused)
+    for request_id in day.rails:
+        rail = service.rail_request(request_id)
+        note = f" ({rail.outcome_code})" if rail.outcome_code else ""
+        rails[f"{rail.direction}: {rail.state}{note}"] += 1
+    for disposition, count in day.dispositions.items():
+        rails[f"callback {disposition}"] += count
+    for status, count in day.refunds.items():
+        rails[f"refund: {status}"] += count
+    out.print(_count_table("Bank rails and refunds", "what", rails))
+
+    names = dict(day.merchants)
+    table = Table(title=f"Merchant settlement T+1 of {business_date}")
+    table.add_column("merchant")
+    for name in ("payments", "gross", "refunds", "fee", "net paid out"):
+        table.add_column(name, justify="right", no_wrap=True)
+    totals = [0, 0, 0, 0, 0]
+    order = {merchant_id: index for index, (merchant_id, _) in enumerate(day.merchants)}
+    # In the demo's own merchant order: the service lists them by (random) party id.
+    for row in sorted(settlement.settlements, key=lambda row: order.get(row.merchant_id, 0)):
+        values = [row.payments, row.gross, row.refunds, row.fee, row.net]
+        totals = [total + value for total, value in zip(totals, values, strict=True)]
+        table.add_row(
+            cell(names.get(row.merchant_id, row.merchant_id)),
+            cell(row.payments),
+            *(cell(format_amount(value, row.currency)) for value in values[1:]),
+        )
+    table.add_row(
+        cell("total", "bold"),
+        cell(totals[0], "bold"),
+        *(cell(format_amount(value, "CNY"), "bold") for value in totals[1:]),
+    )
+    out.print(table)
+
+    table = Table(title=f"Reconciliation of the clearing file of {business_date}")
+    for name in ("break", "request", "settled", "ledger"):
+        table.add_column(name)
+    for item in reconciliation.breaks:
+        table.add_row(
+            cell(item.kind, "yellow"),
+            cell(item.request_id),
+            cell(
+                "-"
+                if item.settlement is None
+                else format_amount(item.settlement.amount_minor, "CNY")
+            ),
+            cell(
+                "-"
+                if item.ledger is None
+                else f"{item.ledger.state} {format_amount(item.ledger.amount_minor, 'CNY')}"
+            ),
+        )
+    out.print(table)
+    out.print(
+        f"reconciliation: {reconciliation.settlement_record_count} settled items against "
+        f"{reconciliation.ledger_entry_count} ledger entries, {len(reconciliation.breaks)} "
+        "break(s) for an operator",
+        markup=False,
+    )
+    completed = [o for o in day.final.values() if o.status == "completed"]
+    step_ups = sum(1 for o in day.first.values() if o.status == "step_up_required")
+    challenges = sum(
+        1
+        for o in day.first.values()
+        if o.risk_action == "challenge" and o.status == "step_up_required"
+    )
+    out.print(
+        f"payments day {business_date}: {len(day.first)} payments, {len(completed)} completed "
+        f"({format_amount(sum(o.amount for o in completed), 'CNY')} CNY), "
+        f"{sum(1 for o in day.final.values() if o.status == 'declined')} declined, "
+        f"{step_ups} step-ups ({day.resumed['completed']} resumed and completed), "
+        f"{challenges} risk challenges",
+        markup=False,
+    )
+    verdict = "in balance" if safeguarding.in_balance else "BREAK"
+    out.print(
+        f"safeguarding: {verdict} (reserve {format_amount(safeguarding.reserve, 'CNY')}, "
+        f"client money {format_amount(safeguarding.client_liabilities, 'CNY')}, "
+        f"difference {format_amount(abs(safeguarding.difference), 'CNY')})",
+        markup=False,
+        style=None if safeguarding.in_balance else "red",
+    )
 
 
 def run_demo(
@@ -820,7 +1314,10 @@ def run_demo(
     database = _fresh_database(data_dir)
     url = f"sqlite:///{database.resolve()}"
     settings = state.settings(database_url=url, data_dir=data_dir)
-    clock = DemoClock((time.time_ns() - DAY_NS) // SECOND_NS * SECOND_NS)
+    # Four China calendar days back: the ledger's day, a quiet day, the payments day and the
+    # morning after (settlement T+1) all lie in the past, so later writes on the real clock come
+    # after them.
+    clock = DemoClock(china_midnight(time.time_ns(), days_back=4))
     services = build_services(settings, migrate=True, clock=clock, pool_size=2)
     try:
         ledger = services.ledger
@@ -842,7 +1339,8 @@ def run_demo(
         run.submit(funding)
         posted = _post_the_day(run, transfers, progress_console())
         _scenarios(run)
-        _identity_population(ledger, clock, out)
+        world = _identity_population(ledger, clock, out)
+        safeguarded = _run_payments_day(settings, ledger, clock, world, seed, out)
         out.print(
             f"posted {len(funding)} opening top-ups, {posted} generated transfers "
             f"(seed {seed}) and {len(run.scenarios)} scenario steps",
@@ -865,7 +1363,7 @@ def run_demo(
         verified = print_report(verify(ledger, progress_console())[0], out)
     finally:
         services.close()
-    return checked and verified, url
+    return checked and verified and safeguarded, url
 
 
 def demo_command(

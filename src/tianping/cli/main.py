@@ -23,6 +23,7 @@ from tianping.cli import (
     demo,
     identity_commands,
     ledger_commands,
+    payments_commands,
     rules_commands,
     serve,
 )
@@ -163,5 +164,6 @@ app.add_typer(ledger_commands.app, name="ledger")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(rules_commands.app, name="rules")
 app.add_typer(identity_commands.app, name="identity")
+app.add_typer(payments_commands.app, name="payments")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)

@@ -342,6 +342,34 @@ class PartyStore:
             for row in rows
         ]
 
+    def known_party_ids(self, party_ids: Sequence[str]) -> set[str]:
+        """Which of `party_ids` are registered parties (one statement for the lot)."""
+        if not party_ids:
+            return set()
+        marks = ", ".join("?" * len(party_ids))
+        rows = self._execute(
+            f"SELECT party_id FROM identity_parties WHERE party_id IN ({marks})",  # noqa: S608 - placeholders only
+            tuple(party_ids),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def blocklist_entries_of(self, party_ids: Sequence[str]) -> dict[str, list[BlocklistEntry]]:
+        """The blocklist entries of many parties at once, oldest first per party."""
+        if not party_ids:
+            return {}
+        marks = ", ".join("?" * len(party_ids))
+        rows = self._execute(
+            f"SELECT {_BLOCKLIST_COLUMNS} FROM identity_blocklist "  # noqa: S608 - fixed column list
+            f"WHERE party_id IN ({marks}) ORDER BY party_id, listed_on, case_reference",
+            tuple(party_ids),
+        ).fetchall()
+        entries: dict[str, list[BlocklistEntry]] = {}
+        for row in rows:
+            entries.setdefault(row[0], []).append(
+                BlocklistEntry(row[0], row[1], date.fromisoformat(row[2]), BlocklistReason(row[3]))
+            )
+        return entries
+
     def insert_blocklist_entry(self, entry: BlocklistEntry, recorded_at: int, seq: int) -> None:
         self._execute(
             "INSERT INTO identity_blocklist (party_id, case_reference, listed_on, reason, "

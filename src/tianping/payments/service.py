@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -135,6 +135,11 @@ class RiskEngine:
         with self.lock:
             return self.scorer.assess(self.state, context)
 
+    def assess_many(self, contexts: Sequence[PaymentContext]) -> list[RiskDecision]:
+        """Decisions for many payments: features one by one, the model in one call."""
+        with self.lock:
+            return self.scorer.score_many([self.state.features(c) for c in contexts])
+
     def observe(self, contexts: Sequence[PaymentContext]) -> None:
         with self.lock:
             for context in contexts:
@@ -175,6 +180,7 @@ class _Batch:
 
     store: PaymentsStore
     counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    wallets: dict[tuple[str, str], WalletRow] = field(default_factory=dict)
     blocklist: dict[str, Any] = field(default_factory=dict)
 
 
@@ -543,6 +549,9 @@ class PaymentsService:
         charges: list[list[tuple[str, str, str]]] = []
         contexts: dict[int, PaymentContext] = {}
         seen: set[str] = set()
+        pending: list[tuple[int, PaymentCommand, NewTransfer, list[tuple[str, str, str]]]] = []
+        pending_contexts: list[PaymentContext] = []
+        self._preload(uow, batch, [c for c in commands if c.payment_id not in stored], on)
         for command in commands:
             digest = _command_digest(command)
             if command.payment_id in stored or command.payment_id in seen:
@@ -563,18 +572,33 @@ class PaymentsService:
                 answers.append(error)
                 continue
             if transfer is not None:
-                transfers.append(transfer)
-                executing.append(len(answers))
-                charges.append(keys)
+                pending.append((len(answers), command, transfer, keys))
                 if context is not None:
-                    contexts[len(answers)] = context
+                    pending_contexts.append(context)
             answers.append(decided)
             new_rows.append((decided, digest, command.order_reference))
+        # The risk engine scores every payment the rules let through in one model call.
+        risks = self.risk.assess_many(pending_contexts) if self.risk is not None else []
+        by_id = {row[0].payment_id: index for index, row in enumerate(new_rows)}
+        for position, (index, command, transfer, keys) in enumerate(pending):
+            planned = answers[index]
+            assert isinstance(planned, PaymentOutcome)
+            if risks:
+                judged = self._apply_risk(planned, risks[position], command.auth_factors)
+                if judged != planned:
+                    answers[index] = judged
+                    row = new_rows[by_id[judged.payment_id]]
+                    new_rows[by_id[judged.payment_id]] = (judged, row[1], row[2])
+                if judged.status != "completed":
+                    continue
+                contexts[index] = pending_contexts[position]
+            transfers.append(transfer)
+            executing.append(index)
+            charges.append(keys)
         results = uow.create_transfers(transfers) if transfers else []
         completed_contexts = []
         base = store.counters(sorted({key for keys in charges for key in keys}))
         final_counters = dict(base)
-        by_id = {row[0].payment_id: index for index, row in enumerate(new_rows)}
         for index, result, keys, transfer in zip(
             executing, results, charges, transfers, strict=True
         ):
@@ -604,6 +628,36 @@ class PaymentsService:
                 store.mark_order_paid(outcome.payee_id, order_reference, outcome.payment_id)
         store.upsert_payments(new_rows, now, insert=not resume)
         return answers, completed_contexts
+
+    def _preload(
+        self, uow: LedgerWrite, batch: _Batch, commands: Sequence[PaymentCommand], on: date
+    ) -> None:
+        """Read what the batch's commands will ask for (wallets, counters, blocklist standing)
+        in a few statements instead of several per payment."""
+        if not commands:
+            return
+        for currency in {command.currency for command in commands}:
+            parties = sorted(
+                {c.payer_id for c in commands if c.currency == currency}
+                | {c.payee_id for c in commands if c.currency == currency and c.kind == "p2p"}
+            )
+            for party_id, wallet in batch.store.wallets_of(parties, currency).items():
+                batch.wallets[(party_id, currency)] = wallet
+        keys = [key for c in commands for key in self._counter_keys(c, on).values()]
+        batch.counters.update(batch.store.counters(keys))
+        parties = sorted({c.payer_id for c in commands} | {c.payee_id for c in commands})
+        # When some party is unknown, each command finds out for itself, one by one.
+        with suppress(IdentityError):
+            batch.blocklist.update(
+                party_service.blocklist_statuses(self.ledger, parties, on, uow=uow)
+            )
+
+    def _batch_wallet(self, batch: _Batch, party_id: str, currency: str) -> WalletRow:
+        wallet = batch.wallets.get((party_id, currency))
+        if wallet is None:
+            wallet = self._wallet(batch.store, party_id, currency)
+            batch.wallets[(party_id, currency)] = wallet
+        return wallet
 
     def _blocklist(self, uow: LedgerWrite, batch: _Batch, party_id: str, on: date) -> Any:
         status = batch.blocklist.get(party_id)
@@ -639,10 +693,10 @@ class PaymentsService:
         PaymentOutcome, NewTransfer | None, list[tuple[str, str, str]], PaymentContext | None
     ]:
         store = batch.store
-        payer = self._wallet(store, command.payer_id, command.currency)
+        payer = self._batch_wallet(batch, command.payer_id, command.currency)
         if command.kind == "p2p":
-            payee_account = self._wallet(
-                store, command.payee_id, command.currency
+            payee_account = self._batch_wallet(
+                batch, command.payee_id, command.currency
             ).ledger_account_id
             code = TransferCode.P2P
         else:
@@ -698,6 +752,8 @@ class PaymentsService:
             document,
             uow=uow,
             decision_key=None if command.step_up else f"payment:{command.payment_id}",
+            # The payment's own row, committed with its decision, was looked for above.
+            known_new=True,
         )
         base = PaymentOutcome(
             payment_id=command.payment_id,
@@ -748,25 +804,6 @@ class PaymentsService:
                 last_device_change_at=None,
                 payment_kind=command.kind,
             )
-            risk = self.risk.assess(context)
-            base = replace(
-                base,
-                risk_action=risk.action,
-                risk_score_ppm=min(1_000_000, max(0, round(risk.score * 1_000_000))),
-                model_version=risk.model_version,
-                reasons=risk.reasons,
-            )
-            if risk.action == "deny":
-                return (
-                    replace(base, status="declined", decline_code="risk_denied"),
-                    None,
-                    [],
-                    context,
-                )
-            # A challenge is met by a second factor: a payer already verified with two factors
-            # (or one who has just stepped up) passes it.
-            if risk.action == "challenge" and command.auth_factors < 2:
-                return replace(base, status="step_up_required"), None, [], context
         transfer_key = chart.transfer_id("payment", command.payment_id)
         transfer = NewTransfer(
             transfer_key,
@@ -777,9 +814,31 @@ class PaymentsService:
             int(code),
         )
         charged = list(keys.values())
+        # Charged before the ledger answers, so later commands of the batch are judged with it
+        # (see the module docstring); what is stored counts only completed payments.
         for key in charged:
             batch.counters[key] += command.amount
         return replace(base, transfer_id=transfer_key), transfer, charged, context
+
+    @staticmethod
+    def _apply_risk(
+        outcome: PaymentOutcome, risk: RiskDecision, auth_factors: int
+    ) -> PaymentOutcome:
+        """The outcome once the risk engine has spoken: denied, held for a step-up, or not."""
+        outcome = replace(
+            outcome,
+            risk_action=risk.action,
+            risk_score_ppm=min(1_000_000, max(0, round(risk.score * 1_000_000))),
+            model_version=risk.model_version,
+            reasons=risk.reasons,
+        )
+        if risk.action == "deny":
+            return replace(outcome, status="declined", decline_code="risk_denied", transfer_id=None)
+        # A challenge is met by a second factor: a payer already verified with two factors (or
+        # one who has just stepped up) passes it.
+        if risk.action == "challenge" and auth_factors < 2:
+            return replace(outcome, status="step_up_required", transfer_id=None)
+        return outcome
 
     def _check_order(self, store: PaymentsStore, command: PaymentCommand, now: int) -> None:
         assert command.order_reference is not None

@@ -182,6 +182,20 @@ class PaymentsStore:
             (account_class, party_id, currency),
         )
 
+    def wallets_of(self, party_ids: Sequence[str], currency: str) -> dict[str, WalletRow]:
+        """The wallets of many parties in one statement (those that have one)."""
+        if not party_ids:
+            return {}
+        rows = self._execute(
+            "SELECT party_id, currency, ledger_account_id, account_class, payment_account_id, "
+            f"opened_at FROM payment_wallets WHERE currency = {self.p} "
+            f"AND party_id IN ({self._values(len(party_ids))})",
+            (currency, *party_ids),
+        ).fetchall()
+        return {
+            r[0]: WalletRow(r[0], r[1], id_from_bytes(bytes(r[2])), r[3], r[4], r[5]) for r in rows
+        }
+
     def wallets(self, currency: str, limit: int) -> list[WalletRow]:
         rows = self._execute(
             "SELECT party_id, currency, ledger_account_id, account_class, payment_account_id, "
@@ -247,7 +261,7 @@ class PaymentsStore:
             refunded=row[18],
             created_at=row[20],
         )
-        return outcome, bytes(row[10]), row[19]
+        return outcome, bytes(row[10]), row[16]
 
     def payment(self, payment_id: str) -> tuple[PaymentOutcome, bytes, str | None] | None:
         row = self._execute(
@@ -393,20 +407,19 @@ class PaymentsStore:
     # -- counters ---------------------------------------------------------------------------
 
     def counters(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
-        """The stored amounts of (party_id, counter, period) keys; absent keys are zero."""
-        found: dict[tuple[str, str, str], int] = {}
-        by_party: dict[str, list[tuple[str, str, str]]] = {}
-        for key in keys:
-            by_party.setdefault(key[0], []).append(key)
-        for party_id, party_keys in by_party.items():
-            periods = sorted({key[2] for key in party_keys})
-            rows = self._execute(
-                "SELECT party_id, counter, period, amount FROM payment_counters "
-                f"WHERE party_id = {self.p} AND period IN ({self._values(len(periods))})",
-                (party_id, *periods),
-            ).fetchall()
-            for row in rows:
-                found[(row[0], row[1], row[2])] = int(row[3])
+        """The stored amounts of (party_id, counter, period) keys; absent keys are zero. One
+        statement for all of them."""
+        if not keys:
+            return {}
+        parties = sorted({key[0] for key in keys})
+        periods = sorted({key[2] for key in keys})
+        rows = self._execute(
+            "SELECT party_id, counter, period, amount FROM payment_counters "
+            f"WHERE party_id IN ({self._values(len(parties))}) "
+            f"AND period IN ({self._values(len(periods))})",
+            (*parties, *periods),
+        ).fetchall()
+        found = {(row[0], row[1], row[2]): int(row[3]) for row in rows}
         return {key: found.get(key, 0) for key in keys}
 
     def write_counters(self, values: dict[tuple[str, str, str], int]) -> None:

@@ -30,12 +30,14 @@ def select_decision(store: LedgerStore, column: str, value: Any) -> Any:
     return store.connection.execute(sql, (value,)).fetchone()
 
 
+def insert_decision_sql(placeholder: str) -> str:
+    """The statement inserting one decision row, in `DECISION_COLUMNS` order."""
+    placeholders = ", ".join([placeholder] * _COLUMN_COUNT)
+    return f"INSERT INTO rule_decisions ({DECISION_COLUMNS}) VALUES ({placeholders})"  # noqa: S608 - see the module docstring
+
+
 def insert_decision(store: LedgerStore, row: tuple[Any, ...]) -> None:
     """Insert one decision row, in `DECISION_COLUMNS` order."""
     if len(row) != _COLUMN_COUNT:
         raise ValueError(f"a decision row has {_COLUMN_COUNT} values, not {len(row)}")
-    placeholders = ", ".join([store.placeholder] * _COLUMN_COUNT)
-    store.connection.execute(
-        f"INSERT INTO rule_decisions ({DECISION_COLUMNS}) VALUES ({placeholders})",  # noqa: S608 - see the module docstring
-        row,
-    )
+    store.connection.execute(insert_decision_sql(store.placeholder), row)

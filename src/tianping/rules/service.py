@@ -43,7 +43,7 @@ from tianping.ledger.adapters.store import LedgerStore
 from tianping.ledger.audit import BODY_SOURCES
 from tianping.ledger.ids import derive_id, id_from_bytes, id_to_bytes, is_valid_id, time_ordered_id
 from tianping.ledger.service import Ledger, LedgerWrite
-from tianping.rules.decision_store import insert_decision, select_decision
+from tianping.rules.decision_store import insert_decision, insert_decision_sql, select_decision
 from tianping.rules.documents import UnencodableValue, canonical_json
 from tianping.rules.errors import RulesError
 from tianping.rules.model import Decision, Outcome
@@ -173,7 +173,7 @@ class StoredDecision:
         }
 
     def body(self) -> bytes:
-        return canonical_json(self.body_document()).encode()
+        return _plain_json(self.body_document()).encode()
 
     def document(self) -> dict[str, Any]:
         """The decision as JSON output shows it: the body plus its place in the chain."""
@@ -223,6 +223,17 @@ class Explanation:
             for note in self.rules
         ]
         return document
+
+
+def _plain_json(value: Any) -> str:
+    """The canonical text of data that is already JSON-ready (plain dicts, lists, strings,
+    integers): the same text `canonical_json` gives, without walking the value again.
+
+    Everything a stored decision holds went through `canonical_json` once, on the way in
+    (`_encoded`, the findings' parameters), so writing its row and its chain body need only
+    the encoder; a payment's decision is written on the hot path of every payment.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _encoded(value: Mapping[str, Any], what: str) -> str:
@@ -286,16 +297,16 @@ def _row(decision: StoredDecision) -> tuple[Any, ...]:
         decision.point,
         decision.on.isoformat(),
         decision.outcome.name,
-        canonical_json(body["rule_ids"]),
-        canonical_json(body["evaluated"]),
-        canonical_json(body["findings"]),
-        canonical_json(body["parameters"]),
-        canonical_json(body["messages_en"]),
-        canonical_json(body["messages_zh"]),
+        _plain_json(body["rule_ids"]),
+        _plain_json(body["evaluated"]),
+        _plain_json(body["findings"]),
+        _plain_json(body["parameters"]),
+        _plain_json(body["messages_en"]),
+        _plain_json(body["messages_zh"]),
         decision.rulebook,
         decision.rulebook_hash,
-        canonical_json(body["facts"]),
-        canonical_json(body["command"]),
+        _plain_json(body["facts"]),
+        _plain_json(body["command"]),
     )
 
 
@@ -406,9 +417,16 @@ class RulesService:
         *,
         decision_id: int | None = None,
         decision_key: str | None = None,
+        known_new: bool = False,
     ) -> StoredDecision:
         """Evaluate `facts` at `point` on `on`, and record the decision with the `command` it
-        guards, in `uow` when given (the caller commits) or in a transaction of its own."""
+        guards, in `uow` when given (the caller commits) or in a transaction of its own.
+
+        `known_new`: the caller has established, in `uow`, that no decision with this id can
+        be stored yet (its own record of the command, committed with the decision, is absent),
+        so the lookup for a replay is skipped. A wrong claim is still caught: the decision's
+        primary key refuses a second row and the whole unit of work rolls back.
+        """
         facts_json = _encoded(facts, "facts")
         command_json = _encoded(command, "command")
         chosen_id = self._decision_id(decision_id, decision_key)
@@ -417,12 +435,19 @@ class RulesService:
             self.rulebook, decision, chosen_id, facts_json, command_json
         )
         with self._unit_of_work(uow) as write:
-            existing = select_decision(write.store, "decision_id", id_to_bytes(chosen_id))
-            if existing is not None:
-                return self._replay(_from_row(existing), pending)
-            record = write.append_record(DECISION_KIND, pending.body())
+            if not known_new:
+                existing = select_decision(write.store, "decision_id", id_to_bytes(chosen_id))
+                if existing is not None:
+                    return self._replay(_from_row(existing), pending)
+            # A decision known to be new is written at commit with the others of its unit of
+            # work (one statement for a whole batch of payments), since nothing reads it back
+            # before then.
+            record = write.append_record(DECISION_KIND, pending.body(), deferred=known_new)
             stored = replace(pending, seq=record.seq, timestamp=record.last_timestamp)
-            insert_decision(write.store, _row(stored))
+            if known_new:
+                write.defer_insert(insert_decision_sql(write.store.placeholder), _row(stored))
+            else:
+                insert_decision(write.store, _row(stored))
         return stored
 
     @staticmethod

@@ -349,19 +349,25 @@ class LedgerStore(ABC):
         )
 
     def append_chain(self, record: ChainRecord) -> None:
+        self.append_chains([record])
+
+    def append_chains(self, records: Sequence[ChainRecord]) -> None:
         p = self.placeholder
-        self._execute(
+        self._executemany(
             f"INSERT INTO audit_chain ({CHAIN_COLUMNS}) VALUES ({', '.join([p] * 8)})",
-            (
-                record.seq,
-                record.kind,
-                record.first_timestamp,
-                record.last_timestamp,
-                record.body,
-                record.body_hash,
-                record.previous_hash,
-                record.hash,
-            ),
+            [
+                (
+                    record.seq,
+                    record.kind,
+                    record.first_timestamp,
+                    record.last_timestamp,
+                    record.body,
+                    record.body_hash,
+                    record.previous_hash,
+                    record.hash,
+                )
+                for record in records
+            ],
         )
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -265,6 +265,22 @@ class RiskModel:
         score = 1.0 / (1.0 + math.exp(-raw)) if raw > -700 else 0.0
         return ScoredRow(score=score, leaf_rows=leaf_rows)
 
+    def score_rows(self, rows: Sequence[Sequence[float]]) -> list[ScoredRow]:
+        """Score many rows with one native call: a batch of payments pays LightGBM's per-call
+        overhead (tens of microseconds) once instead of once per payment."""
+        matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        if matrix.shape[1] != len(self.feature_names):
+            raise FeatureVectorMismatch(
+                f"expected {len(self.feature_names)} features, got {matrix.shape[1]}"
+            )
+        leaves = np.asarray(self.booster.predict(matrix, pred_leaf=True, num_threads=1))
+        leaf_rows = self._attribution.rows(leaves)
+        raws = self._attribution.leaf_values[leaf_rows].sum(axis=1).tolist()
+        return [
+            ScoredRow(score=1.0 / (1.0 + math.exp(-raw)) if raw > -700 else 0.0, leaf_rows=rows)
+            for raw, rows in zip(raws, leaf_rows, strict=True)
+        ]
+
     def explain(self, scored: ScoredRow) -> FloatArray:
         """Per-feature contributions to the log-odds of a scored row; they sum to the raw score
         minus `base_value`."""
@@ -443,11 +459,20 @@ class RiskScorer:
         self.rules = rules or RuleLimits()
 
     def score(self, features: FeatureVector) -> RiskDecision:
+        return self._decide(features, self.model.score_one(features.values))
+
+    def score_many(self, features: Sequence[FeatureVector]) -> list[RiskDecision]:
+        """The decisions for many payments, scored by the model in one call."""
+        if not features:
+            return []
+        scored = self.model.score_rows([vector.values for vector in features])
+        return [self._decide(vector, row) for vector, row in zip(features, scored, strict=True)]
+
+    def _decide(self, features: FeatureVector, scored: ScoredRow) -> RiskDecision:
         model = self.model
         hits = evaluate_rules(features, self.rules)
         # The model is asked for its explanation only when it would be shown: the gather of
         # per-leaf vectors costs a few microseconds that allowed payments need not pay.
-        scored = model.score_one(features.values)
         model_action = model.action_for(scored.score)
         reasons = [hit.reason for hit in hits]
         if model_action != "allow":
