@@ -76,7 +76,10 @@ class BenchClock:
         return time.time_ns() + self.offset
 
 
-def setup(url: str, customers: int, clock: BenchClock) -> tuple[Ledger, Any, list[str]]:
+def setup(
+    url: str, customers: int, clock: BenchClock, age_days: int = 30
+) -> tuple[Ledger, Any, list[str]]:
+    """Customers onboarded, funded and (for the risk engine's sake) `age_days` old."""
     upgrade(url)
     ledger = Ledger(ConnectionPool(url, size=8), clock=clock)
     clearing = SimulatedClearingHouse(lambda: clock() // NS, seed=1)
@@ -127,7 +130,7 @@ def setup(url: str, customers: int, clock: BenchClock) -> tuple[Ledger, Any, lis
     service.process_callbacks(limit=1_000)
     while service.process_callbacks(limit=1_000):
         pass
-    clock.offset += 30 * DAY_NS
+    clock.offset += age_days * DAY_NS
     return ledger, service, people
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -298,3 +299,30 @@ def test_the_decision_body_source_is_registered() -> None:
 def _head(ledger: Ledger) -> int:
     with ledger.read() as store:
         return store.read_head().seq
+
+
+def test_the_assembled_body_is_the_canonical_body(ledger: Ledger) -> None:
+    """The fast path joins per-field texts; it must give byte for byte what `body()` encodes,
+    or the audit chain could not be verified from the stored rows."""
+    from tianping.rules.config import cached_rulebook
+    from tianping.rules.service import _assembled, _body_parts, _encoded
+
+    rules = RulesService(ledger, cached_rulebook("cn"))
+    facts = {
+        "amount": 1_500_00,
+        "currency": "CNY",
+        "account_class": "II",
+        "spent_since_opening": 0,
+        "spent_this_year": 0,
+        "spent_today": 0,
+        "auth_factors": 1,
+        "daily_total_same_direction": 0,
+        "realname_ratio": Decimal("0.97"),
+    }
+    command = {"payment_id": "p-中文", "amount": 1_500_00}
+    stored = rules.decide("payment.authorize", facts, date(2026, 11, 27), command)
+    assert stored.rule_ids  # a finding with messages in English and Chinese
+    parts = _body_parts(stored, _encoded(facts, "facts"), _encoded(command, "command"))
+    assert _assembled(parts) == stored.body()
+    with ledger.read(snapshot=True) as store:
+        assert verify_chain(store).ok

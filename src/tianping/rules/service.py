@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from tianping.ledger import journal
@@ -225,6 +226,9 @@ class Explanation:
         return document
 
 
+_PLAIN_TYPES = frozenset({int, str, bool, type(None)})
+
+
 def _plain_json(value: Any) -> str:
     """The canonical text of data that is already JSON-ready (plain dicts, lists, strings,
     integers): the same text `canonical_json` gives, without walking the value again.
@@ -240,7 +244,14 @@ def _encoded(value: Mapping[str, Any], what: str) -> str:
     if not isinstance(value, Mapping):
         raise InvalidCommand(f"the {what} is a mapping of names to values")
     try:
-        text = canonical_json(value)
+        # Commands and facts are mostly flat maps of integers and texts, whose canonical text
+        # the encoder gives directly; anything else goes through `canonical_json`'s checks.
+        if all(type(item) in _PLAIN_TYPES for item in value.values()) and all(
+            type(key) is str for key in value
+        ):
+            text = _plain_json(value)
+        else:
+            text = canonical_json(value)
     except UnencodableValue as error:
         raise InvalidCommand(f"the {what} cannot be stored exactly: {error}") from None
     if len(text) > DOCUMENT_LENGTH_MAX:
@@ -287,9 +298,52 @@ def _stored_from_decision(
     )
 
 
-def _row(decision: StoredDecision) -> tuple[Any, ...]:
+_LARGE_PARTS = frozenset({"facts", "command"})
+
+
+def _small_json(value: Any) -> str:
+    """`_plain_json` with the common cases of a decision's small parts answered without the
+    encoder: an allowed command has no findings, and a point's list of evaluated rules is the
+    same for every decision there."""
+    if not value:
+        return "[]" if isinstance(value, list) else _plain_json(value)
+    if isinstance(value, list) and all(type(item) is str for item in value):
+        return _string_list_json(tuple(value))
+    return _plain_json(value)
+
+
+@lru_cache(maxsize=1024)
+def _string_list_json(items: tuple[str, ...]) -> str:
+    return _plain_json(list(items))
+
+
+def _body_parts(decision: StoredDecision, facts_json: str, command_json: str) -> dict[str, str]:
+    """The canonical JSON text of each field of a decision's body, each encoded once.
+
+    The facts and the command are already canonical text (`_encoded`); re-encoding them for
+    the row and again inside the body would triple the cost of the largest parts of every
+    decision, and a payment decides one on its hot path.
+    """
+    document = decision.body_document()
+    parts = {
+        name: _small_json(value) for name, value in document.items() if name not in _LARGE_PARTS
+    }
+    parts["facts"] = facts_json
+    parts["command"] = command_json
+    return parts
+
+
+def _assembled(parts: dict[str, str]) -> bytes:
+    """The body's canonical text from its parts' texts: the same bytes `body()` produces
+    (keys sorted, no spaces), built by joining instead of encoding everything again. The keys
+    are the body's own plain identifiers, so quoting them needs no encoder."""
+    return ("{" + ",".join(f'"{name}":{parts[name]}' for name in sorted(parts)) + "}").encode()
+
+
+def _row(decision: StoredDecision, parts: dict[str, str] | None = None) -> tuple[Any, ...]:
     """The `rule_decisions` row of a decision, in `DECISION_COLUMNS` order."""
-    body = decision.body_document()
+    if parts is None:
+        parts = {name: _plain_json(value) for name, value in decision.body_document().items()}
     return (
         id_to_bytes(decision.decision_id),
         decision.seq,
@@ -297,16 +351,16 @@ def _row(decision: StoredDecision) -> tuple[Any, ...]:
         decision.point,
         decision.on.isoformat(),
         decision.outcome.name,
-        _plain_json(body["rule_ids"]),
-        _plain_json(body["evaluated"]),
-        _plain_json(body["findings"]),
-        _plain_json(body["parameters"]),
-        _plain_json(body["messages_en"]),
-        _plain_json(body["messages_zh"]),
+        parts["rule_ids"],
+        parts["evaluated"],
+        parts["findings"],
+        parts["parameters"],
+        parts["messages_en"],
+        parts["messages_zh"],
         decision.rulebook,
         decision.rulebook_hash,
-        _plain_json(body["facts"]),
-        _plain_json(body["command"]),
+        parts["facts"],
+        parts["command"],
     )
 
 
@@ -442,12 +496,14 @@ class RulesService:
             # A decision known to be new is written at commit with the others of its unit of
             # work (one statement for a whole batch of payments), since nothing reads it back
             # before then.
-            record = write.append_record(DECISION_KIND, pending.body(), deferred=known_new)
+            parts = _body_parts(pending, facts_json, command_json)
+            record = write.append_record(DECISION_KIND, _assembled(parts), deferred=known_new)
             stored = replace(pending, seq=record.seq, timestamp=record.last_timestamp)
+            row = _row(stored, parts)
             if known_new:
-                write.defer_insert(insert_decision_sql(write.store.placeholder), _row(stored))
+                write.defer_insert(insert_decision_sql(write.store.placeholder), row)
             else:
-                insert_decision(write.store, _row(stored))
+                insert_decision(write.store, row)
         return stored
 
     @staticmethod
