@@ -17,6 +17,7 @@ from ledger_support import ManualClock
 from tianping.identity import party_service
 from tianping.identity.parties import _USCC_ALPHABET, _USCC_WEIGHTS
 from tianping.identity.party_service import FingerprintKey
+from tianping.identity.totp import SecretBox
 from tianping.ledger.service import Ledger
 from tianping.payments.clearing_sim import SimulatedClearingHouse, SimulatorBehaviour
 from tianping.payments.model import PaymentCommand
@@ -135,12 +136,14 @@ def make_world(
     """A world without the risk engine unless asked: most tests are about rules and money, and
     the synthetic model judges brand-new test accounts as the risk they are."""
     clearing = SimulatedClearingHouse(lambda: clock() // NS, seed=7, behaviour=behaviour)
+    box = SecretBox(secrets.token_bytes(32))
     service = build_payments(
         ledger,
         cached_rulebook("cn"),
         clock=clock,
         clearing=clearing,
         risk=risk_engine() if with_risk else None,
+        secret_box=box,
     )
     bank = party_service.register_institution(
         ledger, "bank-1", institution_kind="partner_bank", clock=clock

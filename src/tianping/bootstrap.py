@@ -124,7 +124,10 @@ class Services:
                 rulebook = cached_rulebook(
                     self.settings.rulebook, tuple(self.settings.rulebook_overlays)
                 )
-                self._payments = build_payments(self.ledger, rulebook, clock=self.ledger.clock)
+                box = None if self.identity is None else self.identity.auth.secret_box
+                self._payments = build_payments(
+                    self.ledger, rulebook, clock=self.ledger.clock, secret_box=box
+                )
             return self._payments
 
     def install_payments(self, service: PaymentsService) -> None:

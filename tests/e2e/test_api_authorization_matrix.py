@@ -125,6 +125,8 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/payments/merchants/{party_id}/orders"): MERCHANT,
     ("POST", "/v1/payments"): PAYER,
     ("POST", "/v1/payments/qr"): PAYER,
+    ("POST", "/v1/payments/parties/{party_id}/payment-code"): PAYER,
+    ("POST", "/v1/payments/payment-code"): MERCHANT,
     ("POST", "/v1/payments/{payment_id}/resume"): PAYER,
     ("GET", "/v1/payments/{payment_id}"): PAYMENT_READERS,
     ("POST", "/v1/payments/{payment_id}/refunds"): MERCHANT,

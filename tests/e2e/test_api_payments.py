@@ -52,7 +52,12 @@ def api(identity_api: IdentityApi) -> IdentityApi:
     )
     services.install_payments(
         build_payments(
-            services.ledger, cached_rulebook("cn"), clock=clock, clearing=clearing, risk=None
+            services.ledger,
+            cached_rulebook("cn"),
+            clock=clock,
+            clearing=clearing,
+            risk=None,
+            secret_box=services.identity.auth.secret_box,  # type: ignore[union-attr]
         )
     )
     return identity_api
@@ -366,3 +371,53 @@ def test_aml_reports_and_the_case_queue(api: IdentityApi, people: dict[str, Cust
     assert problem_code(missing) == "aml_case_not_found"
     # Customers never see AML work (no tipping-off).
     assert api.as_party(alice.token, "GET", "/aml/cases", prefix=PAYMENTS).status_code == 403
+
+
+def test_a_merchant_scans_a_customers_payment_code(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    import base64
+
+    from tianping.payments.payment_codes import PaymentCodeCredential, PaymentCodeIssuer
+
+    alice = people["alice"]
+    enrolled = _ok(
+        api.as_party(
+            alice.token, "POST", f"/parties/{alice.party_id}/payment-code", prefix=PAYMENTS
+        ),
+        201,
+    )
+    app = PaymentCodeIssuer(
+        PaymentCodeCredential(enrolled["slot"], base64.b64decode(enrolled["secret"]))
+    )
+    merchant = party_service.register_merchant(
+        api.services.ledger,
+        "reg-till",
+        registration_number=registration_number("91440300715267261"),
+        clock=api.clock,
+    )
+    _ok(
+        _operator(
+            api, "POST", f"/merchants/{merchant}", {"category_code": "5411", "discount_bps": 30}
+        ),
+        201,
+    )
+    api.services.identity.auth.set_password(merchant, "till password long enough", role="merchant")  # type: ignore[union-attr]
+    till = api.login(merchant, "till password long enough").json()["access_token"]
+    code = app.code_at(api.clock() // NS)
+    body = {"payment_id": "pc-1", "code": code, "amount": 23_00}
+    paid = _ok(api.as_party(till, "POST", "/payment-code", body, prefix=PAYMENTS))
+    assert (paid["status"], paid["payer_id"], paid["channel"]) == (
+        "completed",
+        alice.party_id,
+        "payment_code",
+    )
+    again = api.as_party(
+        till, "POST", "/payment-code", {**body, "payment_id": "pc-2"}, prefix=PAYMENTS
+    )
+    assert problem_code(again) == "payment_code_used"
+    # A customer cannot charge someone else's code.
+    stolen = api.as_party(
+        alice.token, "POST", "/payment-code", {**body, "payment_id": "pc-3"}, prefix=PAYMENTS
+    )
+    assert problem_code(stolen) == "forbidden"

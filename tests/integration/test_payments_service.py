@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger_support import ManualClock
-from payments_support import PaymentsWorld, make_world
+from payments_support import NS, PaymentsWorld, make_world
 from tianping.ledger.service import Ledger
 from tianping.payments.model import PaymentError, PaymentOutcome
 
@@ -332,3 +332,41 @@ def test_a_dynamic_qr_payment_held_for_a_step_up_resumes_against_its_order(
     again = world.service.qr_command("q-again", world.people["alice"], payload, auth_factors=2)
     (refused,) = world.service.pay([again])
     assert isinstance(refused, PaymentError) and refused.code == "qr_order_paid"
+
+
+def test_a_customer_presented_payment_code_pays_once(world: PaymentsWorld) -> None:
+    from tianping.payments.payment_codes import PaymentCodeIssuer
+
+    world.fund("alice", 100_00)
+    credential = world.service.enrol_payment_code(world.people["alice"])
+    app = PaymentCodeIssuer(credential)
+    code = app.code_at(world.clock() // NS)
+    shop = world.merchants["noodles"]
+    command = world.service.payment_code_command("pc-1", shop, code, 12_00)
+    assert (command.payer_id, command.channel, command.qr_grade) == (
+        world.people["alice"],
+        "payment_code",
+        "C",
+    )
+    (paid,) = world.service.pay([command])
+    assert isinstance(paid, PaymentOutcome) and paid.status == "completed", paid
+    with pytest.raises(PaymentError) as used:
+        world.service.payment_code_command("pc-2", shop, code, 12_00)
+    assert used.value.code == "payment_code_used"
+    world.clock.advance(600)
+    with pytest.raises(PaymentError) as expired:
+        world.service.payment_code_command("pc-3", shop, app.code_at(world.clock() // NS - 300), 1)
+    assert expired.value.code == "payment_code_expired"
+    forged = code[:-1] + str((int(code[-1]) + 1) % 10)
+    with pytest.raises(PaymentError) as invalid:
+        world.service.payment_code_command("pc-4", shop, forged, 1)
+    assert invalid.value.code in ("payment_code_invalid", "payment_code_expired")
+    # Re-enrolling retires the old secret.
+    fresh = world.service.enrol_payment_code(world.people["alice"])
+    old = app.code_at(world.clock() // NS)
+    with pytest.raises(PaymentError):
+        world.service.payment_code_command("pc-5", shop, old, 1)
+    new = PaymentCodeIssuer(fresh).code_at(world.clock() // NS)
+    assert (
+        world.service.payment_code_command("pc-6", shop, new, 1).payer_id == world.people["alice"]
+    )

@@ -15,6 +15,7 @@ transaction and one durable commit. Amounts are integers of minor units with the
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
@@ -37,6 +38,7 @@ from tianping.api.security import (
 from tianping.payments.aml.large_value import to_csv, to_json
 from tianping.payments.aml_service import AmlService
 from tianping.payments.model import AMOUNT_MAX, PaymentCommand, PaymentOutcome
+from tianping.payments.payment_codes import STEP_SECONDS
 from tianping.payments.qr import render_png, render_svg
 from tianping.payments.service import PaymentsService
 
@@ -135,13 +137,14 @@ def _outcome(outcome: PaymentOutcome) -> dict[str, Any]:
 
 
 def _payer(access: Access, requested: str | None) -> str:
+    """The party a request acts for: the caller itself, or whoever the operator names."""
     if access.unrestricted:
         if requested is None:
-            raise ApiProblem("invalid_request", "the operator names the payer (`payer_id`)")
+            raise ApiProblem("invalid_request", "the operator names the party it acts for")
         return requested
     party = access.party
     if party is None or requested not in (None, party):
-        raise ApiProblem("forbidden", "a customer pays only from their own wallet")
+        raise ApiProblem("forbidden", "a party acts only for itself here")
     return party
 
 
@@ -274,6 +277,49 @@ def create_order(
     if image is not None:
         return _qr_response(payload, image)
     return {"payload": payload, "expires_at": order.expires_at, "amount": order.amount}
+
+
+# -- customer-presented payment codes ------------------------------------------------------
+
+
+class PaymentCodeRequest(_Strict):
+    payment_id: PaymentId
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{18}$")]
+    amount: Amount
+    merchant_id: PartyIdText | None = None
+
+
+MerchantActing = Annotated[
+    Access,
+    Depends(require("payments:write", own="payments:merchant:own", owner=FILTERED_BY_HANDLER)),
+]
+
+
+@router.post("/parties/{party_id}/payment-code", status_code=201)
+def enrol_payment_code(
+    party_id: PartyIdPath, access: WalletHolder, payments: Payments
+) -> dict[str, Any]:
+    """Issue the person's payment-code secret (shown this once, for their app) and its slot;
+    an earlier enrolment stops working."""
+    credential = payments.enrol_payment_code(party_id)
+    return {
+        "slot": credential.slot,
+        "secret": base64.b64encode(credential.secret).decode(),
+        "step_seconds": STEP_SECONDS,
+    }
+
+
+@router.post("/payment-code")
+def pay_by_payment_code(
+    body: PaymentCodeRequest, access: MerchantActing, services: ServicesDependency
+) -> dict[str, Any]:
+    """A merchant charges a customer by scanning the code their app shows (one use, about a
+    minute of validity)."""
+    merchant = _payer(access, body.merchant_id)
+    command = services.payments.payment_code_command(
+        body.payment_id, merchant, body.code, body.amount
+    )
+    return _outcome(services.payment_batcher.pay(command))
 
 
 # -- paying --------------------------------------------------------------------------------

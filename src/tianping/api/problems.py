@@ -181,6 +181,12 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
         409, "The decision id was used for another command"
     ),
     "aml_case_not_found": ProblemKind(404, "No AML case has this id"),
+    "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
+    "payment_codes_exhausted": ProblemKind(503, "No payment-code slot is free"),
+    "payment_code_used": ProblemKind(409, "The payment code was already used"),
+    "payment_code_malformed": ProblemKind(422, "This is not a payment code"),
+    "payment_code_invalid": ProblemKind(422, "The payment code is not valid"),
+    "payment_code_expired": ProblemKind(410, "The payment code has expired"),
     "invalid_transaction": ProblemKind(422, "A transaction is not valid for AML reporting"),
     "invalid_thresholds": ProblemKind(500, "The AML thresholds are not valid"),
     "threshold_missing": ProblemKind(422, "No AML threshold is set for this currency"),

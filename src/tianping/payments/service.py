@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -41,6 +42,7 @@ from typing import Any, Final
 
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
+from tianping.identity.totp import SecretBox
 from tianping.ledger.model import NewTransfer, TransferFlags
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
@@ -62,6 +64,13 @@ from tianping.payments.model import (
     check_amount,
     check_id,
     local_date,
+)
+from tianping.payments.payment_codes import (
+    SLOT_COUNT,
+    PaymentCodeCredential,
+    PaymentCodeError,
+    new_payment_code_credential,
+    verify_payment_code,
 )
 from tianping.payments.qr import MerchantQr, encode_merchant_qr, parse_merchant_qr
 from tianping.payments.reconciliation import LedgerRailEntry, ReconciliationReport, reconcile
@@ -199,6 +208,7 @@ class PaymentsService:
         institution_rating: str | None = None,
         realname_ratio: Decimal | None = None,
         merchant_city: str = "Hangzhou",
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.ledger = ledger
         self.rules = rules
@@ -209,6 +219,9 @@ class PaymentsService:
         self.institution_rating = institution_rating
         self.realname_ratio = realname_ratio
         self.merchant_city = merchant_city
+        # Seals payment-code secrets at rest (the identity context's secrets key); without it
+        # payment codes are not offered.
+        self.secret_box = secret_box
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -480,6 +493,81 @@ class PaymentsService:
             kind="merchant",
             channel="qr_static",
             **session,
+        )
+
+    # -- customer-presented payment codes ---------------------------------------------------
+
+    def _box(self) -> SecretBox:
+        if self.secret_box is None:
+            raise PaymentError(
+                "payment_codes_unavailable", "payment codes need the identity secrets key"
+            )
+        return self.secret_box
+
+    @staticmethod
+    def _code_context(slot: int) -> bytes:
+        return f"tianping.payment-code-slot:{slot}".encode()
+
+    def enrol_payment_code(self, party_id: str) -> PaymentCodeCredential:
+        """Issue the person a payment-code slot and a fresh secret, replacing any earlier one.
+
+        The secret is returned once, for the payer's app, which derives the codes from it; the
+        platform keeps it sealed. The slot is drawn at random among the free ones, so slots do
+        not reveal how many people enrolled, or when.
+        """
+        box = self._box()
+        with self._write() as (uow, store):
+            self._wallet(store, party_id, "CNY")
+            for _ in range(64):
+                slot = secrets.randbelow(SLOT_COUNT)
+                if store.code_slot(slot) is None:
+                    break
+            else:  # pragma: no cover - a million slots nearly all taken
+                raise PaymentError("payment_codes_exhausted", "no payment-code slot is free")
+            credential = new_payment_code_credential(slot)
+            sealed = box.seal(self._code_context(slot), credential.secret)
+            store.replace_code_slot(slot, party_id, sealed, self._now(uow))
+        return credential
+
+    def payment_code_command(
+        self, payment_id: str, merchant_id: str, code: str, amount: int, currency: str = "CNY"
+    ) -> PaymentCommand:
+        """The payment a merchant asks for by scanning a customer's payment code.
+
+        The code is checked (one of the last three 30-second steps of the slot's secret) and its
+        step is used up at once, in its own transaction: a code pays once, whatever becomes of
+        the payment, and two tills scanning the same code cannot both use it. Holding the code
+        proves possession of the payer's device: one factor (P2, P5 grade C).
+        """
+        box = self._box()
+        now_s = self.clock() // NS
+        with self._write() as (_, store):
+            found: dict[int, tuple[str, bytes, int]] = {}
+
+            def secret_for(slot: int) -> bytes | None:
+                row = store.code_slot(slot)
+                if row is None:
+                    return None
+                found[slot] = row
+                return box.open(self._code_context(slot), row[1])
+
+            try:
+                match = verify_payment_code(code, secret_for, now_s)
+            except PaymentCodeError as error:
+                raise PaymentError(error.code, str(error)) from None
+            if not store.accept_code_step(match.slot, match.step):
+                raise PaymentError("payment_code_used", "the payment code was already used")
+            payer = found[match.slot][0]
+        return PaymentCommand(
+            payment_id,
+            payer,
+            merchant_id,
+            amount,
+            currency,
+            kind="merchant",
+            channel="payment_code",
+            auth_factors=1,
+            device_id=f"code-slot-{match.slot}",
         )
 
     # -- paying -----------------------------------------------------------------------------

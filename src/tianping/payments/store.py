@@ -653,6 +653,39 @@ class PaymentsStore:
         ).fetchone()
         return None if row is None else (row[0], int(row[1]), int(row[2]))
 
+    # -- payment codes ----------------------------------------------------------------------
+
+    def code_slot(self, slot: int) -> tuple[str, bytes, int] | None:
+        """(party_id, sealed secret, last accepted step) of an issued slot."""
+        row = self._execute(
+            f"SELECT party_id, secret, last_step FROM payment_code_slots WHERE slot = {self.p}",
+            (slot,),
+        ).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), int(row[2]))
+
+    def code_slot_of(self, party_id: str) -> int | None:
+        row = self._execute(
+            f"SELECT slot FROM payment_code_slots WHERE party_id = {self.p}", (party_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def replace_code_slot(self, slot: int, party_id: str, sealed: bytes, at: int) -> None:
+        self._execute(f"DELETE FROM payment_code_slots WHERE party_id = {self.p}", (party_id,))
+        self._execute(
+            "INSERT INTO payment_code_slots (slot, party_id, secret, last_step, issued_at) "
+            f"VALUES ({self._values(5)})",
+            (slot, party_id, sealed, 0, at),
+        )
+
+    def accept_code_step(self, slot: int, step: int) -> bool:
+        """Record `step` as used for `slot` unless it (or a later one) already was."""
+        cursor = self._execute(
+            f"UPDATE payment_code_slots SET last_step = {self.p} "
+            f"WHERE slot = {self.p} AND last_step < {self.p}",
+            (step, slot, step),
+        )
+        return int(cursor.rowcount) == 1
+
     # -- AML cases --------------------------------------------------------------------------
 
     @staticmethod
