@@ -150,6 +150,22 @@ def _callbacks(api: IdentityApi, seconds: int = 60) -> list[dict[str, Any]]:
     return list(_ok(response))
 
 
+def _merchant(api: IdentityApi, name: str, registration: str, category: str) -> tuple[str, str]:
+    """A merchant registered with identity and payments, and its access token."""
+    merchant = party_service.register_merchant(
+        api.services.ledger,
+        f"reg-{name}",
+        registration_number=registration_number(registration),
+        clock=api.clock,
+    )
+    body = {"category_code": category, "discount_bps": 60}
+    _ok(_operator(api, "POST", f"/merchants/{merchant}", body), 201)
+    identity = api.services.identity
+    assert identity is not None
+    identity.auth.set_password(merchant, "merchant password long enough", role="merchant")
+    return merchant, api.login(merchant, "merchant password long enough").json()["access_token"]
+
+
 def _pay(api: IdentityApi, who: Customer, body: dict[str, Any]) -> httpx.Response:
     return api.as_party(who.token, "POST", "", body, prefix=PAYMENTS)
 
@@ -248,20 +264,7 @@ def test_merchant_qr_refunds_never_exceed_the_original(
     api: IdentityApi, people: dict[str, Customer]
 ) -> None:
     alice = people["alice"]
-    merchant = party_service.register_merchant(
-        api.services.ledger,
-        "reg-shop",
-        registration_number=registration_number("91330100716105852"),
-        clock=api.clock,
-    )
-    _ok(
-        _operator(
-            api, "POST", f"/merchants/{merchant}", {"category_code": "5812", "discount_bps": 60}
-        ),
-        201,
-    )
-    api.services.identity.auth.set_password(merchant, "merchant password long", role="merchant")  # type: ignore[union-attr]
-    shop = api.login(merchant, "merchant password long").json()["access_token"]
+    merchant, shop = _merchant(api, "shop", "91330100716105852", "5812")
     order = _ok(
         api.as_party(
             shop,
@@ -390,20 +393,7 @@ def test_a_merchant_scans_a_customers_payment_code(
     app = PaymentCodeIssuer(
         PaymentCodeCredential(enrolled["slot"], base64.b64decode(enrolled["secret"]))
     )
-    merchant = party_service.register_merchant(
-        api.services.ledger,
-        "reg-till",
-        registration_number=registration_number("91440300715267261"),
-        clock=api.clock,
-    )
-    _ok(
-        _operator(
-            api, "POST", f"/merchants/{merchant}", {"category_code": "5411", "discount_bps": 30}
-        ),
-        201,
-    )
-    api.services.identity.auth.set_password(merchant, "till password long enough", role="merchant")  # type: ignore[union-attr]
-    till = api.login(merchant, "till password long enough").json()["access_token"]
+    _, till = _merchant(api, "till", "91440300715267261", "5411")
     code = app.code_at(api.clock() // NS)
     body = {"payment_id": "pc-1", "code": code, "amount": 23_00}
     paid = _ok(api.as_party(till, "POST", "/payment-code", body, prefix=PAYMENTS))
