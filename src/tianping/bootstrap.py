@@ -65,12 +65,13 @@ def build_identity(
         role_scopes=role_scopes,
     )
     privacy = None
+    fingerprint_key = FingerprintKey.from_env(environ)
     # The vault's master key is the one key that can live in a file; either source enables it.
     if environ.get(MASTER_KEY_ENV) or environ.get(MASTER_KEY_FILE_ENV):
-        privacy = PrivacyService(ledger, Vault(load_master_key(environ=environ)), clock)
-    return IdentityServices(
-        auth=auth, fingerprint_key=FingerprintKey.from_env(environ), privacy=privacy
-    )
+        privacy = PrivacyService(
+            ledger, Vault(load_master_key(environ=environ)), clock, index_key=fingerprint_key
+        )
+    return IdentityServices(auth=auth, fingerprint_key=fingerprint_key, privacy=privacy)
 
 
 @dataclass(slots=True)
@@ -124,9 +125,13 @@ class Services:
                 rulebook = cached_rulebook(
                     self.settings.rulebook, tuple(self.settings.rulebook_overlays)
                 )
-                box = None if self.identity is None else self.identity.auth.secret_box
+                identity = self.identity
                 self._payments = build_payments(
-                    self.ledger, rulebook, clock=self.ledger.clock, secret_box=box
+                    self.ledger,
+                    rulebook,
+                    clock=self.ledger.clock,
+                    secret_box=None if identity is None else identity.auth.secret_box,
+                    privacy=None if identity is None else identity.privacy,
                 )
             return self._payments
 

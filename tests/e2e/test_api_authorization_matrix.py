@@ -125,6 +125,7 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/payments/merchants/{party_id}/orders"): MERCHANT,
     ("POST", "/v1/payments"): PAYER,
     ("POST", "/v1/payments/qr"): PAYER,
+    ("POST", "/v1/payments/payees"): PAYER,
     ("POST", "/v1/payments/parties/{party_id}/payment-code"): PAYER,
     ("POST", "/v1/payments/payment-code"): MERCHANT,
     ("POST", "/v1/payments/{payment_id}/resume"): PAYER,

@@ -58,6 +58,7 @@ def api(identity_api: IdentityApi) -> IdentityApi:
             clearing=clearing,
             risk=None,
             secret_box=services.identity.auth.secret_box,  # type: ignore[union-attr]
+            privacy=services.identity.privacy,  # type: ignore[union-attr]
         )
     )
     return identity_api
@@ -411,3 +412,30 @@ def test_a_merchant_scans_a_customers_payment_code(
         alice.token, "POST", "/payment-code", {**body, "payment_id": "pc-3"}, prefix=PAYMENTS
     )
     assert problem_code(stolen) == "forbidden"
+
+
+def test_pay_a_phone_number_after_confirming_the_payee(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    phone = api.as_party(
+        bob.token,
+        "PATCH",
+        f"/parties/{bob.party_id}/personal-data",
+        {"request_id": "bob-phone", "changes": {"phone": "13812345678"}},
+    )
+    assert phone.status_code == 200, phone.text
+    found = _ok(
+        api.as_party(alice.token, "POST", "/payees", {"phone": "13812345678"}, prefix=PAYMENTS)
+    )
+    assert found == {"party_id": bob.party_id, "masked_name": "*" * 9 + "b"}
+    unknown = api.as_party(
+        alice.token, "POST", "/payees", {"phone": "13800000000"}, prefix=PAYMENTS
+    )
+    assert problem_code(unknown) == "payee_not_found"
+    body = {"payment_id": "ph-1", "payee_id": found["party_id"], "amount": 5_00}
+    wrong = _pay(api, alice, {**body, "payee_name": "Person carol"})
+    assert wrong.status_code == 422 and problem_code(wrong) == "payee_name_mismatch"
+    # Nothing was stored for the refused attempt: the same id pays once the name is right.
+    paid = _ok(_pay(api, alice, {**body, "payee_name": "person  BOB"}))
+    assert paid["status"] == "completed" and paid["payee_id"] == bob.party_id

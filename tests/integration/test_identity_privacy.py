@@ -775,3 +775,31 @@ def test_a_full_flow_never_logs_personal_data(
     values = [*personal_values(ALICE_DATA, BOB_DATA), "+86 137 0000 1111", "1370000111"]
     leaks = [value for value in values for text in texts if value in text]
     assert leaks == []
+
+
+def test_the_phone_index_follows_puts_corrections_and_erasure(
+    ledger: Ledger, clock: ManualClock, master: MasterKey
+) -> None:
+    """A payer can name a payee by phone: the index maps a keyed digest of the number to the
+    person, follows corrections, refuses a number already someone else's, and forgets an
+    erased person."""
+    import secrets as random_bytes
+
+    from tianping.identity.errors import InvalidInput
+    from tianping.identity.party_service import FingerprintKey
+
+    key = FingerprintKey(random_bytes.token_bytes(32))
+    indexed = PrivacyService(ledger, Vault(master), clock, index_key=key)
+    alice, bob = new_person(clock), new_person(clock)
+    indexed.put_personal_data(alice, {"name": "王小明", "phone": "13912345678"}, "p-1")
+    assert indexed.party_by_phone("13912345678") == alice
+    assert indexed.masked_name(alice, "test") == "**明"
+    with pytest.raises(InvalidInput, match="another person"):
+        indexed.put_personal_data(bob, {"phone": "13912345678"}, "p-2")
+    indexed.correct_personal_data(alice, {"phone": "13787654321"}, "c-1")
+    assert indexed.party_by_phone("13912345678") is None
+    assert indexed.party_by_phone("13787654321") == alice
+    indexed.put_personal_data(bob, {"phone": "13912345678"}, "p-3")
+    assert indexed.party_by_phone("13912345678") == bob
+    indexed.erase_person(alice, "e-1")
+    assert indexed.party_by_phone("13787654321") is None

@@ -181,6 +181,13 @@ class PayRequest(_Strict):
     kind: Literal["p2p", "merchant"] = "p2p"
     payer_id: PartyIdText | None = None
     device_id: DeviceId = "unknown-device"
+    # The payee's full name as the payer typed it to confirm (P2P); checked, never stored.
+    payee_name: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+
+class PayeeLookup(_Strict):
+    phone: Annotated[str, StringConstraints(min_length=5, max_length=20)] | None = None
+    party_id: PartyIdText | None = None
 
 
 class QrPayRequest(_Strict):
@@ -336,9 +343,18 @@ def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[s
         body.currency,
         kind=body.kind,
         device_id=body.device_id,
+        payee_name=body.payee_name,
         **_session(access),
     )
     return _outcome(services.payment_batcher.pay(command))
+
+
+@router.post("/payees")
+def find_payee(body: PayeeLookup, access: Payer, payments: Payments) -> dict[str, str]:
+    """The payee a phone number or id names, with its masked name ("**明") for the payer to
+    confirm before paying; the number travels in the body, never in a URL."""
+    party_id, masked = payments.find_payee(phone=body.phone, party_id=body.party_id)
+    return {"party_id": party_id, "masked_name": masked}
 
 
 @router.post("/qr")

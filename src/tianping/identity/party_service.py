@@ -120,6 +120,7 @@ Clock = Callable[[], int]
 CARD_FINGERPRINT_KEY_ENV = "TIANPING_CARD_FINGERPRINT_KEY"
 _KEY_BYTES_MIN = 32
 _REQUEST_LABEL = b"tianping.party-request.v1\x00"
+_PHONE_LABEL = b"tianping.phone-index.v1\x00"
 
 PARTY_KIND = "identity.party"
 VERIFICATION_KIND = "identity.verification"
@@ -199,6 +200,10 @@ class FingerprintKey:
         """The fingerprint and last four digits of a card number; the number is not kept."""
         digits = normalise_card_number(card_number)
         return CardFingerprint(card_fingerprint(self._secret, digits), digits[-4:])
+
+    def phone(self, phone: str) -> bytes:
+        """The keyed digest of a normalised phone number, for the phone index."""
+        return hmac.new(self._secret, _PHONE_LABEL + phone.encode(), "sha256").digest()
 
     def request_digest(self, document: Mapping[str, Any]) -> bytes:
         return hmac.new(self._secret, _REQUEST_LABEL + canonical_json(document), "sha256").digest()

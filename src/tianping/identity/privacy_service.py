@@ -72,6 +72,7 @@ from tianping.identity.consent import (
 from tianping.identity.errors import InvalidInput, LimitReached, RequestConflict
 from tianping.identity.ids import parse_party_id
 from tianping.identity.parties import add_years, canonical_json, check_reference, event_date
+from tianping.identity.party_service import FingerprintKey
 from tianping.identity.privacy_store import (
     AccessEntry,
     DataSubjectRequest,
@@ -218,10 +219,18 @@ def _answer_field(request_id: str) -> str:
 class PrivacyService:
     """Consent, the vault, the data-access log and data-subject rights over one ledger."""
 
-    def __init__(self, ledger: Ledger, vault: Vault, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        vault: Vault,
+        clock: Clock | None = None,
+        index_key: FingerprintKey | None = None,
+    ) -> None:
         self.ledger = ledger
         self.vault = vault
         self.clock: Clock = clock if clock is not None else ledger.clock
+        # Keys the phone index (pay a phone number); without it phones are not indexed.
+        self.index_key = index_key
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -529,6 +538,8 @@ class PrivacyService:
                 else:
                     sealed = seal(data_key, party, Scope.LIVE, name.value, value)
                     store.put_field(party, Scope.LIVE, name.value, sealed, at)
+            if Field.PHONE in values and self.index_key is not None:
+                self._index_phone(self.index_key, store, party, values[Field.PHONE])
             self._chain(
                 write,
                 RECORD_VAULT_WRITE,
@@ -547,6 +558,34 @@ class PrivacyService:
             )
         _log.info("vault %s: party %s fields %s", kind, party, ",".join(written + removed))
         return VaultWrite(party, request, written, removed, data_key.version)
+
+    @staticmethod
+    def _index_phone(
+        key: FingerprintKey, store: PrivacyStore, party: str, phone: str | None
+    ) -> None:
+        digest = None if phone is None else key.phone(phone)
+        if digest is not None and store.phone_owner(digest) not in (None, party):
+            # One number, one person: a phone a payer types must name exactly one payee.
+            raise InvalidInput("phone", "the phone number is registered to another person")
+        store.set_phone_index(party, digest)
+
+    def party_by_phone(self, phone: str) -> str | None:
+        """The person whose phone number this is, or None (the number is never stored here)."""
+        if self.index_key is None:
+            raise InvalidInput("phone", "paying a phone number is not configured here")
+        value = check_field_value(Field.PHONE, phone, event_date(self.clock()))
+        with self._read() as store:
+            return store.phone_owner(self.index_key.phone(value))
+
+    def masked_name(self, party_id: str, accessor: str, uow: LedgerWrite | None = None) -> str:
+        """The person's name with all but its last character masked ("**明"), as a payer sees
+        it to confirm a payee; read for the payment service (contract necessity) and logged."""
+        name = self.read_personal_data(
+            party_id, ["name"], "payment_service", accessor, "payee confirmation", uow=uow
+        ).get("name")
+        if not name:
+            raise PersonNotFound("the payee has no name on record")
+        return "*" * (len(name) - 1) + name[-1]
 
     # -- the vault: reads -------------------------------------------------------------------
 
@@ -856,6 +895,7 @@ class PrivacyService:
             documents = len(sealed) - len(personal)
             store.delete_fields(party, Scope.LIVE)
             store.delete_key(party, Scope.LIVE)
+            store.set_phone_index(party, None)
             destroyed.append(
                 {
                     "record": "personal_data_key",

@@ -337,6 +337,21 @@ class PrivacyStore:
             ),
         )
 
+    def phone_owner(self, digest: bytes) -> str | None:
+        row = self._execute(
+            f"SELECT party_id FROM identity_phone_index WHERE digest = {self.p}", (digest,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_phone_index(self, party_id: str, digest: bytes | None) -> None:
+        """The person's phone digest (None: no phone any more), replacing an earlier one."""
+        self._execute(f"DELETE FROM identity_phone_index WHERE party_id = {self.p}", (party_id,))
+        if digest is not None:
+            self._execute(
+                f"INSERT INTO identity_phone_index (digest, party_id) VALUES ({self._values(2)})",
+                (digest, party_id),
+            )
+
     def delete_key(self, party_id: str, scope: Scope) -> int:
         """Destroy a wrapped data key (crypto-shredding); its field rows must be gone first."""
         cursor = self._execute(

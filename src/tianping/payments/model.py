@@ -8,7 +8,7 @@ content replays the stored outcome, the same id with other content is `request_c
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
@@ -99,6 +99,9 @@ class PaymentCommand:
     has_certificate: bool = False
     device_id: str = "unknown-device"
     step_up: bool = False
+    # The payee's name as the payer typed it to confirm a P2P payee (checked against the vault,
+    # never stored): a confirmation of who is paid, not part of what is asked.
+    payee_name: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_id("payment_id", self.payment_id)
@@ -117,6 +120,10 @@ class PaymentCommand:
             raise PaymentError("payment_input_invalid", "device_id is 1 to 64 characters")
         if self.order_reference is not None:
             check_id("order_reference", self.order_reference)
+        if self.payee_name is not None and (
+            not isinstance(self.payee_name, str) or not 0 < len(self.payee_name) <= 128
+        ):
+            raise PaymentError("payment_input_invalid", "payee_name is 1 to 128 characters")
 
     @property
     def qr_grade(self) -> str | None:

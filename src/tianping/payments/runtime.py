@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tianping.identity.privacy_service import PrivacyService
 from tianping.identity.totp import SecretBox
 from tianping.ledger.group_commit import Batcher
 from tianping.ledger.service import Ledger
@@ -57,6 +58,7 @@ def build_payments(
     risk: RiskEngine | bool | None = True,
     seed: int = 0,
     secret_box: SecretBox | None = None,
+    privacy: PrivacyService | None = None,
 ) -> PaymentsService:
     """The payments service; `risk` is an engine, True for the default one, or None for none."""
     clearing = clearing or SimulatedClearingHouse(lambda: clock() // 1_000_000_000, seed)
@@ -67,6 +69,7 @@ def build_payments(
         default_risk_engine(seed=seed) if risk is True else risk or None,
         clock=clock,
         secret_box=secret_box,
+        privacy=privacy,
     )
 
 

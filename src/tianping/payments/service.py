@@ -42,6 +42,8 @@ from typing import Any, Final
 
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
+from tianping.identity.onboarding import same_name
+from tianping.identity.privacy_service import PrivacyService
 from tianping.identity.totp import SecretBox
 from tianping.ledger.model import NewTransfer, TransferFlags
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
@@ -209,6 +211,7 @@ class PaymentsService:
         realname_ratio: Decimal | None = None,
         merchant_city: str = "Hangzhou",
         secret_box: SecretBox | None = None,
+        privacy: PrivacyService | None = None,
     ) -> None:
         self.ledger = ledger
         self.rules = rules
@@ -222,6 +225,8 @@ class PaymentsService:
         # Seals payment-code secrets at rest (the identity context's secrets key); without it
         # payment codes are not offered.
         self.secret_box = secret_box
+        # The identity context's vault: payee lookup by phone and payee-name confirmation.
+        self.privacy = privacy
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -494,6 +499,50 @@ class PaymentsService:
             channel="qr_static",
             **session,
         )
+
+    # -- payees -----------------------------------------------------------------------------
+
+    def _vault(self) -> PrivacyService:
+        if self.privacy is None:
+            raise PaymentError("payee_lookup_unavailable", "payee lookup needs the identity vault")
+        return self.privacy
+
+    def find_payee(
+        self, phone: str | None = None, party_id: str | None = None, currency: str = "CNY"
+    ) -> tuple[str, str]:
+        """The payee a payer named by phone number or id, and its masked name ("**明") for the
+        payer to confirm before paying (the lookup is written to the payee's access log)."""
+        privacy = self._vault()
+        if (phone is None) == (party_id is None):
+            raise PaymentError("payment_input_invalid", "name the payee by phone or by id")
+        if phone is not None:
+            try:
+                party_id = privacy.party_by_phone(phone)
+            except IdentityError as error:
+                raise PaymentError("payment_input_invalid", error.message) from None
+        if party_id is None:
+            raise PaymentError("payee_not_found", "no customer has this phone number")
+        with self._read() as store:
+            self._wallet(store, party_id, currency)
+        return party_id, privacy.masked_name(party_id, "payments:payee-lookup")
+
+    def _confirm_payee(self, uow: LedgerWrite, command: PaymentCommand) -> None:
+        if command.payee_name is None:
+            return
+        recorded = (
+            self._vault()
+            .read_personal_data(
+                command.payee_id,
+                ["name"],
+                "payment_service",
+                "payments:payee-confirmation",
+                "payee name confirmation",
+                uow=uow,
+            )
+            .get("name")
+        )
+        if recorded is None or not same_name(recorded, command.payee_name):
+            raise PaymentError("payee_name_mismatch", "the payee's name is not the one given")
 
     # -- customer-presented payment codes ---------------------------------------------------
 
@@ -786,6 +835,7 @@ class PaymentsService:
             payee_account = self._batch_wallet(
                 batch, command.payee_id, command.currency
             ).ledger_account_id
+            self._confirm_payee(uow, command)
             code = TransferCode.P2P
         else:
             merchant = self._merchant(store, command.payee_id)
