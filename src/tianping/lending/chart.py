@@ -1,0 +1,66 @@
+"""The lending accounts on the ledger, per currency and per funder.
+
+A funder is the platform itself (`platform`) or a partner bank that co-lends (L1, L3). Each
+funder's position is kept in its own accounts, so the ledger shows at any moment what each
+owns of the loan book:
+
+* loan receivable (4001): principal lent and not yet repaid (an asset of the funder);
+* interest receivable (4002): interest accrued and not yet paid;
+* interest income (4101): interest earned (income of the funder);
+* credit losses (4201): principal and interest written off (an expense of the funder).
+
+The loan sub-ledger (`loans`, one row per loan) holds the same amounts per loan; the daily
+accrual posts one transfer per currency and funder for the whole book, which is what makes it
+set-based (see `LendingService.accrue`). Ids are derived, like the payments chart's.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+from tianping.ledger.ids import derive_id
+from tianping.ledger.model import AccountFlags, NewAccount
+
+__all__ = ["PLATFORM", "LendingAccount", "LendingCode", "account_id", "new_account", "transfer_id"]
+
+PLATFORM: Final = "platform"
+_NAMESPACE: Final = "tianping.lending"
+
+
+class LendingAccount(IntEnum):
+    LOAN_RECEIVABLE = 4001
+    INTEREST_RECEIVABLE = 4002
+    INTEREST_INCOME = 4101
+    CREDIT_LOSSES = 4201
+
+
+class LendingCode(IntEnum):
+    """What a lending transfer is (`Transfer.code`)."""
+
+    DISBURSEMENT = 401
+    DISBURSEMENT_FUNDING = 402
+    ACCRUAL = 411
+    REPAYMENT_PRINCIPAL = 421
+    REPAYMENT_INTEREST = 422
+    REPAYMENT_FUNDING = 423
+    WRITE_OFF = 431
+    RECOVERY = 432
+
+
+def account_id(kind: LendingAccount, funder: str, currency: str) -> int:
+    return derive_id(_NAMESPACE, f"{kind.name.lower()}/{funder}/{currency}")
+
+
+def new_account(kind: LendingAccount, funder: str, currency: str) -> NewAccount:
+    # Receivables may never go negative: a repayment above what is owed is a bug, not a credit.
+    flags = (
+        AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+        if kind in (LendingAccount.LOAN_RECEIVABLE, LendingAccount.INTEREST_RECEIVABLE)
+        else 0
+    )
+    return NewAccount(account_id(kind, funder, currency), currency, int(kind), flags=flags)
+
+
+def transfer_id(purpose: str, key: str) -> int:
+    return derive_id(_NAMESPACE, f"transfer/{purpose}/{key}")

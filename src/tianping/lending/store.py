@@ -1,0 +1,207 @@
+"""SQL for the lending tables (migration 0009), on both backends.
+
+The only module that knows these tables; it runs on the connection of a ledger unit of work or
+read, so a loan's rows and its ledger transfers commit together. Every value is a bound
+parameter; the only text formatted into SQL is placeholders and the fixed column lists below,
+which is why S608 is silenced for the module.
+
+The daily accrual is two set-based statements over the whole book (an aggregate, then one
+UPDATE), never a Python loop per loan: that is what lets a million loans accrue in seconds.
+"""
+
+# ruff: noqa: S608
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow"]
+
+# Interest for one day on `outstanding` at `rate_bps` basis points a year (ACT/365) is
+# outstanding x rate_bps / (10,000 x 365) fen; the remainder of that division is carried in
+# `accrual_remainder`, so interest is exact over any number of days.
+ACCRUAL_DENOMINATOR: Final = 10_000 * 365
+
+_LOAN_COLUMNS = (
+    "loan_id, application_id, party_id, product, currency, partner_bank_id, bank_share_bps, "
+    "rate_bps, principal, outstanding_principal, accrued_interest, accrual_remainder, "
+    "fees_due, penalty_due, disbursed_on, last_accrual_on, next_due_on, oldest_unpaid_due_on, "
+    "days_past_due, tier, stage, status, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRow:
+    loan_id: str
+    application_id: str
+    party_id: str
+    product: str
+    currency: str
+    partner_bank_id: str
+    bank_share_bps: int
+    rate_bps: int
+    principal: int
+    outstanding_principal: int
+    accrued_interest: int
+    accrual_remainder: int
+    fees_due: int
+    penalty_due: int
+    disbursed_on: str
+    last_accrual_on: str
+    next_due_on: str | None
+    oldest_unpaid_due_on: str | None
+    days_past_due: int
+    tier: str
+    stage: int
+    status: str
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccrualGroup:
+    """One day's interest of every active loan sharing a currency and a funding split."""
+
+    currency: str
+    partner_bank_id: str
+    bank_share_bps: int
+    loans: int
+    interest: int
+
+
+class LendingStore:
+    """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
+
+    def __init__(self, connection: Any, backend: str) -> None:
+        self.connection = connection
+        self.p = "?" if backend == "sqlite" else "%s"
+        # psycopg reads a bare % as the start of a placeholder.
+        self._modulo = "%" if backend == "sqlite" else "%%"
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        return self.connection.execute(sql, parameters)
+
+    def _values(self, count: int) -> str:
+        return ", ".join([self.p] * count)
+
+    # -- loans ------------------------------------------------------------------------------
+
+    def loan(self, loan_id: str) -> LoanRow | None:
+        row = self._execute(
+            f"SELECT {_LOAN_COLUMNS} FROM loans WHERE loan_id = {self.p}", (loan_id,)
+        ).fetchone()
+        return None if row is None else LoanRow(*row)
+
+    def loans_of(self, party_id: str, limit: int) -> list[LoanRow]:
+        rows = self._execute(
+            f"SELECT {_LOAN_COLUMNS} FROM loans WHERE party_id = {self.p} "
+            f"ORDER BY created_at LIMIT {self.p}",
+            (party_id, limit),
+        ).fetchall()
+        return [LoanRow(*row) for row in rows]
+
+    def insert_loans(self, loans: Sequence[LoanRow]) -> None:
+        rows = [
+            tuple(getattr(loan, name.strip()) for name in _LOAN_COLUMNS.split(","))
+            for loan in loans
+        ]
+        sql = f"INSERT INTO loans ({_LOAN_COLUMNS}) VALUES ({self._values(24)})"
+        if self.p == "?":
+            self.connection.executemany(sql, rows)
+        else:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
+
+    def update_balances(self, loan: LoanRow, at: int) -> None:
+        self._execute(
+            f"UPDATE loans SET outstanding_principal = {self.p}, accrued_interest = {self.p}, "
+            f"fees_due = {self.p}, penalty_due = {self.p}, next_due_on = {self.p}, "
+            f"oldest_unpaid_due_on = {self.p}, days_past_due = {self.p}, tier = {self.p}, "
+            f"stage = {self.p}, status = {self.p}, updated_at = {self.p} "
+            f"WHERE loan_id = {self.p}",
+            (
+                loan.outstanding_principal,
+                loan.accrued_interest,
+                loan.fees_due,
+                loan.penalty_due,
+                loan.next_due_on,
+                loan.oldest_unpaid_due_on,
+                loan.days_past_due,
+                loan.tier,
+                loan.stage,
+                loan.status,
+                at,
+                loan.loan_id,
+            ),
+        )
+
+    def insert_event(
+        self, loan_id: str, event_id: str, kind: str, at: int, amounts: dict[str, Any]
+    ) -> None:
+        self._execute(
+            "INSERT INTO loan_events (loan_id, event_id, kind, at, amounts) "
+            f"VALUES ({self._values(5)})",
+            (loan_id, event_id, kind, at, json.dumps(amounts, sort_keys=True)),
+        )
+
+    def event(self, loan_id: str, event_id: str) -> dict[str, Any] | None:
+        row = self._execute(
+            f"SELECT amounts FROM loan_events WHERE loan_id = {self.p} AND event_id = {self.p}",
+            (loan_id, event_id),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    # -- the daily accrual, set-based -------------------------------------------------------
+
+    def accrual_groups(self, day: str) -> list[AccrualGroup]:
+        """What accruing `day` adds, per currency and funding split, before it is applied."""
+        rows = self._execute(
+            "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), "
+            f"COALESCE(SUM((outstanding_principal * rate_bps + accrual_remainder) "
+            f"/ {ACCRUAL_DENOMINATOR}), 0) "
+            f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
+            "GROUP BY currency, partner_bank_id, bank_share_bps "
+            "ORDER BY currency, partner_bank_id, bank_share_bps",
+            (day,),
+        ).fetchall()
+        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def apply_accrual(self, day: str) -> int:
+        """Accrue one day on every active loan not yet accrued for `day`; returns how many."""
+        cursor = self._execute(
+            "UPDATE loans SET "
+            "accrued_interest = accrued_interest + "
+            f"(outstanding_principal * rate_bps + accrual_remainder) / {ACCRUAL_DENOMINATOR}, "
+            "accrual_remainder = "
+            f"(outstanding_principal * rate_bps + accrual_remainder) {self._modulo} "
+            f"{ACCRUAL_DENOMINATOR}, "
+            f"last_accrual_on = {self.p} "
+            f"WHERE status = 'active' AND last_accrual_on < {self.p}",
+            (day, day),
+        )
+        return int(cursor.rowcount)
+
+    def accrual_run(self, day: str) -> tuple[int, int] | None:
+        row = self._execute(
+            f"SELECT loans, interest FROM lending_accrual_runs WHERE run_date = {self.p}", (day,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def insert_accrual_run(self, day: str, loans: int, interest: int, at: int) -> None:
+        self._execute(
+            "INSERT INTO lending_accrual_runs (run_date, loans, interest, at) "
+            f"VALUES ({self._values(4)})",
+            (day, loans, interest, at),
+        )
+
+    def book_totals(self, currency: str) -> tuple[int, int, int]:
+        """(active loans, outstanding principal, accrued interest) of the book in a currency."""
+        row = self._execute(
+            "SELECT COUNT(*), COALESCE(SUM(outstanding_principal), 0), "
+            "COALESCE(SUM(accrued_interest), 0) FROM loans "
+            f"WHERE status = 'active' AND currency = {self.p}",
+            (currency,),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
