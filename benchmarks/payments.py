@@ -134,6 +134,21 @@ def setup(
     return ledger, service, people
 
 
+def scratch_postgres(server_url: str) -> tuple[str, Any]:
+    """A fresh database on the PostgreSQL server at `server_url`, and how to drop it."""
+    import psycopg
+
+    name = f"tianping_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return server_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
 def workload(people: list[str], n: int, seed: int, prefix: str) -> list[PaymentCommand]:
     rng = random.Random(seed)
     commands = []
@@ -221,7 +236,9 @@ def run_ledger_floor(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--url", help="a PostgreSQL server URL (a scratch database is made); default SQLite"
+    )
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=500)
@@ -230,7 +247,10 @@ def main() -> int:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tianping-payments-bench-"))
-    url = args.url or f"sqlite:///{scratch / 'bench.db'}"
+    drop = None
+    url = f"sqlite:///{scratch / 'bench.db'}"
+    if args.url:
+        url, drop = scratch_postgres(args.url)
     try:
         clock = BenchClock()
         log(f"setting up {args.customers} customers on {url.split(':')[0]}")
@@ -292,6 +312,8 @@ def main() -> int:
         return 0 if not findings and chain.ok and safeguarding.in_balance else 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if drop is not None:
+            drop()
 
 
 if __name__ == "__main__":

@@ -127,6 +127,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--url", help="a PostgreSQL server URL (a scratch database is made); default SQLite"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         log("wrk is not installed (apt-get install wrk)")
@@ -134,6 +137,9 @@ def main() -> int:
 
     scratch = Path(tempfile.mkdtemp(prefix="tianping-http-bench-"))
     url = f"sqlite:///{scratch / 'bench.db'}"
+    drop = None
+    if args.url:
+        url, drop = in_process.scratch_postgres(args.url)
     server: subprocess.Popen[bytes] | None = None
     try:
         log(f"setting up {args.customers} customers")
@@ -206,6 +212,7 @@ def main() -> int:
         ratio = pay["per_s"] / health["per_s"] if health["per_s"] else 0.0
         result = {
             "benchmark": "payments_http",
+            "backend": url.split(":")[0],
             "customers": args.customers,
             "workers": args.workers,
             "seconds": args.seconds,
@@ -236,6 +243,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
         shutil.rmtree(scratch, ignore_errors=True)
+        if drop is not None:
+            drop()
 
 
 if __name__ == "__main__":
