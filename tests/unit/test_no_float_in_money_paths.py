@@ -20,7 +20,7 @@ MONEY_PATH_PACKAGES = ("ledger", "payments", "lending", "wealth", "insurance")
 # Sub-packages of those that compute statistics rather than move money: model features, scores
 # and probabilities are real numbers by nature. Money enters them as integer minor units and
 # leaves them only as decisions (allow / challenge / deny), never as an amount.
-STATISTICAL_PACKAGES = ("payments/risk",)
+STATISTICAL_PACKAGES = ("payments/risk", "lending/scoring")
 
 
 def _annotation_mentions_float(annotation: ast.expr) -> bool:

@@ -1,18 +1,36 @@
-"""Lending use cases on the ledger: the daily accrual (and, as the issue proceeds, origination,
-disbursement, repayment and classification).
+"""Lending use cases on the ledger: applications and decisions, acceptance and disbursement,
+repayment, and the daily accrual.
 
-Every use case runs in one ledger unit of work: the loan sub-ledger's rows and the general
-ledger's transfers commit together or not at all.
+Every use case runs in one ledger unit of work: the loan sub-ledger's rows, the rule decisions
+and the general ledger's transfers commit together or not at all.
+
+An application is decided in this order: the person's live consent decides which data sources
+the score may use (application data always; the platform's payment history and the credit
+bureau only with a live credit-assessment consent, D1-D3, C1); the scorecard gives the score,
+the probability of default and the top adverse reasons from the governed reason library; the
+rules engine decides `loan.originate` (balance caps L1/L2, student ban L11, income required
+L10, co-lending share L1/L3) and `loan.price` (the all-in APR as an IRR on the actual schedule
+within the cap for the lender type, L7-L9, L12; no up-front deduction, L10). A declined
+application carries its reasons and the human-review path of the identity context (D4, G5).
+
+Disbursement pays the borrower's wallet; each funder's share (the partner bank's up to 70%,
+the platform's at least 30%) is booked in its own loan receivable, and the cash behind the
+wallet credit enters the client-money reserve from the funder (the bank through the clearing
+house, the platform from its own account), so safeguarding stays whole. Repayment runs the
+other way, allocated by the product's waterfall and split between funders pro rata.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Final
+from decimal import Decimal
+from typing import Any, Final, Protocol
 
 from tianping.ledger.model import NewTransfer, TransferFlags
 from tianping.ledger.money import allocate
@@ -20,9 +38,38 @@ from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
-from tianping.lending.store import AccrualGroup, LendingStore
+from tianping.lending.model import Application, ApplicationOutcome, RepaymentOutcome
+from tianping.lending.pricing import apr_irr, schedule_cash_flows
+from tianping.lending.schedules import build_schedule
+from tianping.lending.servicing import DEFAULT_WATERFALL, Bucket, LoanBalances, apply_payment
+from tianping.lending.store import AccrualGroup, LendingStore, LoanRow
+from tianping.payments import chart as payments_chart
+from tianping.payments.model import local_date
+from tianping.rules.model import Outcome
+from tianping.rules.service import RulesService
 
-__all__ = ["ACCRUAL_DAYS_MAX", "AccrualReport", "LendingError", "LendingService"]
+__all__ = [
+    "ACCRUAL_DAYS_MAX",
+    "AccrualReport",
+    "Application",
+    "ApplicationOutcome",
+    "CreditScorer",
+    "LendingRefusal",
+    "LendingService",
+    "RepaymentOutcome",
+]
+
+# Sources a score may use without consent (what the applicant gave for this application) and
+# those that need a live credit-assessment consent.
+APPLICATION_SOURCES: Final = frozenset({"application"})
+CONSENTED_SOURCES: Final = frozenset({"platform_payments", "bureau"})
+# Pricing: a base rate plus a premium that grows with the probability of default, in basis
+# points a year; the rules engine then checks the all-in APR against the cap in force.
+BASE_RATE_BPS: Final = 720
+RISK_PREMIUM_BPS_PER_PD_PERCENT: Final = 60
+RATE_BPS_MAX: Final = 2_400
+REASONS_SHOWN: Final = 4
+
 
 _log = logging.getLogger(__name__)
 
@@ -30,7 +77,7 @@ _log = logging.getLogger(__name__)
 ACCRUAL_DAYS_MAX: Final = 366
 
 
-class LendingError(Exception):
+class LendingRefusal(Exception):
     """A lending refusal with a stable `code`; messages never carry personal data."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -48,12 +95,42 @@ class AccrualReport:
     replayed: bool = False
 
 
-class LendingService:
-    """Lending over one ledger."""
+class CreditScorer(Protocol):
+    """What the lending service needs of a credit model (a `ScorecardBundle` is one)."""
 
-    def __init__(self, ledger: Ledger, clock: Callable[[], int] | None = None) -> None:
+    def score(self, features: Mapping[str, object], allowed_sources: Iterable[str]) -> Any: ...
+
+
+class ConsentLookup(Protocol):
+    """Whether a person's live consents let a service run (the identity context's privacy
+    service is one)."""
+
+    def service_available(self, party_id: str, service: str) -> Any: ...
+
+
+class LendingService:
+    """Lending over one ledger, under one rules service."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Callable[[], int] | None = None,
+        *,
+        rules: RulesService | None = None,
+        scorer: CreditScorer | None = None,
+        consent: ConsentLookup | None = None,
+        lender_type: str = "microlender",
+        score_cutoff: int = 0,
+        pd_cutoff_ppm: int = 150_000,
+    ) -> None:
         self.ledger = ledger
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
+        self.rules = rules
+        self.scorer = scorer
+        self.consent = consent
+        self.lender_type = lender_type
+        self.score_cutoff = score_cutoff
+        self.pd_cutoff_ppm = pd_cutoff_ppm
 
     @contextmanager
     def _write(self) -> Iterator[tuple[LedgerWrite, LendingStore]]:
@@ -73,7 +150,7 @@ class LendingService:
         ]
         for account, result in zip(accounts, uow.create_accounts(accounts), strict=True):
             if result not in (CreateAccountResult.ok, CreateAccountResult.exists):
-                raise LendingError(
+                raise LendingRefusal(
                     "ledger_refused", f"account {account.id} could not be created: {result.name}"
                 )
 
@@ -98,12 +175,12 @@ class LendingService:
             accrued = store.apply_accrual(label)
             loans = sum(group.loans for group in groups)
             if accrued != loans:  # pragma: no cover - both statements see one snapshot
-                raise LendingError("accrual_inconsistent", "the book changed during the accrual")
+                raise LendingRefusal("accrual_inconsistent", "the book changed during the accrual")
             transfers = self._accrual_transfers(uow, label, groups)
             if transfers:
                 for result in uow.create_transfers(transfers):
                     if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
-                        raise LendingError("ledger_refused", f"accrual refused: {result.name}")
+                        raise LendingRefusal("ledger_refused", f"accrual refused: {result.name}")
             total = sum(group.interest for group in groups)
             store.insert_accrual_run(label, loans, total, self._now(uow))
         _log.info("accrued %s: %d loans, %d minor units", label, loans, total)
@@ -113,7 +190,7 @@ class LendingService:
         """Accrue every day after `since` up to `day`, in order (a missed batch catches up)."""
         days = (day - since).days
         if not 0 <= days <= ACCRUAL_DAYS_MAX:
-            raise LendingError("accrual_range_invalid", f"catch up 0 to {ACCRUAL_DAYS_MAX} days")
+            raise LendingRefusal("accrual_range_invalid", f"catch up 0 to {ACCRUAL_DAYS_MAX} days")
         return [self.accrue(since + timedelta(days=offset)) for offset in range(1, days + 1)]
 
     def _accrual_transfers(
@@ -145,3 +222,356 @@ class LendingService:
         if transfers:
             transfers[-1].flags &= ~TransferFlags.LINKED
         return transfers
+
+    # -- applications -----------------------------------------------------------------------
+
+    def _allowed_sources(self, party_id: str) -> frozenset[str]:
+        if self.consent is None:
+            return APPLICATION_SOURCES
+        check = self.consent.service_available(party_id, "credit_line")
+        return APPLICATION_SOURCES | (CONSENTED_SOURCES if check.available else frozenset())
+
+    def apply(self, application: Application) -> ApplicationOutcome:
+        """Decide an application (idempotent by its id): score with reasons, rules, pricing."""
+        if self.rules is None or self.scorer is None:
+            raise LendingRefusal("lending_unavailable", "no credit model or rulebook configured")
+        if type(application.amount) is not int or not 0 < application.amount <= 10**10:
+            raise LendingRefusal("amount_invalid", "an amount is 1 to 10^10 minor units")
+        if type(application.term_months) is not int or not 1 <= application.term_months <= 60:
+            raise LendingRefusal("term_invalid", "a term is 1 to 60 months")
+        digest = hashlib.sha256(
+            json.dumps(
+                {
+                    "party": application.party_id,
+                    "amount": application.amount,
+                    "term": application.term_months,
+                    "income": application.annual_income,
+                    "product": application.product,
+                },
+                sort_keys=True,
+            ).encode()
+        ).digest()
+        sources = self._allowed_sources(application.party_id)
+        features = dict(application.features or {})
+        features.setdefault("annual_income", application.annual_income)
+        features.setdefault("requested_amount", application.amount)
+        scored = self.scorer.score(features, sources)
+        with self._write() as (uow, store):
+            stored = store.application(application.application_id)
+            if stored is not None:
+                if stored[1] != digest:
+                    raise LendingRefusal("request_conflict", "the application id is taken")
+                return replace(stored[0], replayed=True)
+            now = self._now(uow)
+            on = local_date(now)
+            outstanding = store.outstanding_of(application.party_id, application.currency)
+            bank_share = 7_000 if application.partner_bank_id else 0
+            facts: dict[str, Any] = {
+                "lender_type": self.lender_type,
+                "party_type": "person",
+                "amount": application.amount,
+                "currency": application.currency,
+                "outstanding_balance": outstanding,
+                "household_outstanding_balance": outstanding,
+                "annual_income_3y_avg": application.annual_income,
+                "loan_purpose": "consumer",
+                "co_lending": bank_share > 0,
+                "is_student": application.is_student,
+                "has_income": application.has_income,
+            }
+            if bank_share:
+                facts["partner_share"] = Decimal(10_000 - bank_share) / 10_000
+            command = {"application_id": application.application_id, "amount": application.amount}
+            origination = self.rules.decide(
+                "loan.originate",
+                facts,
+                on,
+                command,
+                uow=uow,
+                decision_key=f"loan-originate:{application.application_id}",
+            )
+            pd_ppm = min(1_000_000, max(0, round(float(scored.pd) * 1_000_000)))
+            rate_bps = min(
+                RATE_BPS_MAX, BASE_RATE_BPS + RISK_PREMIUM_BPS_PER_PD_PERCENT * pd_ppm // 10_000
+            )
+            schedule = build_schedule(
+                application.amount, Decimal(rate_bps) / 10_000, application.term_months, on
+            )
+            apr = apr_irr(schedule_cash_flows(schedule))
+            pricing = self.rules.decide(
+                "loan.price",
+                {
+                    "lender_type": self.lender_type,
+                    "apr": apr,
+                    "apr_disclosed": True,
+                    "apr_most_prominent": True,
+                    "upfront_deduction": False,
+                },
+                on,
+                command,
+                uow=uow,
+                decision_key=f"loan-price:{application.application_id}",
+            )
+            reasons = tuple(
+                {"reason_id": r.reason_id, "text_en": r.text_en, "text_zh": r.text_zh}
+                for r in scored.reasons[:REASONS_SHOWN]
+            )
+            rule_ids = origination.rule_ids + pricing.rule_ids
+            credit_ok = scored.score_points >= self.score_cutoff and pd_ppm < self.pd_cutoff_ppm
+            approved = (
+                credit_ok
+                and origination.outcome <= Outcome.report
+                and pricing.outcome <= Outcome.report
+            )
+            outcome = ApplicationOutcome(
+                application_id=application.application_id,
+                party_id=application.party_id,
+                outcome="approved" if approved else "declined",
+                score=int(scored.score_points),
+                pd_ppm=pd_ppm,
+                reasons=reasons if not approved or not credit_ok else (),
+                model_version=str(scored.model_version),
+                rule_ids=rule_ids,
+                decision_id=origination.decision_id,
+                rate_bps=rate_bps if approved else None,
+                apr_bps=int((apr * 10_000).to_integral_value()) if approved else None,
+                sources=tuple(sorted(scored.used_sources)),
+                review_path=(
+                    None
+                    if approved
+                    else f"/v1/identity/parties/{application.party_id}/review-requests"
+                ),
+            )
+            if not approved and credit_ok and not reasons:
+                outcome = replace(outcome, reasons=())
+            store.insert_application(outcome, application, digest, now)
+        return outcome
+
+    def application(self, application_id: str) -> ApplicationOutcome:
+        with self.ledger.read(snapshot=True) as ledger_store:
+            stored = LendingStore(ledger_store.connection, ledger_store.backend).application(
+                application_id
+            )
+        if stored is None:
+            raise LendingRefusal("application_not_found", "no application has this id")
+        return stored[0]
+
+    # -- acceptance and disbursement ---------------------------------------------------------
+
+    def accept(self, application_id: str, loan_id: str) -> LoanRow:
+        """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+        with self._write() as (uow, store):
+            existing = store.loan(loan_id)
+            if existing is not None:
+                if existing.application_id != application_id:
+                    raise LendingRefusal("request_conflict", "the loan id is taken")
+                return existing
+            found = store.application(application_id)
+            if found is None:
+                raise LendingRefusal("application_not_found", "no application has this id")
+            outcome, _, amount, term, currency, partner = found
+            if outcome.outcome != "approved" or outcome.rate_bps is None:
+                raise LendingRefusal("application_not_approved", "only an approved offer is taken")
+            if store.loan_for_application(application_id) is not None:
+                raise LendingRefusal("offer_taken", "the offer was already taken")
+            now = self._now(uow)
+            on = local_date(now)
+            funder = partner or PLATFORM
+            bank_share = 7_000 if partner else 0
+            self.ensure_accounts(uow, currency, sorted({funder, PLATFORM}))
+            wallet = payments_chart.wallet_account(outcome.party_id, currency)
+            if self.ledger.lookup_account(wallet) is None:
+                raise LendingRefusal("wallet_not_found", "the borrower has no wallet to pay into")
+            shares = self._shares(amount, bank_share, funder)
+            events = []
+            for index, (share_funder, share) in enumerate(shares):
+                source = (
+                    payments_chart.operating_account(currency)
+                    if share_funder == PLATFORM
+                    else payments_chart.clearing_account(share_funder, currency)
+                )
+                if share_funder != PLATFORM:
+                    self._create_payment_clearing(uow, share_funder, currency)
+                events += [
+                    NewTransfer(
+                        chart.transfer_id("disburse", f"{loan_id}/{index}"),
+                        chart.account_id(LendingAccount.LOAN_RECEIVABLE, share_funder, currency),
+                        wallet,
+                        share,
+                        currency,
+                        int(LendingCode.DISBURSEMENT),
+                        flags=TransferFlags.LINKED,
+                    ),
+                    NewTransfer(
+                        chart.transfer_id("disburse-cash", f"{loan_id}/{index}"),
+                        payments_chart.reserve_account(currency),
+                        source,
+                        share,
+                        currency,
+                        int(LendingCode.DISBURSEMENT_FUNDING),
+                        flags=TransferFlags.LINKED,
+                    ),
+                ]
+            events[-1].flags &= ~TransferFlags.LINKED
+            self._expect_ok(uow.create_transfers(events), "disbursement")
+            schedule = build_schedule(amount, Decimal(outcome.rate_bps) / 10_000, term, on)
+            loan = LoanRow(
+                loan_id=loan_id,
+                application_id=application_id,
+                party_id=outcome.party_id,
+                product="instalment",
+                currency=currency,
+                partner_bank_id=funder,
+                bank_share_bps=bank_share,
+                rate_bps=outcome.rate_bps,
+                principal=amount,
+                outstanding_principal=amount,
+                accrued_interest=0,
+                accrual_remainder=0,
+                fees_due=0,
+                penalty_due=0,
+                disbursed_on=on.isoformat(),
+                last_accrual_on=on.isoformat(),
+                next_due_on=schedule.instalments[0].due_date.isoformat(),
+                oldest_unpaid_due_on=None,
+                days_past_due=0,
+                tier="normal",
+                stage=1,
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            store.insert_loans([loan])
+            store.insert_event(loan_id, "disbursement", "disbursement", now, {"amount": amount})
+        return loan
+
+    @staticmethod
+    def _shares(amount: int, bank_share: int, funder: str) -> list[tuple[str, int]]:
+        if not bank_share:
+            return [(PLATFORM, amount)]
+        bank, platform = allocate(amount, [bank_share, 10_000 - bank_share])
+        return [(funder, bank), (PLATFORM, platform)]
+
+    @staticmethod
+    def _create_payment_clearing(uow: LedgerWrite, bank: str, currency: str) -> None:
+        account = payments_chart.new_account(
+            payments_chart.AccountCode.CLEARING,
+            payments_chart.clearing_account(bank, currency),
+            currency,
+        )
+        uow.create_accounts([account])
+
+    @staticmethod
+    def _expect_ok(results: Sequence[CreateTransferResult], what: str) -> None:
+        for result in results:
+            if result is CreateTransferResult.exceeds_credits:
+                raise LendingRefusal("insufficient_funds", f"the wallet cannot pay the {what}")
+            if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
+                raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
+
+    def loan(self, loan_id: str) -> LoanRow:
+        with self.ledger.read(snapshot=True) as ledger_store:
+            found = LendingStore(ledger_store.connection, ledger_store.backend).loan(loan_id)
+        if found is None:
+            raise LendingRefusal("loan_not_found", "no loan has this id")
+        return found
+
+    # -- repayment ---------------------------------------------------------------------------
+
+    def repay(self, loan_id: str, payment_id: str, amount: int) -> RepaymentOutcome:
+        """Repay from the borrower's wallet: fees, penalty interest, interest, then principal
+        (the default waterfall), each split between the funders by their shares. Paying more
+        than is owed pays what is owed and reports the rest as overpayment, which stays in the
+        wallet. Idempotent by `payment_id`."""
+        if type(amount) is not int or amount <= 0:
+            raise LendingRefusal("amount_invalid", "a repayment is a positive amount")
+        with self._write() as (uow, store):
+            loan = store.loan(loan_id)
+            if loan is None:
+                raise LendingRefusal("loan_not_found", "no loan has this id")
+            done = store.event(loan_id, f"repayment/{payment_id}")
+            if done is not None:
+                return RepaymentOutcome(
+                    loan_id,
+                    payment_id,
+                    done["allocation"],
+                    done["overpayment"],
+                    loan.status,
+                    replayed=True,
+                )
+            if loan.status != "active":
+                raise LendingRefusal("loan_not_active", "the loan is not active")
+            balances = LoanBalances(
+                fees=loan.fees_due,
+                penalty_interest=loan.penalty_due,
+                interest=loan.accrued_interest,
+                principal=loan.outstanding_principal,
+            )
+            after, allocation, overpayment = apply_payment(balances, amount, DEFAULT_WATERFALL)
+            now = self._now(uow)
+            wallet = payments_chart.wallet_account(loan.party_id, loan.currency)
+            events: list[NewTransfer] = []
+            for bucket, kind, code in (
+                (Bucket.PRINCIPAL, LendingAccount.LOAN_RECEIVABLE, LendingCode.REPAYMENT_PRINCIPAL),
+                (
+                    Bucket.INTEREST,
+                    LendingAccount.INTEREST_RECEIVABLE,
+                    LendingCode.REPAYMENT_INTEREST,
+                ),
+            ):
+                paid = allocation[bucket]
+                if not paid:
+                    continue
+                for funder, share in self._shares(paid, loan.bank_share_bps, loan.partner_bank_id):
+                    if not share:
+                        continue
+                    key = f"{loan_id}/{payment_id}/{bucket.value}/{funder}"
+                    sink = (
+                        payments_chart.operating_account(loan.currency)
+                        if funder == PLATFORM
+                        else payments_chart.clearing_account(funder, loan.currency)
+                    )
+                    events += [
+                        NewTransfer(
+                            chart.transfer_id("repay", key),
+                            wallet,
+                            chart.account_id(kind, funder, loan.currency),
+                            share,
+                            loan.currency,
+                            int(code),
+                            flags=TransferFlags.LINKED,
+                        ),
+                        NewTransfer(
+                            chart.transfer_id("repay-cash", key),
+                            sink,
+                            payments_chart.reserve_account(loan.currency),
+                            share,
+                            loan.currency,
+                            int(LendingCode.REPAYMENT_FUNDING),
+                            flags=TransferFlags.LINKED,
+                        ),
+                    ]
+            if events:
+                events[-1].flags &= ~TransferFlags.LINKED
+                self._expect_ok(uow.create_transfers(events), "repayment")
+            status = "repaid" if after.principal == 0 and after.interest == 0 else "active"
+            store.update_balances(
+                replace(
+                    loan,
+                    outstanding_principal=after.principal,
+                    accrued_interest=after.interest,
+                    fees_due=after.fees,
+                    penalty_due=after.penalty_interest,
+                    status=status,
+                ),
+                now,
+            )
+            shown = {bucket.value: paid for bucket, paid in allocation.items()}
+            store.insert_event(
+                loan_id,
+                f"repayment/{payment_id}",
+                "repayment",
+                now,
+                {"allocation": shown, "overpayment": overpayment},
+            )
+        return RepaymentOutcome(loan_id, payment_id, shown, overpayment, status)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tianping.lending.model import Application, ApplicationOutcome
+
 __all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow"]
 
 # Interest for one day on `outstanding` at `rate_bps` basis points a year (ACT/365) is
@@ -152,6 +154,84 @@ class LendingStore:
             (loan_id, event_id),
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
+
+    # -- applications -----------------------------------------------------------------------
+
+    def application(
+        self, application_id: str
+    ) -> tuple[ApplicationOutcome, bytes, int, int, str, str | None] | None:
+        """(outcome, digest, amount, term months, currency, partner bank) of an application."""
+
+        row = self._execute(
+            "SELECT application_id, party_id, outcome, score, pd_ppm, reasons, model_version, "
+            "decision_id, rate_bps, apr_bps, sources, rule_ids, digest, amount, term_months, "
+            f"currency, partner_bank_id FROM loan_applications WHERE application_id = {self.p}",
+            (application_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        declined = row[2] != "approved"
+        outcome = ApplicationOutcome(
+            application_id=row[0],
+            party_id=row[1],
+            outcome=row[2],
+            score=row[3],
+            pd_ppm=row[4],
+            reasons=tuple(json.loads(row[5])),
+            model_version=row[6],
+            rule_ids=tuple(json.loads(row[11])),
+            decision_id=None if row[7] is None else int.from_bytes(bytes(row[7]), "big"),
+            rate_bps=row[8],
+            apr_bps=row[9],
+            sources=tuple(json.loads(row[10])),
+            review_path=(f"/v1/identity/parties/{row[1]}/review-requests" if declined else None),
+        )
+        return outcome, bytes(row[12]), int(row[13]), int(row[14]), row[15], row[16]
+
+    def insert_application(
+        self, outcome: ApplicationOutcome, application: Application, digest: bytes, at: int
+    ) -> None:
+        self._execute(
+            "INSERT INTO loan_applications (application_id, party_id, product, amount, "
+            "currency, term_months, partner_bank_id, outcome, score, pd_ppm, reasons, "
+            "model_version, decision_id, rate_bps, apr_bps, sources, rule_ids, digest, "
+            f"decided_at) VALUES ({self._values(19)})",
+            (
+                outcome.application_id,
+                outcome.party_id,
+                application.product,
+                application.amount,
+                application.currency,
+                application.term_months,
+                application.partner_bank_id,
+                outcome.outcome,
+                outcome.score,
+                outcome.pd_ppm,
+                json.dumps(list(outcome.reasons), sort_keys=True, ensure_ascii=False),
+                outcome.model_version,
+                None if outcome.decision_id is None else outcome.decision_id.to_bytes(16, "big"),
+                outcome.rate_bps,
+                outcome.apr_bps,
+                json.dumps(list(outcome.sources)),
+                json.dumps(list(outcome.rule_ids)),
+                digest,
+                at,
+            ),
+        )
+
+    def outstanding_of(self, party_id: str, currency: str) -> int:
+        row = self._execute(
+            "SELECT COALESCE(SUM(outstanding_principal), 0) FROM loans "
+            f"WHERE party_id = {self.p} AND currency = {self.p} AND status = 'active'",
+            (party_id, currency),
+        ).fetchone()
+        return int(row[0])
+
+    def loan_for_application(self, application_id: str) -> str | None:
+        row = self._execute(
+            f"SELECT loan_id FROM loans WHERE application_id = {self.p}", (application_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     # -- the daily accrual, set-based -------------------------------------------------------
 

@@ -37,6 +37,7 @@ CREATE TABLE loan_applications (
     amount          BIGINT NOT NULL CHECK (amount > 0),
     currency        TEXT NOT NULL CHECK (length(currency) = 3),
     term_months     INTEGER NOT NULL CHECK (term_months BETWEEN 0 AND 360),
+    partner_bank_id TEXT CHECK (partner_bank_id IS NULL OR length(partner_bank_id) <= 64),
     outcome         TEXT NOT NULL CHECK (outcome IN ('approved', 'declined', 'referred')),
     score           INTEGER,
     pd_ppm          INTEGER CHECK (pd_ppm IS NULL OR pd_ppm BETWEEN 0 AND 1000000),
@@ -46,6 +47,7 @@ CREATE TABLE loan_applications (
     rate_bps        INTEGER CHECK (rate_bps IS NULL OR rate_bps BETWEEN 0 AND 100000),
     apr_bps         INTEGER CHECK (apr_bps IS NULL OR apr_bps BETWEEN 0 AND 100000),
     sources         TEXT NOT NULL CHECK (length(sources) <= 1024),
+    rule_ids        TEXT NOT NULL CHECK (length(rule_ids) <= 4096),
     digest          {blob} NOT NULL CHECK (length(digest) = 32),
     decided_at      BIGINT NOT NULL
 ){without_rowid};
@@ -80,6 +82,7 @@ CREATE TABLE loans (
     updated_at            BIGINT NOT NULL
 ){without_rowid};
 CREATE INDEX loans_by_party ON loans (party_id, status);
+CREATE UNIQUE INDEX loans_by_application ON loans (application_id);
 CREATE INDEX loans_active ON loans (status, last_accrual_on);
 CREATE TABLE loan_events (
     loan_id    TEXT NOT NULL CHECK (length(loan_id) BETWEEN 1 AND 64),

@@ -1,0 +1,185 @@
+"""Lending on the ledger: decide, accept (disburse to the wallet), accrue, repay; on both
+backends. The credit model here is a stand-in with fixed answers, so each test is about the
+service (consent, rules, pricing, money); the real scorecards are tested in the scoring tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from ledger_support import ManualClock
+from payments_support import PaymentsWorld, make_world
+from tianping.ledger.service import Ledger
+from tianping.lending import chart
+from tianping.lending.chart import PLATFORM, LendingAccount
+from tianping.lending.model import Application
+from tianping.lending.service import LendingRefusal, LendingService
+from tianping.payments.model import local_date
+from tianping.rules.config import cached_rulebook
+from tianping.rules.service import RulesService
+
+
+@dataclass(frozen=True)
+class _Reason:
+    reason_id: str
+    text_en: str
+    text_zh: str
+
+
+@dataclass
+class FixedScorer:
+    """Answers every application with the same score and probability of default."""
+
+    score_points: int = 700
+    pd: float = 0.02
+    seen_sources: list[frozenset[str]] = field(default_factory=list)
+
+    def score(self, features: Any, allowed_sources: Any) -> Any:
+        sources = frozenset(allowed_sources)
+        self.seen_sources.append(sources)
+        return type(
+            "Scored",
+            (),
+            {
+                "score_points": self.score_points,
+                "pd": self.pd,
+                "reasons": (
+                    _Reason("R-INCOME-LOW", "Income is low for the amount", "收入相对金额偏低"),
+                    _Reason("R-HISTORY-SHORT", "Short payment history", "支付历史较短"),
+                ),
+                "model_version": "fixed-1",
+                "used_sources": tuple(sorted(sources)),
+                "fallback_used": "platform_payments" not in sources,
+            },
+        )()
+
+
+@pytest.fixture
+def world(ledger: Ledger, clock: ManualClock) -> PaymentsWorld:
+    world = make_world(ledger, clock)
+    world.person("alice")
+    return world
+
+
+def _service(world: PaymentsWorld, scorer: FixedScorer | None = None) -> LendingService:
+    return LendingService(
+        world.ledger,
+        world.clock,
+        rules=RulesService(world.ledger, cached_rulebook("cn")),
+        scorer=scorer or FixedScorer(),
+    )
+
+
+def _application(world: PaymentsWorld, application_id: str, **extra: Any) -> Application:
+    fields: dict[str, Any] = {
+        "application_id": application_id,
+        "party_id": world.people["alice"],
+        "amount": 10_000_00,
+        "term_months": 12,
+        "annual_income": 120_000_00,
+    }
+    fields.update(extra)
+    return Application(**fields)
+
+
+def test_apply_accept_accrue_and_repay(world: PaymentsWorld) -> None:
+    world.fund("alice", 100_00)
+    lending = _service(world)
+    offer = lending.apply(_application(world, "app-1"))
+    assert offer.outcome == "approved", offer
+    assert offer.rate_bps is not None and offer.apr_bps is not None
+    assert offer.apr_bps >= offer.rate_bps  # daily interest compounds above the nominal rate
+    assert lending.apply(_application(world, "app-1")).replayed
+    loan = lending.accept("app-1", "loan-1")
+    alice = world.people["alice"]
+    assert world.service.balance(alice) == 10_100_00
+    assert world.service.safeguarding_check().in_balance
+    day = local_date(world.clock())
+    report = lending.accrue(day + timedelta(days=1))
+    assert report.loans == 1
+    interest = report.interest
+    assert interest == 10_000_00 * loan.rate_bps // 3_650_000
+    repaid = lending.repay("loan-1", "r-1", 500_00)
+    assert repaid.allocation["interest"] == interest
+    assert repaid.allocation["principal"] == 500_00 - interest
+    assert lending.repay("loan-1", "r-1", 500_00).replayed
+    assert lending.loan("loan-1").outstanding_principal == 10_000_00 - (500_00 - interest)
+    assert world.service.balance(alice) == 9_600_00
+    assert world.service.safeguarding_check().in_balance
+    # Paying off everything closes the loan; more than is owed stays in the wallet.
+    owed = lending.loan("loan-1").outstanding_principal
+    final = lending.repay("loan-1", "r-2", owed + 1_00)
+    assert (final.status, final.overpayment) == ("repaid", 1_00)
+    assert world.service.balance(alice) == 9_600_00 - owed
+    with pytest.raises(LendingRefusal) as taken:
+        lending.accept("app-1", "loan-2")
+    assert taken.value.code == "offer_taken"
+
+
+def test_a_co_lent_loan_books_each_funders_share(world: PaymentsWorld) -> None:
+    lending = _service(world)
+    offer = lending.apply(_application(world, "app-co", partner_bank_id="bank-7"))
+    assert offer.outcome == "approved", offer
+    lending.accept("app-co", "loan-co")
+
+    def receivable(funder: str) -> int:
+        account = world.ledger.get_account(
+            chart.account_id(LendingAccount.LOAN_RECEIVABLE, funder, "CNY")
+        )
+        return account.debits_posted - account.credits_posted
+
+    assert (receivable("bank-7"), receivable(PLATFORM)) == (7_000_00, 3_000_00)
+    assert world.service.safeguarding_check().in_balance
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ({"is_student": True}, "cn.lending.student_microloan_ban"),
+        ({"has_income": False, "annual_income": 0}, "cn.lending.borrower_income_required"),
+        ({"amount": 400_000_00, "annual_income": 3_000_000_00}, "cn.lending"),
+    ],
+)
+def test_rule_refusals_decline_with_a_review_path(
+    world: PaymentsWorld, extra: dict[str, Any], rule: str
+) -> None:
+    declined = _service(world).apply(_application(world, "app-x", **extra))
+    assert declined.outcome == "declined"
+    assert any(rule_id.startswith(rule) for rule_id in declined.rule_ids), declined.rule_ids
+    assert declined.review_path == f"/v1/identity/parties/{world.people['alice']}/review-requests"
+
+
+def test_a_high_risk_applicant_is_declined_with_the_scores_reasons(world: PaymentsWorld) -> None:
+    declined = _service(world, FixedScorer(score_points=420, pd=0.31)).apply(
+        _application(world, "app-risky")
+    )
+    assert declined.outcome == "declined"
+    assert [reason["reason_id"] for reason in declined.reasons] == [
+        "R-INCOME-LOW",
+        "R-HISTORY-SHORT",
+    ]
+    with pytest.raises(LendingRefusal) as refused:
+        _service(world).accept("app-risky", "loan-r")
+    assert refused.value.code == "application_not_approved"
+
+
+def test_without_consent_the_score_uses_application_data_only(world: PaymentsWorld) -> None:
+    scorer = FixedScorer()
+
+    class NoConsent:
+        def service_available(self, party_id: str, service: str) -> Any:
+            return type("Check", (), {"available": False})()
+
+    lending = LendingService(
+        world.ledger,
+        world.clock,
+        rules=RulesService(world.ledger, cached_rulebook("cn")),
+        scorer=scorer,
+        consent=NoConsent(),
+    )
+    outcome = lending.apply(_application(world, "app-nc"))
+    assert scorer.seen_sources == [frozenset({"application"})]
+    assert outcome.sources == ("application",)
