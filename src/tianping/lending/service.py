@@ -290,7 +290,7 @@ class LendingService:
                 uow=uow,
                 decision_key=f"loan-originate:{application.application_id}",
             )
-            pd_ppm = min(1_000_000, max(0, round(float(scored.pd) * 1_000_000)))
+            pd_ppm = min(1_000_000, max(0, round(scored.pd * 1_000_000)))
             rate_bps = min(
                 RATE_BPS_MAX, BASE_RATE_BPS + RISK_PREMIUM_BPS_PER_PD_PERCENT * pd_ppm // 10_000
             )
