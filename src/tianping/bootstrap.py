@@ -24,6 +24,9 @@ from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, 
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger
 from tianping.ledger.sweeper import ExpirySweeper
+from tianping.lending.runtime import build_lending
+from tianping.lending.service import LendingService
+from tianping.lending.synthetic import platform_scorecard
 from tianping.payments.runtime import PaymentBatcher, build_payments
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
@@ -88,6 +91,7 @@ class Services:
     _payments: PaymentsService | None = field(default=None)
     _payment_batcher: PaymentBatcher | None = field(default=None)
     _payments_lock: threading.Lock = field(default_factory=threading.Lock)
+    _lending: LendingService | None = field(default=None)
     _revocation_refresher: RevocationRefresher | None = field(default=None)
 
     def start_background_work(self) -> None:
@@ -134,6 +138,33 @@ class Services:
                     privacy=None if identity is None else identity.privacy,
                 )
             return self._payments
+
+    @property
+    def lending(self) -> LendingService:
+        """The lending service, built on first use with the configured rulebook, the identity
+        context's consents, and the platform's credit scorecard."""
+        with self._payments_lock:
+            if self._lending is None:
+                rulebook = cached_rulebook(
+                    self.settings.rulebook, tuple(self.settings.rulebook_overlays)
+                )
+                identity = self.identity
+                self._lending = build_lending(
+                    self.ledger,
+                    rulebook,
+                    consent=None if identity is None else identity.privacy,
+                    scorer=platform_scorecard(),
+                    # Looked up per application, so payments is built only when needed.
+                    profile=lambda party_id: self.payments.payer_profile(party_id),
+                )
+            return self._lending
+
+    def install_lending(self, service: LendingService) -> None:
+        """Use `service` as this process's lending service (tests, embedders); before first use."""
+        with self._payments_lock:
+            if self._lending is not None:
+                raise RuntimeError("the lending service is already in use")
+            self._lending = service
 
     def install_payments(self, service: PaymentsService) -> None:
         """Use `service` as this process's payments service: for tests and embedders that bring

@@ -26,6 +26,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from ledger_support import ManualClock
+from lending_support import FixedScorer
 from tianping.api.app import create_app
 from tianping.api.security import (
     PUBLIC_PATHS,
@@ -43,6 +44,8 @@ from tianping.identity.totp import SECRETS_KEY_ENV_VAR
 from tianping.identity.vault import MASTER_KEY_ENV
 from tianping.ledger.model import NewAccount, NewTransfer
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
+from tianping.lending.runtime import build_lending
+from tianping.rules.config import cached_rulebook
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
@@ -142,6 +145,13 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/payments/aml/scans/{business_date}"): OPERATOR,
     ("GET", "/v1/payments/aml/cases"): PAYMENT_SUPERVISORS,
     ("POST", "/v1/payments/aml/cases/{case_id}/{action}"): OPERATOR,
+    # lending
+    ("POST", "/v1/lending/applications"): PAYER,
+    ("GET", "/v1/lending/applications/{application_id}"): PAYMENT_READERS,
+    ("POST", "/v1/lending/applications/{application_id}/acceptance"): PAYER,
+    ("GET", "/v1/lending/loans/{loan_id}"): PAYMENT_READERS,
+    ("POST", "/v1/lending/loans/{loan_id}/repayments"): PAYER,
+    ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -241,6 +251,9 @@ def matrix_client(sqlite_url: str, tmp_path: Path, clock: ManualClock) -> Iterat
     services: Services = build_services(
         settings, migrate=True, clock=clock, environ=environ, role_scopes=ROLE_SCOPES
     )
+    services.install_lending(
+        build_lending(services.ledger, cached_rulebook("cn"), scorer=FixedScorer())
+    )
     try:
         app = create_app(services, authenticator=BearerTokenAuthenticator(OPERATOR_TOKEN))
         with TestClient(app) as client:
@@ -293,6 +306,8 @@ NOT_YOURS: Final = {
     "transfer_not_found": 404,
     "payment_not_found": 404,
     "rail_request_not_found": 404,
+    "application_not_found": 404,
+    "loan_not_found": 404,
 }
 
 

@@ -10,22 +10,18 @@ each answer below follows from the rules and the money alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 import pytest
 
 from identity_api_support import IdentityApi, problem_code
+from payments_api_support import Customer, install_payments, ok, onboard
 from payments_support import registration_number
 from tianping.identity import party_service
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
-    SimulatedClearingHouse,
-    SimulatorBehaviour,
 )
-from tianping.payments.runtime import build_payments
-from tianping.rules.config import cached_rulebook
 
 PAYMENTS: Final = "/v1/payments"
 NS: Final = 1_000_000_000
@@ -36,92 +32,10 @@ SCRIPT: Final = {
 }
 
 
-@dataclass
-class Customer:
-    party_id: str
-    token: str
-    card: str
-
-
 @pytest.fixture
 def api(identity_api: IdentityApi) -> IdentityApi:
-    services = identity_api.services
-    clock = identity_api.clock
-    clearing = SimulatedClearingHouse(
-        lambda: clock() // NS, seed=3, behaviour=SimulatorBehaviour(script=SCRIPT)
-    )
-    services.install_payments(
-        build_payments(
-            services.ledger,
-            cached_rulebook("cn"),
-            clock=clock,
-            clearing=clearing,
-            risk=None,
-            secret_box=services.identity.auth.secret_box,  # type: ignore[union-attr]
-            privacy=services.identity.privacy,  # type: ignore[union-attr]
-        )
-    )
+    install_payments(identity_api, SCRIPT)
     return identity_api
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def _customer(api: IdentityApi, name: str, bank: str) -> Customer:
-    party_id = api.customer(f"reg-{name}")
-    for index, channel in enumerate(
-        ("id_document_name_check", "bank_card_element_check", "mobile_carrier_check")
-    ):
-        _ok(
-            api.operator(
-                "POST",
-                f"/parties/{party_id}/verifications",
-                {
-                    "verification_id": f"v-{name}-{index}",
-                    "channel": channel,
-                    "source": "e2e",
-                    "verified_at": api.clock() - NS,
-                },
-            )
-        )
-    token = api.login(party_id).json()["access_token"]
-
-    def own(method: str, path: str, body: Any) -> Any:
-        return _ok(api.as_party(token, method, f"/parties/{party_id}{path}", body), 201)
-
-    api.as_party(
-        token,
-        "PUT",
-        f"/parties/{party_id}/personal-data",
-        {"request_id": f"pd-{name}", "fields": {"name": f"Person {name}"}},
-    )
-    account = own(
-        "POST",
-        "/payment-accounts",
-        {"request_id": f"acct-{name}", "institution_id": bank, "account_class": "II"},
-    )
-    card = own(
-        "POST",
-        "/cards",
-        {
-            "binding_id": f"card-{name}",
-            "card_number": f"62220202001{abs(hash(name)) % 10**8:08d}",
-            "holder_name": f"Person {name}",
-        },
-    )
-    _ok(
-        api.as_party(
-            token,
-            "POST",
-            f"/parties/{party_id}/wallet",
-            {"payment_account_id": account["account_id"]},
-            prefix=PAYMENTS,
-        ),
-        201,
-    )
-    return Customer(party_id, token, card["fingerprint"])
 
 
 def _rail(api: IdentityApi, who: Customer, request_id: str, direction: str, amount: int) -> Any:
@@ -131,7 +45,7 @@ def _rail(api: IdentityApi, who: Customer, request_id: str, direction: str, amou
         "card_fingerprint": who.card,
         "amount": amount,
     }
-    return _ok(api.as_party(who.token, "POST", "/rails", body, prefix=PAYMENTS), 202)
+    return ok(api.as_party(who.token, "POST", "/rails", body, prefix=PAYMENTS), 202)
 
 
 def _advance(api: IdentityApi, seconds: int) -> None:
@@ -148,7 +62,7 @@ def _callbacks(api: IdentityApi, seconds: int = 60) -> list[dict[str, Any]]:
         PAYMENTS + "/clearing/callbacks",
         headers={"Authorization": f"Bearer {'o' * 40}"},
     )
-    return list(_ok(response))
+    return list(ok(response))
 
 
 def _merchant(api: IdentityApi, name: str, registration: str, category: str) -> tuple[str, str]:
@@ -160,7 +74,7 @@ def _merchant(api: IdentityApi, name: str, registration: str, category: str) -> 
         clock=api.clock,
     )
     body = {"category_code": category, "discount_bps": 60}
-    _ok(_operator(api, "POST", f"/merchants/{merchant}", body), 201)
+    ok(_operator(api, "POST", f"/merchants/{merchant}", body), 201)
     identity = api.services.identity
     assert identity is not None
     identity.auth.set_password(merchant, "merchant password long enough", role="merchant")
@@ -182,10 +96,10 @@ def people(api: IdentityApi) -> dict[str, Customer]:
     bank = party_service.register_institution(
         api.services.ledger, "bank-e2e", institution_kind="partner_bank", clock=api.clock
     )
-    alice, bob = _customer(api, "alice", bank), _customer(api, "bob", bank)
+    alice, bob = onboard(api, "alice", bank), onboard(api, "bob", bank)
     _rail(api, alice, "t-alice", "top_up", 3_000_00)
     _callbacks(api)
-    wallet = _ok(
+    wallet = ok(
         api.as_party(alice.token, "GET", f"/parties/{alice.party_id}/wallet", prefix=PAYMENTS)
     )
     assert wallet["available"] == 3_000_00
@@ -195,16 +109,16 @@ def people(api: IdentityApi) -> dict[str, Customer]:
 def test_pay_retry_and_insufficient_funds(api: IdentityApi, people: dict[str, Customer]) -> None:
     alice, bob = people["alice"], people["bob"]
     body = {"payment_id": "p-1", "payee_id": bob.party_id, "amount": 200_00}
-    first = _ok(_pay(api, alice, body))
+    first = ok(_pay(api, alice, body))
     assert first["status"] == "completed", first
-    retry = _ok(_pay(api, alice, body))
+    retry = ok(_pay(api, alice, body))
     assert retry["replayed"] is True and retry["transfer_id"] == first["transfer_id"]
     changed = _pay(api, alice, {**body, "amount": 201_00})
     assert problem_code(changed) == "request_conflict"
-    broke = _ok(_pay(api, bob, {"payment_id": "p-2", "payee_id": alice.party_id, "amount": 900_00}))
+    broke = ok(_pay(api, bob, {"payment_id": "p-2", "payee_id": alice.party_id, "amount": 900_00}))
     assert (broke["status"], broke["decline_code"]) == ("declined", "insufficient_funds")
     # Each party reads the payment; a third party does not even learn that it exists.
-    assert _ok(api.as_party(bob.token, "GET", "/p-1", prefix=PAYMENTS))["amount"] == 200_00
+    assert ok(api.as_party(bob.token, "GET", "/p-1", prefix=PAYMENTS))["amount"] == 200_00
     carol = api.login(api.customer("reg-carol")).json()["access_token"]
     assert problem_code(api.as_party(carol, "GET", "/p-1", prefix=PAYMENTS)) == (
         "payment_not_found"
@@ -219,26 +133,26 @@ def test_over_the_daily_cap_without_and_with_step_up(
 ) -> None:
     alice, bob = people["alice"], people["bob"]
     body = {"payment_id": "p-big", "payee_id": bob.party_id, "amount": 1_500_00}
-    stopped = _ok(_pay(api, alice, body))
+    stopped = ok(_pay(api, alice, body))
     assert stopped["status"] == "step_up_required"
     assert "cn.payments.daily_cap_by_authentication" in stopped["reasons"]
     # Resuming from the same one-factor session decides it the same way.
-    same = _ok(api.as_party(alice.token, "POST", "/p-big/resume", prefix=PAYMENTS))
+    same = ok(api.as_party(alice.token, "POST", "/p-big/resume", prefix=PAYMENTS))
     assert same["status"] == "step_up_required"
     # After enrolling TOTP and stepping up, the session carries two factors and it goes through.
     import pyotp
 
-    enrol = _ok(api.as_party(alice.token, "POST", "/totp/enrol"))
+    enrol = ok(api.as_party(alice.token, "POST", "/totp/enrol"))
     totp = pyotp.parse_uri(enrol["provisioning_uri"])
     at = api.clock() // NS
-    _ok(api.as_party(alice.token, "POST", "/totp/confirm", {"code": totp.at(at)}), 204)
+    ok(api.as_party(alice.token, "POST", "/totp/confirm", {"code": totp.at(at)}), 204)
     _advance(api, 31)
-    stepped = _ok(
+    stepped = ok(
         api.as_party(alice.token, "POST", "/step-up", {"totp_code": totp.at(api.clock() // NS)})
     )
-    resumed = _ok(api.as_party(stepped["access_token"], "POST", "/p-big/resume", prefix=PAYMENTS))
+    resumed = ok(api.as_party(stepped["access_token"], "POST", "/p-big/resume", prefix=PAYMENTS))
     assert resumed["status"] == "completed", resumed
-    over = _ok(
+    over = ok(
         _pay(
             api,
             Customer(alice.party_id, stepped["access_token"], alice.card),
@@ -256,7 +170,7 @@ def test_a_blocked_party_cannot_pay(api: IdentityApi, people: dict[str, Customer
         {"listed_on": "2027-01-01", "reason_code": "account_selling", "case_reference": "p-9"},
     )
     assert listed.status_code == 200, listed.text
-    refused = _ok(_pay(api, alice, {"payment_id": "p-b", "payee_id": bob.party_id, "amount": 1}))
+    refused = ok(_pay(api, alice, {"payment_id": "p-b", "payee_id": bob.party_id, "amount": 1}))
     assert refused["status"] == "declined"
     assert "cn.payments.blocklisted_account_suspended" in refused["reasons"]
 
@@ -266,7 +180,7 @@ def test_merchant_qr_refunds_never_exceed_the_original(
 ) -> None:
     alice = people["alice"]
     merchant, shop = _merchant(api, "shop", "91330100716105852", "5812")
-    order = _ok(
+    order = ok(
         api.as_party(
             shop,
             "POST",
@@ -283,7 +197,7 @@ def test_merchant_qr_refunds_never_exceed_the_original(
         prefix=PAYMENTS,
     )
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
-    paid = _ok(
+    paid = ok(
         api.as_party(
             alice.token,
             "POST",
@@ -308,10 +222,10 @@ def test_merchant_qr_refunds_never_exceed_the_original(
             prefix=PAYMENTS,
         )
 
-    assert _ok(refund("r-1", 50_00), 201)["refunded_total"] == 50_00
+    assert ok(refund("r-1", 50_00), 201)["refunded_total"] == 50_00
     beyond = refund("r-2", 38_01)
     assert beyond.status_code == 409 and problem_code(beyond) == "refund_exceeds_payment"
-    assert _ok(refund("r-2", 38_00), 201)["refunded_total"] == 88_00
+    assert ok(refund("r-2", 38_00), 201)["refunded_total"] == 88_00
     # The payer cannot refund to themself.
     assert (
         problem_code(
@@ -342,34 +256,34 @@ def test_bank_decline_timeout_and_duplicate_callbacks(
     assert declined["state"] == "submitted"
     _rail(api, alice, "w-timeout", "withdrawal", 400_00)
     wallet = f"/parties/{alice.party_id}/wallet"
-    held = _ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"]
+    held = ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"]
     assert held == 3_100_00 - 900_00
     _callbacks(api)
-    assert _ok(api.as_party(alice.token, "GET", "/rails/w-decline", prefix=PAYMENTS))["state"] == (
+    assert ok(api.as_party(alice.token, "GET", "/rails/w-decline", prefix=PAYMENTS))["state"] == (
         "declined"
     )
     _callbacks(api, 200)
-    assert _ok(api.as_party(alice.token, "GET", "/rails/w-timeout", prefix=PAYMENTS))["state"] == (
+    assert ok(api.as_party(alice.token, "GET", "/rails/w-timeout", prefix=PAYMENTS))["state"] == (
         "timed_out"
     )
-    assert _ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"] == 3_100_00
+    assert ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"] == 3_100_00
     again = _rail(api, alice, "w-decline", "withdrawal", 500_00)
     assert again["state"] == "declined"  # a retry with the same id replays, nothing new is held
     day = again["business_date"]
-    report = _ok(_operator(api, "POST", f"/reconciliations/{day}"))
+    report = ok(_operator(api, "POST", f"/reconciliations/{day}"))
     assert report["clean"] is True, report
-    check = _ok(_operator(api, "POST", "/safeguarding"))
+    check = ok(_operator(api, "POST", "/safeguarding"))
     assert check["in_balance"] is True and check["reserve"] == 3_100_00
 
 
 def test_aml_reports_and_the_case_queue(api: IdentityApi, people: dict[str, Customer]) -> None:
     alice, bob = people["alice"], people["bob"]
-    paid = _ok(_pay(api, alice, {"payment_id": "a-1", "payee_id": bob.party_id, "amount": 10_00}))
+    paid = ok(_pay(api, alice, {"payment_id": "a-1", "payee_id": bob.party_id, "amount": 10_00}))
     day = paid["business_date"]
     csv = _operator(api, "GET", f"/aml/large-value/{day}?format=csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("report_key")  # the header, and no report
-    scan = _ok(_operator(api, "POST", f"/aml/scans/{day}?days=1"))
+    scan = ok(_operator(api, "POST", f"/aml/scans/{day}?days=1"))
     assert scan["transfers"] >= 1
     missing = _operator(api, "POST", "/aml/cases/aml:none/close", {"value": "no_action"})
     assert problem_code(missing) == "aml_case_not_found"
@@ -385,7 +299,7 @@ def test_a_merchant_scans_a_customers_payment_code(
     from tianping.payments.payment_codes import PaymentCodeCredential, PaymentCodeIssuer
 
     alice = people["alice"]
-    enrolled = _ok(
+    enrolled = ok(
         api.as_party(
             alice.token, "POST", f"/parties/{alice.party_id}/payment-code", prefix=PAYMENTS
         ),
@@ -397,7 +311,7 @@ def test_a_merchant_scans_a_customers_payment_code(
     _, till = _merchant(api, "till", "91440300715267261", "5411")
     code = app.code_at(api.clock() // NS)
     body = {"payment_id": "pc-1", "code": code, "amount": 23_00}
-    paid = _ok(api.as_party(till, "POST", "/payment-code", body, prefix=PAYMENTS))
+    paid = ok(api.as_party(till, "POST", "/payment-code", body, prefix=PAYMENTS))
     assert (paid["status"], paid["payer_id"], paid["channel"]) == (
         "completed",
         alice.party_id,
@@ -425,7 +339,7 @@ def test_pay_a_phone_number_after_confirming_the_payee(
         {"request_id": "bob-phone", "changes": {"phone": "13812345678"}},
     )
     assert phone.status_code == 200, phone.text
-    found = _ok(
+    found = ok(
         api.as_party(alice.token, "POST", "/payees", {"phone": "13812345678"}, prefix=PAYMENTS)
     )
     assert found == {"party_id": bob.party_id, "masked_name": "*" * 9 + "b"}
@@ -437,5 +351,5 @@ def test_pay_a_phone_number_after_confirming_the_payee(
     wrong = _pay(api, alice, {**body, "payee_name": "Person carol"})
     assert wrong.status_code == 422 and problem_code(wrong) == "payee_name_mismatch"
     # Nothing was stored for the refused attempt: the same id pays once the name is right.
-    paid = _ok(_pay(api, alice, {**body, "payee_name": "person  BOB"}))
+    paid = ok(_pay(api, alice, {**body, "payee_name": "person  BOB"}))
     assert paid["status"] == "completed" and paid["payee_id"] == bob.party_id

@@ -4,13 +4,13 @@ service (consent, rules, pricing, money); the real scorecards are tested in the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from ledger_support import ManualClock
+from lending_support import FixedScorer
 from payments_support import PaymentsWorld, make_world
 from tianping.ledger.service import Ledger
 from tianping.lending import chart
@@ -20,41 +20,6 @@ from tianping.lending.service import LendingRefusal, LendingService
 from tianping.payments.model import local_date
 from tianping.rules.config import cached_rulebook
 from tianping.rules.service import RulesService
-
-
-@dataclass(frozen=True)
-class _Reason:
-    reason_id: str
-    text_en: str
-    text_zh: str
-
-
-@dataclass
-class FixedScorer:
-    """Answers every application with the same score and probability of default."""
-
-    score_points: int = 700
-    pd: float = 0.02
-    seen_sources: list[frozenset[str]] = field(default_factory=list)
-
-    def score(self, features: Any, allowed_sources: Any) -> Any:
-        sources = frozenset(allowed_sources)
-        self.seen_sources.append(sources)
-        return type(
-            "Scored",
-            (),
-            {
-                "score_points": self.score_points,
-                "pd": self.pd,
-                "reasons": (
-                    _Reason("R-INCOME-LOW", "Income is low for the amount", "收入相对金额偏低"),
-                    _Reason("R-HISTORY-SHORT", "Short payment history", "支付历史较短"),
-                ),
-                "model_version": "fixed-1",
-                "used_sources": tuple(sorted(sources)),
-                "fallback_used": "platform_payments" not in sources,
-            },
-        )()
 
 
 @pytest.fixture
@@ -183,3 +148,37 @@ def test_without_consent_the_score_uses_application_data_only(world: PaymentsWor
     outcome = lending.apply(_application(world, "app-nc"))
     assert scorer.seen_sources == [frozenset({"application"})]
     assert outcome.sources == ("application",)
+
+
+def test_the_platform_scorecard_decides_with_reasons_and_a_fallback(world: PaymentsWorld) -> None:
+    """The default scorer: trained on the synthetic population, it uses the person's payments
+    only with consent and otherwise falls back to the application-only card."""
+    from tianping.lending.synthetic import platform_scorecard
+
+    world.fund("alice", 1_000_00)
+    for index in range(3):
+        world.person(f"friend{index}")
+        world.pay(f"p-{index}", "alice", f"friend{index}", 10_00, auth_factors=2)
+
+    class Consent:
+        def __init__(self, available: bool) -> None:
+            self.available = available
+
+        def service_available(self, party_id: str, service: str) -> Any:
+            return self
+
+    outcomes = {}
+    for consented in (True, False):
+        lending = LendingService(
+            world.ledger,
+            world.clock,
+            rules=RulesService(world.ledger, cached_rulebook("cn")),
+            scorer=platform_scorecard(),
+            consent=Consent(consented),
+            profile=world.service.payer_profile,
+        )
+        outcomes[consented] = lending.apply(_application(world, f"app-{consented}"))
+    assert outcomes[True].sources == ("application", "bureau", "platform_payments")
+    assert outcomes[False].sources == ("application",)
+    assert outcomes[True].model_version != outcomes[False].model_version
+    assert world.service.payer_profile(world.people["alice"])["payments_90d_count"] == 3

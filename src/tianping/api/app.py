@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from tianping import __version__
 from tianping.api.identity_routes import router as identity_router
 from tianping.api.ledger_routes import health_router, router
+from tianping.api.lending_routes import router as lending_router
 from tianping.api.payments_routes import router as payments_router
 from tianping.api.privacy_routes import router as privacy_router
 from tianping.api.problems import (
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(privacy_router)
     app.include_router(payments_router)
+    app.include_router(lending_router)
     return app
 
 

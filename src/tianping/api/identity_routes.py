@@ -16,13 +16,13 @@ client address, and a refusal answers `rate_limited` with `Retry-After`.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Final, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tianping.api.problems import ApiProblem
-from tianping.api.schemas import ProblemDetails
+from tianping.api.schemas import PROBLEM_RESPONSES
 from tianping.api.security import Principal, authenticate, require
 from tianping.bootstrap import IdentityServices, Services
 from tianping.identity import party_service
@@ -32,15 +32,10 @@ from tianping.identity.tokens import ROLES
 
 __all__ = ["router"]
 
-_PROBLEM_RESPONSE: Final[dict[str, Any]] = {
-    "model": ProblemDetails,
-    "description": "The request was refused; `code` says why.",
-}
-
 router = APIRouter(
     prefix="/v1/identity",
     tags=["identity"],
-    responses={"4XX": _PROBLEM_RESPONSE, "5XX": _PROBLEM_RESPONSE},
+    responses=PROBLEM_RESPONSES,
 )
 
 _ADMIN: Final = [Depends(require("identity:admin:write"))]

@@ -27,12 +27,13 @@ from pydantic import Field as PydanticField
 from tianping.api.identity_routes import PartyIdPath, PartyIdText
 from tianping.api.ledger_routes import ServicesDependency, get_services
 from tianping.api.problems import ApiProblem
-from tianping.api.schemas import ProblemDetails
+from tianping.api.schemas import PROBLEM_RESPONSES
 from tianping.api.security import (
     FILTERED_BY_HANDLER,
     PARTY_IN_PATH,
     Access,
     OwnershipRule,
+    acting_party,
     require,
 )
 from tianping.payments.aml.large_value import to_csv, to_json
@@ -44,15 +45,10 @@ from tianping.payments.service import PaymentsService
 
 __all__ = ["router"]
 
-_PROBLEM_RESPONSE: Final[dict[str, Any]] = {
-    "model": ProblemDetails,
-    "description": "The request was refused; `code` says why.",
-}
-
 router = APIRouter(
     prefix="/v1/payments",
     tags=["payments"],
-    responses={"4XX": _PROBLEM_RESPONSE, "5XX": _PROBLEM_RESPONSE},
+    responses=PROBLEM_RESPONSES,
 )
 
 
@@ -134,18 +130,6 @@ def _outcome(outcome: PaymentOutcome) -> dict[str, Any]:
             document[name] = str(document[name])
     document["reasons"] = list(outcome.reasons)
     return document
-
-
-def _payer(access: Access, requested: str | None) -> str:
-    """The party a request acts for: the caller itself, or whoever the operator names."""
-    if access.unrestricted:
-        if requested is None:
-            raise ApiProblem("invalid_request", "the operator names the party it acts for")
-        return requested
-    party = access.party
-    if party is None or requested not in (None, party):
-        raise ApiProblem("forbidden", "a party acts only for itself here")
-    return party
 
 
 # -- models --------------------------------------------------------------------------------
@@ -322,7 +306,7 @@ def pay_by_payment_code(
 ) -> dict[str, Any]:
     """A merchant charges a customer by scanning the code their app shows (one use, about a
     minute of validity)."""
-    merchant = _payer(access, body.merchant_id)
+    merchant = acting_party(access, body.merchant_id)
     command = services.payments.payment_code_command(
         body.payment_id, merchant, body.code, body.amount
     )
@@ -337,7 +321,7 @@ def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[s
     """Pay a person or a merchant from the caller's wallet."""
     command = PaymentCommand(
         body.payment_id,
-        _payer(access, body.payer_id),
+        acting_party(access, body.payer_id),
         body.payee_id,
         body.amount,
         body.currency,
@@ -362,7 +346,7 @@ def pay_by_qr(body: QrPayRequest, access: Payer, services: ServicesDependency) -
     """Pay a merchant's QR code: static (type the amount) or dynamic (its order's amount)."""
     command = services.payments.qr_command(
         body.payment_id,
-        _payer(access, body.payer_id),
+        acting_party(access, body.payer_id),
         body.payload,
         body.amount,
         device_id=body.device_id,
@@ -410,7 +394,7 @@ def request_rail(
     row = payments.request_rail(
         body.request_id,
         body.direction,
-        _payer(access, party_id),
+        acting_party(access, party_id),
         body.card_fingerprint,
         body.amount,
         body.currency,

@@ -31,6 +31,7 @@ from tianping.identity.errors import IdentityError
 from tianping.ledger.errors import LedgerError
 from tianping.ledger.ids import InvalidId
 from tianping.ledger.money import MoneyError
+from tianping.lending.service import LendingRefusal
 from tianping.payments.aml.errors import AmlError
 from tianping.payments.clearing import ClearingError
 from tianping.payments.model import PaymentError
@@ -181,6 +182,16 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
         409, "The decision id was used for another command"
     ),
     "aml_case_not_found": ProblemKind(404, "No AML case has this id"),
+    # lending
+    "lending_unavailable": ProblemKind(503, "Lending is not configured on this server"),
+    "term_invalid": ProblemKind(422, "The term is not valid"),
+    "application_not_found": ProblemKind(404, "No credit application has this id"),
+    "application_not_approved": ProblemKind(409, "Only an approved offer can be taken up"),
+    "offer_taken": ProblemKind(409, "The offer was already taken up"),
+    "loan_not_found": ProblemKind(404, "No loan has this id"),
+    "loan_not_active": ProblemKind(409, "The loan is not active"),
+    "accrual_range_invalid": ProblemKind(422, "The accrual range is not valid"),
+    "accrual_inconsistent": ProblemKind(500, "The loan book changed during the accrual"),
     "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
     "payee_lookup_unavailable": ProblemKind(503, "Payee lookup is not configured"),
     "payee_not_found": ProblemKind(404, "No customer has this phone number"),
@@ -488,7 +499,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(LedgerError, ledger_refused)
     app.add_exception_handler(IdentityError, identity_refused)
-    for refusal in (PaymentError, QrError, ClearingError, AmlError, RulesError):
+    for refusal in (PaymentError, QrError, ClearingError, AmlError, RulesError, LendingRefusal):
         app.add_exception_handler(refusal, coded_refusal)
     app.add_exception_handler(InvalidId, id_refused)
     app.add_exception_handler(MoneyError, amount_refused)

@@ -633,3 +633,10 @@ class ProblemDetails(BaseModel):
     instance: str
     code: str
     errors: list[ProblemErrorItem] | None = None
+
+
+# The problem documents every router may answer with, for the OpenAPI document.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetails, "description": "The request was refused; `code` says why."}
+    for status in ("4XX", "5XX")
+}

@@ -57,6 +57,7 @@ __all__ = [
     "Principal",
     "RouteDeclaration",
     "ScopeRequirement",
+    "acting_party",
     "authenticate",
     "authenticator_from_environment",
     "require",
@@ -93,6 +94,10 @@ SCOPES: Final[Mapping[str, str]] = {
     "clearing house's callbacks, safeguarding checks (the operator)",
     "payments:pay:own": "open one's wallet, pay from it, resume after step-up, top up, withdraw",
     "payments:merchant:own": "one's own QR codes and orders, refunds of payments made to one",
+    "lending:read": "read any credit application and loan (supervisors, auditors)",
+    "lending:read:own": "read one's own applications and loans, or the loans one co-funds",
+    "lending:apply:own": "apply for credit, take up an offer and repay, for oneself",
+    "lending:write": "decide for anyone, run the daily accrual (the operator)",
 }
 
 # The scopes an identity access token carries for each role: the one table that says which
@@ -102,14 +107,21 @@ SCOPES: Final[Mapping[str, str]] = {
 # pseudonymous ledger (owners are party ids, never names) and reach a person's identity record
 # only through a reasoned, logged case access; the operator holds every scope.
 _SELF: Final = frozenset({"identity:read", "identity:self:write"})
-_OWNER: Final = _SELF | {"ledger:read:own", "privacy:self", "payments:read:own"}
+_OWNER: Final = _SELF | {
+    "ledger:read:own",
+    "privacy:self",
+    "payments:read:own",
+    "lending:read:own",
+}
 ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = {
-    "customer": _OWNER | {"identity:accounts:own", "payments:pay:own"},
+    "customer": _OWNER | {"identity:accounts:own", "payments:pay:own", "lending:apply:own"},
     "merchant": _OWNER | {"payments:merchant:own"},
     "partner": _OWNER,
     "operator": frozenset(SCOPES),
-    "supervisor": _SELF | {"ledger:read", "rules:read", "privacy:case", "payments:read"},
-    "auditor": _SELF | {"ledger:read", "ledger:audit", "rules:read", "payments:read"},
+    "supervisor": _SELF
+    | {"ledger:read", "rules:read", "privacy:case", "payments:read", "lending:read"},
+    "auditor": _SELF
+    | {"ledger:read", "ledger:audit", "rules:read", "payments:read", "lending:read"},
 }
 
 # Paths served without any credentials: the health probe, the API's own documentation, and
@@ -410,3 +422,16 @@ def _dependency_calls(route: RouteContext) -> list[Any]:
     if dependant is None:
         return []
     return [dependency.call for dependency in dependant.dependencies]
+
+
+def acting_party(access: Access, requested: str | None) -> str:
+    """The party a request acts for: the caller itself (an owner may name only itself), or,
+    for a principal with the full scope, the party it names."""
+    if access.unrestricted:
+        if requested is None:
+            raise ApiProblem("invalid_request", "name the party this request acts for")
+        return requested
+    party = access.party
+    if party is None or requested not in (None, party):
+        raise ApiProblem("forbidden", "a party acts only for itself here")
+    return party

@@ -122,6 +122,7 @@ class LendingService:
         lender_type: str = "microlender",
         score_cutoff: int = 0,
         pd_cutoff_ppm: int = 150_000,
+        profile: Callable[[str], Mapping[str, object]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
@@ -131,6 +132,8 @@ class LendingService:
         self.lender_type = lender_type
         self.score_cutoff = score_cutoff
         self.pd_cutoff_ppm = pd_cutoff_ppm
+        # The platform's data about a person (their payments), read only with consent.
+        self.profile = profile
 
     @contextmanager
     def _write(self) -> Iterator[tuple[LedgerWrite, LendingStore]]:
@@ -253,6 +256,9 @@ class LendingService:
         ).digest()
         sources = self._allowed_sources(application.party_id)
         features = dict(application.features or {})
+        if self.profile is not None and "platform_payments" in sources:
+            for name, value in self.profile(application.party_id).items():
+                features.setdefault(name, value)
         features.setdefault("annual_income", application.annual_income)
         features.setdefault("requested_amount", application.amount)
         scored = self.scorer.score(features, sources)
@@ -463,9 +469,11 @@ class LendingService:
 
     @staticmethod
     def _expect_ok(results: Sequence[CreateTransferResult], what: str) -> None:
+        # In a linked chain the failing event is not the first; the others say only that the
+        # chain failed. The root cause decides the answer.
+        if CreateTransferResult.exceeds_credits in results:
+            raise LendingRefusal("insufficient_funds", f"the wallet cannot pay the {what}")
         for result in results:
-            if result is CreateTransferResult.exceeds_credits:
-                raise LendingRefusal("insufficient_funds", f"the wallet cannot pay the {what}")
             if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
                 raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
 

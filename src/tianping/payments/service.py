@@ -1521,6 +1521,16 @@ class PaymentsService:
             )
         return report
 
+    def payer_profile(self, party_id: str, currency: str = "CNY") -> dict[str, int]:
+        """What lending may use of a person's payments, with their consent: how many payments
+        they made in the last 90 days and how old their wallet is, in days."""
+        now = self.clock()
+        with self._read() as store:
+            wallet = store.wallet(party_id, currency)
+            count = store.payer_activity(party_id, now - 90 * 86_400 * NS)
+        age = 0 if wallet is None else max(0, (now - wallet.opened_at) // (86_400 * NS))
+        return {"payments_90d_count": count, "wallet_age_days": age}
+
     # -- reporting --------------------------------------------------------------------------
 
     def day_summary(self, business_date: str) -> list[tuple[str, str, str, str | None, int, int]]:

@@ -370,6 +370,15 @@ class PaymentsStore:
         ).fetchall()
         return [(r[0], r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
 
+    def payer_activity(self, party_id: str, since_ns: int) -> int:
+        """How many completed payments the party made since `since_ns`."""
+        row = self._execute(
+            "SELECT COUNT(*) FROM payments WHERE payer_id = "
+            f"{self.p} AND status = 'completed' AND created_at >= {self.p}",
+            (party_id, since_ns),
+        ).fetchone()
+        return int(row[0])
+
     def completed_payments(
         self, business_date: str, limit: int
     ) -> list[tuple[str, str, str, int, str, int, str]]:

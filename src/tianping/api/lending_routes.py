@@ -1,0 +1,173 @@
+"""Lending over HTTP, under /v1/lending.
+
+A customer applies for itself, reads its own applications and loans, takes up an approved offer
+and repays; a partner bank reads the loans it co-funds; supervisors and auditors read every
+application and loan; the operator runs the daily accrual. A declined application answers with
+its reasons (from the governed reason library) and the path to ask for a human review (D4, G5).
+Amounts are integers of minor units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Collection
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import Field as PydanticField
+
+from tianping.api.identity_routes import PartyIdText
+from tianping.api.ledger_routes import ServicesDependency, get_services
+from tianping.api.problems import ApiProblem
+from tianping.api.schemas import PROBLEM_RESPONSES
+from tianping.api.security import (
+    FILTERED_BY_HANDLER,
+    Access,
+    OwnershipRule,
+    acting_party,
+    require,
+)
+from tianping.lending.model import Application
+from tianping.lending.service import LendingService
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/v1/lending",
+    tags=["lending"],
+    responses=PROBLEM_RESPONSES,
+)
+
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
+
+
+def _lending(request: Request) -> LendingService:
+    return get_services(request).lending
+
+
+def _application_parties(request: Request) -> Collection[str]:
+    return (_lending(request).application(str(request.path_params["application_id"])).party_id,)
+
+
+def _loan_parties(request: Request) -> Collection[str]:
+    loan = _lending(request).loan(str(request.path_params["loan_id"]))
+    return (loan.party_id, loan.partner_bank_id)
+
+
+# An application is its applicant's; a loan is its borrower's and its co-funding bank's.
+APPLICATION_IN_PATH: Final = OwnershipRule(
+    "applicant", _application_parties, "application_not_found"
+)
+LOAN_IN_PATH: Final = OwnershipRule("borrower or funding bank", _loan_parties, "loan_not_found")
+
+Applicant = Annotated[
+    Access, Depends(require("lending:write", own="lending:apply:own", owner=FILTERED_BY_HANDLER))
+]
+ApplicantOfApplication = Annotated[
+    Access, Depends(require("lending:write", own="lending:apply:own", owner=APPLICATION_IN_PATH))
+]
+Borrower = Annotated[
+    Access, Depends(require("lending:write", own="lending:apply:own", owner=LOAN_IN_PATH))
+]
+_READ_APPLICATION: Final = [
+    Depends(require("lending:read", own="lending:read:own", owner=APPLICATION_IN_PATH))
+]
+_READ_LOAN: Final = [Depends(require("lending:read", own="lending:read:own", owner=LOAN_IN_PATH))]
+_OPERATE: Final = [Depends(require("lending:write"))]
+
+
+def _service(services: ServicesDependency) -> LendingService:
+    return services.lending
+
+
+Lending = Annotated[LendingService, Depends(_service)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApplicationRequest(_Strict):
+    application_id: RequestId
+    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+    term_months: Annotated[int, PydanticField(ge=1, le=60)]
+    annual_income: Annotated[int, PydanticField(ge=0, le=10**12)]
+    has_income: bool = True
+    is_student: bool = False
+    partner_bank_id: PartyIdText | None = None
+    applicant_id: PartyIdText | None = None
+
+
+class AcceptRequest(_Strict):
+    loan_id: RequestId
+
+
+class RepaymentRequest(_Strict):
+    payment_id: RequestId
+    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    document = dataclasses.asdict(value)
+    for name in ("decision_id",):
+        if document.get(name) is not None:
+            document[name] = str(document[name])
+    return document
+
+
+@router.post("/applications")
+def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict[str, Any]:
+    """Apply for an instalment loan: the decision, with the all-in APR when approved and the
+    reasons and the human-review path when declined."""
+    outcome = lending.apply(
+        Application(
+            application_id=body.application_id,
+            party_id=acting_party(access, body.applicant_id),
+            amount=body.amount,
+            term_months=body.term_months,
+            annual_income=body.annual_income,
+            has_income=body.has_income,
+            is_student=body.is_student,
+            partner_bank_id=body.partner_bank_id,
+        )
+    )
+    return _plain(outcome)
+
+
+@router.get("/applications/{application_id}", dependencies=_READ_APPLICATION)
+def get_application(application_id: RequestId, lending: Lending) -> dict[str, Any]:
+    return _plain(lending.application(application_id))
+
+
+@router.post("/applications/{application_id}/acceptance", status_code=201)
+def accept(
+    application_id: RequestId,
+    body: AcceptRequest,
+    access: ApplicantOfApplication,
+    lending: Lending,
+) -> dict[str, Any]:
+    """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    return dataclasses.asdict(lending.accept(application_id, body.loan_id))
+
+
+@router.get("/loans/{loan_id}", dependencies=_READ_LOAN)
+def get_loan(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
+    return dataclasses.asdict(lending.loan(loan_id))
+
+
+@router.post("/loans/{loan_id}/repayments")
+def repay(
+    loan_id: RequestId, body: RepaymentRequest, access: Borrower, lending: Lending
+) -> dict[str, Any]:
+    """Repay from the borrower's wallet (fees, penalty interest, interest, then principal)."""
+    if not access.unrestricted and lending.loan(loan_id).party_id != access.party:
+        raise ApiProblem("forbidden", "only the borrower repays from its wallet")
+    return dataclasses.asdict(lending.repay(loan_id, body.payment_id, body.amount))
+
+
+@router.post("/accruals/{day}", dependencies=_OPERATE)
+def accrue(day: dt.date, lending: Lending) -> dict[str, Any]:
+    """Accrue one day's interest over the whole book (set-based; idempotent per day)."""
+    return dataclasses.asdict(lending.accrue(day))
