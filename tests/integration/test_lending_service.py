@@ -182,3 +182,55 @@ def test_the_platform_scorecard_decides_with_reasons_and_a_fallback(world: Payme
     assert outcomes[False].sources == ("application",)
     assert outcomes[True].model_version != outcomes[False].model_version
     assert world.service.payer_profile(world.people["alice"])["payments_90d_count"] == 3
+
+
+def test_the_bureau_is_queried_with_a_consent_token_and_logs_it(world: PaymentsWorld) -> None:
+    import secrets
+
+    from tianping.lending.bureau import BureauReport, ConsentTokenIssuer
+    from tianping.lending.bureau_sim import SimulatedBureau
+    from tianping.lending.service import BureauAccess
+    from tianping.lending.synthetic import platform_scorecard
+
+    key = secrets.token_bytes(32)
+    clock_s = lambda: world.clock() // 1_000_000_000  # noqa: E731 - a tiny adapter
+    bureau = SimulatedBureau(clock_s, key)
+    alice = world.people["alice"]
+    bureau.report(
+        BureauReport(
+            report_id="rep-1",
+            reporter_id="bank-9",
+            subject=alice,
+            reported_at=clock_s() - 10,
+            data={"delinquencies_24m": 4, "inquiries_6m": 9},
+            consent_reference="consent-1",
+        )
+    )
+
+    class Consented:
+        available = True
+
+        def service_available(self, party_id: str, service: str) -> Any:
+            return self
+
+    def lending(with_bureau: bool) -> LendingService:
+        access = BureauAccess(bureau, ConsentTokenIssuer(key), "tianping-lender", clock_s)
+        return LendingService(
+            world.ledger,
+            world.clock,
+            rules=RulesService(world.ledger, cached_rulebook("cn")),
+            scorer=platform_scorecard(),
+            consent=Consented(),
+            bureau=access if with_bureau else None,
+        )
+
+    plain = lending(False).apply(_application(world, "app-plain"))
+    seen = lending(True).apply(_application(world, "app-bureau"))
+    assert seen.score is not None and plain.score is not None
+    assert seen.score < plain.score  # four delinquencies and nine inquiries cost points
+    (entry,) = bureau.query_log(alice, 10)
+    assert (entry.lender_id, entry.purpose, entry.outcome) == (
+        "tianping-lender",
+        "credit_assessment",
+        "answered",
+    )

@@ -27,7 +27,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
@@ -37,6 +37,12 @@ from tianping.ledger.money import allocate
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.lending import chart
+from tianping.lending.bureau import (
+    BureauQuery,
+    ConsentTokenIssuer,
+    CreditBureau,
+    SubjectUnknown,
+)
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
 from tianping.lending.model import Application, ApplicationOutcome, RepaymentOutcome
 from tianping.lending.pricing import apr_irr, schedule_cash_flows
@@ -108,6 +114,54 @@ class ConsentLookup(Protocol):
     def service_available(self, party_id: str, service: str) -> Any: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BureauAccess:
+    """How the lender reaches the licensed bureau: with a consent token the platform signs for
+    this lender and purpose, never by reading the platform's data directly (C3, C4). Every
+    query, allowed or refused, is in the bureau's log, which the person can read."""
+
+    bureau: CreditBureau
+    issuer: ConsentTokenIssuer
+    lender_id: str
+    clock_s: Callable[[], int]
+    # Bureau fields the scorecard reads, by the bureau's name for them.
+    fields: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "bureau_delinquencies": "delinquencies_24m",
+            "bureau_inquiries_6m": "inquiries_6m",
+        }
+    )
+
+    def features(self, application: Application) -> dict[str, object]:
+        now = self.clock_s()
+        token = self.issuer.issue(
+            token_id=f"tok-{application.application_id}",
+            subject=application.party_id,
+            lender_id=self.lender_id,
+            purpose="credit_assessment",
+            consent_reference=f"credit-consent:{application.party_id}",
+            issued_at=now,
+            expires_at=now + 3_600,
+        )
+        query = BureauQuery(
+            f"q-{application.application_id}",
+            self.lender_id,
+            application.party_id,
+            "credit_assessment",
+            token,
+        )
+        try:
+            response = self.bureau.query(query, now)
+        except SubjectUnknown:
+            # No file at the bureau: a thin file, which the scorecard reads as missing values.
+            return {}
+        return {
+            ours: response.fields[theirs]
+            for ours, theirs in self.fields.items()
+            if theirs in response.fields
+        }
+
+
 class LendingService:
     """Lending over one ledger, under one rules service."""
 
@@ -123,6 +177,7 @@ class LendingService:
         score_cutoff: int = 0,
         pd_cutoff_ppm: int = 150_000,
         profile: Callable[[str], Mapping[str, object]] | None = None,
+        bureau: BureauAccess | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
@@ -134,6 +189,8 @@ class LendingService:
         self.pd_cutoff_ppm = pd_cutoff_ppm
         # The platform's data about a person (their payments), read only with consent.
         self.profile = profile
+        # The licensed credit bureau, queried with a consent token for this lender (C3, C4).
+        self.bureau = bureau
 
     @contextmanager
     def _write(self) -> Iterator[tuple[LedgerWrite, LendingStore]]:
@@ -258,6 +315,9 @@ class LendingService:
         features = dict(application.features or {})
         if self.profile is not None and "platform_payments" in sources:
             for name, value in self.profile(application.party_id).items():
+                features.setdefault(name, value)
+        if self.bureau is not None and "bureau" in sources:
+            for name, value in self.bureau.features(application).items():
                 features.setdefault(name, value)
         features.setdefault("annual_income", application.annual_income)
         features.setdefault("requested_amount", application.amount)
