@@ -191,3 +191,9 @@ def test_demo_runs_a_day_of_payments(tmp_path: Path) -> None:
         out,
     )
     assert safeguarding is not None and safeguarding[1] == safeguarding[2], out
+    # The morning after: a third of the customers apply for credit; approved offers are paid
+    # into the wallets (inside the safeguarding check above), a day accrues, a few repay.
+    assert "Credit applications" in out
+    assert "rule cn.lending.student_microloan_ban" in out
+    book = re.search(r"loan book: (\d+) active loans, ([\d.]+) CNY outstanding", out)
+    assert book is not None and int(book[1]) > 0 and float(book[2]) > 0, out

@@ -106,6 +106,11 @@ from tianping.identity.vault import (
 from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer, TransferFlags, flag_names
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger
+from tianping.lending.model import Application
+from tianping.lending.runtime import build_lending
+from tianping.lending.service import LendingRefusal
+from tianping.lending.store import LendingStore
+from tianping.lending.synthetic import platform_scorecard
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
     SimulatedClearingHouse,
@@ -1164,9 +1169,91 @@ def _run_payments_day(
     business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
     settlement = service.settle_merchants(business_date)
     reconciliation = service.reconcile(business_date)
+    credit = _credit_morning(ledger, clock, rulebook, day, world.bank)
     safeguarding = service.safeguarding_check("CNY")
     _print_payments_day(day, business_date, settlement, reconciliation, safeguarding, out)
+    _print_credit_morning(credit, out)
     return safeguarding.in_balance
+
+
+@dataclass
+class _CreditMorning:
+    """What the morning's credit applications came to, for the summary."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    declines: Counter[str] = field(default_factory=Counter)
+    loans: int = 0
+    disbursed: int = 0
+    accrued: int = 0
+    repaid: int = 0
+    book: tuple[int, int, int] = (0, 0, 0)
+
+
+def _credit_morning(
+    ledger: Ledger, clock: DemoClock, rulebook: Any, day: _PaymentsDay, bank: str
+) -> _CreditMorning:
+    """A third of the customers apply for an instalment loan the morning after the payments
+    day; approved offers are taken up and paid into the wallets, a day's interest accrues, and
+    a few borrowers repay at once. The demo population holds no credit-assessment consent, so
+    every score uses the application-only card (the person's payments are not read)."""
+    lending = build_lending(
+        ledger,
+        rulebook,
+        scorer=platform_scorecard(),
+        profile=day.service.payer_profile,
+    )
+    morning = _CreditMorning()
+    rng = day.rng
+    applicants = day.customers[: len(day.customers) // 3]
+    for index, customer in enumerate(applicants):
+        application = Application(
+            application_id=f"demo-app-{index:03d}",
+            party_id=customer.party_id,
+            amount=rng.choice((3_000_00, 8_000_00, 20_000_00, 60_000_00)),
+            term_months=rng.choice((3, 6, 12)),
+            annual_income=rng.randint(30_000_00, 250_000_00),
+            is_student=index % 7 == 3,
+            # Every other loan is co-lent with the partner bank (70%; the platform keeps 30%).
+            partner_bank_id=bank if index % 2 else None,
+        )
+        outcome = lending.apply(application)
+        morning.outcomes[outcome.outcome] += 1
+        if outcome.outcome != "approved":
+            for rule_id in outcome.rule_ids:
+                morning.declines[f"rule {rule_id}"] += 1
+            if not outcome.rule_ids:
+                reason = outcome.reasons[0]["reason_id"] if outcome.reasons else "score"
+                morning.declines[f"score ({reason})"] += 1
+            continue
+        loan = lending.accept(application.application_id, f"demo-loan-{index:03d}")
+        morning.loans += 1
+        morning.disbursed += loan.principal
+    clock.advance(DAY_NS)
+    morning.accrued = lending.accrue(local_date(clock())).interest
+    for index in range(0, morning.loans, 3):
+        loan_id = f"demo-loan-{index:03d}"
+        try:
+            repaid = lending.repay(loan_id, f"demo-repay-{index}", 1_000_00)
+        except LendingRefusal:
+            continue
+        morning.repaid += sum(repaid.allocation.values())
+    with ledger.read() as store:
+        morning.book = LendingStore(store.connection, store.backend).book_totals("CNY")
+    return morning
+
+
+def _print_credit_morning(morning: _CreditMorning, out: Console) -> None:
+    out.print(_count_table("Credit applications", "outcome", morning.outcomes))
+    if morning.declines:
+        out.print(_count_table("Declines by rule or score reason", "reason", morning.declines))
+    loans, outstanding, interest = morning.book
+    out.print(
+        f"loan book: {loans} active loans, {format_amount(outstanding, 'CNY')} CNY outstanding, "
+        f"{format_amount(interest, 'CNY')} CNY interest accrued; "
+        f"{format_amount(morning.disbursed, 'CNY')} CNY disbursed, "
+        f"{format_amount(morning.repaid, 'CNY')} CNY repaid",
+        markup=False,
+    )
 
 
 def _count_table(title: str, header: str, counts: Counter[str]) -> Table:
