@@ -152,6 +152,8 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("GET", "/v1/lending/loans/{loan_id}"): PAYMENT_READERS,
     ("POST", "/v1/lending/loans/{loan_id}/repayments"): PAYER,
     ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
+    ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
+    ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,

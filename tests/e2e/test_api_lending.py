@@ -151,3 +151,28 @@ def test_without_live_consent_only_application_data_is_scored(
     outcome = ok(_apply(api, lena, "app-nc"))
     assert outcome["sources"] == ["application"]
     assert scorer.seen_sources[-1] == frozenset({"application"})
+
+
+def test_the_portfolio_shows_the_book_by_class_and_stage(
+    borrower: tuple[IdentityApi, Customer, FixedScorer],
+) -> None:
+    api, lena, _ = borrower
+    ok(_apply(api, lena, "app-p"))
+    loan = ok(
+        api.as_party(
+            lena.token,
+            "POST",
+            "/applications/app-p/acceptance",
+            {"loan_id": "loan-p"},
+            prefix=LENDING,
+        ),
+        201,
+    )
+    classified = ok(
+        api.client.post(f"{LENDING}/classifications/{loan['next_due_on']}", headers=OPERATOR)
+    )
+    assert classified == {"loans": 1}
+    book = ok(api.client.get(f"{LENDING}/portfolio", headers=OPERATOR))
+    assert book["by_tier"]["normal"]["loans"] == 1
+    assert book["by_stage"]["1"]["exposure"] == 5_000_00
+    assert api.as_party(lena.token, "GET", "/portfolio", prefix=LENDING).status_code == 403

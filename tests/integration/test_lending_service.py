@@ -234,3 +234,36 @@ def test_the_bureau_is_queried_with_a_consent_token_and_logs_it(world: PaymentsW
         "credit_assessment",
         "answered",
     )
+
+
+def test_days_past_due_drive_the_class_the_stage_and_the_provision(world: PaymentsWorld) -> None:
+    """A borrower who pays nothing: one day after the first due date the loan is special
+    mention in stage 2; 92 days after, substandard in stage 3; paying what was due cures it."""
+    from datetime import date
+
+    world.fund("alice", 10_000_00)
+    lending = _service(world)
+    assert lending.apply(
+        _application(world, "app-late", amount=3_000_00, term_months=6)
+    ).outcome == ("approved")
+    loan = lending.accept("app-late", "loan-late")
+    assert loan.next_due_on is not None
+    first_due = date.fromisoformat(loan.next_due_on)
+    assert lending.classify(first_due) == 1
+    assert (lending.loan("loan-late").tier, lending.loan("loan-late").stage) == ("normal", 1)
+    lending.classify(first_due + timedelta(days=1))
+    late = lending.loan("loan-late")
+    assert (late.days_past_due, late.tier, late.stage) == (1, "special_mention", 2)
+    lending.classify(first_due + timedelta(days=92))
+    worse = lending.loan("loan-late")
+    assert (worse.days_past_due, worse.tier, worse.stage) == (92, "substandard", 3)
+    book = lending.portfolio()
+    assert book["by_stage"]["3"]["loans"] == 1
+    assert book["ecl_total"] == (3_000_00 * 45 + 50) // 100  # stage 3: PD 1, LGD 45%
+    # With interest accrued day by day up to the due date, paying more than the first
+    # instalment cures it: nothing is overdue any more.
+    lending.accrue_through(first_due, date.fromisoformat(loan.disbursed_on))
+    lending.repay("loan-late", "cure", 600_00)
+    lending.classify(first_due + timedelta(days=1))
+    cured = lending.loan("loan-late")
+    assert (cured.days_past_due, cured.tier, cured.stage) == (0, "normal", 1)

@@ -171,3 +171,16 @@ def repay(
 def accrue(day: dt.date, lending: Lending) -> dict[str, Any]:
     """Accrue one day's interest over the whole book (set-based; idempotent per day)."""
     return dataclasses.asdict(lending.accrue(day))
+
+
+@router.post("/classifications/{day}", dependencies=_OPERATE)
+def classify(day: dt.date, lending: Lending) -> dict[str, int]:
+    """Days past due, the five-tier class and the expected-loss stage of the whole book on a
+    day (set-based)."""
+    return {"loans": lending.classify(day)}
+
+
+@router.get("/portfolio", dependencies=[Depends(require("lending:read"))])
+def portfolio(lending: Lending) -> dict[str, Any]:
+    """The active book by five-tier class and stage, with each stage's expected-loss provision."""
+    return lending.portfolio()

@@ -46,8 +46,20 @@ from tianping.lending.bureau import (
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
 from tianping.lending.model import Application, ApplicationOutcome, RepaymentOutcome
 from tianping.lending.pricing import apr_irr, schedule_cash_flows
+from tianping.lending.provisioning import (
+    CREDIT_IMPAIRED_DPD_THRESHOLD,
+    SICR_DPD_THRESHOLD,
+    pooled_ecl,
+)
 from tianping.lending.schedules import build_schedule
-from tianping.lending.servicing import DEFAULT_WATERFALL, Bucket, LoanBalances, apply_payment
+from tianping.lending.servicing import (
+    DEFAULT_WATERFALL,
+    RETAIL_THRESHOLDS,
+    Bucket,
+    LoanBalances,
+    TierThresholds,
+    apply_payment,
+)
 from tianping.lending.store import AccrualGroup, LendingStore, LoanRow
 from tianping.payments import chart as payments_chart
 from tianping.payments.model import local_date
@@ -508,6 +520,13 @@ class LendingService:
                 updated_at=now,
             )
             store.insert_loans([loan])
+            store.insert_instalments(
+                loan_id,
+                [
+                    (i.number, i.due_date.isoformat(), i.principal, i.interest)
+                    for i in schedule.instalments
+                ],
+            )
             store.insert_event(loan_id, "disbursement", "disbursement", now, {"amount": amount})
         return loan
 
@@ -634,6 +653,9 @@ class LendingService:
                 ),
                 now,
             )
+            store.record_instalment_payments(
+                loan_id, allocation[Bucket.PRINCIPAL], allocation[Bucket.INTEREST]
+            )
             shown = {bucket.value: paid for bucket, paid in allocation.items()}
             store.insert_event(
                 loan_id,
@@ -643,3 +665,52 @@ class LendingService:
                 {"allocation": shown, "overpayment": overpayment},
             )
         return RepaymentOutcome(loan_id, payment_id, shown, overpayment, status)
+
+    # -- loan-book quality --------------------------------------------------------------------
+
+    def classify(self, day: date, thresholds: TierThresholds = RETAIL_THRESHOLDS) -> int:
+        """Days past due, the five-tier class and the expected-loss stage of every active loan
+        on `day`, set-based (three statements for the whole book); returns how many loans."""
+        with self._write() as (_, store):
+            return store.classify_book(
+                day.isoformat(),
+                thresholds.special_mention_from,
+                thresholds.substandard_from,
+                thresholds.doubtful_from,
+                thresholds.loss_from,
+                SICR_DPD_THRESHOLD,
+                CREDIT_IMPAIRED_DPD_THRESHOLD,
+            )
+
+    def portfolio(
+        self,
+        currency: str = "CNY",
+        stage_pd: Mapping[int, Decimal] | None = None,
+        lgd: Decimal = Decimal("0.45"),
+    ) -> dict[str, Any]:
+        """The active book by five-tier class and stage, with the expected-loss provision of
+        each stage (collective: one PD per stage, one LGD; PD x LGD x EAD rounded once per pool).
+        The default PDs are placeholders for a calibrated term structure."""
+        pds = dict(stage_pd or {1: Decimal("0.02"), 2: Decimal("0.15"), 3: Decimal(1)})
+        with self.ledger.read(snapshot=True) as ledger_store:
+            rows = LendingStore(ledger_store.connection, ledger_store.backend).book_by_class(
+                currency
+            )
+        by_tier: dict[str, dict[str, int]] = {}
+        by_stage: dict[int, dict[str, int]] = {}
+        for tier, stage, loans, exposure in rows:
+            tier_totals = by_tier.setdefault(tier, {"loans": 0, "exposure": 0})
+            tier_totals["loans"] += loans
+            tier_totals["exposure"] += exposure
+            stage_totals = by_stage.setdefault(stage, {"loans": 0, "exposure": 0})
+            stage_totals["loans"] += loans
+            stage_totals["exposure"] += exposure
+        for stage, totals in by_stage.items():
+            ecl, _ = pooled_ecl([totals["exposure"]], pds[stage], lgd)
+            totals["ecl"] = ecl
+        return {
+            "currency": currency,
+            "by_tier": by_tier,
+            "by_stage": {str(stage): totals for stage, totals in sorted(by_stage.items())},
+            "ecl_total": sum(totals["ecl"] for totals in by_stage.values()),
+        }

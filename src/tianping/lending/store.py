@@ -233,6 +233,101 @@ class LendingStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    # -- instalments and classification -----------------------------------------------------
+
+    def insert_instalments(self, loan_id: str, rows: Sequence[tuple[int, str, int, int]]) -> None:
+        """(number, due date, principal due, interest due) of each instalment of a loan."""
+        sql = (
+            "INSERT INTO loan_instalments (loan_id, number, due_on, principal_due, interest_due) "
+            f"VALUES ({self._values(5)})"
+        )
+        parameters = [(loan_id, *row) for row in rows]
+        if self.p == "?":
+            self.connection.executemany(sql, parameters)
+        else:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(sql, parameters)
+
+    def record_instalment_payments(self, loan_id: str, principal: int, interest: int) -> None:
+        """Credit paid principal and interest to the loan's instalments, oldest first."""
+        rows = self._execute(
+            "SELECT number, principal_due - principal_paid, interest_due - interest_paid "
+            f"FROM loan_instalments WHERE loan_id = {self.p} ORDER BY number",
+            (loan_id,),
+        ).fetchall()
+        for number, principal_open, interest_open in rows:
+            pay_principal = min(principal, int(principal_open))
+            pay_interest = min(interest, int(interest_open))
+            if pay_principal or pay_interest:
+                self._execute(
+                    f"UPDATE loan_instalments SET principal_paid = principal_paid + {self.p}, "
+                    f"interest_paid = interest_paid + {self.p} "
+                    f"WHERE loan_id = {self.p} AND number = {self.p}",
+                    (pay_principal, pay_interest, loan_id, number),
+                )
+            principal -= pay_principal
+            interest -= pay_interest
+            if not principal and not interest:
+                return
+
+    def classify_book(
+        self,
+        day: str,
+        special_mention: int,
+        substandard: int,
+        doubtful: int,
+        loss: int,
+        sicr: int,
+        impaired: int,
+    ) -> int:
+        """Set-based: each active loan's oldest unpaid due date on `day`, its days past due, its
+        five-tier class (thresholds in days, special mention from the first day) and its
+        expected-loss stage. Three statements for the whole book."""
+        self._execute(
+            "UPDATE loans SET oldest_unpaid_due_on = ("
+            "SELECT MIN(i.due_on) FROM loan_instalments i WHERE i.loan_id = loans.loan_id "
+            f"AND i.due_on <= {self.p} AND "
+            "i.principal_paid + i.interest_paid < i.principal_due + i.interest_due"
+            ") WHERE status = 'active'",
+            (day,),
+        )
+        # Whole days between two ISO dates: the backends spell date arithmetic differently.
+        days = (
+            f"CAST(julianday({self.p}) - julianday(oldest_unpaid_due_on) AS INTEGER)"
+            if self.p == "?"
+            else f"(CAST({self.p} AS DATE) - CAST(oldest_unpaid_due_on AS DATE))"
+        )
+        self._execute(
+            "UPDATE loans SET days_past_due = CASE WHEN oldest_unpaid_due_on IS NULL THEN 0 "
+            f"ELSE {days} END WHERE status = 'active'",
+            (day,),
+        )
+        # Stage 2 from the first day past due: special mention is a significant increase in
+        # credit risk (as `provisioning.stage_for` decides), whatever the 30-day backstop says.
+        cursor = self._execute(
+            "UPDATE loans SET "
+            f"tier = CASE WHEN days_past_due >= {self.p} THEN 'loss' "
+            f"WHEN days_past_due >= {self.p} THEN 'doubtful' "
+            f"WHEN days_past_due >= {self.p} THEN 'substandard' "
+            f"WHEN days_past_due >= {self.p} THEN 'special_mention' ELSE 'normal' END, "
+            f"stage = CASE WHEN days_past_due > {self.p} THEN 3 "
+            f"WHEN days_past_due > {self.p} OR days_past_due >= {self.p} THEN 2 ELSE 1 END "
+            "WHERE status = 'active'",
+            (loss, doubtful, substandard, special_mention, impaired, sicr, special_mention),
+        )
+        return int(cursor.rowcount)
+
+    def book_by_class(self, currency: str) -> list[tuple[str, int, int, int]]:
+        """(tier, stage, loans, outstanding principal + accrued interest) of the active book."""
+        rows = self._execute(
+            "SELECT tier, stage, COUNT(*), "
+            "COALESCE(SUM(outstanding_principal + accrued_interest), 0) FROM loans "
+            f"WHERE status = 'active' AND currency = {self.p} GROUP BY tier, stage "
+            "ORDER BY stage, tier",
+            (currency,),
+        ).fetchall()
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
     # -- the daily accrual, set-based -------------------------------------------------------
 
     def accrual_groups(self, day: str) -> list[AccrualGroup]:
