@@ -364,3 +364,13 @@ def test_derived_features_compute_the_same_in_training_and_decisions() -> None:
     assert derivation is not None
     assert derivation.compute([None, None]) is None
     assert schema.required_sources(schema.feature("late")) == frozenset({"bureau"})
+
+
+def test_a_ratio_that_overflows_counts_as_missing() -> None:
+    """A near-zero denominator overflows the quotient; the derived feature is then missing,
+    and the applicant is scored (the reproduction Hypothesis found)."""
+    from tianping.lending.scoring.schema import Derivation, DerivationOp
+
+    ratio = Derivation(DerivationOp.RATIO, ("debt", "income"))
+    assert ratio.compute([2.0, 1.1125369292536007e-308]) is None
+    assert ratio.compute([2.0, 4.0]) == 0.5

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,8 +127,9 @@ MAX_DERIVATION_INPUTS = 12
 @dataclass(frozen=True, slots=True)
 class Derivation:
     """A feature computed from other declared features' raw numeric values: `ratio` (a / b,
-    missing when either is missing or b is 0), `max` (the largest present value) or
-    `count_positive` (how many present values are above 0, e.g. months in arrears). Missing
+    missing when either is missing, b is 0, or the quotient is too large for a float), `max`
+    (the largest present value) or `count_positive` (how many present values are above 0,
+    e.g. months in arrears). Missing
     when every input is missing. One pure function serves training and decisions, so both
     compute the same number."""
 
@@ -146,7 +148,11 @@ class Derivation:
             numerator, denominator = values
             if numerator is None or denominator is None or denominator == 0:
                 return None
-            return numerator / denominator
+            quotient = numerator / denominator
+            # A denominator near zero (a stated income of a fraction of a fen, say) overflows to
+            # infinity; such a ratio says nothing, so it counts as missing rather than refusing
+            # the applicant (found by the scorecard's property test).
+            return quotient if math.isfinite(quotient) else None
         present = [value for value in values if value is not None]
         if not present:
             return None
