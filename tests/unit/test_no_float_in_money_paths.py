@@ -18,8 +18,8 @@ SOURCE_ROOT = REPOSITORY_ROOT / "src" / "tianping"
 # package that handles money is covered without anyone remembering to add it here.
 MONEY_PATH_PACKAGES = ("ledger", "payments", "lending", "wealth", "insurance")
 # Sub-packages (and modules) of those that compute statistics rather than move money: model
-# features, scores and probabilities are real numbers by nature. Money enters them as integer minor units and
-# leaves them only as decisions (allow / challenge / deny), never as an amount.
+# features, scores and probabilities are real numbers by nature. Money enters them as integer
+# minor units and leaves them only as decisions (allow / challenge / deny), never as an amount.
 STATISTICAL_PACKAGES = ("payments/risk", "lending/scoring", "lending/synthetic.py")
 
 
