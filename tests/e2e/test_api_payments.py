@@ -353,3 +353,28 @@ def test_pay_a_phone_number_after_confirming_the_payee(
     # Nothing was stored for the refused attempt: the same id pays once the name is right.
     paid = ok(_pay(api, alice, {**body, "payee_name": "person  BOB"}))
     assert paid["status"] == "completed" and paid["payee_id"] == bob.party_id
+
+
+def test_a_card_funded_checkout_over_http(api: IdentityApi, people: dict[str, Customer]) -> None:
+    alice, bob = people["alice"], people["bob"]
+    merchant, _ = _merchant(api, "card-shop", "91110000633713385H"[:17], "5411")
+    body = {
+        "payment_id": "cc-1",
+        "merchant_id": merchant,
+        "amount": 42_00,
+        "card_fingerprint": alice.card,
+    }
+    started = ok(api.as_party(alice.token, "POST", "/card-checkouts", body, prefix=PAYMENTS), 202)
+    assert started["state"] == "pending"
+    _callbacks(api)
+    state = ok(api.as_party(alice.token, "GET", "/card-checkouts/cc-1", prefix=PAYMENTS))
+    assert state["state"] == "paid"
+    paid = ok(api.as_party(alice.token, "GET", "/cc-1", prefix=PAYMENTS))
+    assert (paid["status"], paid["amount"]) == ("completed", 42_00)
+    # Someone else's checkout answers as missing; nobody pays with another person's card.
+    hidden = api.as_party(bob.token, "GET", "/card-checkouts/cc-1", prefix=PAYMENTS)
+    assert problem_code(hidden) == "payment_not_found"
+    stolen = api.as_party(
+        bob.token, "POST", "/card-checkouts", {**body, "payment_id": "cc-2"}, prefix=PAYMENTS
+    )
+    assert problem_code(stolen) == "card_not_bound"

@@ -370,3 +370,33 @@ def test_a_customer_presented_payment_code_pays_once(world: PaymentsWorld) -> No
     assert (
         world.service.payment_code_command("pc-6", shop, new, 1).payer_id == world.people["alice"]
     )
+
+
+def test_a_checkout_paid_from_the_bound_card(ledger: Ledger, clock: ManualClock) -> None:
+    """The card's money arrives through the clearing house, then pays the merchant; balance
+    caps do not count it (P1/P2 count balance payments); a declined card fails the checkout."""
+    from tianping.payments.clearing_sim import ScriptedScenario, SimulatorBehaviour
+
+    behaviour = SimulatorBehaviour(
+        script={"card-co-2": ScriptedScenario("decline", "insufficient_funds")}
+    )
+    world = make_world(ledger, clock, behaviour)
+    world.person("carol", channels=1)  # Class I: 1,000 yuan of balance payments since opening
+    world.merchant("shop")
+    shop, carol, card = world.merchants["shop"], world.people["carol"], world.cards["carol"]
+    state = world.service.checkout_with_card("co-1", carol, shop, 1_500_00, card)
+    assert state == "pending"
+    assert world.service.checkout_with_card("co-1", carol, shop, 1_500_00, card) == "pending"
+    clock.advance(60)
+    world.service.process_callbacks()
+    assert world.service.card_checkout_state("co-1") == (carol, "paid")
+    paid = world.service.payment("co-1")
+    assert (paid.status, paid.amount) == ("completed", 1_500_00)  # above the Class I cap
+    assert world.service.balance(carol) == 0
+    world.service.checkout_with_card("co-2", carol, shop, 10_00, card)
+    clock.advance(60)
+    world.service.process_callbacks()
+    assert world.service.card_checkout_state("co-2") == (carol, "failed")
+    with pytest.raises(PaymentError):
+        world.service.payment("co-2")
+    assert world.service.safeguarding_check().in_balance

@@ -270,6 +270,42 @@ def create_order(
     return {"payload": payload, "expires_at": order.expires_at, "amount": order.amount}
 
 
+# -- checkout funded from a bound card ----------------------------------------------------
+
+
+class CardCheckoutRequest(_Strict):
+    payment_id: PaymentId
+    merchant_id: PartyIdText
+    amount: Amount
+    card_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    payer_id: PartyIdText | None = None
+
+
+@router.post("/card-checkouts", status_code=202)
+def card_checkout(body: CardCheckoutRequest, access: Payer, payments: Payments) -> dict[str, str]:
+    """Pay a merchant from the payer's own bound card through the clearing house; the payment
+    completes when the bank confirms (`GET /card-checkouts/{payment_id}`, then the payment)."""
+    state = payments.checkout_with_card(
+        body.payment_id,
+        acting_party(access, body.payer_id),
+        body.merchant_id,
+        body.amount,
+        body.card_fingerprint,
+    )
+    return {"payment_id": body.payment_id, "state": state}
+
+
+@router.get("/card-checkouts/{payment_id}")
+def card_checkout_state(
+    payment_id: PaymentIdPath, access: Payer, payments: Payments
+) -> dict[str, str]:
+    """A card checkout's state: pending, paid or failed. Someone else's answers as missing."""
+    payer, state = payments.card_checkout_state(payment_id)
+    if not access.owns(payer):
+        raise ApiProblem("payment_not_found", "no card checkout of yours has this id")
+    return {"payment_id": payment_id, "state": state}
+
+
 # -- customer-presented payment codes ------------------------------------------------------
 
 

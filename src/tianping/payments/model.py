@@ -99,6 +99,10 @@ class PaymentCommand:
     has_certificate: bool = False
     device_id: str = "unknown-device"
     step_up: bool = False
+    # Where the money comes from: the wallet, or (a card checkout) the payer's own bound card,
+    # pulled into the wallet through the clearing house just before this payment. A credit
+    # product is never a default source (L6).
+    funding_source: Literal["balance", "bank_card"] = "balance"
     # The payee's name as the payer typed it to confirm a P2P payee (checked against the vault,
     # never stored): a confirmation of who is paid, not part of what is asked.
     payee_name: str | None = field(default=None, repr=False)
@@ -120,6 +124,8 @@ class PaymentCommand:
             raise PaymentError("payment_input_invalid", "device_id is 1 to 64 characters")
         if self.order_reference is not None:
             check_id("order_reference", self.order_reference)
+        if self.funding_source not in ("balance", "bank_card"):
+            raise PaymentError("payment_input_invalid", "funding_source is balance or bank_card")
         if self.payee_name is not None and (
             not isinstance(self.payee_name, str) or not 0 < len(self.payee_name) <= 128
         ):

@@ -126,6 +126,7 @@ def _command_digest(command: PaymentCommand) -> bytes:
             "kind": command.kind,
             "channel": command.channel,
             "order": command.order_reference,
+            "funding": command.funding_source,
         }
     )
 
@@ -544,6 +545,107 @@ class PaymentsService:
         if recorded is None or not same_name(recorded, command.payee_name):
             raise PaymentError("payee_name_mismatch", "the payee's name is not the one given")
 
+    # -- checkout funded from a bound bank card -----------------------------------------------
+
+    def checkout_with_card(
+        self,
+        payment_id: str,
+        payer_id: str,
+        merchant_id: str,
+        amount: int,
+        card_fingerprint: str,
+        currency: str = "CNY",
+    ) -> str:
+        """Pay a merchant from the payer's own bound card (P4): the amount is pulled into the
+        wallet through the clearing house (P7) and, once the bank confirms, paid to the merchant
+        as a card-funded payment. Returns the checkout's state (`pending` until the clearing
+        house answers). Should the payment then be refused, the money stays in the wallet."""
+        check_id("payment_id", payment_id)
+        check_amount(amount, currency)
+        digest = _digest(
+            {
+                "payer": payer_id,
+                "merchant": merchant_id,
+                "amount": amount,
+                "currency": currency,
+                "card": card_fingerprint,
+            }
+        )
+        request_id = f"card-{payment_id}"
+        with self._write() as (uow, store):
+            existing = store.card_checkout(payment_id)
+            if existing is not None:
+                if existing[6] != digest:
+                    raise PaymentError("request_conflict", "the payment id is taken")
+                state = existing[5]
+            else:
+                self._merchant(store, merchant_id)
+                if store.payment(payment_id) is not None:
+                    raise PaymentError("request_conflict", "the payment id is taken")
+                store.insert_card_checkout(
+                    payment_id,
+                    request_id,
+                    payer_id,
+                    merchant_id,
+                    amount,
+                    currency,
+                    digest,
+                    self._now(uow),
+                )
+                state = "pending"
+        if state == "pending":
+            # Idempotent: a retry finds the rail request already made.
+            rail = self.request_rail(
+                request_id, "top_up", payer_id, card_fingerprint, amount, currency
+            )
+            if rail.state in ("refused", "declined", "failed", "timed_out"):
+                self._card_checkout_failed(payment_id)
+                return "failed"
+        return state
+
+    def card_checkout_state(self, payment_id: str) -> tuple[str, str]:
+        """(payer, state) of a card checkout."""
+        with self._read() as store:
+            found = store.card_checkout(payment_id)
+        if found is None:
+            raise PaymentError("payment_not_found", "no card checkout has this id")
+        return found[1], found[5]
+
+    def _card_checkout_failed(self, payment_id: str) -> None:
+        with self._write() as (uow, store):
+            store.set_card_checkout_state(payment_id, "failed", self._now(uow))
+
+    def _complete_card_checkouts(self, request_ids: Sequence[str]) -> None:
+        """After their rail requests were decided: pay the merchants of the succeeded ones."""
+        for request_id in request_ids:
+            with self._read() as store:
+                payment_id = store.card_checkout_of_request(request_id)
+                found = None if payment_id is None else store.card_checkout(payment_id)
+                rail = store.rail_request(request_id)
+            if payment_id is None or found is None or rail is None or found[5] != "pending":
+                continue
+            if rail.state != "succeeded":
+                if rail.state != "submitted":
+                    self._card_checkout_failed(payment_id)
+                continue
+            _, payer, merchant, amount, currency, _, _ = found
+            command = PaymentCommand(
+                payment_id,
+                payer,
+                merchant,
+                amount,
+                currency,
+                kind="merchant",
+                funding_source="bank_card",
+                auth_factors=2,
+            )
+            (answer,) = self.pay([command])
+            paid = isinstance(answer, PaymentOutcome) and answer.status == "completed"
+            with self._write() as (uow, store):
+                store.set_card_checkout_state(
+                    payment_id, "paid" if paid else "failed", self._now(uow)
+                )
+
     # -- customer-presented payment codes ---------------------------------------------------
 
     def _box(self) -> SecretBox:
@@ -809,12 +911,14 @@ class PaymentsService:
     def _counter_keys(self, command: PaymentCommand, on: date) -> dict[str, tuple[str, str, str]]:
         day, year = on.isoformat(), str(on.year)
         payer = command.payer_id
-        keys = {
-            "spent_today": (payer, "spent_today", day),
-            "spent_this_year": (payer, "spent_this_year", year),
-            "spent_since_opening": (payer, "spent_since_opening", "all"),
-            "daily_total_same_direction": (payer, f"outflow/{command.currency}", day),
-        }
+        keys = {"daily_total_same_direction": (payer, f"outflow/{command.currency}", day)}
+        if command.funding_source == "bank_card":
+            # The caps of P1 and P2 count balance payments only; a card-funded payment counts
+            # towards the AML daily total alone.
+            return keys
+        keys["spent_today"] = (payer, "spent_today", day)
+        keys["spent_this_year"] = (payer, "spent_this_year", year)
+        keys["spent_since_opening"] = (payer, "spent_since_opening", "all")
         if command.qr_grade is not None:
             keys["qr_spent_today"] = (payer, f"qr_spent/{command.qr_grade}", day)
         return keys
@@ -855,7 +959,7 @@ class PaymentsService:
             "amount": command.amount,
             "currency": command.currency,
             "account_class": payer.account_class,
-            "funding_source": "balance",
+            "funding_source": command.funding_source,
             "channel": "balance" if command.qr_grade is None else "qr",
             "auth_factors": command.auth_factors,
             "has_certificate": command.has_certificate,
@@ -866,6 +970,9 @@ class PaymentsService:
         }
         for fact, key in keys.items():
             facts[fact] = batch.counters[key]
+        if command.funding_source == "bank_card":
+            # The money comes from the payer's own bound card (only such cards can be used).
+            facts["bank_account_holder_matches"] = True
         if command.qr_grade is not None:
             facts["qr_grade"] = command.qr_grade
         if self.institution_rating is not None:
@@ -1255,11 +1362,14 @@ class PaymentsService:
             store.update_rail(row.request_id, state, reference, code, self._now(write))
 
     def process_callbacks(self, limit: int = CALLBACKS_PER_POLL_MAX) -> list[CallbackReport]:
-        """Pull the clearing house's callbacks and act on each: post, void, or note it."""
+        """Pull the clearing house's callbacks and act on each: post, void, or note it; then
+        complete the card checkouts whose money has arrived (or failed to)."""
         reports = []
         for callback in self.clearing.poll_callbacks(self.clock() // NS, limit):
             reports.append(self._apply_callback(callback))
-        self.expire_rail_requests()
+        expired = self.expire_rail_requests()
+        card_requests = [r.request_id for r in reports if r.request_id.startswith("card-")]
+        self._complete_card_checkouts([*card_requests, *expired])
         return reports
 
     def _apply_callback(self, callback: RailCallback) -> CallbackReport:
@@ -1318,14 +1428,15 @@ class PaymentsService:
             )
         return CallbackReport(callback.request_id, callback.sequence, callback.outcome, disposition)
 
-    def expire_rail_requests(self, limit: int = 1_000) -> int:
-        """Mark requests past their timeout as timed out; the ledger voids their holds."""
+    def expire_rail_requests(self, limit: int = 1_000) -> list[str]:
+        """Mark requests past their timeout as timed out (the ledger voids their holds);
+        returns the card-checkout requests among them."""
         with self._write() as (uow, store):
             uow.expire_pending()
             due = store.due_rail_requests(self._now(uow) // NS, limit)
             for row in due:
                 store.update_rail(row.request_id, "timed_out", None, "timeout", self._now(uow))
-        return len(due)
+        return [row.request_id for row in due if row.request_id.startswith("card-")]
 
     def rail_request(self, request_id: str) -> RailRow:
         with self._read() as store:

@@ -662,6 +662,60 @@ class PaymentsStore:
         ).fetchone()
         return None if row is None else (row[0], int(row[1]), int(row[2]))
 
+    # -- card checkouts ---------------------------------------------------------------------
+
+    def card_checkout(self, payment_id: str) -> tuple[str, str, str, int, str, str, bytes] | None:
+        """(request id, payer, merchant, amount, currency, state, digest) of a card checkout."""
+        row = self._execute(
+            "SELECT request_id, payer_id, merchant_id, amount, currency, state, digest "
+            f"FROM card_checkouts WHERE payment_id = {self.p}",
+            (payment_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], row[2], int(row[3]), row[4], row[5], bytes(row[6])
+
+    def card_checkout_of_request(self, request_id: str) -> str | None:
+        row = self._execute(
+            f"SELECT payment_id FROM card_checkouts WHERE request_id = {self.p}", (request_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_card_checkout(
+        self,
+        payment_id: str,
+        request_id: str,
+        payer_id: str,
+        merchant_id: str,
+        amount: int,
+        currency: str,
+        digest: bytes,
+        at: int,
+    ) -> None:
+        self._execute(
+            "INSERT INTO card_checkouts (payment_id, request_id, payer_id, merchant_id, amount, "
+            f"currency, state, digest, created_at, updated_at) VALUES ({self._values(10)})",
+            (
+                payment_id,
+                request_id,
+                payer_id,
+                merchant_id,
+                amount,
+                currency,
+                "pending",
+                digest,
+                at,
+                at,
+            ),
+        )
+
+    def set_card_checkout_state(self, payment_id: str, state: str, at: int) -> None:
+        self._execute(
+            f"UPDATE card_checkouts SET state = {self.p}, updated_at = {self.p} "
+            f"WHERE payment_id = {self.p}",
+            (state, at, payment_id),
+        )
+
     # -- payment codes ----------------------------------------------------------------------
 
     def code_slot(self, slot: int) -> tuple[str, bytes, int] | None:
