@@ -130,7 +130,7 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/payments/qr"): PAYER,
     ("POST", "/v1/payments/payees"): PAYER,
     ("POST", "/v1/payments/card-checkouts"): PAYER,
-    ("GET", "/v1/payments/card-checkouts/{payment_id}"): PAYER,
+    ("GET", "/v1/payments/card-checkouts/{payment_id}"): PAYMENT_READERS,
     ("POST", "/v1/payments/parties/{party_id}/payment-code"): PAYER,
     ("POST", "/v1/payments/payment-code"): MERCHANT,
     ("POST", "/v1/payments/{payment_id}/resume"): PAYER,

@@ -295,9 +295,15 @@ def card_checkout(body: CardCheckoutRequest, access: Payer, payments: Payments) 
     return {"payment_id": body.payment_id, "state": state}
 
 
+PaymentsReader = Annotated[
+    Access,
+    Depends(require("payments:read", own="payments:read:own", owner=FILTERED_BY_HANDLER)),
+]
+
+
 @router.get("/card-checkouts/{payment_id}")
 def card_checkout_state(
-    payment_id: PaymentIdPath, access: Payer, payments: Payments
+    payment_id: PaymentIdPath, access: PaymentsReader, payments: Payments
 ) -> dict[str, str]:
     """A card checkout's state: pending, paid or failed. Someone else's answers as missing."""
     payer, state = payments.card_checkout_state(payment_id)
