@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tianping.db.statements import Statements
 from tianping.identity.consent import (
     ConsentEvent,
     ConsentEventKind,
@@ -171,18 +172,8 @@ def _dsr_from_row(row: Sequence[Any]) -> DataSubjectRequest:
     )
 
 
-class PrivacyStore:
+class PrivacyStore(Statements):
     """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
-
-    def __init__(self, connection: Any, backend: str) -> None:
-        self.connection = connection
-        self.p = "?" if backend == "sqlite" else "%s"
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, parameters)
-
-    def _values(self, count: int) -> str:
-        return ", ".join([self.p] * count)
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tianping.db.statements import Statements
 from tianping.lending.model import Application, ApplicationOutcome
 
 __all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow"]
@@ -73,20 +74,13 @@ class AccrualGroup:
     interest: int
 
 
-class LendingStore:
+class LendingStore(Statements):
     """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
 
     def __init__(self, connection: Any, backend: str) -> None:
-        self.connection = connection
-        self.p = "?" if backend == "sqlite" else "%s"
+        super().__init__(connection, backend)
         # psycopg reads a bare % as the start of a placeholder.
         self._modulo = "%" if backend == "sqlite" else "%%"
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, parameters)
-
-    def _values(self, count: int) -> str:
-        return ", ".join([self.p] * count)
 
     # -- loans ------------------------------------------------------------------------------
 
@@ -109,12 +103,7 @@ class LendingStore:
             tuple(getattr(loan, name.strip()) for name in _LOAN_COLUMNS.split(","))
             for loan in loans
         ]
-        sql = f"INSERT INTO loans ({_LOAN_COLUMNS}) VALUES ({self._values(24)})"
-        if self.p == "?":
-            self.connection.executemany(sql, rows)
-        else:
-            with self.connection.cursor() as cursor:
-                cursor.executemany(sql, rows)
+        self._executemany(f"INSERT INTO loans ({_LOAN_COLUMNS}) VALUES ({self._values(24)})", rows)
 
     def update_balances(self, loan: LoanRow, at: int) -> None:
         self._execute(
@@ -241,12 +230,7 @@ class LendingStore:
             "INSERT INTO loan_instalments (loan_id, number, due_on, principal_due, interest_due) "
             f"VALUES ({self._values(5)})"
         )
-        parameters = [(loan_id, *row) for row in rows]
-        if self.p == "?":
-            self.connection.executemany(sql, parameters)
-        else:
-            with self.connection.cursor() as cursor:
-                cursor.executemany(sql, parameters)
+        self._executemany(sql, [(loan_id, *row) for row in rows])
 
     def record_instalment_payments(self, loan_id: str, principal: int, interest: int) -> None:
         """Credit paid principal and interest to the loan's instalments, oldest first."""

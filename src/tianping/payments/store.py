@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tianping.db.statements import Statements
 from tianping.ledger.ids import id_from_bytes, id_to_bytes
 from tianping.payments.model import PaymentOutcome
 
@@ -128,26 +129,8 @@ def _bytes_or_none(value: int | None) -> bytes | None:
     return None if value is None else id_to_bytes(value)
 
 
-class PaymentsStore:
+class PaymentsStore(Statements):
     """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
-
-    def __init__(self, connection: Any, backend: str) -> None:
-        self.connection = connection
-        self.p = "?" if backend == "sqlite" else "%s"
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, parameters)
-
-    def _values(self, count: int) -> str:
-        return ", ".join([self.p] * count)
-
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        # sqlite3 connections run `executemany` themselves; psycopg runs it on a cursor.
-        if self.p == "?":
-            self.connection.executemany(sql, rows)
-        else:
-            with self.connection.cursor() as cursor:
-                cursor.executemany(sql, rows)
 
     # -- wallets and merchants --------------------------------------------------------------
 
