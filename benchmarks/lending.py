@@ -47,7 +47,7 @@ from tianping.ledger.audit import verify_chain
 from tianping.ledger.service import Ledger
 from tianping.lending.chart import PLATFORM
 from tianping.lending.service import LendingService
-from tianping.lending.store import LendingStore, LoanRow
+from tianping.lending.store import LendingStore, new_loan
 
 TARGET_S = 60.0
 DECISION_P99_TARGET_MS = 20.0
@@ -67,35 +67,21 @@ def seed(ledger: Ledger, count: int, rng: random.Random) -> None:
             principal = rng.randint(1_000_00, 50_000_00)
             colent = index % 3 == 0
             loans.append(
-                LoanRow(
+                new_loan(
                     loan_id=f"L{index:09d}",
                     application_id=f"A{index:09d}",
                     party_id=f"pty_{index:026d}",
-                    product="instalment",
                     currency="CNY",
                     partner_bank_id=banks[index % 5] if colent else PLATFORM,
                     bank_share_bps=7_000 if colent else 0,
                     rate_bps=rng.randint(720, 2_400),
                     principal=principal,
-                    outstanding_principal=principal,
-                    accrued_interest=0,
-                    accrual_remainder=0,
-                    fees_due=0,
-                    penalty_due=0,
                     disbursed_on=START.isoformat(),
-                    last_accrual_on=START.isoformat(),
-                    next_due_on=None,
-                    oldest_unpaid_due_on=None,
-                    days_past_due=0,
-                    tier="normal",
-                    stage=1,
-                    status="active",
-                    created_at=1,
-                    updated_at=1,
+                    at=1,
                 )
             )
-        with ledger.write() as uow:
-            LendingStore(uow.connection, uow.store.backend).insert_loans(loans)
+        with LendingStore.writing(ledger) as (_, store):
+            store.insert_loans(loans)
         log(f"  {min(count, start + CHUNK)} loans")
 
 

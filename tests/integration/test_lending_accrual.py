@@ -10,37 +10,23 @@ from tianping.ledger.service import Ledger
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount
 from tianping.lending.service import LendingService
-from tianping.lending.store import ACCRUAL_DENOMINATOR, LendingStore, LoanRow
+from tianping.lending.store import ACCRUAL_DENOMINATOR, LendingStore, LoanRow, new_loan
 
 START = date(2026, 1, 1)
 
 
 def _loan(index: int, principal: int, rate_bps: int, bank: str, share: int) -> LoanRow:
-    return LoanRow(
+    return new_loan(
         loan_id=f"loan-{index}",
         application_id=f"app-{index}",
         party_id=f"pty_{index:026d}",
-        product="instalment",
         currency="CNY",
         partner_bank_id=bank,
         bank_share_bps=share,
         rate_bps=rate_bps,
         principal=principal,
-        outstanding_principal=principal,
-        accrued_interest=0,
-        accrual_remainder=0,
-        fees_due=0,
-        penalty_due=0,
         disbursed_on=START.isoformat(),
-        last_accrual_on=START.isoformat(),
-        next_due_on=None,
-        oldest_unpaid_due_on=None,
-        days_past_due=0,
-        tier="normal",
-        stage=1,
-        status="active",
-        created_at=1,
-        updated_at=1,
+        at=1,
     )
 
 

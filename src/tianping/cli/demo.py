@@ -1237,8 +1237,8 @@ def _credit_morning(
         except LendingRefusal:
             continue
         morning.repaid += sum(repaid.allocation.values())
-    with ledger.read() as store:
-        morning.book = LendingStore(store.connection, store.backend).book_totals("CNY")
+    with LendingStore.reading(ledger) as store:
+        morning.book = store.book_totals("CNY")
     return morning
 
 

@@ -9,8 +9,12 @@ psycopg cursor). It lives here once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from tianping.ledger.service import Ledger, LedgerWrite
 
 __all__ = ["Statements"]
 
@@ -21,6 +25,26 @@ class Statements:
     def __init__(self, connection: Any, backend: str) -> None:
         self.connection = connection
         self.p = "?" if backend == "sqlite" else "%s"
+
+    @classmethod
+    @contextmanager
+    def writing(
+        cls, ledger: Ledger, uow: LedgerWrite | None = None
+    ) -> Iterator[tuple[LedgerWrite, Self]]:
+        """These statements in `uow` when given (its owner commits), else in a unit of work of
+        their own: so a context's rows commit with whatever else the caller writes."""
+        if uow is not None:
+            yield uow, cls(uow.connection, uow.store.backend)
+            return
+        with ledger.write() as own:
+            yield own, cls(own.connection, own.store.backend)
+
+    @classmethod
+    @contextmanager
+    def reading(cls, ledger: Ledger) -> Iterator[Self]:
+        """These statements over one consistent snapshot of the database."""
+        with ledger.read(snapshot=True) as store:
+            yield cls(store.connection, store.backend)
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, parameters)

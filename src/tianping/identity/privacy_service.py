@@ -30,8 +30,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, TypeVar
@@ -234,18 +234,13 @@ class PrivacyService:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self, uow: LedgerWrite | None) -> Iterator[tuple[LedgerWrite, PrivacyStore]]:
-        if uow is not None:
-            yield uow, PrivacyStore(uow.connection, uow.store.backend)
-            return
-        with self.ledger.write() as own:
-            yield own, PrivacyStore(own.connection, own.store.backend)
+    def _write(
+        self, uow: LedgerWrite | None
+    ) -> AbstractContextManager[tuple[LedgerWrite, PrivacyStore]]:
+        return PrivacyStore.writing(self.ledger, uow)
 
-    @contextmanager
-    def _read(self) -> Iterator[PrivacyStore]:
-        with self.ledger.read(snapshot=True) as store:
-            yield PrivacyStore(store.connection, store.backend)
+    def _read(self) -> AbstractContextManager[PrivacyStore]:
+        return PrivacyStore.reading(self.ledger)
 
     def _now(self, uow: LedgerWrite) -> int:
         return max(self.clock(), uow.head.last_timestamp + 1)

@@ -36,6 +36,16 @@ E = TypeVar("E")
 R = TypeVar("R")
 
 
+def split_by_request(batches: Sequence[Sequence[E]], results: Sequence[R]) -> list[list[R]]:
+    """The results of the requests' events, committed together in order, back per request."""
+    answers: list[list[R]] = []
+    start = 0
+    for batch in batches:
+        answers.append(list(results[start : start + len(batch)]))
+        start += len(batch)
+    return answers
+
+
 class _Request(Generic[E, R]):
     """One caller's batch, and the lock the caller sleeps on until its commit is durable.
 
@@ -226,9 +236,4 @@ class GroupCommitter(Batcher[NewTransfer, CreateTransferResult]):
             ends.append(len(events) - 1)
         with self.ledger.write() as uow:
             results = uow.create_transfers(events, request_ends=ends)
-        answers = []
-        start = 0
-        for batch in batches:
-            answers.append(results[start : start + len(batch)])
-            start += len(batch)
-        return answers
+        return split_by_request(batches, results)

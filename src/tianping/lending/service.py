@@ -25,8 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -60,7 +60,7 @@ from tianping.lending.servicing import (
     TierThresholds,
     apply_payment,
 )
-from tianping.lending.store import AccrualGroup, LendingStore, LoanRow
+from tianping.lending.store import AccrualGroup, LendingStore, LoanRow, new_loan
 from tianping.payments import chart as payments_chart
 from tianping.payments.model import local_date
 from tianping.rules.model import Outcome
@@ -204,10 +204,8 @@ class LendingService:
         # The licensed credit bureau, queried with a consent token for this lender (C3, C4).
         self.bureau = bureau
 
-    @contextmanager
-    def _write(self) -> Iterator[tuple[LedgerWrite, LendingStore]]:
-        with self.ledger.write() as uow:
-            yield uow, LendingStore(uow.connection, uow.store.backend)
+    def _write(self) -> AbstractContextManager[tuple[LedgerWrite, LendingStore]]:
+        return LendingStore.writing(self.ledger)
 
     def _now(self, uow: LedgerWrite) -> int:
         return max(self.clock(), uow.head.last_timestamp + 1)
@@ -426,10 +424,8 @@ class LendingService:
         return outcome
 
     def application(self, application_id: str) -> ApplicationOutcome:
-        with self.ledger.read(snapshot=True) as ledger_store:
-            stored = LendingStore(ledger_store.connection, ledger_store.backend).application(
-                application_id
-            )
+        with LendingStore.reading(self.ledger) as store:
+            stored = store.application(application_id)
         if stored is None:
             raise LendingRefusal("application_not_found", "no application has this id")
         return stored[0]
@@ -493,31 +489,18 @@ class LendingService:
             events[-1].flags &= ~TransferFlags.LINKED
             self._expect_ok(uow.create_transfers(events), "disbursement")
             schedule = build_schedule(amount, Decimal(outcome.rate_bps) / 10_000, term, on)
-            loan = LoanRow(
+            loan = new_loan(
                 loan_id=loan_id,
                 application_id=application_id,
                 party_id=outcome.party_id,
-                product="instalment",
                 currency=currency,
                 partner_bank_id=funder,
                 bank_share_bps=bank_share,
                 rate_bps=outcome.rate_bps,
                 principal=amount,
-                outstanding_principal=amount,
-                accrued_interest=0,
-                accrual_remainder=0,
-                fees_due=0,
-                penalty_due=0,
                 disbursed_on=on.isoformat(),
-                last_accrual_on=on.isoformat(),
+                at=now,
                 next_due_on=schedule.instalments[0].due_date.isoformat(),
-                oldest_unpaid_due_on=None,
-                days_past_due=0,
-                tier="normal",
-                stage=1,
-                status="active",
-                created_at=now,
-                updated_at=now,
             )
             store.insert_loans([loan])
             store.insert_instalments(
@@ -557,8 +540,8 @@ class LendingService:
                 raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
 
     def loan(self, loan_id: str) -> LoanRow:
-        with self.ledger.read(snapshot=True) as ledger_store:
-            found = LendingStore(ledger_store.connection, ledger_store.backend).loan(loan_id)
+        with LendingStore.reading(self.ledger) as store:
+            found = store.loan(loan_id)
         if found is None:
             raise LendingRefusal("loan_not_found", "no loan has this id")
         return found
@@ -692,10 +675,8 @@ class LendingService:
         each stage (collective: one PD per stage, one LGD; PD x LGD x EAD rounded once per pool).
         The default PDs are placeholders for a calibrated term structure."""
         pds = dict(stage_pd or {1: Decimal("0.02"), 2: Decimal("0.15"), 3: Decimal(1)})
-        with self.ledger.read(snapshot=True) as ledger_store:
-            rows = LendingStore(ledger_store.connection, ledger_store.backend).book_by_class(
-                currency
-            )
+        with LendingStore.reading(self.ledger) as store:
+            rows = store.book_by_class(currency)
         by_tier: dict[str, dict[str, int]] = {}
         by_stage: dict[int, dict[str, int]] = {}
         for tier, stage, loans, exposure in rows:

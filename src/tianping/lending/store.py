@@ -20,7 +20,7 @@ from typing import Any, Final
 from tianping.db.statements import Statements
 from tianping.lending.model import Application, ApplicationOutcome
 
-__all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow"]
+__all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow", "new_loan"]
 
 # Interest for one day on `outstanding` at `rate_bps` basis points a year (ACT/365) is
 # outstanding x rate_bps / (10,000 x 365) fen; the remainder of that division is carried in
@@ -61,6 +61,51 @@ class LoanRow:
     status: str
     created_at: int
     updated_at: int
+
+
+def new_loan(
+    *,
+    loan_id: str,
+    application_id: str,
+    party_id: str,
+    currency: str,
+    partner_bank_id: str,
+    bank_share_bps: int,
+    rate_bps: int,
+    principal: int,
+    disbursed_on: str,
+    at: int,
+    next_due_on: str | None = None,
+    product: str = "instalment",
+) -> LoanRow:
+    """A loan as disbursement leaves it: all principal outstanding, nothing accrued or overdue,
+    normal and in stage 1."""
+    return LoanRow(
+        loan_id=loan_id,
+        application_id=application_id,
+        party_id=party_id,
+        product=product,
+        currency=currency,
+        partner_bank_id=partner_bank_id,
+        bank_share_bps=bank_share_bps,
+        rate_bps=rate_bps,
+        principal=principal,
+        outstanding_principal=principal,
+        accrued_interest=0,
+        accrual_remainder=0,
+        fees_due=0,
+        penalty_due=0,
+        disbursed_on=disbursed_on,
+        last_accrual_on=disbursed_on,
+        next_due_on=next_due_on,
+        oldest_unpaid_due_on=None,
+        days_past_due=0,
+        tier="normal",
+        stage=1,
+        status="active",
+        created_at=at,
+        updated_at=at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

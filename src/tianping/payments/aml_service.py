@@ -80,7 +80,7 @@ class AmlService:
         )
 
     def _transactions(self, business_day: str) -> list[AmlTransaction]:
-        with self.payments.reading() as store:
+        with PaymentsStore.reading(self.payments.ledger) as store:
             rows = store.completed_payments(business_day, PAYMENTS_PER_DAY_MAX)
         transactions = []
         for payment_id, payer, payee, amount, currency, created_at, kind in rows:
@@ -127,7 +127,7 @@ class AmlService:
         graph = TransferGraph.from_transactions(transactions, "CNY")
         alerts = [alert for found in self.detectors.run(graph).values() for alert in found]
         opened = []
-        with self.payments.unit_of_work() as (uow, store):
+        with PaymentsStore.writing(self.payments.ledger) as (uow, store):
             now = self.payments.ledger_time(uow)
             for alert in alerts:
                 case_id = _case_id(alert)
@@ -178,16 +178,16 @@ class AmlService:
     def cases(self, status: str | None = None, limit: int = 100) -> list[CaseRow]:
         if status not in (None, "open", "assigned", "closed"):
             raise PaymentError("payment_input_invalid", "status is open, assigned or closed")
-        with self.payments.reading() as store:
+        with PaymentsStore.reading(self.payments.ledger) as store:
             return store.cases(status, max(1, min(limit, CASES_PER_PAGE_MAX)))
 
     def case_events(self, case_id: str) -> list[tuple[int, int, str, str, str]]:
-        with self.payments.reading() as store:
+        with PaymentsStore.reading(self.payments.ledger) as store:
             return store.case_events(case_id, 10_000)
 
     def act(self, case_id: str, action: str, actor: str, value: str | None = None) -> CaseRow:
         """Assign (value: assignee), annotate (value: note) or close (value: disposition)."""
-        with self.payments.unit_of_work() as (uow, store):
+        with PaymentsStore.writing(self.payments.ledger) as (uow, store):
             row = store.case(case_id)
             if row is None:
                 raise PaymentError("aml_case_not_found", "no AML case has this id")

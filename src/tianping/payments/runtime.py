@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tianping.identity.privacy_service import PrivacyService
 from tianping.identity.totp import SecretBox
-from tianping.ledger.group_commit import Batcher
+from tianping.ledger.group_commit import Batcher, split_by_request
 from tianping.ledger.service import Ledger
 from tianping.payments.clearing import ClearingHouse
 from tianping.payments.clearing_sim import SimulatedClearingHouse
@@ -94,11 +94,5 @@ class PaymentBatcher(Batcher[PaymentCommand, PaymentOutcome | PaymentError]):
     def _commit_payments(
         self, batches: list[Sequence[PaymentCommand]]
     ) -> list[list[PaymentOutcome | PaymentError]]:
-        commands = [command for batch in batches for command in batch]
-        answers = self.service.pay(commands)
-        grouped = []
-        start = 0
-        for batch in batches:
-            grouped.append(answers[start : start + len(batch)])
-            start += len(batch)
-        return grouped
+        answers = self.service.pay([command for batch in batches for command in batch])
+        return split_by_request(batches, answers)

@@ -33,8 +33,8 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -191,6 +191,9 @@ class _Batch:
     """What one `pay` transaction has read and decided so far."""
 
     store: PaymentsStore
+    # The counters as stored when this transaction read them, and as the batch has charged them
+    # so far (what later commands of the batch are judged with).
+    stored: dict[tuple[str, str, str], int] = field(default_factory=dict)
     counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
     wallets: dict[tuple[str, str], WalletRow] = field(default_factory=dict)
     blocklist: dict[str, Any] = field(default_factory=dict)
@@ -231,31 +234,18 @@ class PaymentsService:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self, uow: LedgerWrite | None = None) -> Iterator[tuple[LedgerWrite, PaymentsStore]]:
-        if uow is not None:
-            yield uow, PaymentsStore(uow.connection, uow.store.backend)
-            return
-        with self.ledger.write() as own:
-            yield own, PaymentsStore(own.connection, own.store.backend)
+    def _write(
+        self, uow: LedgerWrite | None = None
+    ) -> AbstractContextManager[tuple[LedgerWrite, PaymentsStore]]:
+        return PaymentsStore.writing(self.ledger, uow)
 
-    @contextmanager
-    def _read(self) -> Iterator[PaymentsStore]:
-        with self.ledger.read(snapshot=True) as store:
-            yield PaymentsStore(store.connection, store.backend)
+    def _read(self) -> AbstractContextManager[PaymentsStore]:
+        return PaymentsStore.reading(self.ledger)
 
     def _now(self, uow: LedgerWrite) -> int:
         return max(self.clock(), uow.head.last_timestamp + 1)
 
-    # The same three for the payments package's other services (AML), which share its tables.
-    def unit_of_work(self) -> AbstractContextManager[tuple[LedgerWrite, PaymentsStore]]:
-        """A ledger write with the payments store on its connection (a context manager)."""
-        return self._write()
-
-    def reading(self) -> AbstractContextManager[PaymentsStore]:
-        """A snapshot read of the payments store (a context manager)."""
-        return self._read()
-
+    # For the payments package's other services (AML), which share its tables.
     def ledger_time(self, uow: LedgerWrite) -> int:
         """ "Now" inside `uow`: the clock, never before the ledger's last timestamp."""
         return self._now(uow)
@@ -836,7 +826,7 @@ class PaymentsService:
             charges.append(keys)
         results = uow.create_transfers(transfers) if transfers else []
         completed_contexts = []
-        base = store.counters(sorted({key for keys in charges for key in keys}))
+        base = {key: batch.stored[key] for keys in charges for key in keys}
         final_counters = dict(base)
         for index, result, keys, transfer in zip(
             executing, results, charges, transfers, strict=True
@@ -883,13 +873,19 @@ class PaymentsService:
             for party_id, wallet in batch.store.wallets_of(parties, currency).items():
                 batch.wallets[(party_id, currency)] = wallet
         keys = [key for c in commands for key in self._counter_keys(c, on).values()]
-        batch.counters.update(batch.store.counters(keys))
+        self._read_counters(batch, keys)
         parties = sorted({c.payer_id for c in commands} | {c.payee_id for c in commands})
         # When some party is unknown, each command finds out for itself, one by one.
         with suppress(IdentityError):
             batch.blocklist.update(
                 party_service.blocklist_statuses(self.ledger, parties, on, uow=uow)
             )
+
+    @staticmethod
+    def _read_counters(batch: _Batch, keys: Sequence[tuple[str, str, str]]) -> None:
+        stored = batch.store.counters(keys)
+        batch.stored.update(stored)
+        batch.counters.update(stored)
 
     def _batch_wallet(self, batch: _Batch, party_id: str, currency: str) -> WalletRow:
         wallet = batch.wallets.get((party_id, currency))
@@ -950,9 +946,9 @@ class PaymentsService:
             if command.channel == "qr_dynamic":
                 self._check_order(store, command, now)
         keys = self._counter_keys(command, on)
-        missing = [key for key in keys.values() if key not in batch.counters]
+        missing = [key for key in keys.values() if key not in batch.stored]
         if missing:
-            batch.counters.update(store.counters(missing))
+            self._read_counters(batch, missing)
         payer_block = self._blocklist(uow, batch, command.payer_id, on)
         payee_block = self._blocklist(uow, batch, command.payee_id, on)
         facts: dict[str, Any] = {
