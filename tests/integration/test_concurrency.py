@@ -150,14 +150,26 @@ def hot_account_worker(url: str, index: int, count: int, out_dir: str, barrier: 
     _guarded(index, out_dir, body)
 
 
+WORKERS_SHARING_IDS = 3
+
+
 def duplicate_id_worker(url: str, index: int, ids: list[int], out_dir: str, barrier: Any) -> None:
-    """Child: submit the shared events in its own order and batch sizes; results to a file."""
+    """Child: submit the shared events in its own order and batch sizes; results to a file.
+
+    Each worker starts on its own "home" share of the ids and only then goes on to the
+    others', so every worker is racing for ids from its first batch on, whatever order the
+    operating system happens to start the processes in.
+    """
 
     def body() -> None:
         ledger = _child_ledger(url)
         rng = random.Random(1000 + index)
-        order = list(ids)
-        rng.shuffle(order)
+        home = ids[index::WORKERS_SHARING_IDS]
+        home_ids = set(home)
+        away = [i for i in ids if i not in home_ids]
+        rng.shuffle(home)
+        rng.shuffle(away)
+        order = home + away
         barrier.wait(60)
         outcome: list[list[int]] = []
         position = 0
@@ -301,7 +313,7 @@ def test_processes_hammering_hot_accounts(
 
 def test_same_ids_from_several_processes(ledger: Ledger, database_url: str, tmp_path: Path) -> None:
     """3 processes submit the same 240 events at once: each id is ok exactly once, else exists."""
-    workers = 3
+    workers = WORKERS_SHARING_IDS
     open_hot_accounts(ledger, sinks=0)
     ids = [5_000_000 + i for i in range(240)]
 
@@ -321,8 +333,10 @@ def test_same_ids_from_several_processes(ledger: Ledger, database_url: str, tmp_
         assert len(codes) == workers
         assert sorted(codes) == [R.ok] + [R.exists] * (workers - 1), (transfer_id, codes)
     print(f"transfers created per worker: {dict(wins)}")
-    # The race was real: every worker created some of the transfers.
-    assert all(wins[i] >= 10 for i in range(workers)), wins
+    # The race was real: more than one process created transfers. (How many each creates is
+    # up to the scheduler and SQLite's lock, which is not fair: one run saw 5 / 73 / 162, so
+    # an equal-share assertion would only test the machine's load.)
+    assert sum(1 for count in wins.values() if count > 0) >= 2, wins
 
     stored = ledger.lookup_transfers(ids)
     assert [t.id for t in stored] == ids
