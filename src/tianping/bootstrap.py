@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tianping.config import Settings, load_secrets_file, load_settings
 from tianping.db.migrate import upgrade
@@ -26,10 +27,11 @@ from tianping.ledger.service import Ledger
 from tianping.ledger.sweeper import ExpirySweeper
 from tianping.lending.runtime import build_lending
 from tianping.lending.service import LendingService
-from tianping.lending.synthetic import platform_scorecard
-from tianping.payments.runtime import PaymentBatcher, build_payments
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
+
+if TYPE_CHECKING:
+    from tianping.payments.runtime import PaymentBatcher
 
 # The environment keys the identity context needs; it is built only when all of them are set.
 IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
@@ -124,6 +126,10 @@ class Services:
     def payments(self) -> PaymentsService:
         """The payments service, built on first use: it trains (or loads) the risk model and
         loads the configured rulebook, which a ledger-only command never needs."""
+        # Imported on first use for the same reason as the scorecard below: the risk model
+        # needs LightGBM and NumPy, which ledger and identity commands should not load.
+        from tianping.payments.runtime import build_payments
+
         with self._payments_lock:
             if self._payments is None:
                 rulebook = cached_rulebook(
@@ -148,6 +154,10 @@ class Services:
                 rulebook = cached_rulebook(
                     self.settings.rulebook, tuple(self.settings.rulebook_overlays)
                 )
+                # Imported here, not at the top: training pulls in scikit-learn, optbinning and
+                # LightGBM (about 3 s), which no command that does not lend should wait for.
+                from tianping.lending.synthetic import platform_scorecard
+
                 identity = self.identity
                 self._lending = build_lending(
                     self.ledger,
@@ -177,6 +187,8 @@ class Services:
     @property
     def payment_batcher(self) -> PaymentBatcher:
         """Single payments from request threads share transactions through this batcher."""
+        from tianping.payments.runtime import PaymentBatcher
+
         service = self.payments
         with self._payments_lock:
             if self._payment_batcher is None:

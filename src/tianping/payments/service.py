@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
@@ -77,7 +77,6 @@ from tianping.payments.payment_codes import (
 from tianping.payments.qr import MerchantQr, encode_merchant_qr, parse_merchant_qr
 from tianping.payments.reconciliation import LedgerRailEntry, ReconciliationReport, reconcile
 from tianping.payments.risk.features import FeatureState, PaymentContext
-from tianping.payments.risk.model import RiskDecision, RiskScorer
 from tianping.payments.store import (
     MerchantRow,
     OrderRow,
@@ -88,6 +87,11 @@ from tianping.payments.store import (
 )
 from tianping.rules.model import Outcome
 from tianping.rules.service import RulesService
+
+if TYPE_CHECKING:
+    # Types only: the risk model module loads LightGBM and NumPy, which a process that never
+    # scores a payment (a ledger command, `--help`) should not wait for.
+    from tianping.payments.risk.model import RiskDecision, RiskScorer
 
 __all__ = [
     "DEFAULT_RAIL_TIMEOUT_S",
