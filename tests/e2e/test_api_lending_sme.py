@@ -114,6 +114,8 @@ def test_consent_then_approval_disbursement_and_repayment(
     _consent(api, merchant)
     over = _apply(api, merchant.token, "sme-over", amount=3 * 600_00 + 1)
     assert over.status_code == 422 and problem_code(over) == "amount_above_receipts_cap"
+    consumer = _apply(api, merchant.token, "sme-c", product="instalment")
+    assert problem_code(consumer) == "applicant_not_person"
     offer = ok(_apply(api, merchant.token, "sme-1"))
     assert offer["outcome"] == "approved", offer
     assert offer["sources"] == ["acquiring_cash_flows", "application"]

@@ -5,7 +5,6 @@ against numbers worked out by hand."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,9 @@ from tianping.payments.cash_flow import (
 AS_OF = date(2026, 5, 10)
 
 
-def _month(month: str, gross: int, refunded: int, receipts: int, declined: int, days: int) -> Any:
+def _month(
+    month: str, gross: int, refunded: int, receipts: int, declined: int, days: int
+) -> MonthlyAcquiring:
     return MonthlyAcquiring(month, gross, refunded, receipts, declined, days)
 
 
