@@ -6,6 +6,7 @@ connection pool per database, one `Ledger`, and one group committer for single-r
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
@@ -23,14 +24,16 @@ from tianping.identity.tokens import SIGNING_KEY_ENV_VAR, load_signing_key
 from tianping.identity.totp import SECRETS_KEY_ENV_VAR, SecretBox
 from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, load_master_key
 from tianping.ledger.group_commit import GroupCommitter
-from tianping.ledger.service import Ledger
+from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
-from tianping.lending.runtime import build_lending
+from tianping.lending.runtime import TrainedOnFirstUse, build_lending
 from tianping.lending.service import LendingService
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
 
 if TYPE_CHECKING:
+    from tianping.lending.scoring.scorecard import ScorecardBundle
+    from tianping.payments.cash_flow import MerchantCashFlowProfile
     from tianping.payments.runtime import PaymentBatcher
 
 # The environment keys the identity context needs; it is built only when all of them are set.
@@ -77,6 +80,38 @@ def build_identity(
             ledger, Vault(load_master_key(environ=environ)), clock, index_key=fingerprint_key
         )
     return IdentityServices(auth=auth, fingerprint_key=fingerprint_key, privacy=privacy)
+
+
+def _platform_scorecard() -> ScorecardBundle:
+    # Imported here, not at the top: training pulls in scikit-learn, optbinning and LightGBM
+    # (about 3 s of imports), which no command that does not lend should wait for.
+    from tianping.lending.synthetic import platform_scorecard
+
+    return platform_scorecard()
+
+
+def _sme_scorecard() -> ScorecardBundle:
+    from tianping.lending.synthetic_sme import sme_scorecard
+
+    return sme_scorecard()
+
+
+class _LazyAcquiring:
+    """A merchant's acquiring as lending reads it, from the payments service built on first
+    use (so lending can be built before payments is)."""
+
+    def __init__(self, payments: Callable[[], PaymentsService]) -> None:
+        self._payments = payments
+
+    def merchant_cash_flow_profile(
+        self, merchant_id: str, as_of: dt.date, months: int, currency: str = "CNY"
+    ) -> MerchantCashFlowProfile:
+        return self._payments().merchant_cash_flow_profile(merchant_id, as_of, months, currency)
+
+    def merchant_free_balance(
+        self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
+    ) -> int:
+        return self._payments().merchant_free_balance(merchant_id, currency, uow)
 
 
 @dataclass(slots=True)
@@ -154,18 +189,18 @@ class Services:
                 rulebook = cached_rulebook(
                     self.settings.rulebook, tuple(self.settings.rulebook_overlays)
                 )
-                # Imported here, not at the top: training pulls in scikit-learn, optbinning and
-                # LightGBM (about 3 s), which no command that does not lend should wait for.
-                from tianping.lending.synthetic import platform_scorecard
-
                 identity = self.identity
                 self._lending = build_lending(
                     self.ledger,
                     rulebook,
                     consent=None if identity is None else identity.privacy,
-                    scorer=platform_scorecard(),
+                    # Trained by the first application (a few seconds each), not by every
+                    # process that reads a loan or runs a batch.
+                    scorer=TrainedOnFirstUse(_platform_scorecard),
                     # Looked up per application, so payments is built only when needed.
                     profile=lambda party_id: self.payments.payer_profile(party_id),
+                    sme_scorer=TrainedOnFirstUse(_sme_scorecard),
+                    acquiring=_LazyAcquiring(lambda: self.payments),
                 )
             return self._lending
 

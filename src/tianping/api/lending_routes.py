@@ -1,10 +1,12 @@
 """Lending over HTTP, under /v1/lending.
 
-A customer applies for itself, reads its own applications and loans, takes up an approved offer
-and repays; a partner bank reads the loans it co-funds; supervisors and auditors read every
-application and loan; the operator runs the daily accrual. A declined application answers with
-its reasons (from the governed reason library) and the path to ask for a human review (D4, G5).
-Amounts are integers of minor units.
+A customer applies for itself (a consumer instalment loan), a merchant for itself (an SME
+working-capital loan, `product: sme`, decided on its own acquiring cash flows with its
+consent); each reads its own applications and loans, takes up an approved offer and repays; a
+partner bank reads the loans it co-funds; supervisors and auditors read every application and
+loan; the operator runs the daily accrual. A declined application answers with its reasons
+(from the governed reason library) and the path to ask for a human review (D4, G5). Amounts are
+integers of minor units.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Collection
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -98,6 +100,8 @@ class ApplicationRequest(_Strict):
     is_student: bool = False
     partner_bank_id: PartyIdText | None = None
     applicant_id: PartyIdText | None = None
+    # `sme`: a merchant's working-capital loan; `annual_income` is then its stated turnover.
+    product: Literal["instalment", "sme"] = "instalment"
 
 
 class AcceptRequest(_Strict):
@@ -119,8 +123,12 @@ def _plain(value: Any) -> dict[str, Any]:
 
 @router.post("/applications")
 def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict[str, Any]:
-    """Apply for an instalment loan: the decision, with the all-in APR when approved and the
-    reasons and the human-review path when declined."""
+    """Apply for an instalment loan, or as a merchant for an SME working-capital loan: the
+    decision, with the all-in APR when approved and the reasons and the human-review path when
+    declined."""
+    if body.product != "sme" and access.principal.role == "merchant":
+        # The merchant scope exists for SME loans; a business is never scored as a consumer.
+        raise ApiProblem("applicant_not_person", "a merchant applies only for an SME loan")
     outcome = lending.apply(
         Application(
             application_id=body.application_id,
@@ -131,6 +139,7 @@ def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict
             has_income=body.has_income,
             is_student=body.is_student,
             partner_bank_id=body.partner_bank_id,
+            product=body.product,
         )
     )
     return _plain(outcome)
@@ -148,7 +157,8 @@ def accept(
     access: ApplicantOfApplication,
     lending: Lending,
 ) -> dict[str, Any]:
-    """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    """Take up an approved offer: the loan is booked and its principal paid to the wallet (to
+    the merchant's settlement account for an SME loan)."""
     return dataclasses.asdict(lending.accept(application_id, body.loan_id))
 
 
@@ -161,7 +171,8 @@ def get_loan(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
 def repay(
     loan_id: RequestId, body: RepaymentRequest, access: Borrower, lending: Lending
 ) -> dict[str, Any]:
-    """Repay from the borrower's wallet (fees, penalty interest, interest, then principal)."""
+    """Repay from the borrower's wallet, or a merchant's settlement account for an SME loan
+    (fees, penalty interest, interest, then principal)."""
     if not access.unrestricted and lending.loan(loan_id).party_id != access.party:
         raise ApiProblem("forbidden", "only the borrower repays from its wallet")
     return dataclasses.asdict(lending.repay(loan_id, body.payment_id, body.amount))
