@@ -126,9 +126,6 @@ def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict
     """Apply for an instalment loan, or as a merchant for an SME working-capital loan: the
     decision, with the all-in APR when approved and the reasons and the human-review path when
     declined."""
-    if body.product != "sme" and access.principal.role == "merchant":
-        # The merchant scope exists for SME loans; a business is never scored as a consumer.
-        raise ApiProblem("applicant_not_person", "a merchant applies only for an SME loan")
     outcome = lending.apply(
         Application(
             application_id=body.application_id,

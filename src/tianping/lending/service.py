@@ -343,6 +343,13 @@ class LendingService:
         ).digest()
         if sme:
             return self._apply_sme(application, digest, rules, scorer)
+        # A business is never scored as a consumer: consumer products are a person's.
+        self._require_applicant_kind(
+            application.party_id,
+            "person",
+            "applicant_not_person",
+            "a merchant applies only for an SME loan",
+        )
         sources = self._allowed_sources(application.party_id)
         features = dict(application.features or {})
         if self.profile is not None and "platform_payments" in sources:
@@ -355,6 +362,11 @@ class LendingService:
         features.setdefault("requested_amount", application.amount)
         scored = scorer.score(features, sources)
         return self._decide(application, digest, scored, {}, rules)
+
+    def _require_applicant_kind(self, party_id: str, kind: str, code: str, message: str) -> None:
+        """Refuse an applicant of the wrong kind (identity's record decides, not the caller)."""
+        if str(party_service.get_party(self.ledger, party_id).kind) != kind:
+            raise LendingRefusal(code, message)
 
     def _decide(
         self,
@@ -480,11 +492,12 @@ class LendingService:
             raise LendingRefusal(
                 "term_invalid", f"an SME loan is 1 to {SME_TERM_MONTHS_MAX} months"
             )
-        party = party_service.get_party(self.ledger, application.party_id)
-        if str(party.kind) != "merchant":
-            raise LendingRefusal(
-                "applicant_not_merchant", "only a merchant applies for an SME loan"
-            )
+        self._require_applicant_kind(
+            application.party_id,
+            "merchant",
+            "applicant_not_merchant",
+            "only a merchant applies for an SME loan",
+        )
         if self.acquiring is None:
             raise LendingRefusal("lending_unavailable", "SME lending is not configured")
         if (
