@@ -645,7 +645,8 @@ class LendingService:
         """Repay from the borrower's wallet: fees, penalty interest, interest, then principal
         (the default waterfall), each split between the funders by their shares. Paying more
         than is owed pays what is owed and reports the rest as overpayment, which stays in the
-        wallet. Idempotent by `payment_id`."""
+        wallet. The loan is first accrued up to today, so paying today's payoff quote
+        (`quote_payoff`) closes it. Idempotent by `payment_id`."""
         if type(amount) is not int or amount <= 0:
             raise LendingRefusal("amount_invalid", "a repayment is a positive amount")
         with self._write() as (uow, store):
@@ -665,7 +666,7 @@ class LendingService:
             if loan.status != "active":
                 raise LendingRefusal("loan_not_active", "the loan is not active")
             now = self._now(uow)
-            loan = self._settle_if_paid_off(uow, store, loan, payment_id, amount, local_date(now))
+            loan = self._accrue_to_date(uow, store, loan, payment_id, local_date(now))
             balances = LoanBalances(
                 fees=loan.fees_due,
                 penalty_interest=loan.penalty_due,
@@ -916,33 +917,26 @@ class LendingService:
             total=loan.outstanding_principal + owed_interest + owed_penalty + loan.fees_due,
         )
 
-    def _settle_if_paid_off(
+    def _accrue_to_date(
         self,
         uow: LedgerWrite,
         store: LendingStore,
         loan: LoanRow,
         payment_id: str,
-        amount: int,
         today: date,
     ) -> LoanRow:
-        """When a repayment covers the payoff quote of today, first accrue this loan up to today
-        (as the batch would), so the payment settles the interest of every day used and closes
-        the loan. A smaller payment changes nothing here."""
+        """Before a repayment, accrue this loan up to today as the batch would (interest, and
+        penalty interest if overdue), so the payment meets every day's interest: a borrower
+        paying the day's payoff quote closes the loan, and one paying less never has the
+        principal paid ahead of interest already earned. The batch later skips the days done
+        here (the loan remembers its last accrual)."""
         interest, remainder, penalty = self._pending_accrual(store, loan, today)
-        owed = (
-            loan.outstanding_principal
-            + loan.accrued_interest
-            + loan.penalty_due
-            + loan.fees_due
-            + interest
-            + penalty
-        )
-        if amount < owed or (interest == 0 and penalty == 0):
+        if interest == 0 and penalty == 0:
             return loan
         transfers: list[NewTransfer] = []
         for purpose, code, accrued in (
-            ("accrual-payoff", LendingCode.ACCRUAL, interest),
-            ("penalty-payoff", LendingCode.PENALTY_ACCRUAL, penalty),
+            ("accrual-to-date", LendingCode.ACCRUAL, interest),
+            ("penalty-to-date", LendingCode.PENALTY_ACCRUAL, penalty),
         ):
             parts = funder_split(accrued, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
             for funder, part in sorted(parts.items()):
@@ -959,7 +953,7 @@ class LendingService:
                             int(code),
                         )
                     )
-        self._expect_ok(uow.create_transfers(transfers), "payoff accrual")
+        self._expect_ok(uow.create_transfers(transfers), "accrual to date")
         store.accrue_loan(loan.loan_id, interest, remainder, penalty, today.isoformat())
         return replace(
             loan,
