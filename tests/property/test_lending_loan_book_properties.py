@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tianping.lending.loan_book import (
     BASIS_POINTS,
     PenaltySurcharge,
+    bounded_split,
     daily_penalty,
     funder_split,
     horizon_pd,
@@ -73,3 +74,27 @@ def test_a_longer_horizon_never_has_a_smaller_pd(pd_ppm: int, shorter: int, long
     shorter, longer = sorted((shorter, longer))
     pd = Decimal(pd_ppm) / 1_000_000
     assert Decimal(0) <= horizon_pd(pd, shorter) <= horizon_pd(pd, longer) <= Decimal(1)
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**9),
+    share=bank_shares,
+    slack=st.integers(min_value=-3, max_value=3),
+)
+def test_a_bounded_split_keeps_the_total_and_the_holdings(
+    amount: int, share: int, slack: int
+) -> None:
+    """Whatever the funders hold (their pro-rata parts give or take a few units, as per-flow
+    splits leave them), the write-off parts add up to the amount and none exceeds what its
+    funder holds when together they hold enough."""
+    parts = funder_split(amount, share, "bank-1", "platform")
+    held = {funder: part for funder, part in parts.items()}
+    if len(held) == 2:
+        held["bank-1"] = max(0, held["bank-1"] + slack)
+        held["platform"] = max(0, amount - held["bank-1"] + max(0, -slack))
+    bounded = bounded_split(parts, held)
+    assert sum(bounded.values()) == amount
+    if sum(held.values()) >= amount:
+        assert all(0 <= bounded[funder] <= held[funder] for funder in bounded)
+    if all(parts[funder] <= held[funder] for funder in parts):
+        assert bounded == parts

@@ -39,6 +39,7 @@ __all__ = [
     "NOTICE_REASONS",
     "PENALTY_DENOMINATOR_MAX",
     "PenaltySurcharge",
+    "bounded_split",
     "class_change_notice",
     "daily_penalty",
     "ecl",
@@ -105,6 +106,36 @@ def funder_split(amount: int, bank_share_bps: int, funder: str, platform: str) -
         return {platform: amount}
     bank, own = allocate(amount, [bank_share_bps, BASIS_POINTS - bank_share_bps])
     return {funder: bank, platform: own}
+
+
+def bounded_split(parts: Mapping[str, int], held: Mapping[str, int]) -> dict[str, int]:
+    """Pro-rata parts moved, unit by unit, so that no funder gives up more than it holds.
+
+    The ledger splits each flow (a day's accrual for the whole book, a repayment) between the
+    funders on its own, so what a funder holds of one loan can differ from its pro-rata share
+    of the loan's balance by a unit per flow (`colending.split_drift_bound`). Removing the
+    balance (a write-off) pro rata could then ask a funder's receivable for a unit it does not
+    have. This keeps the pro-rata parts where every funder holds them, and otherwise moves the
+    excess to the funders with room, in name order; the parts still add up to the same total.
+    """
+    result = dict(parts)
+    excess = 0
+    for funder in sorted(result):
+        room = max(0, held.get(funder, 0))
+        if result[funder] > room:
+            excess += result[funder] - room
+            result[funder] = room
+    for funder in sorted(result):
+        if not excess:
+            break
+        room = max(0, held.get(funder, 0)) - result[funder]
+        moved = min(room, excess)
+        result[funder] += moved
+        excess -= moved
+    if excess:
+        # Nobody holds enough: the ledger will refuse, and the parts stay pro rata.
+        return dict(parts)
+    return result
 
 
 # --------------------------------------------------------------------------- provisioning

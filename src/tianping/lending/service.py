@@ -50,6 +50,7 @@ from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     LGD_DEFAULT,
     PenaltySurcharge,
+    bounded_split,
     class_change_notice,
     daily_penalty,
     ecl,
@@ -1095,6 +1096,7 @@ class LendingService:
                 ),
             ):
                 parts = funder_split(amount, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
+                parts = bounded_split(parts, self._held(uow, kind, parts, loan.currency))
                 for funder, part in sorted(parts.items()):
                     by_funder.setdefault(funder, {"principal": 0, "interest": 0})
                     by_funder[funder][bucket_name] = part
@@ -1147,6 +1149,18 @@ class LendingService:
             )
         _log.info("loan written off: %d minor units", amounts.total_written_off)
         return self._write_off_outcome(loan_id, write_off_id, record)
+
+    @staticmethod
+    def _held(
+        uow: LedgerWrite, kind: LendingAccount, funders: Iterable[str], currency: str
+    ) -> dict[str, int]:
+        """What each funder's receivable of `kind` holds now (debits less credits)."""
+        ids = {chart.account_id(kind, funder, currency): funder for funder in funders}
+        found = uow.store.fetch_accounts(list(ids))
+        return {
+            funder: found[id_].debits_posted - found[id_].credits_posted if id_ in found else 0
+            for id_, funder in ids.items()
+        }
 
     @staticmethod
     def _write_off_outcome(
