@@ -172,6 +172,21 @@ def test_the_payoff_quote_closes_the_loan_between_batches(world: PaymentsWorld) 
     assert closed.value.code == "loan_not_active"
 
 
+def test_a_quote_ahead_counts_what_the_batches_will_accrue(world: PaymentsWorld) -> None:
+    """The quote's own arithmetic (Python) and the batch's (SQL) agree to the fen, penalty
+    interest included."""
+    lending = _service(world)
+    loan_id, first_due = _loan(lending, world, "loan-ahead", partner_bank_id="bank-7")
+    disbursed = date.fromisoformat(lending.loan(loan_id).disbursed_on)
+    lending.accrue_through(first_due + timedelta(days=1), disbursed)
+    quote = lending.quote_payoff(loan_id, first_due + timedelta(days=9))
+    lending.accrue_through(first_due + timedelta(days=9), first_due + timedelta(days=1))
+    loan = lending.loan(loan_id)
+    assert quote.penalty_interest == loan.penalty_due > 0
+    assert quote.interest == loan.accrued_interest
+    assert quote.total == loan.outstanding_principal + loan.accrued_interest + loan.penalty_due
+
+
 def test_a_payment_below_the_quote_leaves_the_loan_open(world: PaymentsWorld) -> None:
     lending = _service(world)
     loan_id, _ = _loan(lending, world, "loan-short")

@@ -297,13 +297,14 @@ class LendingService:
     # -- the daily accrual ------------------------------------------------------------------
 
     def accrue(self, day: date) -> AccrualReport:
-        """Accrue one day's interest on every active loan not yet accrued for `day`.
+        """Accrue one day's interest on every active loan not yet accrued for `day`, and the
+        penalty surcharge on its overdue principal (`loan_book`).
 
         Set-based: one aggregate and one UPDATE over the whole book, then one ledger transfer
-        per currency and funder (debit interest receivable, credit interest income), the
-        group's interest split between the partner bank and the platform by the loans' funding
-        shares, largest remainder, so the general ledger moves exactly what the sub-ledger
-        accrued. Running the same day again accrues nothing more (each loan remembers the last
+        per currency and funder (debit interest receivable, credit interest income; penalty
+        interest in a transfer of its own code), the group's interest split between the partner
+        bank and the platform by the loans' funding shares, largest remainder, so the general
+        ledger moves exactly what the sub-ledger accrued. Running the same day again accrues nothing more (each loan remembers the last
         day it accrued for).
         """
         label = day.isoformat()
@@ -311,20 +312,21 @@ class LendingService:
             done = store.accrual_run(label)
             if done is not None:
                 return AccrualReport(label, done[0], done[1], (), replayed=True)
-            # Penalty first: it accrues on the loans this run accrues, which the interest
-            # UPDATE then marks as accrued for the day.
+            # The batch for a day accrues the day before it; the penalty surcharge runs on the
+            # principal of instalments due before that day (the due date itself is the last
+            # day to pay), in the same two statements as the interest.
             covered = (day - timedelta(days=1)).isoformat()
-            surcharge = self.penalty_surcharge
-            penalties = store.penalty_groups(
-                label, covered, surcharge.numerator, surcharge.denominator
+            surcharge = (
+                covered,
+                self.penalty_surcharge.numerator,
+                self.penalty_surcharge.denominator,
             )
-            if penalties:
-                store.apply_penalty(label, covered, surcharge.numerator, surcharge.denominator)
-            groups = store.accrual_groups(label)
-            accrued = store.apply_accrual(label)
+            groups = store.accrual_groups(label, surcharge)
+            accrued = store.apply_accrual(label, surcharge)
             loans = sum(group.loans for group in groups)
             if accrued != loans:  # pragma: no cover - both statements see one snapshot
                 raise LendingRefusal("accrual_inconsistent", "the book changed during the accrual")
+            penalties = [replace(group, interest=group.penalty) for group in groups]
             transfers = self._accrual_transfers(uow, label, groups) + self._accrual_transfers(
                 uow, label, penalties, "penalty", LendingCode.PENALTY_ACCRUAL
             )
@@ -333,7 +335,7 @@ class LendingService:
                     if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
                         raise LendingRefusal("ledger_refused", f"accrual refused: {result.name}")
             total = sum(group.interest for group in groups)
-            penalty = sum(group.interest for group in penalties)
+            penalty = sum(group.penalty for group in groups)
             store.insert_accrual_run(label, loans, total, self._now(uow))
         _log.info("accrued %s: %d loans, %d + %d minor units", label, loans, total, penalty)
         return AccrualReport(label, loans, total, tuple(groups), penalty=penalty)

@@ -110,13 +110,15 @@ def new_loan(
 
 @dataclass(frozen=True, slots=True)
 class AccrualGroup:
-    """One day's interest of every active loan sharing a currency and a funding split."""
+    """One day's interest of every active loan sharing a currency and a funding split, and the
+    penalty surcharge on the overdue principal among them."""
 
     currency: str
     partner_bank_id: str
     bank_share_bps: int
     loans: int
     interest: int
+    penalty: int = 0
 
 
 class LendingStore(Statements):
@@ -402,21 +404,41 @@ class LendingStore(Statements):
 
     # -- the daily accrual, set-based -------------------------------------------------------
 
-    def accrual_groups(self, day: str) -> list[AccrualGroup]:
-        """What accruing `day` adds, per currency and funding split, before it is applied."""
+    def _penalty(self, surcharge: tuple[str, int, int] | None) -> tuple[str, tuple[Any, ...]]:
+        """The day's penalty surcharge of one loan, as SQL and its parameters: zero unless the
+        loan's oldest unpaid instalment fell due before the covered day (`next_due_on` is kept
+        at that instalment's date), so a current loan costs one comparison and no instalment
+        lookup. `surcharge` is (covered day, numerator, denominator), or None for none."""
+        if surcharge is None:
+            return "0", ()
+        covered, numerator, denominator = surcharge
+        return (
+            f"CASE WHEN next_due_on < {self.p} THEN "
+            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} ELSE 0 END",
+            (covered, covered, numerator, ACCRUAL_DENOMINATOR * denominator),
+        )
+
+    def accrual_groups(
+        self, day: str, surcharge: tuple[str, int, int] | None = None
+    ) -> list[AccrualGroup]:
+        """What accruing `day` adds (interest, and the penalty surcharge on overdue principal),
+        per currency and funding split, before it is applied."""
+        penalty, parameters = self._penalty(surcharge)
         rows = self._execute(
             "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), "
             f"COALESCE(SUM((outstanding_principal * rate_bps + accrual_remainder) "
-            f"/ {ACCRUAL_DENOMINATOR}), 0) "
+            f"/ {ACCRUAL_DENOMINATOR}), 0), CAST(COALESCE(SUM({penalty}), 0) AS BIGINT) "
             f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
             "GROUP BY currency, partner_bank_id, bank_share_bps "
             "ORDER BY currency, partner_bank_id, bank_share_bps",
-            (day,),
+            (*parameters, day),
         ).fetchall()
-        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
-    def apply_accrual(self, day: str) -> int:
-        """Accrue one day on every active loan not yet accrued for `day`; returns how many."""
+    def apply_accrual(self, day: str, surcharge: tuple[str, int, int] | None = None) -> int:
+        """Accrue one day (interest, and the penalty surcharge on overdue principal) on every
+        active loan not yet accrued for `day`, in one UPDATE; returns how many loans."""
+        penalty, parameters = self._penalty(surcharge)
         cursor = self._execute(
             "UPDATE loans SET "
             "accrued_interest = accrued_interest + "
@@ -424,9 +446,10 @@ class LendingStore(Statements):
             "accrual_remainder = "
             f"(outstanding_principal * rate_bps + accrual_remainder) {self._modulo} "
             f"{ACCRUAL_DENOMINATOR}, "
+            f"penalty_due = penalty_due + {penalty}, "
             f"last_accrual_on = {self.p} "
             f"WHERE status = 'active' AND last_accrual_on < {self.p}",
-            (day, day),
+            (*parameters, day, day),
         )
         return int(cursor.rowcount)
 
@@ -453,7 +476,7 @@ class LendingStore(Statements):
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
-    # -- penalty interest, set-based ----------------------------------------------------------
+    # -- penalty interest --------------------------------------------------------------------
 
     def _overdue_principal(self) -> str:
         """Per loan: the principal of its instalments due before the covered day and not yet
@@ -463,36 +486,6 @@ class LendingStore(Statements):
             "FROM loan_instalments i WHERE i.loan_id = loans.loan_id "
             f"AND i.due_on < {self.p} AND i.principal_paid < i.principal_due), 0) AS BIGINT)"
         )
-
-    def penalty_groups(
-        self, day: str, covered: str, numerator: int, denominator: int
-    ) -> list[AccrualGroup]:
-        """The penalty surcharge accruing `day` adds (for the day `covered`), per currency and
-        funding split. Only loans whose oldest unpaid instalment fell due before the covered
-        day are looked at (`next_due_on` is kept at that instalment's date), so a current book
-        costs one column comparison per loan and no instalment lookup."""
-        rows = self._execute(
-            "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), COALESCE(SUM(penalty), 0) "
-            f"FROM (SELECT currency, partner_bank_id, bank_share_bps, "
-            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} AS penalty "
-            f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
-            f"AND next_due_on < {self.p}) overdue "
-            "GROUP BY currency, partner_bank_id, bank_share_bps "
-            "ORDER BY currency, partner_bank_id, bank_share_bps",
-            (covered, numerator, ACCRUAL_DENOMINATOR * denominator, day, covered),
-        ).fetchall()
-        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
-
-    def apply_penalty(self, day: str, covered: str, numerator: int, denominator: int) -> int:
-        """Add one day's penalty surcharge to every overdue loan not yet accrued for `day`; run
-        before `apply_accrual`, which marks the day accrued. Returns how many loans."""
-        cursor = self._execute(
-            "UPDATE loans SET penalty_due = penalty_due + "
-            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} "
-            f"WHERE status = 'active' AND last_accrual_on < {self.p} AND next_due_on < {self.p}",
-            (covered, numerator, ACCRUAL_DENOMINATOR * denominator, day, covered),
-        )
-        return int(cursor.rowcount)
 
     def unpaid_principal_by_due(self, loan_id: str) -> list[tuple[str, int]]:
         """(due date, principal not yet repaid) of a loan's instalments, oldest first."""
