@@ -70,8 +70,8 @@ from tianping.lending.model import (
     WriteOffOutcome,
 )
 from tianping.lending.pricing import (
+    CostDisclosure,
     CostItem,
-    apr_irr,
     build_cost_disclosure,
     schedule_cash_flows,
 )
@@ -304,8 +304,8 @@ class LendingService:
         per currency and funder (debit interest receivable, credit interest income; penalty
         interest in a transfer of its own code), the group's interest split between the partner
         bank and the platform by the loans' funding shares, largest remainder, so the general
-        ledger moves exactly what the sub-ledger accrued. Running the same day again accrues nothing more (each loan remembers the last
-        day it accrued for).
+        ledger moves exactly what the sub-ledger accrued. Running the same day again accrues
+        nothing more (each loan remembers the last day it accrued for).
         """
         label = day.isoformat()
         with self._write() as (uow, store):
@@ -462,7 +462,9 @@ class LendingService:
             schedule = build_schedule(
                 application.amount, Decimal(rate_bps) / 10_000, application.term_months, on
             )
-            apr = apr_irr(schedule_cash_flows(schedule))
+            # The cost table (L13) solves the all-in APR (L9) once, for pricing and disclosure.
+            costs = self._cost_table(schedule, rate_bps, application.partner_bank_id)
+            apr = costs.annualised_all_in_cost
             pricing = self.rules.decide(
                 "loan.price",
                 {
@@ -513,9 +515,7 @@ class LendingService:
         if approved:
             outcome = replace(
                 outcome,
-                cost_disclosure=self._cost_disclosure(
-                    schedule, rate_bps, application.partner_bank_id
-                ),
+                cost_disclosure=self._cost_document(costs, rate_bps, application.partner_bank_id),
             )
         return outcome
 
@@ -968,23 +968,24 @@ class LendingService:
 
     # -- the cost disclosure (L13) ---------------------------------------------------------
 
-    def _cost_disclosure(
+    @staticmethod
+    def _payee(partner_bank_id: str | None) -> str:
+        if partner_bank_id:
+            return "the platform (30%) and the partner bank (70%)"
+        return "the platform"
+
+    def _cost_table(
         self, schedule: Schedule, rate_bps: int, partner_bank_id: str | None
-    ) -> dict[str, Any]:
+    ) -> CostDisclosure:
         """The comprehensive financing-cost table of an offer: each cost item with its payee and
         standard, their total, and the all-in annualised rate (an IRR, L9), which
         `build_cost_disclosure` checks covers every item. The product charges interest only:
-        no fees, nothing deducted up front, no prepayment fee. Penalty interest arises only if
-        a payment is late, so it is not part of the cost under normal performance (L13); it is
-        disclosed as a contingent charge beside the table."""
-        payee = (
-            "the platform (30%) and the partner bank (70%)" if partner_bank_id else "the platform"
-        )
+        no fees, nothing deducted up front, no prepayment fee."""
         percent = Decimal(rate_bps) / 100
         items = [
             CostItem(
                 name="interest",
-                payee=payee,
+                payee=self._payee(partner_bank_id),
                 standard=(
                     f"{percent}% a year on the outstanding principal, "
                     f"{len(schedule.instalments)} monthly instalments"
@@ -992,9 +993,18 @@ class LendingService:
                 amount=schedule.total_interest,
             )
         ]
-        disclosure = build_cost_disclosure(
+        return build_cost_disclosure(
             schedule_cash_flows(schedule), items, Decimal(rate_bps) / 10_000
         )
+
+    def _cost_document(
+        self, disclosure: CostDisclosure, rate_bps: int, partner_bank_id: str | None
+    ) -> dict[str, Any]:
+        """The cost table as the offer shows it. Penalty interest arises only if a payment is
+        late, so it is not part of the cost under normal performance (L13); it is disclosed
+        as a contingent charge beside the table."""
+        payee = self._payee(partner_bank_id)
+        percent = Decimal(rate_bps) / 100
         surcharge = self.penalty_surcharge
         overdue_percent = percent * (surcharge.denominator + surcharge.numerator)
         overdue_percent /= surcharge.denominator
@@ -1034,8 +1044,9 @@ class LendingService:
         schedule = build_schedule(
             amount, Decimal(outcome.rate_bps) / 10_000, term, local_date(decided_at)
         )
+        costs = self._cost_table(schedule, outcome.rate_bps, partner)
         return replace(
-            outcome, cost_disclosure=self._cost_disclosure(schedule, outcome.rate_bps, partner)
+            outcome, cost_disclosure=self._cost_document(costs, outcome.rate_bps, partner)
         )
 
     # -- write-off and recovery ------------------------------------------------------------
