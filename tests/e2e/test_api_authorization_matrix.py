@@ -158,6 +158,11 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
     ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
     ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,
+    ("GET", "/v1/lending/loans/{loan_id}/payoff"): PAYMENT_READERS,
+    ("POST", "/v1/lending/loans/{loan_id}/write-off"): OPERATOR,
+    ("POST", "/v1/lending/loans/{loan_id}/recoveries"): OPERATOR,
+    ("GET", "/v1/lending/parties/{party_id}/notices"): PAYMENT_READERS,
+    ("GET", "/v1/lending/partners/{bank_id}/concentration"): PAYMENT_READERS,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -275,6 +280,8 @@ def _concrete(path: str, party: dict[str, str]) -> str:
     """The path with each placeholder replaced by the resource of `party` (or a dummy)."""
     for name in ("party_id", "account_id", "transfer_id"):
         path = path.replace("{" + name + "}", party[name])
+    # A partner bank is a party: its own concentration is the one at its party id.
+    path = path.replace("{bank_id}", party["party_id"])
     path = re.sub(r"\{rule_id\}", "no-such-rule", path)
     return re.sub(r"\{[a-z_]+\}", "1", path)
 

@@ -2,11 +2,13 @@
 
 A customer applies for itself (a consumer instalment loan), a merchant for itself (an SME
 working-capital loan, `product: sme`, decided on its own acquiring cash flows with its
-consent); each reads its own applications and loans, takes up an approved offer and repays; a
-partner bank reads the loans it co-funds; supervisors and auditors read every application and
-loan; the operator runs the daily accrual. A declined application answers with its reasons
-(from the governed reason library) and the path to ask for a human review (D4, G5). Amounts are
-integers of minor units.
+consent); each reads its own applications and loans, takes up an approved offer (shown with its
+cost-disclosure table, L13), reads a payoff quote and repays, and reads its adverse-change
+notices; a partner bank reads the loans it co-funds and its own co-lending concentration (L3);
+supervisors and auditors read every application, loan and concentration; the operator runs the
+daily accrual and classification, writes loans off and books recoveries. A declined application
+and an adverse-change notice answer with their reasons and the path to ask for a human review
+(D4, G5, G7). Amounts are integers of minor units.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 
-from tianping.api.identity_routes import PartyIdText
+from tianping.api.identity_routes import PartyIdPath, PartyIdText
 from tianping.api.ledger_routes import ServicesDependency, get_services
 from tianping.api.problems import ApiProblem
 from tianping.api.schemas import PROBLEM_RESPONSES
 from tianping.api.security import (
     FILTERED_BY_HANDLER,
+    PARTY_IN_PATH,
     Access,
     OwnershipRule,
     acting_party,
     require,
 )
 from tianping.lending.model import Application
-from tianping.lending.service import LendingService
+from tianping.lending.service import NOTICES_PAGE_MAX, WRITE_OFF_REASON_MAX, LendingService
 
 __all__ = ["router"]
 
@@ -58,11 +61,17 @@ def _loan_parties(request: Request) -> Collection[str]:
     return (loan.party_id, loan.partner_bank_id)
 
 
-# An application is its applicant's; a loan is its borrower's and its co-funding bank's.
+def _bank_in_path(request: Request) -> Collection[str]:
+    return (str(request.path_params["bank_id"]),)
+
+
+# An application is its applicant's; a loan is its borrower's and its co-funding bank's; a
+# bank's concentration is the bank's own.
 APPLICATION_IN_PATH: Final = OwnershipRule(
     "applicant", _application_parties, "application_not_found"
 )
 LOAN_IN_PATH: Final = OwnershipRule("borrower or funding bank", _loan_parties, "loan_not_found")
+BANK_IN_PATH: Final = OwnershipRule("partner bank in path", _bank_in_path)
 
 Applicant = Annotated[
     Access, Depends(require("lending:write", own="lending:apply:own", owner=FILTERED_BY_HANDLER))
@@ -78,6 +87,12 @@ _READ_APPLICATION: Final = [
 ]
 _READ_LOAN: Final = [Depends(require("lending:read", own="lending:read:own", owner=LOAN_IN_PATH))]
 _OPERATE: Final = [Depends(require("lending:write"))]
+_READ_NOTICES: Final = [
+    Depends(require("lending:read", own="lending:read:own", owner=PARTY_IN_PATH))
+]
+_READ_CONCENTRATION: Final = [
+    Depends(require("lending:read", own="lending:read:own", owner=BANK_IN_PATH))
+]
 
 
 def _service(services: ServicesDependency) -> LendingService:
@@ -111,6 +126,18 @@ class AcceptRequest(_Strict):
 class RepaymentRequest(_Strict):
     payment_id: RequestId
     amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+
+
+class WriteOffRequest(_Strict):
+    write_off_id: RequestId
+    on: dt.date
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=WRITE_OFF_REASON_MAX)]
+
+
+class RecoveryRequest(_Strict):
+    recovery_id: RequestId
+    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+    on: dt.date
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -192,3 +219,43 @@ def classify(day: dt.date, lending: Lending) -> dict[str, int]:
 def portfolio(lending: Lending) -> dict[str, Any]:
     """The active book by five-tier class and stage, with each stage's expected-loss provision."""
     return lending.portfolio()
+
+
+@router.get("/loans/{loan_id}/payoff", dependencies=_READ_LOAN)
+def payoff(loan_id: RequestId, on: dt.date, lending: Lending) -> dict[str, Any]:
+    """What settles the loan on `on` (principal, interest to that day, penalty interest, fees;
+    no prepayment fee): repaying `total` that day closes the loan."""
+    return dataclasses.asdict(lending.quote_payoff(loan_id, on))
+
+
+@router.post("/loans/{loan_id}/write-off", dependencies=_OPERATE)
+def write_off(loan_id: RequestId, body: WriteOffRequest, lending: Lending) -> dict[str, Any]:
+    """Write a loan off (loss class, or past the configured days past due): each funder's share
+    to its credit losses; the borrower gets a notice. Idempotent by `write_off_id`."""
+    return dataclasses.asdict(lending.write_off(loan_id, body.write_off_id, body.on, body.reason))
+
+
+@router.post("/loans/{loan_id}/recoveries", dependencies=_OPERATE)
+def record_recovery(loan_id: RequestId, body: RecoveryRequest, lending: Lending) -> dict[str, Any]:
+    """Book cash recovered on a written-off loan from the borrower's wallet, as each funder's
+    recovery income. Idempotent by `recovery_id`."""
+    return dataclasses.asdict(
+        lending.record_recovery(loan_id, body.recovery_id, body.amount, body.on)
+    )
+
+
+@router.get("/parties/{party_id}/notices", dependencies=_READ_NOTICES)
+def notices(
+    party_id: PartyIdPath,
+    lending: Lending,
+    limit: Annotated[int, PydanticField(ge=1, le=NOTICES_PAGE_MAX)] = NOTICES_PAGE_MAX,
+) -> dict[str, Any]:
+    """A borrower's adverse-change notices (a worse class, a write-off), with their reasons and
+    the path to ask for a human review."""
+    return {"notices": lending.notices(party_id, limit)}
+
+
+@router.get("/partners/{bank_id}/concentration", dependencies=_READ_CONCENTRATION)
+def partner_concentration(bank_id: RequestId, lending: Lending) -> dict[str, Any]:
+    """A partner bank's co-lending balance with the platform against the L3 limits."""
+    return lending.concentration_report(bank_id)

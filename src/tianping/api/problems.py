@@ -200,6 +200,24 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     ),
     "accrual_range_invalid": ProblemKind(422, "The accrual range is not valid"),
     "accrual_inconsistent": ProblemKind(500, "The loan book changed during the accrual"),
+    "payoff_date_invalid": ProblemKind(422, "A payoff cannot be quoted for this date"),
+    "write_off_not_allowed": ProblemKind(
+        409, "The loan is neither in the loss class nor past the write-off threshold"
+    ),
+    "write_off_exists_with_different_fields": ProblemKind(
+        409, "The write-off id was already used with other fields"
+    ),
+    "write_off_date_invalid": ProblemKind(422, "A write-off cannot be dated before disbursement"),
+    "reason_invalid": ProblemKind(422, "The reason is empty or too long"),
+    "loan_not_written_off": ProblemKind(409, "Only a written-off loan takes recoveries"),
+    "recovery_exists_with_different_fields": ProblemKind(
+        409, "The recovery id was already used with other fields"
+    ),
+    "nothing_to_recover": ProblemKind(409, "Nothing remains written off on the loan"),
+    "partner_not_registered": ProblemKind(404, "The bank has no registered co-lending figures"),
+    "partner_figures_inconsistent": ProblemKind(
+        409, "The bank's registered figures are inconsistent with its co-lending balances"
+    ),
     "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
     "payee_lookup_unavailable": ProblemKind(503, "Payee lookup is not configured"),
     "payee_not_found": ProblemKind(404, "No customer has this phone number"),

@@ -7,7 +7,12 @@ owns of the loan book:
 * loan receivable (4001): principal lent and not yet repaid (an asset of the funder);
 * interest receivable (4002): interest accrued and not yet paid;
 * interest income (4101): interest earned (income of the funder);
-* credit losses (4201): principal and interest written off (an expense of the funder).
+* credit losses (4201): principal and interest written off (an expense of the funder);
+* recoveries (4202): cash recovered on loans already written off (income of the funder, shown
+  against its credit losses, as IFRS 9 credits recoveries to the impairment line).
+
+Penalty interest accrues into the same interest receivable and income accounts as ordinary
+interest (it is interest, at the overdue rate), under its own transfer code.
 
 The loan sub-ledger (`loans`, one row per loan) holds the same amounts per loan; the daily
 accrual posts one transfer per currency and funder for the whole book, which is what makes it
@@ -33,6 +38,7 @@ class LendingAccount(IntEnum):
     INTEREST_RECEIVABLE = 4002
     INTEREST_INCOME = 4101
     CREDIT_LOSSES = 4201
+    RECOVERIES = 4202
 
 
 class LendingCode(IntEnum):
@@ -41,11 +47,14 @@ class LendingCode(IntEnum):
     DISBURSEMENT = 401
     DISBURSEMENT_FUNDING = 402
     ACCRUAL = 411
+    PENALTY_ACCRUAL = 412
     REPAYMENT_PRINCIPAL = 421
     REPAYMENT_INTEREST = 422
     REPAYMENT_FUNDING = 423
+    REPAYMENT_PENALTY = 424
     WRITE_OFF = 431
     RECOVERY = 432
+    RECOVERY_FUNDING = 433
 
 
 def account_id(kind: LendingAccount, funder: str, currency: str) -> int:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Application", "ApplicationOutcome", "RepaymentOutcome"]
+__all__ = [
+    "Application",
+    "ApplicationOutcome",
+    "PartnerBankFigures",
+    "PayoffQuote",
+    "RecoveryOutcome",
+    "RepaymentOutcome",
+    "WriteOffOutcome",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,8 @@ class ApplicationOutcome:
     sources: tuple[str, ...]
     review_path: str | None
     replayed: bool = False
+    # The comprehensive financing-cost table shown with an approved offer (L13).
+    cost_disclosure: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +60,58 @@ class RepaymentOutcome:
     overpayment: int
     status: str
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PayoffQuote:
+    """What settles a loan on `on`: everything owed, with interest (and any penalty interest)
+    counted up to that day. Repaying `total` that day closes the loan."""
+
+    loan_id: str
+    on: str
+    principal: int
+    interest: int
+    penalty_interest: int
+    fees: int
+    prepayment_fee: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOffOutcome:
+    loan_id: str
+    write_off_id: str
+    on: str
+    reason: str
+    written_off: dict[str, int]
+    total: int
+    allowance_used: int
+    loss_expense: int
+    by_funder: dict[str, dict[str, int]]
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryOutcome:
+    loan_id: str
+    recovery_id: str
+    on: str
+    amount: int
+    allocation: dict[str, int]
+    recovered: int
+    overpayment: int
+    still_written_off: int
+    by_funder: dict[str, int]
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerBankFigures:
+    """A partner bank's registered figures for the L3 concentration limits, in minor units of
+    `currency`: its net tier-1 capital, its total loans (co-lending included), and its
+    co-lending balances with other platforms, which only the bank knows and reports."""
+
+    tier1_capital: int
+    total_loans: int
+    currency: str = "CNY"
+    other_partner_balances: Mapping[str, int] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tianping.ledger.service import Ledger
+from tianping.lending.model import PartnerBankFigures
 from tianping.lending.service import ConsentLookup, CreditScorer, LendingService
 from tianping.lending.sme import AcquiringData
 from tianping.rules.rulebook import Rulebook
@@ -49,9 +50,12 @@ def build_lending(
     profile: Callable[[str], Mapping[str, object]] | None = None,
     sme_scorer: CreditScorer | None = None,
     acquiring: AcquiringData | None = None,
+    partner_banks: Mapping[str, PartnerBankFigures] | None = None,
 ) -> LendingService:
     """The lending service; without a scorer, applications answer `lending_unavailable` (SME
-    applications without the SME scorer and the merchant's acquiring likewise)."""
+    applications without the SME scorer and the merchant's acquiring likewise).
+    `partner_banks` are the co-lending banks' registered figures for the L3 concentration
+    report."""
     return LendingService(
         ledger,
         rules=RulesService(ledger, rulebook),
@@ -60,4 +64,5 @@ def build_lending(
         profile=profile,
         sme_scorer=sme_scorer,
         acquiring=acquiring,
+        partner_banks=partner_banks,
     )

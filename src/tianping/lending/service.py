@@ -22,6 +22,7 @@ other way, allocated by the product's waterfall and split between funders pro ra
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -45,21 +46,52 @@ from tianping.lending.bureau import (
     SubjectUnknown,
 )
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
-from tianping.lending.model import Application, ApplicationOutcome, RepaymentOutcome
-from tianping.lending.pricing import apr_irr, schedule_cash_flows
+from tianping.lending.colending import CoLendingInputInvalid, concentration
+from tianping.lending.loan_book import (
+    FALLBACK_PD_12_MONTH,
+    LGD_DEFAULT,
+    PenaltySurcharge,
+    bounded_split,
+    class_change_notice,
+    daily_penalty,
+    ecl,
+    funder_split,
+    write_off_notice,
+)
+from tianping.lending.loan_book import (
+    stage_pd as pd_for_stage,
+)
+from tianping.lending.model import (
+    Application,
+    ApplicationOutcome,
+    PartnerBankFigures,
+    PayoffQuote,
+    RecoveryOutcome,
+    RepaymentOutcome,
+    WriteOffOutcome,
+)
+from tianping.lending.pricing import (
+    CostDisclosure,
+    CostItem,
+    build_cost_disclosure,
+    schedule_cash_flows,
+)
 from tianping.lending.provisioning import (
     CREDIT_IMPAIRED_DPD_THRESHOLD,
     SICR_DPD_THRESHOLD,
     pooled_ecl,
 )
-from tianping.lending.schedules import build_schedule
+from tianping.lending.schedules import Schedule, build_schedule
 from tianping.lending.servicing import (
     DEFAULT_WATERFALL,
+    PENALTY_UPLIFT_DEFAULT,
     RETAIL_THRESHOLDS,
     Bucket,
     LoanBalances,
     TierThresholds,
     apply_payment,
+    recover,
+    write_off,
 )
 from tianping.lending.sme import (
     SME_PRODUCT,
@@ -72,7 +104,13 @@ from tianping.lending.sme import (
     receipts_cap,
     sme_features,
 )
-from tianping.lending.store import AccrualGroup, LendingStore, LoanRow, new_loan
+from tianping.lending.store import (
+    ACCRUAL_DENOMINATOR,
+    AccrualGroup,
+    LendingStore,
+    LoanRow,
+    new_loan,
+)
 from tianping.payments import chart as payments_chart
 from tianping.payments.model import local_date
 from tianping.rules.model import Outcome
@@ -80,13 +118,19 @@ from tianping.rules.service import RulesService
 
 __all__ = [
     "ACCRUAL_DAYS_MAX",
+    "NOTICES_PAGE_MAX",
+    "WRITE_OFF_DPD_DEFAULT",
     "AccrualReport",
     "Application",
     "ApplicationOutcome",
     "CreditScorer",
     "LendingRefusal",
     "LendingService",
+    "PartnerBankFigures",
+    "PayoffQuote",
+    "RecoveryOutcome",
     "RepaymentOutcome",
+    "WriteOffOutcome",
 ]
 
 # Sources a score may use without consent (what the applicant gave for this application) and
@@ -103,8 +147,20 @@ REASONS_SHOWN: Final = 4
 
 _log = logging.getLogger(__name__)
 
+# The all-in annualised cost shown in the disclosure: four decimals (0.0812 is 8.12 %).
+_APR_SHOWN: Final = Decimal("0.0001")
+
 # A catch-up accrues at most this many missed days in one call (a year and a leap day).
 ACCRUAL_DAYS_MAX: Final = 366
+# A loan may be written off once its class is loss, or once it is this many days past due (the
+# first day of the doubtful class under the retail thresholds); configurable per service.
+WRITE_OFF_DPD_DEFAULT: Final = 181
+# A write-off's reason, in the operator's words: stored with the event, so bounded.
+WRITE_OFF_REASON_MAX: Final = 200
+# Notices returned in one page.
+NOTICES_PAGE_MAX: Final = 200
+# The platform as the bank's co-lending partner, in the concentration report.
+PLATFORM_PARTNER_ID: Final = "tianping"
 
 
 class LendingRefusal(Exception):
@@ -123,6 +179,8 @@ class AccrualReport:
     interest: int
     groups: tuple[AccrualGroup, ...]
     replayed: bool = False
+    # The penalty surcharge accrued on overdue principal (not reported on a replay).
+    penalty: int = 0
 
 
 class CreditScorer(Protocol):
@@ -204,6 +262,10 @@ class LendingService:
         bureau: BureauAccess | None = None,
         sme_scorer: CreditScorer | None = None,
         acquiring: AcquiringData | None = None,
+        penalty_uplift: Decimal = PENALTY_UPLIFT_DEFAULT,
+        write_off_dpd_threshold: int = WRITE_OFF_DPD_DEFAULT,
+        partner_banks: Mapping[str, PartnerBankFigures] | None = None,
+        lgd: Decimal = LGD_DEFAULT,
     ) -> None:
         self.ledger = ledger
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
@@ -221,6 +283,14 @@ class LendingService:
         # (its cash-flow profile with consent, its settlement account's free balance).
         self.sme_scorer = sme_scorer
         self.acquiring = acquiring
+        # Overdue principal bears the contract rate raised by this uplift (PBoC 2003).
+        self.penalty_surcharge = PenaltySurcharge.for_uplift(penalty_uplift)
+        if type(write_off_dpd_threshold) is not int or write_off_dpd_threshold < 1:
+            raise ValueError("the write-off threshold is a positive number of days")
+        self.write_off_dpd_threshold = write_off_dpd_threshold
+        # Each partner bank's registered capital and loan book, for the L3 limits.
+        self.partner_banks = dict(partner_banks or {})
+        self.lgd = lgd
 
     def _write(self) -> AbstractContextManager[tuple[LedgerWrite, LendingStore]]:
         return LendingStore.writing(self.ledger)
@@ -245,34 +315,48 @@ class LendingService:
     # -- the daily accrual ------------------------------------------------------------------
 
     def accrue(self, day: date) -> AccrualReport:
-        """Accrue one day's interest on every active loan not yet accrued for `day`.
+        """Accrue one day's interest on every active loan not yet accrued for `day`, and the
+        penalty surcharge on its overdue principal (`loan_book`).
 
         Set-based: one aggregate and one UPDATE over the whole book, then one ledger transfer
-        per currency and funder (debit interest receivable, credit interest income), the
-        group's interest split between the partner bank and the platform by the loans' funding
-        shares, largest remainder, so the general ledger moves exactly what the sub-ledger
-        accrued. Running the same day again accrues nothing more (each loan remembers the last
-        day it accrued for).
+        per currency and funder (debit interest receivable, credit interest income; penalty
+        interest in a transfer of its own code), the group's interest split between the partner
+        bank and the platform by the loans' funding shares, largest remainder, so the general
+        ledger moves exactly what the sub-ledger accrued. Running the same day again accrues
+        nothing more (each loan remembers the last day it accrued for).
         """
         label = day.isoformat()
         with self._write() as (uow, store):
             done = store.accrual_run(label)
             if done is not None:
                 return AccrualReport(label, done[0], done[1], (), replayed=True)
-            groups = store.accrual_groups(label)
-            accrued = store.apply_accrual(label)
+            # The batch for a day accrues the day before it; the penalty surcharge runs on the
+            # principal of instalments due before that day (the due date itself is the last
+            # day to pay), in the same two statements as the interest.
+            covered = (day - timedelta(days=1)).isoformat()
+            surcharge = (
+                covered,
+                self.penalty_surcharge.numerator,
+                self.penalty_surcharge.denominator,
+            )
+            groups = store.accrual_groups(label, surcharge)
+            accrued = store.apply_accrual(label, surcharge)
             loans = sum(group.loans for group in groups)
             if accrued != loans:  # pragma: no cover - both statements see one snapshot
                 raise LendingRefusal("accrual_inconsistent", "the book changed during the accrual")
-            transfers = self._accrual_transfers(uow, label, groups)
+            penalties = [replace(group, interest=group.penalty) for group in groups]
+            transfers = self._accrual_transfers(uow, label, groups) + self._accrual_transfers(
+                uow, label, penalties, "penalty", LendingCode.PENALTY_ACCRUAL
+            )
             if transfers:
                 for result in uow.create_transfers(transfers):
                     if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
                         raise LendingRefusal("ledger_refused", f"accrual refused: {result.name}")
             total = sum(group.interest for group in groups)
+            penalty = sum(group.penalty for group in groups)
             store.insert_accrual_run(label, loans, total, self._now(uow))
-        _log.info("accrued %s: %d loans, %d minor units", label, loans, total)
-        return AccrualReport(label, loans, total, tuple(groups))
+        _log.info("accrued %s: %d loans, %d + %d minor units", label, loans, total, penalty)
+        return AccrualReport(label, loans, total, tuple(groups), penalty=penalty)
 
     def accrue_through(self, day: date, since: date) -> list[AccrualReport]:
         """Accrue every day after `since` up to `day`, in order (a missed batch catches up)."""
@@ -282,7 +366,12 @@ class LendingService:
         return [self.accrue(since + timedelta(days=offset)) for offset in range(1, days + 1)]
 
     def _accrual_transfers(
-        self, uow: LedgerWrite, label: str, groups: Sequence[AccrualGroup]
+        self,
+        uow: LedgerWrite,
+        label: str,
+        groups: Sequence[AccrualGroup],
+        purpose: str = "accrual",
+        code: LendingCode = LendingCode.ACCRUAL,
     ) -> list[NewTransfer]:
         per_funder: dict[tuple[str, str], int] = {}
         for group in groups:
@@ -298,12 +387,12 @@ class LendingService:
             self.ensure_accounts(uow, currency, [funder])
             transfers.append(
                 NewTransfer(
-                    chart.transfer_id("accrual", f"{label}/{currency}/{funder}"),
+                    chart.transfer_id(purpose, f"{label}/{currency}/{funder}"),
                     chart.account_id(LendingAccount.INTEREST_RECEIVABLE, funder, currency),
                     chart.account_id(LendingAccount.INTEREST_INCOME, funder, currency),
                     amount,
                     currency,
-                    int(LendingCode.ACCRUAL),
+                    int(code),
                     flags=TransferFlags.LINKED,
                 )
             )
@@ -384,7 +473,7 @@ class LendingService:
             if stored is not None:
                 if stored[1] != digest:
                     raise LendingRefusal("request_conflict", "the application id is taken")
-                return replace(stored[0], replayed=True)
+                return replace(self._disclosed(store, stored), replayed=True)
             now = self._now(uow)
             on = local_date(now)
             outstanding = store.outstanding_of(application.party_id, application.currency)
@@ -421,7 +510,9 @@ class LendingService:
             schedule = build_schedule(
                 application.amount, Decimal(rate_bps) / 10_000, application.term_months, on
             )
-            apr = apr_irr(schedule_cash_flows(schedule))
+            # The cost table (L13) solves the all-in APR (L9) once, for pricing and disclosure.
+            costs = self._cost_table(schedule, rate_bps, application.partner_bank_id)
+            apr = costs.annualised_all_in_cost
             pricing = rules.decide(
                 "loan.price",
                 {
@@ -469,6 +560,11 @@ class LendingService:
             if not approved and credit_ok and not reasons:
                 outcome = replace(outcome, reasons=())
             store.insert_application(outcome, application, digest, now)
+        if approved:
+            outcome = replace(
+                outcome,
+                cost_disclosure=self._cost_document(costs, rate_bps, application.partner_bank_id),
+            )
         return outcome
 
     def _apply_sme(
@@ -541,9 +637,9 @@ class LendingService:
     def application(self, application_id: str) -> ApplicationOutcome:
         with LendingStore.reading(self.ledger) as store:
             stored = store.application(application_id)
-        if stored is None:
-            raise LendingRefusal("application_not_found", "no application has this id")
-        return stored[0]
+            if stored is None:
+                raise LendingRefusal("application_not_found", "no application has this id")
+            return self._disclosed(store, stored)
 
     # -- acceptance and disbursement ---------------------------------------------------------
 
@@ -697,7 +793,8 @@ class LendingService:
         """Repay from the borrower's wallet: fees, penalty interest, interest, then principal
         (the default waterfall), each split between the funders by their shares. Paying more
         than is owed pays what is owed and reports the rest as overpayment, which stays in the
-        wallet. Idempotent by `payment_id`."""
+        wallet. The loan is first accrued up to today, so paying today's payoff quote
+        (`quote_payoff`) closes it. Idempotent by `payment_id`."""
         if type(amount) is not int or amount <= 0:
             raise LendingRefusal("amount_invalid", "a repayment is a positive amount")
         with self._write() as (uow, store):
@@ -716,6 +813,8 @@ class LendingService:
                 )
             if loan.status != "active":
                 raise LendingRefusal("loan_not_active", "the loan is not active")
+            now = self._now(uow)
+            loan = self._accrue_to_date(uow, store, loan, payment_id, local_date(now))
             balances = LoanBalances(
                 fees=loan.fees_due,
                 penalty_interest=loan.penalty_due,
@@ -723,7 +822,6 @@ class LendingService:
                 principal=loan.outstanding_principal,
             )
             after, allocation, overpayment = apply_payment(balances, amount, DEFAULT_WATERFALL)
-            now = self._now(uow)
             wallet = self._repayment_account(uow, loan, amount - overpayment)
             events: list[NewTransfer] = []
             for bucket, kind, code in (
@@ -732,6 +830,11 @@ class LendingService:
                     Bucket.INTEREST,
                     LendingAccount.INTEREST_RECEIVABLE,
                     LendingCode.REPAYMENT_INTEREST,
+                ),
+                (
+                    Bucket.PENALTY_INTEREST,
+                    LendingAccount.INTEREST_RECEIVABLE,
+                    LendingCode.REPAYMENT_PENALTY,
                 ),
             ):
                 paid = allocation[bucket]
@@ -769,7 +872,10 @@ class LendingService:
             if events:
                 events[-1].flags &= ~TransferFlags.LINKED
                 self._expect_ok(uow.create_transfers(events), "repayment")
-            status = "repaid" if after.principal == 0 and after.interest == 0 else "active"
+            status = "repaid" if after.total == 0 else "active"
+            store.record_instalment_payments(
+                loan_id, allocation[Bucket.PRINCIPAL], allocation[Bucket.INTEREST]
+            )
             store.update_balances(
                 replace(
                     loan,
@@ -778,11 +884,11 @@ class LendingService:
                     fees_due=after.fees,
                     penalty_due=after.penalty_interest,
                     status=status,
+                    # The oldest instalment still open: the daily penalty accrual looks only at
+                    # loans whose next due date has passed.
+                    next_due_on=None if status == "repaid" else store.next_unpaid_due(loan_id),
                 ),
                 now,
-            )
-            store.record_instalment_payments(
-                loan_id, allocation[Bucket.PRINCIPAL], allocation[Bucket.INTEREST]
             )
             shown = {bucket.value: paid for bucket, paid in allocation.items()}
             store.insert_event(
@@ -798,45 +904,614 @@ class LendingService:
 
     def classify(self, day: date, thresholds: TierThresholds = RETAIL_THRESHOLDS) -> int:
         """Days past due, the five-tier class and the expected-loss stage of every active loan
-        on `day`, set-based (three statements for the whole book); returns how many loans."""
-        with self._write() as (_, store):
-            return store.classify_book(
-                day.isoformat(),
-                thresholds.special_mention_from,
-                thresholds.substandard_from,
-                thresholds.doubtful_from,
-                thresholds.loss_from,
-                SICR_DPD_THRESHOLD,
-                CREDIT_IMPAIRED_DPD_THRESHOLD,
+        on `day`, set-based (four statements for the whole book); returns how many loans.
+
+        A loan moving into a worse class gets an adverse-change notice for its borrower, with the
+        reasons and the path to a human review (D4, G5, G7); a second run on the same day adds
+        none."""
+        label = day.isoformat()
+        limits = (
+            thresholds.special_mention_from,
+            thresholds.substandard_from,
+            thresholds.doubtful_from,
+            thresholds.loss_from,
+        )
+        with self._write() as (uow, store):
+            store.refresh_days_past_due(label)
+            worse = store.worsening(*limits)
+            count = store.apply_classes(*limits, SICR_DPD_THRESHOLD, CREDIT_IMPAIRED_DPD_THRESHOLD)
+            now = self._now(uow)
+            store.insert_notices(
+                [
+                    (
+                        loan_id,
+                        f"notice/class/{label}/{to_tier}",
+                        now,
+                        class_change_notice(party_id, loan_id, label, from_tier, to_tier, dpd),
+                    )
+                    for loan_id, party_id, from_tier, to_tier, dpd in worse
+                ]
             )
+        if worse:
+            _log.info("classified %s: %d loans worsened", label, len(worse))
+        return count
 
     def portfolio(
         self,
         currency: str = "CNY",
         stage_pd: Mapping[int, Decimal] | None = None,
-        lgd: Decimal = Decimal("0.45"),
+        lgd: Decimal | None = None,
     ) -> dict[str, Any]:
         """The active book by five-tier class and stage, with the expected-loss provision of
-        each stage (collective: one PD per stage, one LGD; PD x LGD x EAD rounded once per pool).
-        The default PDs are placeholders for a calibrated term structure."""
-        pds = dict(stage_pd or {1: Decimal("0.02"), 2: Decimal("0.15"), 3: Decimal(1)})
-        with LendingStore.reading(self.ledger) as store:
-            rows = store.book_by_class(currency)
+        each stage, and the sub-ledger against the general ledger.
+
+        PDs come from each loan's own decision: the scorecard's PD (`pd_ppm` on its
+        application) is read as a 12-month PD and turned into the PD of the horizon the loan's
+        stage needs (`loan_book.stage_pd`: twelve months in stage 1, the remaining instalments
+        in stage 2, one in stage 3). LGD is one figure for the unsecured book (45 % by default,
+        `loan_book.LGD_DEFAULT`). EAD is everything the borrower owes on the day: principal,
+        accrued interest, penalty interest and fees (an instalment loan has no undrawn
+        commitment, so no conversion factor). The book is grouped in SQL by stage, class,
+        decision PD and remaining instalments, and PD x LGD x EAD is rounded once per group.
+        With `stage_pd`, one PD per stage is applied instead (the former collective method).
+        """
+        loss_given_default = self.lgd if lgd is None else lgd
+        with self.ledger.read(snapshot=True) as ledger_store:
+            store = LendingStore(ledger_store.connection, ledger_store.backend)
+            groups = store.provision_groups(currency)
+            principal_owed, interest_owed = store.owed_totals(currency)
+            totals = ledger_store.posted_totals_by_code(
+                currency,
+                (int(LendingAccount.LOAN_RECEIVABLE), int(LendingAccount.INTEREST_RECEIVABLE)),
+            )
         by_tier: dict[str, dict[str, int]] = {}
         by_stage: dict[int, dict[str, int]] = {}
-        for tier, stage, loans, exposure in rows:
+        for stage, tier, pd_ppm, remaining, loans, exposure in groups:
             tier_totals = by_tier.setdefault(tier, {"loans": 0, "exposure": 0})
             tier_totals["loans"] += loans
             tier_totals["exposure"] += exposure
-            stage_totals = by_stage.setdefault(stage, {"loans": 0, "exposure": 0})
+            stage_totals = by_stage.setdefault(stage, {"loans": 0, "exposure": 0, "ecl": 0})
             stage_totals["loans"] += loans
             stage_totals["exposure"] += exposure
-        for stage, totals in by_stage.items():
-            ecl, _ = pooled_ecl([totals["exposure"]], pds[stage], lgd)
-            totals["ecl"] = ecl
+            if stage_pd is None:
+                pd_12 = FALLBACK_PD_12_MONTH if pd_ppm is None else Decimal(pd_ppm) / 1_000_000
+                stage_totals["ecl"] += ecl(
+                    exposure, pd_for_stage(stage, pd_12, remaining), loss_given_default
+                )
+        if stage_pd is not None:
+            for stage, stage_totals in by_stage.items():
+                stage_totals["ecl"], _ = pooled_ecl(
+                    [stage_totals["exposure"]], stage_pd[stage], loss_given_default
+                )
+        receivable = totals.get(int(LendingAccount.LOAN_RECEIVABLE), (0, 0))
+        interest = totals.get(int(LendingAccount.INTEREST_RECEIVABLE), (0, 0))
+        ledger = {
+            "loan_receivable": receivable[0] - receivable[1],
+            "interest_receivable": interest[0] - interest[1],
+            "sub_ledger_principal": principal_owed,
+            "sub_ledger_interest": interest_owed,
+        }
         return {
             "currency": currency,
+            "pd_basis": "collective" if stage_pd is not None else "decision_pd",
+            "lgd": str(loss_given_default),
             "by_tier": by_tier,
             "by_stage": {str(stage): totals for stage, totals in sorted(by_stage.items())},
             "ecl_total": sum(totals["ecl"] for totals in by_stage.values()),
+            "ledger": ledger,
+            "ledger_agrees": ledger["loan_receivable"] == principal_owed
+            and ledger["interest_receivable"] == interest_owed,
+        }
+
+    # -- early repayment ------------------------------------------------------------------
+
+    def _pending_accrual(
+        self, store: LendingStore, loan: LoanRow, on: date
+    ) -> tuple[int, int, int]:
+        """(interest, the new sub-fen remainder, penalty surcharge) the daily batch would add to
+        `loan` for the days from its last accrual up to `on`: the same integers, so a payoff
+        between two batches settles exactly what the batches would have accrued."""
+        last = date.fromisoformat(loan.last_accrual_on)
+        days = (on - last).days
+        if days <= 0:
+            return 0, loan.accrual_remainder, 0
+        if days > ACCRUAL_DAYS_MAX:
+            raise LendingRefusal("payoff_date_invalid", "a payoff is quoted at most a year ahead")
+        # The batch for day D accrues the day before D: interest on the outstanding principal,
+        # with the remainder carried, which over n days is one division.
+        interest, remainder = divmod(
+            loan.outstanding_principal * loan.rate_bps * days + loan.accrual_remainder,
+            ACCRUAL_DENOMINATOR,
+        )
+        penalty = 0
+        if loan.next_due_on is not None and loan.next_due_on < (on - timedelta(days=1)).isoformat():
+            unpaid = store.unpaid_principal_by_due(loan.loan_id)
+            for offset in range(days):
+                covered = (last + timedelta(days=offset)).isoformat()
+                overdue = sum(amount for due_on, amount in unpaid if due_on < covered)
+                penalty += daily_penalty(overdue, loan.rate_bps, self.penalty_surcharge)
+        return interest, remainder, penalty
+
+    def quote_payoff(self, loan_id: str, on: date) -> PayoffQuote:
+        """What settles the loan on `on`: principal, interest accrued to that day (the days not
+        yet accrued by the batch counted as the batch will count them), penalty interest and
+        fees. The product charges no prepayment fee (most Chinese consumer lenders waive it;
+        `schedules.early_payoff` defaults to none as well), so `prepayment_fee` is zero.
+
+        The quote is computed from the loan sub-ledger rather than from the contractual
+        schedule (`schedules.early_payoff`), because the sub-ledger knows what the borrower
+        really paid and when: the two agree for a borrower who paid exactly on schedule, and
+        only the sub-ledger is right for one who paid early, late or in odd amounts.
+        """
+        with LendingStore.reading(self.ledger) as store:
+            loan = store.loan(loan_id)
+            if loan is None:
+                raise LendingRefusal("loan_not_found", "no loan has this id")
+            if loan.status != "active":
+                raise LendingRefusal("loan_not_active", "the loan is not active")
+            if on < date.fromisoformat(loan.disbursed_on):
+                raise LendingRefusal("payoff_date_invalid", "a payoff is quoted after disbursement")
+            interest, _, penalty = self._pending_accrual(store, loan, on)
+        owed_interest = loan.accrued_interest + interest
+        owed_penalty = loan.penalty_due + penalty
+        return PayoffQuote(
+            loan_id=loan_id,
+            on=on.isoformat(),
+            principal=loan.outstanding_principal,
+            interest=owed_interest,
+            penalty_interest=owed_penalty,
+            fees=loan.fees_due,
+            prepayment_fee=0,
+            total=loan.outstanding_principal + owed_interest + owed_penalty + loan.fees_due,
+        )
+
+    def _accrue_to_date(
+        self,
+        uow: LedgerWrite,
+        store: LendingStore,
+        loan: LoanRow,
+        payment_id: str,
+        today: date,
+    ) -> LoanRow:
+        """Before a repayment, accrue this loan up to today as the batch would (interest, and
+        penalty interest if overdue), so the payment meets every day's interest: a borrower
+        paying the day's payoff quote closes the loan, and one paying less never has the
+        principal paid ahead of interest already earned. The batch later skips the days done
+        here (the loan remembers its last accrual)."""
+        interest, remainder, penalty = self._pending_accrual(store, loan, today)
+        if interest == 0 and penalty == 0:
+            return loan
+        transfers: list[NewTransfer] = []
+        for purpose, code, accrued in (
+            ("accrual-to-date", LendingCode.ACCRUAL, interest),
+            ("penalty-to-date", LendingCode.PENALTY_ACCRUAL, penalty),
+        ):
+            parts = funder_split(accrued, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
+            for funder, part in sorted(parts.items()):
+                if part:
+                    transfers.append(
+                        NewTransfer(
+                            chart.transfer_id(purpose, f"{loan.loan_id}/{payment_id}/{funder}"),
+                            chart.account_id(
+                                LendingAccount.INTEREST_RECEIVABLE, funder, loan.currency
+                            ),
+                            chart.account_id(LendingAccount.INTEREST_INCOME, funder, loan.currency),
+                            part,
+                            loan.currency,
+                            int(code),
+                        )
+                    )
+        self._expect_ok(uow.create_transfers(transfers), "accrual to date")
+        store.accrue_loan(loan.loan_id, interest, remainder, penalty, today.isoformat())
+        return replace(
+            loan,
+            accrued_interest=loan.accrued_interest + interest,
+            accrual_remainder=remainder,
+            penalty_due=loan.penalty_due + penalty,
+            last_accrual_on=today.isoformat(),
+        )
+
+    # -- the cost disclosure (L13) ---------------------------------------------------------
+
+    @staticmethod
+    def _payee(partner_bank_id: str | None) -> str:
+        if partner_bank_id:
+            return "the platform (30%) and the partner bank (70%)"
+        return "the platform"
+
+    def _cost_table(
+        self, schedule: Schedule, rate_bps: int, partner_bank_id: str | None
+    ) -> CostDisclosure:
+        """The comprehensive financing-cost table of an offer: each cost item with its payee and
+        standard, their total, and the all-in annualised rate (an IRR, L9), which
+        `build_cost_disclosure` checks covers every item. The product charges interest only:
+        no fees, nothing deducted up front, no prepayment fee."""
+        percent = Decimal(rate_bps) / 100
+        items = [
+            CostItem(
+                name="interest",
+                payee=self._payee(partner_bank_id),
+                standard=(
+                    f"{percent}% a year on the outstanding principal, "
+                    f"{len(schedule.instalments)} monthly instalments"
+                ),
+                amount=schedule.total_interest,
+            )
+        ]
+        return build_cost_disclosure(
+            schedule_cash_flows(schedule), items, Decimal(rate_bps) / 10_000
+        )
+
+    def _cost_document(
+        self, disclosure: CostDisclosure, rate_bps: int, partner_bank_id: str | None
+    ) -> dict[str, Any]:
+        """The cost table as the offer shows it. Penalty interest arises only if a payment is
+        late, so it is not part of the cost under normal performance (L13); it is disclosed
+        as a contingent charge beside the table."""
+        payee = self._payee(partner_bank_id)
+        percent = Decimal(rate_bps) / 100
+        surcharge = self.penalty_surcharge
+        overdue_percent = percent * (surcharge.denominator + surcharge.numerator)
+        overdue_percent /= surcharge.denominator
+        return {
+            "principal": disclosure.principal,
+            "net_disbursed": disclosure.net_disbursed,
+            "items": [dataclasses.asdict(item) for item in disclosure.items],
+            "total_cost": disclosure.total_cost,
+            "nominal_annual_rate": str(disclosure.nominal_annual_rate),
+            "annualised_all_in_cost": str(disclosure.annualised_all_in_cost.quantize(_APR_SHOWN)),
+            "apr_bps": int((disclosure.annualised_all_in_cost * 10_000).to_integral_value()),
+            "deducts_upfront": disclosure.deducts_upfront,
+            "prepayment_fee": 0,
+            "contingent_charges": [
+                {
+                    "name": "penalty interest",
+                    "payee": payee,
+                    "standard": (
+                        f"overdue principal bears {overdue_percent.normalize()}% a year "
+                        "(the contract rate plus the surcharge) from the day after its due date"
+                    ),
+                }
+            ],
+        }
+
+    def _disclosed(
+        self,
+        store: LendingStore,
+        stored: tuple[ApplicationOutcome, bytes, int, int, str, str | None],
+    ) -> ApplicationOutcome:
+        """A stored outcome with its cost disclosure, rebuilt from the offer's terms and the day
+        it was decided (the schedule, and so the table, depend on nothing else)."""
+        outcome, _, amount, term, _, partner = stored
+        decided_at = store.application_decided_at(outcome.application_id)
+        if outcome.outcome != "approved" or outcome.rate_bps is None or decided_at is None:
+            return outcome
+        schedule = build_schedule(
+            amount, Decimal(outcome.rate_bps) / 10_000, term, local_date(decided_at)
+        )
+        costs = self._cost_table(schedule, outcome.rate_bps, partner)
+        return replace(
+            outcome, cost_disclosure=self._cost_document(costs, outcome.rate_bps, partner)
+        )
+
+    # -- write-off and recovery ------------------------------------------------------------
+
+    def write_off(self, loan_id: str, write_off_id: str, on: date, reason: str) -> WriteOffOutcome:
+        """Write a loan off (the operator): allowed once its class is loss or it is at least
+        `write_off_dpd_threshold` days past due, else refused `write_off_not_allowed`.
+
+        Each funder's share of the principal (from loan receivable) and of the interest and
+        penalty interest (from interest receivable) goes to its credit losses, split pro rata
+        by largest remainder, so the parts add up to the loan's balances to the minor unit. No
+        allowance is booked on the ledger yet (the provision is reported by `portfolio`), so
+        the allowance used is zero and the whole balance is an impairment loss. The loan keeps
+        its balances as what remains written off (the debt is still owed, and recoveries are
+        counted against it); its status becomes written_off, an event records the write-off
+        and the borrower gets a notice with the review path. Idempotent by `write_off_id`.
+        """
+        if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
+            raise LendingRefusal(
+                "reason_invalid", f"a write-off reason is 1 to {WRITE_OFF_REASON_MAX} characters"
+            )
+        event_id = f"write-off/{write_off_id}"
+        with self._write() as (uow, store):
+            loan = store.loan(loan_id)
+            if loan is None:
+                raise LendingRefusal("loan_not_found", "no loan has this id")
+            done = store.event(loan_id, event_id)
+            if done is not None:
+                if (done["on"], done["reason"]) != (on.isoformat(), reason):
+                    raise LendingRefusal(
+                        "write_off_exists_with_different_fields",
+                        "the write-off id was used with other fields",
+                    )
+                return self._write_off_outcome(loan_id, write_off_id, done, replayed=True)
+            if loan.status != "active":
+                raise LendingRefusal("loan_not_active", "the loan is not active")
+            if loan.tier != "loss" and loan.days_past_due < self.write_off_dpd_threshold:
+                raise LendingRefusal(
+                    "write_off_not_allowed",
+                    "a loan is written off in the loss class or after "
+                    f"{self.write_off_dpd_threshold} days past due",
+                )
+            if on < date.fromisoformat(loan.disbursed_on):
+                raise LendingRefusal("write_off_date_invalid", "a write-off follows disbursement")
+            balances = LoanBalances(
+                fees=loan.fees_due,
+                penalty_interest=loan.penalty_due,
+                interest=loan.accrued_interest,
+                principal=loan.outstanding_principal,
+            )
+            amounts = write_off(balances, allowance_held=0)
+            by_funder: dict[str, dict[str, int]] = {}
+            transfers: list[NewTransfer] = []
+            for bucket_name, kind, amount in (
+                ("principal", LendingAccount.LOAN_RECEIVABLE, balances.principal),
+                (
+                    "interest",
+                    LendingAccount.INTEREST_RECEIVABLE,
+                    balances.interest + balances.penalty_interest,
+                ),
+            ):
+                parts = funder_split(amount, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
+                parts = bounded_split(parts, self._held(uow, kind, parts, loan.currency))
+                for funder, part in sorted(parts.items()):
+                    by_funder.setdefault(funder, {"principal": 0, "interest": 0})
+                    by_funder[funder][bucket_name] = part
+                    if not part:
+                        continue
+                    transfers.append(
+                        NewTransfer(
+                            chart.transfer_id(
+                                "write-off", f"{loan_id}/{write_off_id}/{bucket_name}/{funder}"
+                            ),
+                            chart.account_id(LendingAccount.CREDIT_LOSSES, funder, loan.currency),
+                            chart.account_id(kind, funder, loan.currency),
+                            part,
+                            loan.currency,
+                            int(LendingCode.WRITE_OFF),
+                            flags=TransferFlags.LINKED,
+                        )
+                    )
+            self.ensure_accounts(uow, loan.currency, sorted(by_funder))
+            if transfers:
+                transfers[-1].flags &= ~TransferFlags.LINKED
+                self._expect_ok(uow.create_transfers(transfers), "write-off")
+            now = self._now(uow)
+            store.update_balances(replace(loan, status="written_off"), now)
+            record = {
+                "on": on.isoformat(),
+                "reason": reason,
+                "written_off": {bucket.value: balances.amount(bucket) for bucket in Bucket},
+                "total": amounts.total_written_off,
+                "allowance_used": amounts.allowance_used,
+                "loss_expense": amounts.additional_loss_expense,
+                "by_funder": by_funder,
+            }
+            store.insert_event(loan_id, event_id, "write_off", now, record)
+            store.insert_notices(
+                [
+                    (
+                        loan_id,
+                        f"notice/write-off/{write_off_id}",
+                        now,
+                        write_off_notice(
+                            loan.party_id,
+                            loan_id,
+                            on.isoformat(),
+                            loan.days_past_due,
+                            amounts.total_written_off,
+                        ),
+                    )
+                ]
+            )
+        _log.info("loan written off: %d minor units", amounts.total_written_off)
+        return self._write_off_outcome(loan_id, write_off_id, record)
+
+    @staticmethod
+    def _held(
+        uow: LedgerWrite, kind: LendingAccount, funders: Iterable[str], currency: str
+    ) -> dict[str, int]:
+        """What each funder's receivable of `kind` holds now (debits less credits)."""
+        ids = {chart.account_id(kind, funder, currency): funder for funder in funders}
+        found = uow.store.fetch_accounts(list(ids))
+        return {
+            funder: found[id_].debits_posted - found[id_].credits_posted if id_ in found else 0
+            for id_, funder in ids.items()
+        }
+
+    @staticmethod
+    def _write_off_outcome(
+        loan_id: str, write_off_id: str, record: Mapping[str, Any], replayed: bool = False
+    ) -> WriteOffOutcome:
+        return WriteOffOutcome(
+            loan_id=loan_id,
+            write_off_id=write_off_id,
+            on=record["on"],
+            reason=record["reason"],
+            written_off=dict(record["written_off"]),
+            total=record["total"],
+            allowance_used=record["allowance_used"],
+            loss_expense=record["loss_expense"],
+            by_funder={funder: dict(parts) for funder, parts in record["by_funder"].items()},
+            replayed=replayed,
+        )
+
+    def record_recovery(
+        self, loan_id: str, recovery_id: str, amount: int, on: date
+    ) -> RecoveryOutcome:
+        """Book cash recovered on a written-off loan (the operator): collected from the
+        borrower's wallet, where a borrower's payments arrive, and allocated to what remains
+        written off by the waterfall. Each funder's share (pro rata, largest remainder) is
+        recovery income in its recoveries account, and the cash behind it leaves the
+        client-money reserve for the funder's own account (the platform's operating account,
+        the bank's clearing account), as a repayment's does, so safeguarding stays whole. More
+        than remains written off stays in the wallet as overpayment. Idempotent by
+        `recovery_id`."""
+        if type(amount) is not int or not 0 < amount <= 10**10:
+            raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
+        event_id = f"recovery/{recovery_id}"
+        with self._write() as (uow, store):
+            loan = store.loan(loan_id)
+            if loan is None:
+                raise LendingRefusal("loan_not_found", "no loan has this id")
+            done = store.event(loan_id, event_id)
+            if done is not None:
+                if (done["on"], done["amount"]) != (on.isoformat(), amount):
+                    raise LendingRefusal(
+                        "recovery_exists_with_different_fields",
+                        "the recovery id was used with other fields",
+                    )
+                return self._recovery_outcome(loan_id, recovery_id, done, replayed=True)
+            if loan.status != "written_off":
+                raise LendingRefusal("loan_not_written_off", "only a written-off loan recovers")
+            remaining = LoanBalances(
+                fees=loan.fees_due,
+                penalty_interest=loan.penalty_due,
+                interest=loan.accrued_interest,
+                principal=loan.outstanding_principal,
+            )
+            recovered = recover(remaining, amount, DEFAULT_WATERFALL)
+            if recovered.recovery_income == 0:
+                raise LendingRefusal("nothing_to_recover", "nothing remains written off")
+            # Collected where a repayment would be (an SME loan: the settlement account's
+            # free balance, so no settlement fails for it).
+            wallet = self._repayment_account(uow, loan, recovered.recovery_income)
+            parts = funder_split(
+                recovered.recovery_income, loan.bank_share_bps, loan.partner_bank_id, PLATFORM
+            )
+            self.ensure_accounts(uow, loan.currency, sorted(parts))
+            transfers: list[NewTransfer] = []
+            for funder, part in sorted(parts.items()):
+                if not part:
+                    continue
+                key = f"{loan_id}/{recovery_id}/{funder}"
+                sink = (
+                    payments_chart.operating_account(loan.currency)
+                    if funder == PLATFORM
+                    else payments_chart.clearing_account(funder, loan.currency)
+                )
+                if funder != PLATFORM:
+                    self._create_payment_clearing(uow, funder, loan.currency)
+                transfers += [
+                    NewTransfer(
+                        chart.transfer_id("recovery", key),
+                        wallet,
+                        chart.account_id(LendingAccount.RECOVERIES, funder, loan.currency),
+                        part,
+                        loan.currency,
+                        int(LendingCode.RECOVERY),
+                        flags=TransferFlags.LINKED,
+                    ),
+                    NewTransfer(
+                        chart.transfer_id("recovery-cash", key),
+                        sink,
+                        payments_chart.reserve_account(loan.currency),
+                        part,
+                        loan.currency,
+                        int(LendingCode.RECOVERY_FUNDING),
+                        flags=TransferFlags.LINKED,
+                    ),
+                ]
+            transfers[-1].flags &= ~TransferFlags.LINKED
+            self._expect_ok(uow.create_transfers(transfers), "recovery")
+            left = recovered.remaining_written_off
+            now = self._now(uow)
+            store.update_balances(
+                replace(
+                    loan,
+                    outstanding_principal=left.principal,
+                    accrued_interest=left.interest,
+                    penalty_due=left.penalty_interest,
+                    fees_due=left.fees,
+                ),
+                now,
+            )
+            record = {
+                "on": on.isoformat(),
+                "amount": amount,
+                "allocation": {bucket.value: paid for bucket, paid in recovered.allocation.items()},
+                "recovered": recovered.recovery_income,
+                "overpayment": recovered.overpayment,
+                "still_written_off": left.total,
+                "by_funder": parts,
+            }
+            store.insert_event(loan_id, event_id, "recovery", now, record)
+        return self._recovery_outcome(loan_id, recovery_id, record)
+
+    @staticmethod
+    def _recovery_outcome(
+        loan_id: str, recovery_id: str, record: Mapping[str, Any], replayed: bool = False
+    ) -> RecoveryOutcome:
+        return RecoveryOutcome(
+            loan_id=loan_id,
+            recovery_id=recovery_id,
+            on=record["on"],
+            amount=record["amount"],
+            allocation=dict(record["allocation"]),
+            recovered=record["recovered"],
+            overpayment=record["overpayment"],
+            still_written_off=record["still_written_off"],
+            by_funder=dict(record["by_funder"]),
+            replayed=replayed,
+        )
+
+    # -- notices and concentration ----------------------------------------------------------
+
+    def notices(self, party_id: str, limit: int = NOTICES_PAGE_MAX) -> list[dict[str, Any]]:
+        """A borrower's adverse-change notices (a worse class, a write-off), oldest first."""
+        if type(limit) is not int or not 1 <= limit <= NOTICES_PAGE_MAX:
+            raise LendingRefusal("invalid_request", f"a page is 1 to {NOTICES_PAGE_MAX} notices")
+        with LendingStore.reading(self.ledger) as store:
+            rows = store.notices_of(party_id, limit)
+        return [
+            {"notice_id": event_id, "loan_id": loan_id, "at": at, **notice}
+            for loan_id, event_id, at, notice in rows
+        ]
+
+    def concentration_report(self, bank_id: str) -> dict[str, Any]:
+        """A partner bank's co-lending balance with the platform against the L3 limits: at most
+        25 % of its net tier-1 capital with one partner, at most 50 % of its total loans with
+        all partners (`colending.concentration`). The balance is the bank's loan receivable on
+        the ledger (its share of the principal outstanding); its capital, total loans and
+        balances with other platforms are the figures it registered with the platform."""
+        figures = self.partner_banks.get(bank_id)
+        if figures is None:
+            raise LendingRefusal("partner_not_registered", "the bank has no registered figures")
+        account = self.ledger.lookup_account(
+            chart.account_id(LendingAccount.LOAN_RECEIVABLE, bank_id, figures.currency)
+        )
+        balance = 0 if account is None else account.debits_posted - account.credits_posted
+        balances = {**figures.other_partner_balances, PLATFORM_PARTNER_ID: balance}
+        try:
+            report = concentration(
+                balances,
+                figures.tier1_capital,
+                figures.total_loans,
+                currency=figures.currency,
+            )
+        except CoLendingInputInvalid as error:
+            raise LendingRefusal("partner_figures_inconsistent", error.message) from None
+        return {
+            "bank_id": bank_id,
+            "currency": report.currency,
+            "co_lent_balance": balance,
+            "all_partners_balance": report.total_balance_minor,
+            "tier1_capital": figures.tier1_capital,
+            "total_loans": figures.total_loans,
+            "single_partner_limit": report.single_partner_limit_minor,
+            "all_partners_limit": report.all_partners_limit_minor,
+            "single_partner_headroom": report.single_partner_limit_minor - balance,
+            "all_partners_headroom": report.all_partners_limit_minor - report.total_balance_minor,
+            "compliant": report.compliant,
+            "breaches": [
+                {
+                    "kind": breach.kind,
+                    "partner_id": breach.partner_id,
+                    "balance": breach.balance_minor,
+                    "limit": breach.limit_minor,
+                    "excess": breach.excess_minor,
+                }
+                for breach in report.breaches
+            ],
         }

@@ -110,13 +110,15 @@ def new_loan(
 
 @dataclass(frozen=True, slots=True)
 class AccrualGroup:
-    """One day's interest of every active loan sharing a currency and a funding split."""
+    """One day's interest of every active loan sharing a currency and a funding split, and the
+    penalty surcharge on the overdue principal among them."""
 
     currency: str
     partner_bank_id: str
     bank_share_bps: int
     loans: int
     interest: int
+    penalty: int = 0
 
 
 class LendingStore(Statements):
@@ -319,6 +321,12 @@ class LendingStore(Statements):
         """Set-based: each active loan's oldest unpaid due date on `day`, its days past due, its
         five-tier class (thresholds in days, special mention from the first day) and its
         expected-loss stage. Three statements for the whole book."""
+        self.refresh_days_past_due(day)
+        return self.apply_classes(special_mention, substandard, doubtful, loss, sicr, impaired)
+
+    def refresh_days_past_due(self, day: str) -> None:
+        """Each active loan's oldest unpaid due date on `day` and its days past due (two
+        statements for the whole book)."""
         self._execute(
             "UPDATE loans SET oldest_unpaid_due_on = ("
             "SELECT MIN(i.due_on) FROM loan_instalments i WHERE i.loan_id = loans.loan_id "
@@ -338,20 +346,57 @@ class LendingStore(Statements):
             f"ELSE {days} END WHERE status = 'active'",
             (day,),
         )
+
+    def _tier_case(self) -> str:
+        return (
+            f"CASE WHEN days_past_due >= {self.p} THEN 'loss' "
+            f"WHEN days_past_due >= {self.p} THEN 'doubtful' "
+            f"WHEN days_past_due >= {self.p} THEN 'substandard' "
+            f"WHEN days_past_due >= {self.p} THEN 'special_mention' ELSE 'normal' END"
+        )
+
+    def apply_classes(
+        self,
+        special_mention: int,
+        substandard: int,
+        doubtful: int,
+        loss: int,
+        sicr: int,
+        impaired: int,
+    ) -> int:
+        """Each active loan's five-tier class and stage from its days past due (one statement);
+        returns how many loans."""
         # Stage 2 from the first day past due: special mention is a significant increase in
         # credit risk (as `provisioning.stage_for` decides), whatever the 30-day backstop says.
         cursor = self._execute(
-            "UPDATE loans SET "
-            f"tier = CASE WHEN days_past_due >= {self.p} THEN 'loss' "
-            f"WHEN days_past_due >= {self.p} THEN 'doubtful' "
-            f"WHEN days_past_due >= {self.p} THEN 'substandard' "
-            f"WHEN days_past_due >= {self.p} THEN 'special_mention' ELSE 'normal' END, "
+            f"UPDATE loans SET tier = {self._tier_case()}, "
             f"stage = CASE WHEN days_past_due > {self.p} THEN 3 "
             f"WHEN days_past_due > {self.p} OR days_past_due >= {self.p} THEN 2 ELSE 1 END "
             "WHERE status = 'active'",
             (loss, doubtful, substandard, special_mention, impaired, sicr, special_mention),
         )
         return int(cursor.rowcount)
+
+    def worsening(
+        self, special_mention: int, substandard: int, doubtful: int, loss: int
+    ) -> list[tuple[str, str, str, str, int]]:
+        """(loan, borrower, class now, class its days past due require, days past due) of every
+        active loan whose class is about to worsen: read after `refresh_days_past_due` and
+        before `apply_classes`, one statement over the book."""
+        ranks = " ".join(
+            f"WHEN '{tier}' THEN {rank}"
+            for rank, tier in enumerate(
+                ("normal", "special_mention", "substandard", "doubtful", "loss"), start=1
+            )
+        )
+        rows = self._execute(
+            f"SELECT loan_id, party_id, tier, new_tier, days_past_due FROM ("
+            f"SELECT loan_id, party_id, tier, {self._tier_case()} AS new_tier, days_past_due "
+            "FROM loans WHERE status = 'active' AND days_past_due > 0) changed "
+            f"WHERE CASE new_tier {ranks} END > CASE tier {ranks} END ORDER BY loan_id",
+            (loss, doubtful, substandard, special_mention),
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def book_by_class(self, currency: str) -> list[tuple[str, int, int, int]]:
         """(tier, stage, loans, outstanding principal + accrued interest) of the active book."""
@@ -366,21 +411,41 @@ class LendingStore(Statements):
 
     # -- the daily accrual, set-based -------------------------------------------------------
 
-    def accrual_groups(self, day: str) -> list[AccrualGroup]:
-        """What accruing `day` adds, per currency and funding split, before it is applied."""
+    def _penalty(self, surcharge: tuple[str, int, int] | None) -> tuple[str, tuple[Any, ...]]:
+        """The day's penalty surcharge of one loan, as SQL and its parameters: zero unless the
+        loan's oldest unpaid instalment fell due before the covered day (`next_due_on` is kept
+        at that instalment's date), so a current loan costs one comparison and no instalment
+        lookup. `surcharge` is (covered day, numerator, denominator), or None for none."""
+        if surcharge is None:
+            return "0", ()
+        covered, numerator, denominator = surcharge
+        return (
+            f"CASE WHEN next_due_on < {self.p} THEN "
+            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} ELSE 0 END",
+            (covered, covered, numerator, ACCRUAL_DENOMINATOR * denominator),
+        )
+
+    def accrual_groups(
+        self, day: str, surcharge: tuple[str, int, int] | None = None
+    ) -> list[AccrualGroup]:
+        """What accruing `day` adds (interest, and the penalty surcharge on overdue principal),
+        per currency and funding split, before it is applied."""
+        penalty, parameters = self._penalty(surcharge)
         rows = self._execute(
             "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), "
             f"COALESCE(SUM((outstanding_principal * rate_bps + accrual_remainder) "
-            f"/ {ACCRUAL_DENOMINATOR}), 0) "
+            f"/ {ACCRUAL_DENOMINATOR}), 0), CAST(COALESCE(SUM({penalty}), 0) AS BIGINT) "
             f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
             "GROUP BY currency, partner_bank_id, bank_share_bps "
             "ORDER BY currency, partner_bank_id, bank_share_bps",
-            (day,),
+            (*parameters, day),
         ).fetchall()
-        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows]
+        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
 
-    def apply_accrual(self, day: str) -> int:
-        """Accrue one day on every active loan not yet accrued for `day`; returns how many."""
+    def apply_accrual(self, day: str, surcharge: tuple[str, int, int] | None = None) -> int:
+        """Accrue one day (interest, and the penalty surcharge on overdue principal) on every
+        active loan not yet accrued for `day`, in one UPDATE; returns how many loans."""
+        penalty, parameters = self._penalty(surcharge)
         cursor = self._execute(
             "UPDATE loans SET "
             "accrued_interest = accrued_interest + "
@@ -388,9 +453,10 @@ class LendingStore(Statements):
             "accrual_remainder = "
             f"(outstanding_principal * rate_bps + accrual_remainder) {self._modulo} "
             f"{ACCRUAL_DENOMINATOR}, "
+            f"penalty_due = penalty_due + {penalty}, "
             f"last_accrual_on = {self.p} "
             f"WHERE status = 'active' AND last_accrual_on < {self.p}",
-            (day, day),
+            (*parameters, day, day),
         )
         return int(cursor.rowcount)
 
@@ -416,3 +482,118 @@ class LendingStore(Statements):
             (currency,),
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
+
+    # -- penalty interest --------------------------------------------------------------------
+
+    def _overdue_principal(self) -> str:
+        """Per loan: the principal of its instalments due before the covered day and not yet
+        repaid (one index range per loan). Cast because PostgreSQL sums BIGINTs as NUMERIC."""
+        return (
+            "CAST(COALESCE((SELECT SUM(i.principal_due - i.principal_paid) "
+            "FROM loan_instalments i WHERE i.loan_id = loans.loan_id "
+            f"AND i.due_on < {self.p} AND i.principal_paid < i.principal_due), 0) AS BIGINT)"
+        )
+
+    def unpaid_principal_by_due(self, loan_id: str) -> list[tuple[str, int]]:
+        """(due date, principal not yet repaid) of a loan's instalments, oldest first."""
+        rows = self._execute(
+            "SELECT due_on, principal_due - principal_paid FROM loan_instalments "
+            f"WHERE loan_id = {self.p} AND principal_paid < principal_due ORDER BY number",
+            (loan_id,),
+        ).fetchall()
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def next_unpaid_due(self, loan_id: str) -> str | None:
+        """The due date of a loan's oldest instalment not yet fully paid."""
+        row = self._execute(
+            f"SELECT MIN(due_on) FROM loan_instalments WHERE loan_id = {self.p} "
+            "AND principal_paid + interest_paid < principal_due + interest_due",
+            (loan_id,),
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def accrue_loan(
+        self, loan_id: str, interest: int, remainder: int, penalty: int, through: str
+    ) -> None:
+        """One loan's catch-up accrual up to `through` (a payoff between batches)."""
+        self._execute(
+            f"UPDATE loans SET accrued_interest = accrued_interest + {self.p}, "
+            f"accrual_remainder = {self.p}, penalty_due = penalty_due + {self.p}, "
+            f"last_accrual_on = {self.p} WHERE loan_id = {self.p}",
+            (interest, remainder, penalty, through, loan_id),
+        )
+
+    # -- events and notices -----------------------------------------------------------------
+
+    def insert_notices(self, rows: Sequence[tuple[str, str, int, dict[str, Any]]]) -> None:
+        """(loan, event id, time, notice) rows as `notice` events; one already recorded under
+        the same id is kept as it is (a classification run again on the same day)."""
+        self._executemany(
+            "INSERT INTO loan_events (loan_id, event_id, kind, at, amounts) "
+            f"VALUES ({self._values(5)}) ON CONFLICT DO NOTHING",
+            [
+                (loan_id, event_id, "notice", at, json.dumps(notice, sort_keys=True))
+                for loan_id, event_id, at, notice in rows
+            ],
+        )
+
+    def notices_of(self, party_id: str, limit: int) -> list[tuple[str, str, int, dict[str, Any]]]:
+        """(loan, event id, time, notice) of a borrower's notices, oldest first."""
+        rows = self._execute(
+            "SELECT e.loan_id, e.event_id, e.at, e.amounts FROM loan_events e "
+            "JOIN loans l ON l.loan_id = e.loan_id "
+            f"WHERE l.party_id = {self.p} AND e.kind = 'notice' "
+            f"ORDER BY e.at, e.loan_id, e.event_id LIMIT {self.p}",
+            (party_id, limit),
+        ).fetchall()
+        return [(r[0], r[1], int(r[2]), dict(json.loads(r[3]))) for r in rows]
+
+    # -- provisioning and reconciliation ----------------------------------------------------
+
+    def provision_groups(self, currency: str) -> list[tuple[int, str, int | None, int, int, int]]:
+        """(stage, tier, decision PD in ppm, remaining instalments, loans, exposure) of the
+        active book, grouped: one statement; the remaining instalments are counted only for
+        loans in stages 1 and 2, whose PD horizon depends on them. Exposure is everything
+        owed: principal, interest, penalty interest and fees."""
+        rows = self._execute(
+            "SELECT l.stage, l.tier, a.pd_ppm, "
+            "CASE WHEN l.stage = 3 THEN 0 ELSE (SELECT COUNT(*) FROM loan_instalments i "
+            "WHERE i.loan_id = l.loan_id AND i.principal_paid < i.principal_due) END AS remaining, "
+            "COUNT(*), CAST(COALESCE(SUM(l.outstanding_principal + l.accrued_interest "
+            "+ l.penalty_due + l.fees_due), 0) AS BIGINT) "
+            "FROM loans l LEFT JOIN loan_applications a ON a.application_id = l.application_id "
+            f"WHERE l.status = 'active' AND l.currency = {self.p} "
+            "GROUP BY l.stage, l.tier, a.pd_ppm, remaining "
+            "ORDER BY l.stage, l.tier, a.pd_ppm, remaining",
+            (currency,),
+        ).fetchall()
+        return [
+            (int(r[0]), r[1], None if r[2] is None else int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    def funders(self, currency: str) -> list[str]:
+        """Every funder of a loan in `currency`, whatever the loan's status."""
+        rows = self._execute(
+            f"SELECT DISTINCT partner_bank_id FROM loans WHERE currency = {self.p} "
+            "ORDER BY partner_bank_id",
+            (currency,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def owed_totals(self, currency: str) -> tuple[int, int]:
+        """(principal, interest + penalty interest) the active book owes in `currency`."""
+        row = self._execute(
+            "SELECT CAST(COALESCE(SUM(outstanding_principal), 0) AS BIGINT), "
+            "CAST(COALESCE(SUM(accrued_interest + penalty_due), 0) AS BIGINT) FROM loans "
+            f"WHERE status = 'active' AND currency = {self.p}",
+            (currency,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def application_decided_at(self, application_id: str) -> int | None:
+        row = self._execute(
+            f"SELECT decided_at FROM loan_applications WHERE application_id = {self.p}",
+            (application_id,),
+        ).fetchone()
+        return None if row is None else int(row[0])

@@ -1,0 +1,277 @@
+"""Loan-book quality, pure: the terms of the daily penalty accrual, funder splits of a written-off
+balance, probabilities of default calibrated from each loan's own decision, and the adverse-change
+notices a borrower receives.
+
+Standard library (and the lending domain's pure modules) only; money is integer minor units,
+rates and probabilities are `Decimal`.
+
+Penalty interest. PBoC's 2003 interest-rate provisions set overdue interest at the contract rate
+plus 30 % to 50 % (`servicing.penalty_rate`). Ordinary interest keeps accruing on the whole
+outstanding principal at the contract rate (the set-based daily accrual), so the penalty bucket
+holds only the surcharge, `penalty_rate(rate) - rate`, on the overdue principal: in total the
+overdue principal then bears exactly `penalty_rate`. The surcharge is a fraction of the contract
+rate with a small denominator (`PenaltySurcharge`), which lets the database compute each day's
+penalty in integers: overdue x rate_bps x numerator // (3,650,000 x denominator). Each day is
+rounded down (in the borrower's favour) and no remainder is carried, because the loan row keeps a
+remainder for ordinary interest only; the shortfall is under one minor unit per overdue day
+(`daily_penalty` and its property test).
+
+Penalty interest is charged on overdue principal only, not on overdue interest (no compound
+interest): the conservative reading for consumer loans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Any, Final
+
+from tianping.ledger.money import allocate
+from tianping.lending.schedules import DECIMAL_PRECISION, InvalidLendingInput, round_half_up
+from tianping.lending.servicing import PENALTY_UPLIFT_DEFAULT, RiskTier, penalty_rate
+
+__all__ = [
+    "BASIS_POINTS",
+    "DAY_DENOMINATOR",
+    "FALLBACK_PD_12_MONTH",
+    "LGD_DEFAULT",
+    "NOTICE_REASONS",
+    "PENALTY_DENOMINATOR_MAX",
+    "PenaltySurcharge",
+    "bounded_split",
+    "class_change_notice",
+    "daily_penalty",
+    "ecl",
+    "funder_split",
+    "horizon_pd",
+    "stage_pd",
+    "tier_rank",
+    "write_off_notice",
+]
+
+BASIS_POINTS: Final = 10_000
+# One day's interest at rate_bps a year (ACT/365) is amount x rate_bps / DAY_DENOMINATOR.
+DAY_DENOMINATOR: Final = BASIS_POINTS * 365
+# The surcharge fraction's denominator: an uplift in whole per cent at most. It keeps
+# principal (at most 10^10) x rate_bps (at most 10^5) x numerator inside a signed 64-bit integer.
+PENALTY_DENOMINATOR_MAX: Final = 100
+# Loss given default of unsecured consumer loans: the Basel foundation-IRB supervisory value for
+# senior unsecured claims (45 %), until the platform has its own recovery history.
+LGD_DEFAULT: Final = Decimal("0.45")
+# A loan booked without a decision PD (a migrated book, a benchmark) is provisioned at this
+# 12-month PD, the placeholder stage-1 PD the service used before calibration.
+FALLBACK_PD_12_MONTH: Final = Decimal("0.02")
+MONTHS_PER_YEAR: Final = 12
+# A loan's lifetime horizon is its remaining instalments, at most thirty years of months.
+HORIZON_MONTHS_MAX: Final = 360
+
+
+@dataclass(frozen=True, slots=True)
+class PenaltySurcharge:
+    """The penalty surcharge as `numerator / denominator` of the contract rate (1/2 for +50 %)."""
+
+    numerator: int
+    denominator: int
+
+    @classmethod
+    def for_uplift(cls, uplift: Decimal = PENALTY_UPLIFT_DEFAULT) -> PenaltySurcharge:
+        """What `servicing.penalty_rate` adds to a contract rate, as an exact fraction of it."""
+        surcharge = penalty_rate(Decimal(1), uplift) - 1
+        numerator, denominator = surcharge.as_integer_ratio()
+        if denominator > PENALTY_DENOMINATOR_MAX:
+            raise InvalidLendingInput("uplift", "must be a whole number of per cent")
+        return cls(numerator, denominator)
+
+
+def daily_penalty(overdue_principal: int, rate_bps: int, surcharge: PenaltySurcharge) -> int:
+    """One day's penalty surcharge on overdue principal, rounded down: the SQL of the daily batch
+    written once more in Python, for quotes and tests."""
+    if type(overdue_principal) is not int or overdue_principal < 0:
+        raise InvalidLendingInput("overdue_principal", "must be a non-negative int")
+    return (overdue_principal * rate_bps * surcharge.numerator) // (
+        DAY_DENOMINATOR * surcharge.denominator
+    )
+
+
+def funder_split(amount: int, bank_share_bps: int, funder: str, platform: str) -> dict[str, int]:
+    """An amount split between the funding bank and the platform by the bank's share, largest
+    remainder: the parts add up to the amount exactly, each within one minor unit of its exact
+    share. A loan the platform funds alone gives it everything."""
+    if type(amount) is not int or amount < 0:
+        raise InvalidLendingInput("amount", "must be a non-negative int of minor units")
+    if type(bank_share_bps) is not int or not 0 <= bank_share_bps <= BASIS_POINTS:
+        raise InvalidLendingInput("bank_share_bps", "must be 0 to 10000")
+    if not bank_share_bps or funder == platform:
+        return {platform: amount}
+    bank, own = allocate(amount, [bank_share_bps, BASIS_POINTS - bank_share_bps])
+    return {funder: bank, platform: own}
+
+
+def bounded_split(parts: Mapping[str, int], held: Mapping[str, int]) -> dict[str, int]:
+    """Pro-rata parts moved, unit by unit, so that no funder gives up more than it holds.
+
+    The ledger splits each flow (a day's accrual for the whole book, a repayment) between the
+    funders on its own, so what a funder holds of one loan can differ from its pro-rata share
+    of the loan's balance by a unit per flow (`colending.split_drift_bound`). Removing the
+    balance (a write-off) pro rata could then ask a funder's receivable for a unit it does not
+    have. This keeps the pro-rata parts where every funder holds them, and otherwise moves the
+    excess to the funders with room, in name order; the parts still add up to the same total.
+    """
+    result = dict(parts)
+    excess = 0
+    for funder in sorted(result):
+        room = max(0, held.get(funder, 0))
+        if result[funder] > room:
+            excess += result[funder] - room
+            result[funder] = room
+    for funder in sorted(result):
+        if not excess:
+            break
+        room = max(0, held.get(funder, 0)) - result[funder]
+        moved = min(room, excess)
+        result[funder] += moved
+        excess -= moved
+    if excess:
+        # Nobody holds enough: the ledger will refuse, and the parts stay pro rata.
+        return dict(parts)
+    return result
+
+
+# --------------------------------------------------------------------------- provisioning
+
+
+def horizon_pd(pd_12_month: Decimal, months: int) -> Decimal:
+    """The probability of default within `months`, from a 12-month PD under a constant hazard:
+    1 - (1 - PD12)^(months / 12). Equal to PD12 at 12 months, below it for shorter horizons,
+    above it (but never beyond 1) for longer ones."""
+    if not isinstance(pd_12_month, Decimal) or not Decimal(0) <= pd_12_month <= Decimal(1):
+        raise InvalidLendingInput("pd_12_month", "must be a Decimal from 0 to 1")
+    if type(months) is not int or not 0 <= months <= HORIZON_MONTHS_MAX:
+        raise InvalidLendingInput("months", f"must be an int from 0 to {HORIZON_MONTHS_MAX}")
+    if months == 0 or pd_12_month == 0:
+        return Decimal(0)
+    if pd_12_month == 1:
+        return Decimal(1)
+    with localcontext() as context:
+        context.prec = DECIMAL_PRECISION
+        survival = (Decimal(1) - pd_12_month) ** (Decimal(months) / MONTHS_PER_YEAR)
+        return min(Decimal(1), max(Decimal(0), Decimal(1) - survival))
+
+
+def stage_pd(stage: int, pd_12_month: Decimal, remaining_months: int) -> Decimal:
+    """The PD a stage provisions with (IFRS 9 5.5.3, 5.5.5): stage 1 the PD over the next twelve
+    months (or the remaining life if shorter), stage 2 the lifetime PD over the remaining
+    instalments, stage 3 one (default has happened). A loan past its last due date still owing
+    counts one month of life."""
+    if stage == 3:
+        return Decimal(1)
+    life = min(max(remaining_months, 1), HORIZON_MONTHS_MAX)
+    if stage == 2:
+        return horizon_pd(pd_12_month, life)
+    if stage == 1:
+        return horizon_pd(pd_12_month, min(life, MONTHS_PER_YEAR))
+    raise InvalidLendingInput("stage", "must be 1, 2 or 3")
+
+
+def ecl(exposure: int, probability: Decimal, lgd: Decimal) -> int:
+    """PD x LGD x EAD, rounded half up once to a minor unit."""
+    with localcontext() as context:
+        context.prec = DECIMAL_PRECISION
+        return round_half_up(probability * lgd * exposure)
+
+
+# --------------------------------------------------------------------------- notices
+
+# The governed texts of adverse-change notices, in English and Chinese; a notice names at most
+# four reasons (G7: more than four rarely help).
+NOTICE_REASONS: Final[Mapping[str, tuple[str, str]]] = {
+    "N-PAYMENT-OVERDUE": (
+        "A repayment is {days} days past its due date",
+        "有一期还款已逾期{days}天",
+    ),
+    "N-CLASS-WORSENED": (
+        "The loan's risk class changed from {from_tier} to {to_tier}",
+        "贷款风险分类由{from_tier_zh}调整为{to_tier_zh}",
+    ),
+    "N-PENALTY-INTEREST": (
+        "Overdue principal bears penalty interest until it is repaid",
+        "逾期本金在还清前按罚息利率计息",
+    ),
+    "N-WRITTEN-OFF": (
+        "The lender wrote the loan off as uncollectable; the debt is still owed",
+        "贷款已作为损失核销, 债务仍需偿还",
+    ),
+}
+_TIER_ZH: Final = {
+    "normal": "正常",
+    "special_mention": "关注",
+    "substandard": "次级",
+    "doubtful": "可疑",
+    "loss": "损失",
+}
+
+
+def tier_rank(tier: str) -> int:
+    """1 (normal) to 5 (loss): the order of the five tiers, worse is higher."""
+    return int(RiskTier[tier.upper()])
+
+
+def _reason(reason_id: str, **values: Any) -> dict[str, str]:
+    text_en, text_zh = NOTICE_REASONS[reason_id]
+    return {
+        "reason_id": reason_id,
+        "text_en": text_en.format(**values),
+        "text_zh": text_zh.format(**values),
+    }
+
+
+def _review_path(party_id: str) -> str:
+    # The identity context takes a request for a human review of any decision about a person
+    # (D4, G5): the notice names the way there, as a declined application does.
+    return f"/v1/identity/parties/{party_id}/review-requests"
+
+
+def class_change_notice(
+    party_id: str, loan_id: str, day: str, from_tier: str, to_tier: str, days_past_due: int
+) -> dict[str, Any]:
+    """The notice of a loan moving into a worse class: why, and how to ask for a human review."""
+    reasons = [
+        _reason("N-PAYMENT-OVERDUE", days=days_past_due),
+        _reason(
+            "N-CLASS-WORSENED",
+            from_tier=from_tier,
+            to_tier=to_tier,
+            from_tier_zh=_TIER_ZH[from_tier],
+            to_tier_zh=_TIER_ZH[to_tier],
+        ),
+        _reason("N-PENALTY-INTEREST"),
+    ]
+    return {
+        "notice": "class_worsened",
+        "loan_id": loan_id,
+        "day": day,
+        "from_tier": from_tier,
+        "to_tier": to_tier,
+        "days_past_due": days_past_due,
+        "reasons": reasons,
+        "review_path": _review_path(party_id),
+    }
+
+
+def write_off_notice(
+    party_id: str, loan_id: str, day: str, days_past_due: int, remaining: int
+) -> dict[str, Any]:
+    """The notice of a write-off: the debt stays owed, and the review path."""
+    return {
+        "notice": "written_off",
+        "loan_id": loan_id,
+        "day": day,
+        "days_past_due": days_past_due,
+        "still_owed": remaining,
+        "reasons": [
+            _reason("N-PAYMENT-OVERDUE", days=days_past_due),
+            _reason("N-WRITTEN-OFF"),
+        ],
+        "review_path": _review_path(party_id),
+    }

@@ -1,0 +1,96 @@
+"""Loan-book quality, pure: the penalty surcharge, funder splits, PDs by horizon and stage, and
+adverse-change notices."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from tianping.lending.loan_book import (
+    DAY_DENOMINATOR,
+    PenaltySurcharge,
+    class_change_notice,
+    daily_penalty,
+    ecl,
+    funder_split,
+    horizon_pd,
+    stage_pd,
+    tier_rank,
+    write_off_notice,
+)
+from tianping.lending.schedules import InvalidLendingInput
+from tianping.lending.servicing import penalty_interest, penalty_rate
+from tianping.lending.store import ACCRUAL_DENOMINATOR
+
+
+def test_the_surcharge_is_what_penalty_rate_adds_to_the_contract_rate() -> None:
+    assert PenaltySurcharge.for_uplift() == PenaltySurcharge(1, 2)
+    assert PenaltySurcharge.for_uplift(Decimal("0.3")) == PenaltySurcharge(3, 10)
+    assert PenaltySurcharge.for_uplift(Decimal(0)) == PenaltySurcharge(0, 1)
+    with pytest.raises(InvalidLendingInput):
+        PenaltySurcharge.for_uplift(Decimal("0.333"))
+
+
+def test_the_day_denominator_is_the_accrual_one() -> None:
+    assert DAY_DENOMINATOR == ACCRUAL_DENOMINATOR == 3_650_000
+
+
+def test_a_daily_penalty_rounds_down_and_matches_the_surcharge_rate() -> None:
+    # 10,000.00 overdue at 18 %: the surcharge is 9 % a year, 246.575... fen a day.
+    assert daily_penalty(10_000_00, 1_800, PenaltySurcharge(1, 2)) == 246
+    # Over a year the days' sum falls short of the exact surcharge by less than a fen a day.
+    rate = Decimal("0.18")
+    surcharge_rate = penalty_rate(rate) - rate
+    exact = penalty_interest(10_000_00, surcharge_rate, date(2026, 1, 1), date(2027, 1, 2))
+    assert exact == 90_000
+    assert 0 <= exact - 365 * 246 < 365
+    with pytest.raises(InvalidLendingInput):
+        daily_penalty(-1, 1_800, PenaltySurcharge(1, 2))
+
+
+def test_a_co_lent_amount_splits_exactly_and_the_platform_keeps_its_own() -> None:
+    assert funder_split(1_001, 7_000, "bank-7", "platform") == {"bank-7": 701, "platform": 300}
+    assert funder_split(1_001, 0, "platform", "platform") == {"platform": 1_001}
+    assert funder_split(0, 7_000, "bank-7", "platform") == {"bank-7": 0, "platform": 0}
+    with pytest.raises(InvalidLendingInput):
+        funder_split(1, 10_001, "bank-7", "platform")
+
+
+def test_pds_by_horizon_and_stage() -> None:
+    pd = Decimal("0.1")
+    assert horizon_pd(pd, 12) == pd
+    assert horizon_pd(pd, 0) == 0
+    assert horizon_pd(pd, 6) < pd < horizon_pd(pd, 24)
+    assert abs(horizon_pd(pd, 24) - Decimal("0.19")) < Decimal("1e-20")
+    assert horizon_pd(Decimal(1), 1) == 1
+    # Stage 1: at most twelve months; stage 2: the remaining life; stage 3: default happened.
+    assert stage_pd(1, pd, 36) == pd
+    assert stage_pd(1, pd, 6) == horizon_pd(pd, 6)
+    assert stage_pd(2, pd, 36) == horizon_pd(pd, 36)
+    assert stage_pd(2, pd, 0) == horizon_pd(pd, 1)
+    assert stage_pd(3, pd, 36) == 1
+    with pytest.raises(InvalidLendingInput):
+        stage_pd(4, pd, 1)
+    with pytest.raises(InvalidLendingInput):
+        horizon_pd(Decimal("1.5"), 12)
+    assert ecl(1_000_00, Decimal("0.02"), Decimal("0.45")) == 900
+    assert ecl(1, Decimal("0.5"), Decimal(1)) == 1  # half a fen rounds up
+
+
+def test_notices_carry_reasons_and_the_review_path() -> None:
+    notice = class_change_notice("pty_x", "loan-1", "2027-01-01", "normal", "substandard", 95)
+    assert notice["notice"] == "class_worsened"
+    assert [r["reason_id"] for r in notice["reasons"]] == [
+        "N-PAYMENT-OVERDUE",
+        "N-CLASS-WORSENED",
+        "N-PENALTY-INTEREST",
+    ]
+    assert "95 days" in notice["reasons"][0]["text_en"]
+    assert "次级" in notice["reasons"][1]["text_zh"]
+    assert notice["review_path"] == "/v1/identity/parties/pty_x/review-requests"
+    written = write_off_notice("pty_x", "loan-1", "2027-01-01", 400, 3_000_00)
+    assert written["still_owed"] == 3_000_00
+    assert written["reasons"][-1]["reason_id"] == "N-WRITTEN-OFF"
+    assert [tier_rank(t) for t in ("normal", "special_mention", "loss")] == [1, 2, 5]
