@@ -22,11 +22,12 @@ from tianping.identity.tokens import SIGNING_KEY_ENV_VAR, load_signing_key
 from tianping.identity.totp import SECRETS_KEY_ENV_VAR, SecretBox
 from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, load_master_key
 from tianping.ledger.group_commit import GroupCommitter
-from tianping.ledger.service import Ledger
+from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
 from tianping.lending.runtime import build_lending
 from tianping.lending.service import LendingService
 from tianping.lending.synthetic import platform_scorecard
+from tianping.payments.funding import CreditDraw
 from tianping.payments.runtime import PaymentBatcher, build_payments
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
@@ -75,6 +76,18 @@ def build_identity(
             ledger, Vault(load_master_key(environ=environ)), clock, index_key=fingerprint_key
         )
     return IdentityServices(auth=auth, fingerprint_key=fingerprint_key, privacy=privacy)
+
+
+class _LendingCreditLines:
+    """The payments port to credit lines (`CreditLineFunding`), answered by this process's
+    lending service, which is looked up only when a payer pays on credit: most payments never
+    need lending built."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
+        return self._services.lending.fund_payment(uow, draw)
 
 
 @dataclass(slots=True)
@@ -137,6 +150,7 @@ class Services:
                     secret_box=None if identity is None else identity.auth.secret_box,
                     privacy=None if identity is None else identity.privacy,
                 )
+                self._payments.credit_line = _LendingCreditLines(self)
             return self._payments
 
     @property
@@ -172,6 +186,8 @@ class Services:
         with self._payments_lock:
             if self._payments is not None:
                 raise RuntimeError("the payments service is already in use")
+            if service.credit_line is None:
+                service.credit_line = _LendingCreditLines(self)
             self._payments = service
 
     @property

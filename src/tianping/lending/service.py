@@ -44,7 +44,13 @@ from tianping.lending.bureau import (
     SubjectUnknown,
 )
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
-from tianping.lending.model import Application, ApplicationOutcome, RepaymentOutcome
+from tianping.lending.line_service import CreditLines
+from tianping.lending.model import (
+    Application,
+    ApplicationOutcome,
+    LendingRefusal,
+    RepaymentOutcome,
+)
 from tianping.lending.pricing import apr_irr, schedule_cash_flows
 from tianping.lending.provisioning import (
     CREDIT_IMPAIRED_DPD_THRESHOLD,
@@ -93,15 +99,6 @@ _log = logging.getLogger(__name__)
 
 # A catch-up accrues at most this many missed days in one call (a year and a leap day).
 ACCRUAL_DAYS_MAX: Final = 366
-
-
-class LendingRefusal(Exception):
-    """A lending refusal with a stable `code`; messages never carry personal data."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +171,9 @@ class BureauAccess:
         }
 
 
-class LendingService:
-    """Lending over one ledger, under one rules service."""
+class LendingService(CreditLines):
+    """Lending over one ledger, under one rules service; the credit-line use cases come from
+    `CreditLines` (line_service.py)."""
 
     def __init__(
         self,
@@ -444,6 +442,10 @@ class LendingService:
             if found is None:
                 raise LendingRefusal("application_not_found", "no application has this id")
             outcome, _, amount, term, currency, partner = found
+            if store.application_product(application_id) == "credit_line":
+                raise LendingRefusal(
+                    "application_is_credit_line", "a credit-line offer is opened as a line"
+                )
             if outcome.outcome != "approved" or outcome.rate_bps is None:
                 raise LendingRefusal("application_not_approved", "only an approved offer is taken")
             if store.loan_for_application(application_id) is not None:

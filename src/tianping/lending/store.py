@@ -253,6 +253,13 @@ class LendingStore(Statements):
             ),
         )
 
+    def application_product(self, application_id: str) -> str | None:
+        row = self._execute(
+            f"SELECT product FROM loan_applications WHERE application_id = {self.p}",
+            (application_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def outstanding_of(self, party_id: str, currency: str) -> int:
         row = self._execute(
             "SELECT COALESCE(SUM(outstanding_principal), 0) FROM loans "
