@@ -156,6 +156,17 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
     ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
     ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,
+    ("POST", "/v1/lending/applications/{application_id}/credit-line"): PAYER,
+    ("GET", "/v1/lending/credit-lines/{line_id}"): PAYMENT_READERS,
+    ("GET", "/v1/lending/credit-lines/{line_id}/statements"): PAYMENT_READERS,
+    ("GET", "/v1/lending/credit-lines/{line_id}/statements/{statement_date}"): PAYMENT_READERS,
+    ("POST", "/v1/lending/credit-lines/{line_id}/repayments"): PAYER,
+    (
+        "POST",
+        "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalment-quotes",
+    ): PAYER,
+    ("POST", "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalments"): PAYER,
+    ("POST", "/v1/lending/statement-runs/{day}"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -312,6 +323,7 @@ NOT_YOURS: Final = {
     "rail_request_not_found": 404,
     "application_not_found": 404,
     "loan_not_found": 404,
+    "credit_line_not_found": 404,
 }
 
 

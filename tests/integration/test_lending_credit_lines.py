@@ -19,10 +19,11 @@ from tianping.ledger.service import Ledger
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount
 from tianping.lending.credit_lines import daily_rate
-from tianping.lending.model import Application
+from tianping.lending.model import Application, ApplicationOutcome
 from tianping.lending.schedules import round_half_up
 from tianping.lending.service import LendingRefusal, LendingService
 from tianping.payments.model import PaymentCommand, PaymentError, PaymentOutcome, local_date
+from tianping.payments.store import PaymentsStore
 from tianping.rules.config import cached_rulebook
 from tianping.rules.service import RulesService
 
@@ -68,7 +69,9 @@ def _lending(world: PaymentsWorld, consent: Any = None) -> LendingService:
     return lending
 
 
-def _approve(lending: LendingService, world: PaymentsWorld, application_id: str, **extra: Any):  # type: ignore[no-untyped-def]
+def _approve(
+    lending: LendingService, world: PaymentsWorld, application_id: str, **extra: Any
+) -> ApplicationOutcome:
     fields: dict[str, Any] = {
         "application_id": application_id,
         "party_id": world.people["alice"],
@@ -145,8 +148,11 @@ def test_open_draw_and_the_limit(world: PaymentsWorld) -> None:
     frozen = _checkout(world, "pay-3", 10_00)
     assert (frozen.status, frozen.decline_code) == ("declined", "credit_line_not_active")
     # Balance caps (P1/P2) do not count a credit-funded payment; the AML daily total does.
-    counters = world.service.payer_profile(world.people["alice"])
-    assert counters is not None
+    alice, day = world.people["alice"], _today(world).isoformat()
+    keys = [(alice, "spent_today", day), (alice, "outflow/CNY", day)]
+    with PaymentsStore.reading(world.ledger) as store:
+        counters = store.counters(keys)
+    assert (counters[keys[0]], counters[keys[1]]) == (0, 1_000_00)
 
 
 def test_a_credit_line_needs_the_bureau_reporting_consent(world: PaymentsWorld) -> None:
