@@ -6,11 +6,13 @@ connection pool per database, one `Ledger`, and one group committer for single-r
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tianping.config import Settings, load_secrets_file, load_settings
 from tianping.db.migrate import upgrade
@@ -24,13 +26,16 @@ from tianping.identity.vault import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, Vault, 
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
-from tianping.lending.runtime import build_lending
+from tianping.lending.runtime import TrainedOnFirstUse, build_lending
 from tianping.lending.service import LendingService
-from tianping.lending.synthetic import platform_scorecard
 from tianping.payments.funding import CreditDraw
-from tianping.payments.runtime import PaymentBatcher, build_payments
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
+
+if TYPE_CHECKING:
+    from tianping.lending.scoring.scorecard import ScorecardBundle
+    from tianping.payments.cash_flow import MerchantCashFlowProfile
+    from tianping.payments.runtime import PaymentBatcher
 
 # The environment keys the identity context needs; it is built only when all of them are set.
 IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
@@ -90,6 +95,38 @@ class _LendingCreditLines:
         return self._services.lending.fund_payment(uow, draw)
 
 
+def _platform_scorecard() -> ScorecardBundle:
+    # Imported here, not at the top: training pulls in scikit-learn, optbinning and LightGBM
+    # (about 3 s of imports), which no command that does not lend should wait for.
+    from tianping.lending.synthetic import platform_scorecard
+
+    return platform_scorecard()
+
+
+def _sme_scorecard() -> ScorecardBundle:
+    from tianping.lending.synthetic_sme import sme_scorecard
+
+    return sme_scorecard()
+
+
+class _LazyAcquiring:
+    """A merchant's acquiring as lending reads it, from the payments service built on first
+    use (so lending can be built before payments is)."""
+
+    def __init__(self, payments: Callable[[], PaymentsService]) -> None:
+        self._payments = payments
+
+    def merchant_cash_flow_profile(
+        self, merchant_id: str, as_of: dt.date, months: int, currency: str = "CNY"
+    ) -> MerchantCashFlowProfile:
+        return self._payments().merchant_cash_flow_profile(merchant_id, as_of, months, currency)
+
+    def merchant_free_balance(
+        self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
+    ) -> int:
+        return self._payments().merchant_free_balance(merchant_id, currency, uow)
+
+
 @dataclass(slots=True)
 class Services:
     """Everything a request handler or command needs, built once per process."""
@@ -137,6 +174,10 @@ class Services:
     def payments(self) -> PaymentsService:
         """The payments service, built on first use: it trains (or loads) the risk model and
         loads the configured rulebook, which a ledger-only command never needs."""
+        # Imported on first use for the same reason as the scorecard below: the risk model
+        # needs LightGBM and NumPy, which ledger and identity commands should not load.
+        from tianping.payments.runtime import build_payments
+
         with self._payments_lock:
             if self._payments is None:
                 rulebook = cached_rulebook(
@@ -167,9 +208,13 @@ class Services:
                     self.ledger,
                     rulebook,
                     consent=None if identity is None else identity.privacy,
-                    scorer=platform_scorecard(),
+                    # Trained by the first application (a few seconds each), not by every
+                    # process that reads a loan or runs a batch.
+                    scorer=TrainedOnFirstUse(_platform_scorecard),
                     # Looked up per application, so payments is built only when needed.
                     profile=lambda party_id: self.payments.payer_profile(party_id),
+                    sme_scorer=TrainedOnFirstUse(_sme_scorecard),
+                    acquiring=_LazyAcquiring(lambda: self.payments),
                 )
             return self._lending
 
@@ -193,6 +238,8 @@ class Services:
     @property
     def payment_batcher(self) -> PaymentBatcher:
         """Single payments from request threads share transactions through this batcher."""
+        from tianping.payments.runtime import PaymentBatcher
+
         service = self.payments
         with self._payments_lock:
             if self._payment_batcher is None:

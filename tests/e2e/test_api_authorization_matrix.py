@@ -77,6 +77,8 @@ PAYMENT_READERS: Final = _grant(ALL, "operator", "supervisor", "auditor") | _gra
 PAYER: Final = _grant(ALL, "operator") | _grant(OWN, "customer")
 MERCHANT: Final = _grant(ALL, "operator") | _grant(OWN, "merchant")
 PAYMENT_SUPERVISORS: Final = _grant(ALL, "operator", "supervisor", "auditor")
+# Customers apply for consumer loans, merchants for SME loans, each for itself.
+BORROWER: Final = _grant(ALL, "operator") | _grant(OWN, "customer", "merchant")
 
 # (method, path) -> {role: ALL or OWN}; a role not named is denied.
 EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
@@ -148,11 +150,11 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("GET", "/v1/payments/aml/cases"): PAYMENT_SUPERVISORS,
     ("POST", "/v1/payments/aml/cases/{case_id}/{action}"): OPERATOR,
     # lending
-    ("POST", "/v1/lending/applications"): PAYER,
+    ("POST", "/v1/lending/applications"): BORROWER,
     ("GET", "/v1/lending/applications/{application_id}"): PAYMENT_READERS,
-    ("POST", "/v1/lending/applications/{application_id}/acceptance"): PAYER,
+    ("POST", "/v1/lending/applications/{application_id}/acceptance"): BORROWER,
     ("GET", "/v1/lending/loans/{loan_id}"): PAYMENT_READERS,
-    ("POST", "/v1/lending/loans/{loan_id}/repayments"): PAYER,
+    ("POST", "/v1/lending/loans/{loan_id}/repayments"): BORROWER,
     ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
     ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
     ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,

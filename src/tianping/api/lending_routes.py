@@ -1,17 +1,18 @@
 """Lending over HTTP, under /v1/lending.
 
-A customer applies for itself, reads its own applications and loans, takes up an approved offer
-and repays; a partner bank reads the loans it co-funds; supervisors and auditors read every
-application and loan; the operator runs the daily accrual.
+A customer applies for itself (a consumer instalment loan), a merchant for itself (an SME
+working-capital loan, `product: sme`, decided on its own acquiring cash flows with its
+consent); each reads its own applications and loans, takes up an approved offer and repays; a
+partner bank reads the loans it co-funds; supervisors and auditors read every application and
+loan; the operator runs the daily accrual. A declined application answers with its reasons
+(from the governed reason library) and the path to ask for a human review (D4, G5). Amounts are
+integers of minor units.
 
 Credit lines: an approved `credit_line` offer is opened as a line (`POST
 /applications/{id}/credit-line`); its holder (and the partner bank that co-funds it) reads the
 line and its statements; the holder repays it and turns a bill into instalments after a quote
 that shows the all-in APR; the operator issues a day's statements. Paying a merchant on the line
 is a payment (`POST /v1/payments` with `funding_source: "credit_line"`), never a default.
-
-A declined application answers with its reasons (from the governed reason library) and the path
-to ask for a human review (D4, G5). Amounts are integers of minor units.
 """
 
 from __future__ import annotations
@@ -120,8 +121,9 @@ class ApplicationRequest(_Strict):
     is_student: bool = False
     partner_bank_id: PartyIdText | None = None
     applicant_id: PartyIdText | None = None
-    # A revolving credit line (its limit is the amount approved) or an instalment loan.
-    product: Literal["instalment", "credit_line"] = "instalment"
+    # `sme`: a merchant's working-capital loan; `annual_income` is then its stated turnover.
+    # `credit_line`: a revolving credit line, its limit the amount approved.
+    product: Literal["instalment", "sme", "credit_line"] = "instalment"
 
 
 class AcceptRequest(_Strict):
@@ -157,8 +159,9 @@ def _plain(value: Any) -> dict[str, Any]:
 
 @router.post("/applications")
 def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict[str, Any]:
-    """Apply for an instalment loan: the decision, with the all-in APR when approved and the
-    reasons and the human-review path when declined."""
+    """Apply for an instalment loan, or as a merchant for an SME working-capital loan: the
+    decision, with the all-in APR when approved and the reasons and the human-review path when
+    declined."""
     outcome = lending.apply(
         Application(
             application_id=body.application_id,
@@ -187,7 +190,8 @@ def accept(
     access: ApplicantOfApplication,
     lending: Lending,
 ) -> dict[str, Any]:
-    """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    """Take up an approved offer: the loan is booked and its principal paid to the wallet (to
+    the merchant's settlement account for an SME loan)."""
     return dataclasses.asdict(lending.accept(application_id, body.loan_id))
 
 
@@ -200,7 +204,8 @@ def get_loan(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
 def repay(
     loan_id: RequestId, body: RepaymentRequest, access: Borrower, lending: Lending
 ) -> dict[str, Any]:
-    """Repay from the borrower's wallet (fees, penalty interest, interest, then principal)."""
+    """Repay from the borrower's wallet, or a merchant's settlement account for an SME loan
+    (fees, penalty interest, interest, then principal)."""
     if not access.unrestricted and lending.loan(loan_id).party_id != access.party:
         raise ApiProblem("forbidden", "only the borrower repays from its wallet")
     return dataclasses.asdict(lending.repay(loan_id, body.payment_id, body.amount))

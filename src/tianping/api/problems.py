@@ -190,6 +190,14 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "offer_taken": ProblemKind(409, "The offer was already taken up"),
     "loan_not_found": ProblemKind(404, "No loan has this id"),
     "loan_not_active": ProblemKind(409, "The loan is not active"),
+    "applicant_not_merchant": ProblemKind(422, "Only a merchant applies for an SME loan"),
+    "applicant_not_person": ProblemKind(422, "Only a person applies for a consumer loan"),
+    "sme_consent_required": ProblemKind(
+        409, "An SME loan needs the merchant's live credit-assessment consent"
+    ),
+    "amount_above_receipts_cap": ProblemKind(
+        422, "The amount is above what the merchant's receipts support"
+    ),
     "accrual_range_invalid": ProblemKind(422, "The accrual range is not valid"),
     "accrual_inconsistent": ProblemKind(500, "The loan book changed during the accrual"),
     "application_not_credit_line": ProblemKind(409, "The offer is not a credit line"),

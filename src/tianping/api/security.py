@@ -115,7 +115,8 @@ _OWNER: Final = _SELF | {
 }
 ROLE_SCOPES: Final[Mapping[str, frozenset[str]]] = {
     "customer": _OWNER | {"identity:accounts:own", "payments:pay:own", "lending:apply:own"},
-    "merchant": _OWNER | {"payments:merchant:own"},
+    # Merchants apply for SME working-capital loans for themselves.
+    "merchant": _OWNER | {"payments:merchant:own", "lending:apply:own"},
     "partner": _OWNER,
     "operator": frozenset(SCOPES),
     "supervisor": _SELF

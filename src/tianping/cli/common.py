@@ -8,21 +8,23 @@ Progress bars go to stderr so that they never mix with a JSON document.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from tianping.bootstrap import Services, build_services
@@ -307,6 +309,72 @@ def quiet_unless_terminal(target: Console) -> bool:
 def emit_json(document: object) -> None:
     """Print one JSON document on stdout."""
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+# JSON parsers that read numbers as doubles lose integers from here on (ledger ids are 128-bit).
+_JSON_SAFE_INTEGER_MAX = 2**53
+
+
+def jsonable(value: Any) -> Any:
+    """A service's answer (dataclasses, enums, dates, bytes, big ids) as plain JSON values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [jsonable(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, enum.Enum) and isinstance(value.value, str):
+        return value.value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= _JSON_SAFE_INTEGER_MAX:
+        return str(value)
+    return value
+
+
+def parse_day(value: str) -> str:
+    """A business date as YYYY-MM-DD (a Typer `parser`: a ValueError becomes a usage error)."""
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def record_table(title: str, record: dict[str, Any]) -> Table:
+    """One record as a two-column table of field and value."""
+    table = Table(title=title, show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for name, value in record.items():
+        table.add_row(cell(name), cell("-" if value is None or value == () else value))
+    return table
+
+
+# Fields of a record that hold ledger nanoseconds, shown as ISO 8601 times.
+_TIME_FIELDS = ("created_at", "updated_at", "opened_at", "registered_at", "at", "decided_at")
+
+
+def show_record(title: str, value: Any, as_json: bool, money_fields: Collection[str]) -> None:
+    """Print a service's answer as JSON (amounts in minor units) or as a two-column table
+    (the `money_fields` as decimal amounts in the record's currency, times as ISO 8601)."""
+    document = jsonable(value)
+    if as_json:
+        emit_json(document)
+        return
+    currency = document.get("currency", "CNY")
+    shown = {
+        name: format_amount(item, currency)
+        if name in money_fields and isinstance(item, int)
+        else item
+        for name, item in document.items()
+    }
+    for name in _TIME_FIELDS:
+        moment = shown.get(name)
+        if isinstance(moment, int):
+            shown[name] = format_time(moment)
+    console().print(record_table(title, shown))
 
 
 def id_text(value: int) -> str:

@@ -68,7 +68,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -110,7 +110,6 @@ from tianping.lending.model import Application
 from tianping.lending.runtime import build_lending
 from tianping.lending.service import LendingRefusal
 from tianping.lending.store import LendingStore
-from tianping.lending.synthetic import platform_scorecard
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
     SimulatedClearingHouse,
@@ -118,7 +117,6 @@ from tianping.payments.clearing_sim import (
 )
 from tianping.payments.model import PaymentCommand, PaymentError, PaymentOutcome, local_date
 from tianping.payments.reconciliation import ReconciliationReport
-from tianping.payments.runtime import PaymentBatcher, build_payments
 from tianping.payments.service import (
     DEFAULT_RAIL_TIMEOUT_S,
     PaymentsService,
@@ -126,6 +124,9 @@ from tianping.payments.service import (
     SettlementReport,
 )
 from tianping.rules.config import cached_rulebook
+
+if TYPE_CHECKING:
+    from tianping.payments.runtime import PaymentBatcher
 
 DEMO_DATABASE = "demo.db"
 BATCH_SIZE = 500
@@ -1123,6 +1124,10 @@ def _run_payments_day(
     Returns whether client money is safeguarded at the end (the reserve equals every wallet and
     merchant payable).
     """
+    # Imported here so that `tianping --help` and the other commands do not load the risk
+    # model's LightGBM and NumPy.
+    from tianping.payments.runtime import PaymentBatcher, build_payments
+
     rulebook = cached_rulebook(settings.rulebook, tuple(settings.rulebook_overlays))
     clearing = SimulatedClearingHouse(lambda: clock() // SECOND_NS, seed, DEMO_RAIL_BEHAVIOUR)
     # The service as `Services.payments` builds it (the configured rulebook, the default risk
@@ -1196,6 +1201,9 @@ def _credit_morning(
     day; approved offers are taken up and paid into the wallets, a day's interest accrues, and
     a few borrowers repay at once. The demo population holds no credit-assessment consent, so
     every score uses the application-only card (the person's payments are not read)."""
+    # Imported here: training loads scikit-learn, optbinning and LightGBM (see bootstrap).
+    from tianping.lending.synthetic import platform_scorecard
+
     lending = build_lending(
         ledger,
         rulebook,

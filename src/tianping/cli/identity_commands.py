@@ -28,13 +28,19 @@ import base64
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
-from tianping.cli.common import EXIT_NOT_FOUND, EXIT_USAGE, CliError, emit_json, state_of
+from tianping.cli.common import (
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    jsonable,
+    state_of,
+)
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError, PartyNotFound
 from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV, FingerprintKey
@@ -86,22 +92,6 @@ def _request_id(value: str | None) -> str:
 
 def _today() -> date:
     return datetime.now(UTC).date()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | frozenset | set):
-        return [_jsonable(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return _jsonable(asdict(value))
-    if hasattr(value, "value") and isinstance(value.value, str):  # enums
-        return value.value
-    return value
 
 
 RequestId = Annotated[
@@ -162,7 +152,7 @@ def register_merchant(
 def show_party(ctx: typer.Context, party_id: str) -> None:
     """A party with its verifications and account class (no personal data)."""
     ledger = _ledger(ctx)
-    emit_json(_jsonable(_run(lambda: party_service.get_party(ledger, party_id))))
+    emit_json(jsonable(_run(lambda: party_service.get_party(ledger, party_id))))
 
 
 # -- verifications and the blocklist ---------------------------------------------------------
@@ -188,7 +178,7 @@ def verify(
             verified_at=ledger.clock(),
         )
     )
-    emit_json(_jsonable(result))
+    emit_json(jsonable(result))
 
 
 @blocklist_app.command("add")
@@ -207,7 +197,7 @@ def blocklist_add(
             ledger, party_id, listed_on=on, reason_code=reason, case_reference=case
         )
     )
-    emit_json(_jsonable(entry))
+    emit_json(jsonable(entry))
 
 
 @blocklist_app.command("status")
@@ -219,7 +209,7 @@ def blocklist_status(
     """Whether the party's payment services are suspended and new accounts barred."""
     ledger = _ledger(ctx)
     day = on.date() if on is not None else _today()
-    emit_json(_jsonable(_run(lambda: party_service.blocklist_status(ledger, party_id, day))))
+    emit_json(jsonable(_run(lambda: party_service.blocklist_status(ledger, party_id, day))))
 
 
 # -- consent ---------------------------------------------------------------------------------
@@ -243,7 +233,7 @@ def consent_publish(
             text_id, version, purpose, field, language, body, recipient=recipient
         )
     )
-    emit_json(_jsonable(text))
+    emit_json(jsonable(text))
 
 
 @consent_app.command("grant")
@@ -257,7 +247,7 @@ def consent_grant(
     """Record the person's consent to one version of a text."""
     privacy = _privacy(ctx)
     event = _run(lambda: privacy.grant_consent(party_id, text, version, _request_id(request_id)))
-    emit_json(_jsonable(event))
+    emit_json(jsonable(event))
 
 
 @consent_app.command("withdraw")
@@ -270,14 +260,14 @@ def consent_withdraw(
     """Withdraw the person's consent to a text, effective now."""
     privacy = _privacy(ctx)
     event = _run(lambda: privacy.withdraw_consent(party_id, text, _request_id(request_id)))
-    emit_json(_jsonable(event))
+    emit_json(jsonable(event))
 
 
 @consent_app.command("list")
 def consent_list(ctx: typer.Context, party_id: str) -> None:
     """Every text the person has granted, and whether the consent is live."""
     privacy = _privacy(ctx)
-    emit_json(_jsonable(_run(lambda: privacy.consents(party_id))))
+    emit_json(jsonable(_run(lambda: privacy.consents(party_id))))
 
 
 # -- the vault -------------------------------------------------------------------------------
@@ -304,7 +294,7 @@ def data_put(
     values = _field_values(fields)
     privacy = _privacy(ctx)
     written = _run(lambda: privacy.put_personal_data(party_id, values, _request_id(request_id)))
-    emit_json(_jsonable(written))
+    emit_json(jsonable(written))
 
 
 @data_app.command("read")
@@ -325,14 +315,14 @@ def data_read(
 def data_export(ctx: typer.Context, party_id: str) -> None:
     """Everything held about the person, as one JSON document."""
     privacy = _privacy(ctx)
-    emit_json(_jsonable(_run(lambda: privacy.export_personal_data(party_id))))
+    emit_json(jsonable(_run(lambda: privacy.export_personal_data(party_id))))
 
 
 @data_app.command("erase")
 def data_erase(ctx: typer.Context, party_id: str, request_id: RequestId = None) -> None:
     """Erase the person's personal data by destroying their data key (crypto-shredding)."""
     privacy = _privacy(ctx)
-    emit_json(_jsonable(_run(lambda: privacy.erase_person(party_id, _request_id(request_id)))))
+    emit_json(jsonable(_run(lambda: privacy.erase_person(party_id, _request_id(request_id)))))
 
 
 # -- keys ------------------------------------------------------------------------------------

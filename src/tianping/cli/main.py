@@ -23,6 +23,7 @@ from tianping.cli import (
     demo,
     identity_commands,
     ledger_commands,
+    lending_commands,
     payments_commands,
     rules_commands,
     serve,
@@ -165,5 +166,6 @@ app.add_typer(audit_commands.app, name="audit")
 app.add_typer(rules_commands.app, name="rules")
 app.add_typer(identity_commands.app, name="identity")
 app.add_typer(payments_commands.app, name="payments")
+app.add_typer(lending_commands.app, name="lending")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -49,10 +47,12 @@ from tianping.cli.common import (
     console,
     emit_json,
     format_amount,
-    format_time,
+    jsonable,
     parse_amount,
+    parse_day,
     progress_console,
     quiet_unless_terminal,
+    show_record,
     state_of,
 )
 from tianping.identity.errors import IdentityError
@@ -107,53 +107,8 @@ def _service(ctx: typer.Context) -> PaymentsService:
     return state_of(ctx).services().payments
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return _jsonable(asdict(value))
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 2**53:
-        return str(value)  # 128-bit ledger ids do not survive JSON parsers that use doubles
-    return value
-
-
-def _date(value: str) -> str:
-    """A business date as YYYY-MM-DD (Typer `parser`)."""
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d").date().isoformat()
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _record_table(title: str, record: dict[str, Any]) -> Table:
-    table = Table(title=title, show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    for name, value in record.items():
-        table.add_row(cell(name), cell("-" if value is None or value == () else value))
-    return table
-
-
 def _show(title: str, value: Any, as_json: bool) -> None:
-    """Print a dataclass as JSON (minor units) or as a two-column table (decimal amounts)."""
-    document = _jsonable(value)
-    if as_json:
-        emit_json(document)
-        return
-    currency = document.get("currency", "CNY")
-    shown = {
-        name: format_amount(item, currency) if name in MONEY_FIELDS else item
-        for name, item in document.items()
-    }
-    for name in ("created_at", "updated_at", "opened_at", "registered_at", "at"):
-        moment = shown.get(name)
-        if isinstance(moment, int):
-            shown[name] = format_time(moment)
-    console().print(_record_table(title, shown))
+    show_record(title, value, as_json, MONEY_FIELDS)
 
 
 # The fields of the service's answers that hold minor units, shown as decimal amounts.
@@ -273,7 +228,7 @@ def merchant_order(
     )
     _write_image(payload, png, svg)
     if as_json:
-        emit_json({"order": _jsonable(order), "payload": payload})
+        emit_json({"order": jsonable(order), "payload": payload})
         return
     typer.echo(payload)
 
@@ -529,7 +484,7 @@ def callbacks(ctx: typer.Context, as_json: Json = False) -> None:
     service = _service(ctx)
     reports = _run(service.process_callbacks)
     if as_json:
-        emit_json(_jsonable(reports))
+        emit_json(jsonable(reports))
         return
     table = Table(title=f"Callbacks ({len(reports)})")
     for name in ("request", "sequence", "outcome", "disposition"):
@@ -547,7 +502,7 @@ def callbacks(ctx: typer.Context, as_json: Json = False) -> None:
 
 # -- the day's checks ------------------------------------------------------------------------
 
-BusinessDate = Annotated[str, typer.Argument(metavar="DATE", parser=_date, help="YYYY-MM-DD.")]
+BusinessDate = Annotated[str, typer.Argument(metavar="DATE", parser=parse_day, help="YYYY-MM-DD.")]
 
 
 @app.command("settle")
@@ -556,7 +511,7 @@ def settle(ctx: typer.Context, business_date: BusinessDate, as_json: Json = Fals
     service = _service(ctx)
     report = _run(lambda: service.settle_merchants(business_date))
     if as_json:
-        emit_json(_jsonable(report))
+        emit_json(jsonable(report))
         return
     table = Table(title=f"Merchant settlement of {business_date}")
     table.add_column("merchant")
@@ -594,7 +549,7 @@ def reconcile(
     service = _service(ctx)
     report = _run(lambda: service.reconcile(business_date, settlement))
     if as_json:
-        emit_json({**_jsonable(report), "is_clean": report.is_clean})
+        emit_json({**jsonable(report), "is_clean": report.is_clean})
     else:
         table = Table(title=f"Reconciliation of {business_date}: {len(report.breaks)} break(s)")
         for name in ("break", "request", "settled", "ledger"):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from tianping.ledger.service import Ledger, LedgerWrite
 
-__all__ = ["Statements"]
+__all__ = ["QmarkStatements", "Statements"]
 
 
 class Statements:
@@ -41,9 +42,16 @@ class Statements:
 
     @classmethod
     @contextmanager
-    def reading(cls, ledger: Ledger) -> Iterator[Self]:
-        """These statements over one consistent snapshot of the database."""
-        with ledger.read(snapshot=True) as store:
+    def reading(
+        cls, ledger: Ledger, uow: LedgerWrite | None = None, *, snapshot: bool = True
+    ) -> Iterator[Self]:
+        """These statements in `uow` when given (reading what it has written so far), else over
+        one consistent snapshot of the database (or, with `snapshot=False`, plain reads for a
+        lookup of a single row, which needs no snapshot)."""
+        if uow is not None:
+            yield cls(uow.connection, uow.store.backend)
+            return
+        with ledger.read(snapshot=snapshot) as store:
             yield cls(store.connection, store.backend)
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
@@ -61,3 +69,18 @@ class Statements:
         else:
             with self.connection.cursor() as cursor:
                 cursor.executemany(sql, rows)
+
+
+@cache
+def _psycopg_placeholders(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class QmarkStatements(Statements):
+    """Statements written with sqlite3's `?` placeholders, rewritten once per statement text
+    for psycopg. For SQL modules whose statements are constants (no `?` inside literals)."""
+
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        if self.p != "?":
+            sql = _psycopg_placeholders(sql)
+        return self.connection.execute(sql, parameters)

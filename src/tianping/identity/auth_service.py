@@ -53,8 +53,7 @@ import secrets
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -440,19 +439,6 @@ class AuthService:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[AuthStore]:
-        with self.ledger.read() as store:
-            yield AuthStore(store.connection, self.ledger.backend)
-
-    @contextmanager
-    def _writing(self, uow: LedgerWrite | None = None) -> Iterator[AuthStore]:
-        if uow is not None:
-            yield AuthStore(uow.connection, uow.store.backend)
-            return
-        with self.ledger.write() as own:
-            yield AuthStore(own.connection, own.store.backend)
-
     def _party_key(self, party_id: str) -> bytes:
         return self.secret_box.index_digests(b"tianping.auth.lockout", "party:" + party_id)[0]
 
@@ -619,7 +605,7 @@ class AuthService:
         # Hashing first: ~20 ms of Argon2 must not run under the ledger's write lock.
         password_hash = self.hasher.hash(password)
         now = self.clock()
-        with self._writing(uow) as store:
+        with AuthStore.writing(self.ledger, uow) as (_, store):
             if login_name is not None:
                 owner = store.credential_by_login_name(digests)
                 if owner is not None and owner.party_id != party_id:
@@ -642,7 +628,7 @@ class AuthService:
         secret = new_secret()
         uri = provisioning_uri(secret, account_name or party_id)
         now = self.clock()
-        with self._writing(uow) as store:
+        with AuthStore.writing(self.ledger, uow) as (_, store):
             self._require_credential(store, party_id)
             sealed = self.secret_box.seal(
                 self._seal_context(b"totp", party_id), secret.encode("ascii")
@@ -658,7 +644,7 @@ class AuthService:
         """Activate an enrolment with a current code from the app (`TotpCodeInvalid` if not)."""
         now = self.clock()
         self._rate_check("totp:" + party_id, None, now)
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             row = store.totp(party_id) if is_party_id(party_id) else None
             if row is None:
                 raise TotpNotEnrolled("the party has no TOTP enrolment")
@@ -684,7 +670,7 @@ class AuthService:
         ):
             raise InvalidInput("label", "a device label is 1 to 64 printable characters")
         now = self.clock()
-        with self._writing(uow) as store:
+        with AuthStore.writing(self.ledger, uow) as (_, store):
             self._require_credential(store, party_id)
             context = self._seal_context(b"device-label", party_id, device_id)
             existing = store.device(device_id)
@@ -739,7 +725,7 @@ class AuthService:
         self._rate_check("login:" + lookup_text, client_address, now)
 
         # Phase 1: read.
-        with self._reading() as store:
+        with AuthStore.reading(self.ledger, snapshot=False) as store:
             if by_party:
                 credential = store.credential(identifier)
             elif normalised is not None:
@@ -785,7 +771,7 @@ class AuthService:
         # Phase 3: decide and record under the write lock.
         refusal: AuthError | None = None
         result: tuple[SessionRow, str | None, int | None] | None = None
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             locked_until = self._locked_until(store.lockout(subject_key), now)
             if locked_until is not None:
                 store.insert_event(now, "login_locked", party_id, code=CredentialLocked.code)
@@ -837,7 +823,7 @@ class AuthService:
         """
         now = self.clock()
         self._rate_check("step-up:" + str(session_id)[:64], None, now)
-        with self._reading() as store:
+        with AuthStore.reading(self.ledger, snapshot=False) as store:
             session = self._active_session(store, session_id, now)
             if session.subject_kind != "party":
                 raise SessionInvalid("only a person's or organisation's session can step up")
@@ -855,7 +841,7 @@ class AuthService:
                 totp.last_used_step,
             )
         refusal: AuthError | None = None
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             session = self._active_session(store, session_id, now)
             locked_until = self._locked_until(store.lockout(subject_key), now)
             if locked_until is not None:
@@ -891,7 +877,7 @@ class AuthService:
         refusal: AuthError | None = None
         revoked: str | None = None
         result: tuple[SessionRow, str, int] | None = None
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             row = store.refresh_token(token_hash)
             session = store.session(row.session_id) if row is not None else None
             if row is None or session is None:
@@ -939,7 +925,7 @@ class AuthService:
         if not re.fullmatch(r"[a-z_]{1,64}", reason):
             raise InvalidInput("reason", "a revocation reason is 1 to 64 of a-z and _")
         now = self.clock()
-        with self._writing(uow) as store:
+        with AuthStore.writing(self.ledger, uow) as (_, store):
             session = store.session(session_id)
             done = store.revoke_session(session_id, now, reason)
             if done and session is not None:
@@ -951,7 +937,7 @@ class AuthService:
     def refresh_revocations(self) -> int:
         """Reload recent revocations from the database; returns how many are in force."""
         as_of = self.clock()
-        with self._reading() as store:
+        with AuthStore.reading(self.ledger, snapshot=False) as store:
             revoked = store.revoked_since(as_of - REVOCATION_WINDOW_NS)
         self.revocations.replace(revoked, as_of)
         return len(self.revocations)
@@ -963,7 +949,7 @@ class AuthService:
     def prune_lockouts(self) -> int:
         """Delete lockout rows that no longer matter (failures forgotten, locks over)."""
         now = self.clock()
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             return store.prune_lockouts(now - self.policy.failure_memory_ns, now)
 
     # -- machine clients --------------------------------------------------------------------
@@ -988,7 +974,7 @@ class AuthService:
         granted = validate_scopes(scopes)
         secret = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
-        with self._writing(uow) as store:
+        with AuthStore.writing(self.ledger, uow) as (_, store):
             if store.client(client_id) is not None:
                 raise ClientExists("the client id is already registered")
             store.insert_client(client_id, partner_party_id, _join(granted), _digest(secret), now)
@@ -999,7 +985,7 @@ class AuthService:
         """Give a machine client a new secret (returned once); the old one stops working."""
         secret = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             if not isinstance(client_id, str) or not store.replace_client_secret(
                 client_id, _digest(secret), now
             ):
@@ -1021,7 +1007,7 @@ class AuthService:
         self._rate_check("client:" + (client_id if valid_id else "?"), client_address, now)
         client = None
         if valid_id:
-            with self._reading() as store:
+            with AuthStore.reading(self.ledger, snapshot=False) as store:
                 client = store.client(client_id)
         presented = (
             _digest(client_secret)
@@ -1033,7 +1019,7 @@ class AuthService:
         matches = hmac.compare_digest(presented, expected)
         refusal: AuthError | None = None
         session: SessionRow | None = None
-        with self._writing() as store:
+        with AuthStore.writing(self.ledger) as (_, store):
             if client is None or not matches or client.disabled_at is not None:
                 store.insert_event(
                     now, "client_refused", client.client_id if client else None, None, "invalid"

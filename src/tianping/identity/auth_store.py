@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
+
+from tianping.db.statements import QmarkStatements
 
 __all__ = [
     "AuthStore",
@@ -114,29 +115,13 @@ _INSERT_SESSION = (
 _SELECT_SESSION = f"SELECT {_SESSION_COLUMNS} FROM auth_sessions WHERE session_id = ?"  # noqa: S608
 
 
-@cache
-def _postgres(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
 def _bytes(value: Any) -> bytes:
     # psycopg may hand back a memoryview for BYTEA; SQLite gives bytes.
     return bytes(value)
 
 
-class AuthStore:
+class AuthStore(QmarkStatements):
     """Authentication statements over one open connection."""
-
-    def __init__(self, connection: Any, backend: str) -> None:
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError("the auth store supports sqlite and postgresql")
-        self.connection = connection
-        self.backend = backend
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        if self.backend == "postgresql":
-            sql = _postgres(sql)
-        return self.connection.execute(sql, parameters)
 
     def _one(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
         return self._execute(sql, parameters).fetchone()

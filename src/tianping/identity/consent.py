@@ -812,6 +812,9 @@ SERVICE_NEEDS: Mapping[str, tuple[Purpose, ...]] = {
         Purpose.CREDIT_ASSESSMENT,
         Purpose.CREDIT_BUREAU_REPORTING,
     ),
+    # A merchant's working-capital loan scored on its own acquiring cash flows (lending's
+    # source `acquiring_cash_flows`): the credit-assessment consent, given separately (C1, D3).
+    "sme_working_capital": (Purpose.IDENTITY_VERIFICATION, Purpose.CREDIT_ASSESSMENT),
     "cross_border_payment": (
         Purpose.PAYMENT_SERVICE,
         Purpose.IDENTITY_VERIFICATION,

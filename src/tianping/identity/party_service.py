@@ -28,8 +28,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -90,7 +89,6 @@ from tianping.identity.parties import (
     normalise_card_number,
 )
 from tianping.identity.party_store import PartyStore
-from tianping.ledger.adapters.store import LedgerStore
 from tianping.ledger.service import Ledger, LedgerWrite
 
 __all__ = [
@@ -216,25 +214,6 @@ def _key(key: FingerprintKey | None) -> FingerprintKey:
 # -- plumbing --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _writing(ledger: Ledger, uow: LedgerWrite | None) -> Iterator[tuple[LedgerWrite, PartyStore]]:
-    if uow is not None:
-        yield uow, PartyStore(uow.connection, uow.store.backend)
-        return
-    with ledger.write() as own:
-        yield own, PartyStore(own.connection, own.store.backend)
-
-
-@contextmanager
-def _reading(ledger: Ledger, uow: LedgerWrite | None) -> Iterator[PartyStore]:
-    if uow is not None:
-        yield PartyStore(uow.connection, uow.store.backend)
-        return
-    store: LedgerStore
-    with ledger.read(snapshot=True) as store:
-        yield PartyStore(store.connection, store.backend)
-
-
 def _now(ledger: Ledger, clock: Clock | None) -> int:
     return (clock or ledger.clock)()
 
@@ -294,7 +273,7 @@ def _register(
     `check` runs only for a new request (a retry is answered from what the first one stored,
     even if the world has changed since) and may return the party adjusted.
     """
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         existing = store.party_row_by_request(request_id)
         if existing is not None:
             if not hmac.compare_digest(existing.request_digest, digest):
@@ -535,7 +514,7 @@ def record_verification(
     if type(verified_at) is not int or not 0 < verified_at <= now:
         raise InvalidInput("verified_at", "verified_at is a time in nanoseconds, not after now")
     verification = Verification(verification_id, verification_channel, source, verified_at)
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         existing = store.verification(verification_id)
         if existing is not None:
             if existing != (pid, verification):
@@ -634,7 +613,7 @@ def open_payment_account(
         check_reference("guardian_consent_reference", guardian_consent_reference)
     now = _now(ledger, clock)
     on = event_date(now)
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         replayed = store.account_by_request(request_id)
         if replayed is not None:
             account, consent, requested = replayed
@@ -715,7 +694,7 @@ def upgrade_payment_account(
         else AccountClass.from_label(account_class)
     )
     on = event_date(_now(ledger, clock))
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         account = store.account(aid)
         if account is None:
             raise PaymentAccountNotFound(f"no payment account has the id {aid}")
@@ -776,7 +755,7 @@ def bind_bank_card(
         raise InvalidInput("card_last_four", "the last four digits of a card are four digits")
     now = _now(ledger, clock)
     on = event_date(now)
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         existing = store.binding(binding_id)
         if existing is not None:
             if (existing.party_id, existing.fingerprint, existing.last_four) != (
@@ -846,7 +825,7 @@ def add_to_blocklist(
     if listed_on > on:
         raise InvalidInput("listed_on", "a listing's date is not after today")
     entry = BlocklistEntry(pid, case_reference, listed_on, reason)
-    with _writing(ledger, uow) as (write, store):
+    with PartyStore.writing(ledger, uow) as (write, store):
         party = _require_party(store, pid)
         if party.kind not in (PartyKind.PERSON, PartyKind.MERCHANT):
             raise PartyKindNotAllowed("only persons and merchants are blocklisted")
@@ -885,7 +864,7 @@ def blocklist_status(
     pid = _party_id("party_id", party_id)
     if type(on) is not date:
         raise InvalidInput("on", "on is a calendar date")
-    with _reading(ledger, uow) as store:
+    with PartyStore.reading(ledger, uow) as store:
         _require_party(store, pid)
         return _blocklist(store, pid, on)
 
@@ -902,7 +881,7 @@ def blocklist_statuses(
         )
     if type(on) is not date:
         raise InvalidInput("on", "on is a calendar date")
-    with _reading(ledger, uow) as store:
+    with PartyStore.reading(ledger, uow) as store:
         missing = set(ids) - store.known_party_ids(ids)
         if missing:
             raise PartyNotFound(f"no party has the id {min(missing)}")
@@ -921,7 +900,7 @@ def blocklist_statuses(
 def get_party(ledger: Ledger, party_id: str, *, uow: LedgerWrite | None = None) -> Party:
     """A party with its verifications; no personal data (that is in the vault)."""
     pid = _party_id("party_id", party_id)
-    with _reading(ledger, uow) as store:
+    with PartyStore.reading(ledger, uow) as store:
         party = store.party(pid, VERIFICATIONS_PER_PARTY_MAX)
     if party is None:
         raise PartyNotFound(f"no party has the id {pid}")
@@ -933,7 +912,7 @@ def list_payment_accounts(
 ) -> list[PaymentAccount]:
     """A person's payment accounts, oldest first."""
     pid = _party_id("party_id", party_id)
-    with _reading(ledger, uow) as store:
+    with PartyStore.reading(ledger, uow) as store:
         _require_party(store, pid)
         return store.accounts_of(pid, PAYMENT_ACCOUNTS_PER_PARTY_MAX)
 
@@ -943,6 +922,6 @@ def list_card_bindings(
 ) -> list[CardBinding]:
     """A person's bound cards (fingerprints and last four digits), oldest first."""
     pid = _party_id("party_id", party_id)
-    with _reading(ledger, uow) as store:
+    with PartyStore.reading(ledger, uow) as store:
         _require_party(store, pid)
         return store.bindings_of(pid, CARDS_PER_PARTY_MAX)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from tianping.db.statements import QmarkStatements
 from tianping.identity.parties import (
     AccountClass,
     BlocklistEntry,
@@ -89,19 +90,8 @@ def _account(row: Sequence[Any]) -> PaymentAccount:
     )
 
 
-class PartyStore:
+class PartyStore(QmarkStatements):
     """Statements over one open connection of either backend."""
-
-    def __init__(self, connection: Any, backend: str) -> None:
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(f"no party store for the backend {backend!r}")
-        self.connection = connection
-        self._postgres = backend == "postgresql"
-
-    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        if self._postgres:
-            sql = sql.replace("?", "%s")
-        return self.connection.execute(sql, parameters)
 
     # -- parties ----------------------------------------------------------------------------
 

@@ -246,6 +246,7 @@ class CreditLines:
             existing = reader.line(line_id)
             taken = reader.line_for_application(application_id)
         with LendingStore.reading(self.ledger) as lending:
+            known = lending.application(application_id) is not None
             product = lending.application_product(application_id)
         if existing is not None:
             if (existing.application_id, existing.statement_day) != (
@@ -254,7 +255,7 @@ class CreditLines:
             ):
                 raise LendingRefusal("request_conflict", "the line id is taken")
             return existing
-        if product is None:
+        if not known:
             raise LendingRefusal("application_not_found", "no application has this id")
         if product != "credit_line":
             raise LendingRefusal("application_not_credit_line", "the offer is not a credit line")

@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from tianping.identity import party_service
 from tianping.ledger.model import NewTransfer, TransferFlags
 from tianping.ledger.money import allocate
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
@@ -65,6 +66,17 @@ from tianping.lending.servicing import (
     LoanBalances,
     TierThresholds,
     apply_payment,
+)
+from tianping.lending.sme import (
+    SME_PRODUCT,
+    SME_RECEIPTS_MULTIPLE,
+    SME_SERVICE,
+    SME_SOURCES,
+    SME_TERM_MONTHS_MAX,
+    SME_WINDOW_MONTHS,
+    AcquiringData,
+    receipts_cap,
+    sme_features,
 )
 from tianping.lending.store import AccrualGroup, LendingStore, LoanRow, new_loan
 from tianping.payments import chart as payments_chart
@@ -188,6 +200,8 @@ class LendingService(CreditLines):
         pd_cutoff_ppm: int = 150_000,
         profile: Callable[[str], Mapping[str, object]] | None = None,
         bureau: BureauAccess | None = None,
+        sme_scorer: CreditScorer | None = None,
+        acquiring: AcquiringData | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
@@ -201,6 +215,10 @@ class LendingService(CreditLines):
         self.profile = profile
         # The licensed credit bureau, queried with a consent token for this lender (C3, C4).
         self.bureau = bureau
+        # SME loans: the card trained on acquiring cash flows, and the merchant's acquiring
+        # (its cash-flow profile with consent, its settlement account's free balance).
+        self.sme_scorer = sme_scorer
+        self.acquiring = acquiring
 
     def _write(self) -> AbstractContextManager[tuple[LedgerWrite, LendingStore]]:
         return LendingStore.writing(self.ledger)
@@ -301,7 +319,9 @@ class LendingService(CreditLines):
 
     def apply(self, application: Application) -> ApplicationOutcome:
         """Decide an application (idempotent by its id): score with reasons, rules, pricing."""
-        if self.rules is None or self.scorer is None:
+        sme = application.product == SME_PRODUCT
+        rules, scorer = self.rules, self.sme_scorer if sme else self.scorer
+        if rules is None or scorer is None:
             raise LendingRefusal("lending_unavailable", "no credit model or rulebook configured")
         if type(application.amount) is not int or not 0 < application.amount <= 10**10:
             raise LendingRefusal("amount_invalid", "an amount is 1 to 10^10 minor units")
@@ -319,6 +339,15 @@ class LendingService(CreditLines):
                 sort_keys=True,
             ).encode()
         ).digest()
+        if sme:
+            return self._apply_sme(application, digest, rules, scorer)
+        # A business is never scored as a consumer: consumer products are a person's.
+        self._require_applicant_kind(
+            application.party_id,
+            "person",
+            "applicant_not_person",
+            "a merchant applies only for an SME loan",
+        )
         sources = self._allowed_sources(application.party_id)
         features = dict(application.features or {})
         if self.profile is not None and "platform_payments" in sources:
@@ -329,7 +358,25 @@ class LendingService(CreditLines):
                 features.setdefault(name, value)
         features.setdefault("annual_income", application.annual_income)
         features.setdefault("requested_amount", application.amount)
-        scored = self.scorer.score(features, sources)
+        scored = scorer.score(features, sources)
+        return self._decide(application, digest, scored, {}, rules)
+
+    def _require_applicant_kind(self, party_id: str, kind: str, code: str, message: str) -> None:
+        """Refuse an applicant of the wrong kind (identity's record decides, not the caller)."""
+        if str(party_service.get_party(self.ledger, party_id).kind) != kind:
+            raise LendingRefusal(code, message)
+
+    def _decide(
+        self,
+        application: Application,
+        digest: bytes,
+        scored: Any,
+        product_facts: Mapping[str, Any],
+        rules: RulesService,
+    ) -> ApplicationOutcome:
+        """Record the decision on a scored application (idempotent by its id): the rules in
+        force (`loan.originate` with the product's facts over a person's consumer defaults),
+        the price within the caps (`loan.price`), the credit cut-offs and the reasons."""
         with self._write() as (uow, store):
             stored = store.application(application.application_id)
             if stored is not None:
@@ -352,11 +399,12 @@ class LendingService(CreditLines):
                 "co_lending": bank_share > 0,
                 "is_student": application.is_student,
                 "has_income": application.has_income,
+                **product_facts,
             }
             if bank_share:
                 facts["partner_share"] = Decimal(10_000 - bank_share) / 10_000
             command = {"application_id": application.application_id, "amount": application.amount}
-            origination = self.rules.decide(
+            origination = rules.decide(
                 "loan.originate",
                 facts,
                 on,
@@ -372,7 +420,7 @@ class LendingService(CreditLines):
                 application.amount, Decimal(rate_bps) / 10_000, application.term_months, on
             )
             apr = apr_irr(schedule_cash_flows(schedule))
-            pricing = self.rules.decide(
+            pricing = rules.decide(
                 "loan.price",
                 {
                     "lender_type": self.lender_type,
@@ -421,6 +469,73 @@ class LendingService(CreditLines):
             store.insert_application(outcome, application, digest, now)
         return outcome
 
+    def _apply_sme(
+        self,
+        application: Application,
+        digest: bytes,
+        rules: RulesService,
+        scorer: CreditScorer,
+    ) -> ApplicationOutcome:
+        """Decide a merchant's working-capital application on its own acquiring cash flows
+        (see `tianping.lending.sme`): only a merchant applies, only with its live
+        credit-assessment consent, for at most the cap its receipts support."""
+        with LendingStore.reading(self.ledger) as store:
+            stored = store.application(application.application_id)
+        if stored is not None:
+            # A replay answers what was decided, whatever the receipts say today.
+            if stored[1] != digest:
+                raise LendingRefusal("request_conflict", "the application id is taken")
+            return replace(stored[0], replayed=True)
+        if application.term_months > SME_TERM_MONTHS_MAX:
+            raise LendingRefusal(
+                "term_invalid", f"an SME loan is 1 to {SME_TERM_MONTHS_MAX} months"
+            )
+        self._require_applicant_kind(
+            application.party_id,
+            "merchant",
+            "applicant_not_merchant",
+            "only a merchant applies for an SME loan",
+        )
+        if self.acquiring is None:
+            raise LendingRefusal("lending_unavailable", "SME lending is not configured")
+        if (
+            self.consent is None
+            or not self.consent.service_available(application.party_id, SME_SERVICE).available
+        ):
+            raise LendingRefusal(
+                "sme_consent_required",
+                "an SME loan reads the merchant's acquiring cash flows only with its live "
+                f"credit-assessment consent (service {SME_SERVICE})",
+            )
+        profile = self.acquiring.merchant_cash_flow_profile(
+            application.party_id,
+            local_date(self.clock()),
+            SME_WINDOW_MONTHS,
+            application.currency,
+        )
+        cap = receipts_cap(profile)
+        if application.amount > cap:
+            raise LendingRefusal(
+                "amount_above_receipts_cap",
+                f"an SME loan is at most {cap} minor units: {SME_RECEIPTS_MULTIPLE} times the "
+                f"mean monthly receipts of the last {SME_WINDOW_MONTHS} months",
+            )
+        # The platform's figures override anything a caller passed under the same names.
+        features = {
+            **dict(application.features or {}),
+            **sme_features(
+                profile, application.amount, application.term_months, application.annual_income
+            ),
+        }
+        scored = scorer.score(features, SME_SOURCES)
+        return self._decide(
+            application,
+            digest,
+            scored,
+            {"party_type": "entity", "loan_purpose": "business"},
+            rules,
+        )
+
     def application(self, application_id: str) -> ApplicationOutcome:
         with LendingStore.reading(self.ledger) as store:
             stored = store.application(application_id)
@@ -442,7 +557,8 @@ class LendingService(CreditLines):
             if found is None:
                 raise LendingRefusal("application_not_found", "no application has this id")
             outcome, _, amount, term, currency, partner = found
-            if store.application_product(application_id) == "credit_line":
+            product = store.application_product(application_id)
+            if product == "credit_line":
                 raise LendingRefusal(
                     "application_is_credit_line", "a credit-line offer is opened as a line"
                 )
@@ -455,9 +571,7 @@ class LendingService(CreditLines):
             funder = partner or PLATFORM
             bank_share = 7_000 if partner else 0
             self.ensure_accounts(uow, currency, sorted({funder, PLATFORM}))
-            wallet = payments_chart.wallet_account(outcome.party_id, currency)
-            if self.ledger.lookup_account(wallet) is None:
-                raise LendingRefusal("wallet_not_found", "the borrower has no wallet to pay into")
+            wallet = self._disbursement_account(outcome.party_id, currency, product)
             shares = self._shares(amount, bank_share, funder)
             events = []
             for index, (share_funder, share) in enumerate(shares):
@@ -503,6 +617,7 @@ class LendingService(CreditLines):
                 disbursed_on=on.isoformat(),
                 at=now,
                 next_due_on=schedule.instalments[0].due_date.isoformat(),
+                product=product,
             )
             store.insert_loans([loan])
             store.insert_instalments(
@@ -514,6 +629,36 @@ class LendingService(CreditLines):
             )
             store.insert_event(loan_id, "disbursement", "disbursement", now, {"amount": amount})
         return loan
+
+    def _disbursement_account(self, party_id: str, currency: str, product: str) -> int:
+        """Where a loan's principal is paid: the merchant's settlement account (its payable)
+        for an SME loan, the borrower's wallet otherwise."""
+        if product == SME_PRODUCT:
+            account = payments_chart.merchant_account(party_id, currency)
+            if self.ledger.lookup_account(account) is None:
+                raise LendingRefusal(
+                    "merchant_not_found", "the merchant has no settlement account to pay into"
+                )
+            return account
+        wallet = payments_chart.wallet_account(party_id, currency)
+        if self.ledger.lookup_account(wallet) is None:
+            raise LendingRefusal("wallet_not_found", "the borrower has no wallet to pay into")
+        return wallet
+
+    def _repayment_account(self, uow: LedgerWrite, loan: LoanRow, debited: int) -> int:
+        """Where a repayment comes from: the borrower's wallet, or for an SME loan the
+        merchant's settlement account, of which it may take only what the next settlement
+        does not pay out (so no settlement ever fails for a repayment)."""
+        if loan.product != SME_PRODUCT:
+            return payments_chart.wallet_account(loan.party_id, loan.currency)
+        if self.acquiring is None:
+            raise LendingRefusal("lending_unavailable", "SME lending is not configured")
+        free = self.acquiring.merchant_free_balance(loan.party_id, loan.currency, uow)
+        if debited > free:
+            raise LendingRefusal(
+                "insufficient_funds", "the settlement account's free balance cannot pay this"
+            )
+        return payments_chart.merchant_account(loan.party_id, loan.currency)
 
     @staticmethod
     def _shares(amount: int, bank_share: int, funder: str) -> list[tuple[str, int]]:
@@ -581,7 +726,7 @@ class LendingService(CreditLines):
             )
             after, allocation, overpayment = apply_payment(balances, amount, DEFAULT_WATERFALL)
             now = self._now(uow)
-            wallet = payments_chart.wallet_account(loan.party_id, loan.currency)
+            wallet = self._repayment_account(uow, loan, amount - overpayment)
             events: list[NewTransfer] = []
             for bucket, kind, code in (
                 (Bucket.PRINCIPAL, LendingAccount.LOAN_RECEIVABLE, LendingCode.REPAYMENT_PRINCIPAL),

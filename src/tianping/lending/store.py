@@ -253,12 +253,12 @@ class LendingStore(Statements):
             ),
         )
 
-    def application_product(self, application_id: str) -> str | None:
+    def application_product(self, application_id: str) -> str:
         row = self._execute(
             f"SELECT product FROM loan_applications WHERE application_id = {self.p}",
             (application_id,),
         ).fetchone()
-        return None if row is None else str(row[0])
+        return "instalment" if row is None else str(row[0])
 
     def outstanding_of(self, party_id: str, currency: str) -> int:
         row = self._execute(

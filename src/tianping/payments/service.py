@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
@@ -49,6 +49,12 @@ from tianping.ledger.model import NewTransfer, TransferFlags
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.payments import chart
+from tianping.payments.cash_flow import (
+    CASH_FLOW_MONTHS_MAX,
+    MerchantCashFlowProfile,
+    derive_profile,
+    window_months,
+)
 from tianping.payments.chart import AccountCode, TransferCode
 from tianping.payments.clearing import (
     ClearingHouse,
@@ -79,7 +85,6 @@ from tianping.payments.payment_codes import (
 from tianping.payments.qr import MerchantQr, encode_merchant_qr, parse_merchant_qr
 from tianping.payments.reconciliation import LedgerRailEntry, ReconciliationReport, reconcile
 from tianping.payments.risk.features import FeatureState, PaymentContext
-from tianping.payments.risk.model import RiskDecision, RiskScorer
 from tianping.payments.store import (
     MerchantRow,
     OrderRow,
@@ -90,6 +95,11 @@ from tianping.payments.store import (
 )
 from tianping.rules.model import Outcome
 from tianping.rules.service import RulesService
+
+if TYPE_CHECKING:
+    # Types only: the risk model module loads LightGBM and NumPy, which a process that never
+    # scores a payment (a ledger command, `--help`) should not wait for.
+    from tianping.payments.risk.model import RiskDecision, RiskScorer
 
 __all__ = [
     "DEFAULT_RAIL_TIMEOUT_S",
@@ -1722,6 +1732,52 @@ class PaymentsService:
             count = store.payer_activity(party_id, now - 90 * 86_400 * NS)
         age = 0 if wallet is None else max(0, (now - wallet.opened_at) // (86_400 * NS))
         return {"payments_90d_count": count, "wallet_age_days": age}
+
+    def merchant_cash_flow_profile(
+        self, merchant_id: str, as_of: date, months: int, currency: str = "CNY"
+    ) -> MerchantCashFlowProfile:
+        """What lending may use of a merchant's acquiring, with the merchant's consent: the
+        aggregate features of its takings over the `months` whole months before `as_of`'s
+        month (see `tianping.payments.cash_flow`). Counts and sums only, never who paid."""
+        if type(months) is not int or not 1 <= months <= CASH_FLOW_MONTHS_MAX:
+            raise PaymentError(
+                "payment_input_invalid", f"a cash-flow window is 1 to {CASH_FLOW_MONTHS_MAX} months"
+            )
+        window = window_months(as_of, months)
+        first_day, end_day = f"{window[0]}-01", f"{as_of.isoformat()[:7]}-01"
+        with self._read() as store:
+            self._merchant(store, merchant_id)
+            monthly = store.merchant_monthly_acquiring(
+                merchant_id, currency, first_day, end_day, months
+            )
+            payers, first_receipt = store.merchant_acquiring_reach(
+                merchant_id, currency, first_day, end_day
+            )
+        return derive_profile(
+            merchant_id,
+            currency,
+            as_of,
+            months,
+            monthly,
+            payers,
+            None if first_receipt is None else str(first_receipt)[:7],
+        )
+
+    def merchant_free_balance(
+        self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
+    ) -> int:
+        """What the merchant's payable holds beyond the takings its next settlement pays out
+        (loan proceeds, say): what may be debited without making a settlement fail. Read in
+        `uow` when given, so a caller debiting the account sees the balance it debits."""
+        account_id = chart.merchant_account(merchant_id, currency)
+        with self._write(uow) as (write, store):
+            self._merchant(store, merchant_id)
+            unsettled = store.merchant_unsettled_takings(merchant_id, currency)
+            account = write.store.fetch_accounts([account_id]).get(account_id)
+        if account is None:
+            raise PaymentError("merchant_not_found", "no merchant is registered with this id")
+        available = account.credits_posted - account.debits_posted - account.debits_pending
+        return max(0, available - unsettled)
 
     # -- reporting --------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from tianping.db.statements import Statements
 from tianping.ledger.ids import id_from_bytes, id_to_bytes
+from tianping.payments.cash_flow import MonthlyAcquiring
 from tianping.payments.model import PaymentOutcome
 
 __all__ = [
@@ -359,6 +360,58 @@ class PaymentsStore(Statements):
             "SELECT COUNT(*) FROM payments WHERE payer_id = "
             f"{self.p} AND status = 'completed' AND created_at >= {self.p}",
             (party_id, since_ns),
+        ).fetchone()
+        return int(row[0])
+
+    def merchant_monthly_acquiring(
+        self, merchant_id: str, currency: str, first_day: str, end_day: str, months: int
+    ) -> list[MonthlyAcquiring]:
+        """A merchant's acquiring per calendar month from `first_day` up to, not including,
+        `end_day` (ISO dates): completed takings, their refunds, completed and declined
+        attempts and trading days. One set-based statement over the payee index; at most
+        `months` rows."""
+        rows = self._execute(
+            "SELECT substr(business_date, 1, 7) AS month, "
+            "COALESCE(SUM(CASE WHEN status = 'completed' THEN amount ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN status = 'completed' THEN refunded ELSE 0 END), 0), "
+            "COUNT(CASE WHEN status = 'completed' THEN 1 END), "
+            "COUNT(CASE WHEN status = 'declined' THEN 1 END), "
+            "COUNT(DISTINCT CASE WHEN status = 'completed' THEN business_date END) "
+            f"FROM payments WHERE payee_id = {self.p} AND kind = 'merchant' "
+            f"AND currency = {self.p} AND business_date >= {self.p} AND business_date < {self.p} "
+            f"GROUP BY substr(business_date, 1, 7) ORDER BY month LIMIT {self.p}",
+            (merchant_id, currency, first_day, end_day, months),
+        ).fetchall()
+        return [
+            MonthlyAcquiring(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    def merchant_acquiring_reach(
+        self, merchant_id: str, currency: str, first_day: str, end_day: str
+    ) -> tuple[int, str | None]:
+        """(distinct payers of completed payments in the window, the business date of the
+        merchant's first completed payment ever, before `end_day`)."""
+        row = self._execute(
+            "SELECT (SELECT COUNT(DISTINCT payer_id) FROM payments "
+            f"WHERE payee_id = {self.p} AND kind = 'merchant' AND currency = {self.p} "
+            f"AND status = 'completed' AND business_date >= {self.p} "
+            f"AND business_date < {self.p}), "
+            "(SELECT MIN(business_date) FROM payments "
+            f"WHERE payee_id = {self.p} AND kind = 'merchant' AND currency = {self.p} "
+            f"AND status = 'completed' AND business_date < {self.p})",
+            (merchant_id, currency, first_day, end_day, merchant_id, currency, end_day),
+        ).fetchone()
+        return int(row[0]), row[1]
+
+    def merchant_unsettled_takings(self, merchant_id: str, currency: str) -> int:
+        """What the merchant's completed, not yet settled payments keep after refunds: the part
+        of its payable balance the next settlement pays out."""
+        row = self._execute(
+            "SELECT COALESCE(SUM(amount - refunded), 0) FROM payments "
+            f"WHERE payee_id = {self.p} AND kind = 'merchant' AND currency = {self.p} "
+            "AND status = 'completed' AND settlement_id IS NULL",
+            (merchant_id, currency),
         ).fetchone()
         return int(row[0])
 
