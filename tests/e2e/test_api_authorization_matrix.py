@@ -158,16 +158,19 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/lending/accruals/{day}"): OPERATOR,
     ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
     ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,
-    ("POST", "/v1/lending/applications/{application_id}/credit-line"): PAYER,
+    ("POST", "/v1/lending/applications/{application_id}/credit-line"): BORROWER,
     ("GET", "/v1/lending/credit-lines/{line_id}"): PAYMENT_READERS,
     ("GET", "/v1/lending/credit-lines/{line_id}/statements"): PAYMENT_READERS,
     ("GET", "/v1/lending/credit-lines/{line_id}/statements/{statement_date}"): PAYMENT_READERS,
-    ("POST", "/v1/lending/credit-lines/{line_id}/repayments"): PAYER,
+    ("POST", "/v1/lending/credit-lines/{line_id}/repayments"): BORROWER,
     (
         "POST",
         "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalment-quotes",
-    ): PAYER,
-    ("POST", "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalments"): PAYER,
+    ): BORROWER,
+    (
+        "POST",
+        "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalments",
+    ): BORROWER,
     ("POST", "/v1/lending/statement-runs/{day}"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
