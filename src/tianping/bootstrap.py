@@ -28,6 +28,7 @@ from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
 from tianping.lending.runtime import TrainedOnFirstUse, build_lending
 from tianping.lending.service import LendingService
+from tianping.payments.funding import CreditDraw
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
 
@@ -80,6 +81,18 @@ def build_identity(
             ledger, Vault(load_master_key(environ=environ)), clock, index_key=fingerprint_key
         )
     return IdentityServices(auth=auth, fingerprint_key=fingerprint_key, privacy=privacy)
+
+
+class _LendingCreditLines:
+    """The payments port to credit lines (`CreditLineFunding`), answered by this process's
+    lending service, which is looked up only when a payer pays on credit: most payments never
+    need lending built."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
+        return self._services.lending.fund_payment(uow, draw)
 
 
 def _platform_scorecard() -> ScorecardBundle:
@@ -178,6 +191,7 @@ class Services:
                     secret_box=None if identity is None else identity.auth.secret_box,
                     privacy=None if identity is None else identity.privacy,
                 )
+                self._payments.credit_line = _LendingCreditLines(self)
             return self._payments
 
     @property
@@ -217,6 +231,8 @@ class Services:
         with self._payments_lock:
             if self._payments is not None:
                 raise RuntimeError("the payments service is already in use")
+            if service.credit_line is None:
+                service.credit_line = _LendingCreditLines(self)
             self._payments = service
 
     @property

@@ -163,6 +163,20 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/lending/loans/{loan_id}/recoveries"): OPERATOR,
     ("GET", "/v1/lending/parties/{party_id}/notices"): PAYMENT_READERS,
     ("GET", "/v1/lending/partners/{bank_id}/concentration"): PAYMENT_READERS,
+    ("POST", "/v1/lending/applications/{application_id}/credit-line"): BORROWER,
+    ("GET", "/v1/lending/credit-lines/{line_id}"): PAYMENT_READERS,
+    ("GET", "/v1/lending/credit-lines/{line_id}/statements"): PAYMENT_READERS,
+    ("GET", "/v1/lending/credit-lines/{line_id}/statements/{statement_date}"): PAYMENT_READERS,
+    ("POST", "/v1/lending/credit-lines/{line_id}/repayments"): BORROWER,
+    (
+        "POST",
+        "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalment-quotes",
+    ): BORROWER,
+    (
+        "POST",
+        "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalments",
+    ): BORROWER,
+    ("POST", "/v1/lending/statement-runs/{day}"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,
@@ -321,6 +335,7 @@ NOT_YOURS: Final = {
     "rail_request_not_found": 404,
     "application_not_found": 404,
     "loan_not_found": 404,
+    "credit_line_not_found": 404,
 }
 
 

@@ -146,9 +146,7 @@ def test_refusals_are_one_line_with_exit_codes(desk: Desk) -> None:
     assert "application_not_found" in refused(desk("accept", "nope", "--loan", "l"), 3)
     # Amounts are decimal text; a negative or malformed one is refused before any service call.
     assert refused(_apply(desk, "app-x", "--amount", "-5"), 2)
-    declined = refused(
-        desk("accrue", desk.today().isoformat(), "--since", "2020-01-01"), 2
-    )
+    declined = refused(desk("accrue", desk.today().isoformat(), "--since", "2020-01-01"), 2)
     assert "--since" in declined
     # A day that is not a date is a usage error (Typer's message, exit 2).
     assert desk("classify", "yesterday").exit_code == 2

@@ -9,6 +9,12 @@ supervisors and auditors read every application, loan and concentration; the ope
 daily accrual and classification, writes loans off and books recoveries. A declined application
 and an adverse-change notice answer with their reasons and the path to ask for a human review
 (D4, G5, G7). Amounts are integers of minor units.
+
+Credit lines: an approved `credit_line` offer is opened as a line (`POST
+/applications/{id}/credit-line`); its holder (and the partner bank that co-funds it) reads the
+line and its statements; the holder repays it and turns a bill into instalments after a quote
+that shows the all-in APR; the operator issues a day's statements. Paying a merchant on the line
+is a payment (`POST /v1/payments` with `funding_source: "credit_line"`), never a default.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PydanticField
 
@@ -34,6 +40,9 @@ from tianping.api.security import (
     acting_party,
     require,
 )
+from tianping.lending.credit_lines import STATEMENT_DAY_MAX, InstalmentQuote
+from tianping.lending.line_service import STATEMENTS_PAGE_MAX
+from tianping.lending.line_store import LineRow
 from tianping.lending.model import Application
 from tianping.lending.service import NOTICES_PAGE_MAX, WRITE_OFF_REASON_MAX, LendingService
 
@@ -65,13 +74,21 @@ def _bank_in_path(request: Request) -> Collection[str]:
     return (str(request.path_params["bank_id"]),)
 
 
-# An application is its applicant's; a loan is its borrower's and its co-funding bank's; a
-# bank's concentration is the bank's own.
+def _line_parties(request: Request) -> Collection[str]:
+    line = _lending(request).line(str(request.path_params["line_id"]))
+    return (line.party_id, line.partner_bank_id)
+
+
+# An application is its applicant's; a loan or a credit line is its borrower's and its
+# co-funding bank's; a bank's concentration is the bank's own.
 APPLICATION_IN_PATH: Final = OwnershipRule(
     "applicant", _application_parties, "application_not_found"
 )
 LOAN_IN_PATH: Final = OwnershipRule("borrower or funding bank", _loan_parties, "loan_not_found")
 BANK_IN_PATH: Final = OwnershipRule("partner bank in path", _bank_in_path)
+LINE_IN_PATH: Final = OwnershipRule(
+    "line holder or funding bank", _line_parties, "credit_line_not_found"
+)
 
 Applicant = Annotated[
     Access, Depends(require("lending:write", own="lending:apply:own", owner=FILTERED_BY_HANDLER))
@@ -86,6 +103,10 @@ _READ_APPLICATION: Final = [
     Depends(require("lending:read", own="lending:read:own", owner=APPLICATION_IN_PATH))
 ]
 _READ_LOAN: Final = [Depends(require("lending:read", own="lending:read:own", owner=LOAN_IN_PATH))]
+LineHolder = Annotated[
+    Access, Depends(require("lending:write", own="lending:apply:own", owner=LINE_IN_PATH))
+]
+_READ_LINE: Final = [Depends(require("lending:read", own="lending:read:own", owner=LINE_IN_PATH))]
 _OPERATE: Final = [Depends(require("lending:write"))]
 _READ_NOTICES: Final = [
     Depends(require("lending:read", own="lending:read:own", owner=PARTY_IN_PATH))
@@ -116,11 +137,26 @@ class ApplicationRequest(_Strict):
     partner_bank_id: PartyIdText | None = None
     applicant_id: PartyIdText | None = None
     # `sme`: a merchant's working-capital loan; `annual_income` is then its stated turnover.
-    product: Literal["instalment", "sme"] = "instalment"
+    # `credit_line`: a revolving credit line, its limit the amount approved.
+    product: Literal["instalment", "sme", "credit_line"] = "instalment"
 
 
 class AcceptRequest(_Strict):
     loan_id: RequestId
+
+
+class OpenLineRequest(_Strict):
+    line_id: RequestId
+    statement_day: Annotated[int, PydanticField(ge=1, le=STATEMENT_DAY_MAX)] = 1
+
+
+class InstalmentQuoteRequest(_Strict):
+    months: Annotated[int, PydanticField(ge=1, le=36)]
+
+
+class InstalmentRequest(_Strict):
+    plan_id: RequestId
+    months: Annotated[int, PydanticField(ge=1, le=36)]
 
 
 class RepaymentRequest(_Strict):
@@ -259,3 +295,129 @@ def notices(
 def partner_concentration(bank_id: RequestId, lending: Lending) -> dict[str, Any]:
     """A partner bank's co-lending balance with the platform against the L3 limits."""
     return lending.concentration_report(bank_id)
+
+
+# -- credit lines ----------------------------------------------------------------------------
+
+
+def _line(line: LineRow) -> dict[str, Any]:
+    document = dataclasses.asdict(line)
+    document["owed"] = line.owed
+    document["available"] = line.available
+    return document
+
+
+def _quote(quote: InstalmentQuote) -> dict[str, Any]:
+    """The quote as shown to the customer: the all-in APR first (L9), then the instalments."""
+    return {
+        "apr_bps": quote.apr_bps,
+        "apr": str(quote.apr),
+        "amount": quote.amount,
+        "months": quote.months,
+        "total_fee": quote.total_fee,
+        "monthly_fee_rate": str(quote.monthly_fee_rate),
+        "instalments": [
+            {
+                "number": i.number,
+                "bill_on": i.bill_on.isoformat(),
+                "due_on": i.due_on.isoformat(),
+                "principal": i.principal,
+                "fee": i.fee,
+            }
+            for i in quote.instalments
+        ],
+        "cost_items": [
+            {
+                "name": item.name,
+                "payee": item.payee,
+                "standard": item.standard,
+                "amount": item.amount,
+            }
+            for item in quote.disclosure.items
+        ],
+    }
+
+
+def _holder_only(access: Access, lending: LendingService, line_id: str) -> None:
+    # The funding bank may read the line, but only its holder repays it or changes its bills.
+    if not access.unrestricted and lending.line(line_id).party_id != access.party:
+        raise ApiProblem("forbidden", "only the line's holder may do this")
+
+
+@router.post("/applications/{application_id}/credit-line", status_code=201)
+def open_line(
+    application_id: RequestId,
+    body: OpenLineRequest,
+    access: ApplicantOfApplication,
+    lending: Lending,
+) -> dict[str, Any]:
+    """Take up an approved credit-line offer: the line is opened with the approved amount as
+    its limit; it needs a live consent to credit-bureau reporting (L5)."""
+    return _line(lending.open_line(application_id, body.line_id, body.statement_day))
+
+
+@router.get("/credit-lines/{line_id}", dependencies=_READ_LINE)
+def get_line(line_id: RequestId, lending: Lending) -> dict[str, Any]:
+    return _line(lending.line(line_id))
+
+
+@router.get("/credit-lines/{line_id}/statements", dependencies=_READ_LINE)
+def list_statements(
+    line_id: RequestId,
+    lending: Lending,
+    limit: Annotated[int, Query(ge=1, le=STATEMENTS_PAGE_MAX)] = 12,
+) -> list[dict[str, Any]]:
+    """The line's statements, newest first."""
+    return [dataclasses.asdict(row) for row in lending.line_statements(line_id, limit)]
+
+
+@router.get("/credit-lines/{line_id}/statements/{statement_date}", dependencies=_READ_LINE)
+def get_statement(line_id: RequestId, statement_date: dt.date, lending: Lending) -> dict[str, Any]:
+    return dataclasses.asdict(lending.line_statement(line_id, statement_date))
+
+
+@router.post("/credit-lines/{line_id}/repayments")
+def repay_line(
+    line_id: RequestId, body: RepaymentRequest, access: LineHolder, lending: Lending
+) -> dict[str, Any]:
+    """Repay the line from the holder's wallet: fees, interest, then principal, oldest first."""
+    _holder_only(access, lending, line_id)
+    return dataclasses.asdict(lending.repay_line(line_id, body.payment_id, body.amount))
+
+
+@router.post("/credit-lines/{line_id}/statements/{statement_date}/instalment-quotes")
+def quote_instalments(
+    line_id: RequestId,
+    statement_date: dt.date,
+    body: InstalmentQuoteRequest,
+    access: LineHolder,
+    lending: Lending,
+) -> dict[str, Any]:
+    """What turning the bill into instalments would cost, with the all-in APR (writes nothing)."""
+    _holder_only(access, lending, line_id)
+    return _quote(lending.quote_statement_instalments(line_id, statement_date, body.months))
+
+
+@router.post("/credit-lines/{line_id}/statements/{statement_date}/instalments", status_code=201)
+def convert_statement(
+    line_id: RequestId,
+    statement_date: dt.date,
+    body: InstalmentRequest,
+    access: LineHolder,
+    lending: Lending,
+) -> dict[str, Any]:
+    """Accept the quote: the bill's principal becomes monthly instalments (price checked
+    against the cap in force by `loan.price`)."""
+    _holder_only(access, lending, line_id)
+    plan = lending.convert_statement(line_id, statement_date, body.plan_id, body.months)
+    document = dataclasses.asdict(plan)
+    document.pop("digest")
+    if document["decision_id"] is not None:
+        document["decision_id"] = str(document["decision_id"])
+    return document
+
+
+@router.post("/statement-runs/{day}", dependencies=_OPERATE)
+def issue_statements(day: dt.date, lending: Lending) -> dict[str, Any]:
+    """Issue every credit-line statement due on a day (idempotent per line and date)."""
+    return dataclasses.asdict(lending.issue_statements(day))

@@ -38,7 +38,7 @@ from tianping.api.security import (
 )
 from tianping.payments.aml.large_value import to_csv, to_json
 from tianping.payments.aml_service import AmlService
-from tianping.payments.model import AMOUNT_MAX, PaymentCommand, PaymentOutcome
+from tianping.payments.model import AMOUNT_MAX, PaymentCommand, PaymentError, PaymentOutcome
 from tianping.payments.payment_codes import STEP_SECONDS
 from tianping.payments.qr import render_png, render_svg
 from tianping.payments.service import PaymentsService
@@ -167,6 +167,10 @@ class PayRequest(_Strict):
     device_id: DeviceId = "unknown-device"
     # The payee's full name as the payer typed it to confirm (P2P); checked, never stored.
     payee_name: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    # Where the money comes from: the wallet unless the payer explicitly chooses their credit
+    # line for a merchant payment (L6). The request cannot say the source was pre-selected:
+    # what arrives here is always the payer's own choice.
+    funding_source: Literal["balance", "credit_line"] = "balance"
 
 
 class PayeeLookup(_Strict):
@@ -360,7 +364,8 @@ def pay_by_payment_code(
 
 @router.post("")
 def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[str, Any]:
-    """Pay a person or a merchant from the caller's wallet."""
+    """Pay a person or a merchant from the caller's wallet, or a merchant on the caller's credit
+    line when the request chooses `funding_source: "credit_line"`."""
     command = PaymentCommand(
         body.payment_id,
         acting_party(access, body.payer_id),
@@ -370,8 +375,16 @@ def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[s
         kind=body.kind,
         device_id=body.device_id,
         payee_name=body.payee_name,
+        funding_source=body.funding_source,
         **_session(access),
     )
+    if command.funding_source == "credit_line":
+        # Paying on credit takes the slower path of its own (the draw on the line runs in the
+        # payment's unit of work), so the batched balance payments keep their speed.
+        (answer,) = services.payments.pay([command])
+        if isinstance(answer, PaymentError):
+            raise answer
+        return _outcome(answer)
     return _outcome(services.payment_batcher.pay(command))
 
 

@@ -218,6 +218,23 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "partner_figures_inconsistent": ProblemKind(
         409, "The bank's registered figures are inconsistent with its co-lending balances"
     ),
+    "application_not_credit_line": ProblemKind(409, "The offer is not a credit line"),
+    "application_is_credit_line": ProblemKind(409, "A credit-line offer is opened as a line"),
+    "credit_reporting_consent_required": ProblemKind(
+        403, "A credit line needs a live consent to credit-bureau reporting"
+    ),
+    "credit_line_exists": ProblemKind(409, "The person already has a credit line"),
+    "credit_line_not_found": ProblemKind(404, "No credit line has this id"),
+    "credit_line_not_active": ProblemKind(409, "The credit line is not active"),
+    "credit_line_not_repaid": ProblemKind(409, "The credit line is not repaid"),
+    "credit_line_unavailable": ProblemKind(503, "Credit lines are not offered here"),
+    "line_status_invalid": ProblemKind(422, "A line is active, frozen or closed"),
+    "statement_day_invalid": ProblemKind(422, "The statement day is not valid"),
+    "line_statement_not_found": ProblemKind(404, "The credit line has no such statement"),
+    "statement_not_convertible": ProblemKind(409, "The bill cannot be turned into instalments"),
+    "months_invalid": ProblemKind(422, "Instalments are not offered over this many months"),
+    "instalment_price_refused": ProblemKind(409, "The instalment price is above the cap"),
+    "page_size_invalid": ProblemKind(422, "The page size is not valid"),
     "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
     "payee_lookup_unavailable": ProblemKind(503, "Payee lookup is not configured"),
     "payee_not_found": ProblemKind(404, "No customer has this phone number"),

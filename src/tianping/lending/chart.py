@@ -8,8 +8,17 @@ owns of the loan book:
 * interest receivable (4002): interest accrued and not yet paid;
 * interest income (4101): interest earned (income of the funder);
 * credit losses (4201): principal and interest written off (an expense of the funder);
+* credit-line receivable (4003): what a revolving credit line has paid merchants for its
+  holder and not yet been repaid, including principal converted into instalments;
+* credit-line charges receivable (4004): a line's interest and instalment fees charged on its
+  statements and not yet paid;
+* fee income (4102): instalment fees earned on credit lines (interest earned on a line goes to
+  interest income, 4101, like a loan's);
 * recoveries (4202): cash recovered on loans already written off (income of the funder, shown
   against its credit losses, as IFRS 9 credits recoveries to the impairment line).
+
+A line's receivables are kept apart from the loans' so that each product's sub-ledger
+(`loans`, `credit_lines`) reconciles with accounts of its own.
 
 Penalty interest accrues into the same interest receivable and income accounts as ordinary
 interest (it is interest, at the overdue rate), under its own transfer code.
@@ -36,7 +45,10 @@ _NAMESPACE: Final = "tianping.lending"
 class LendingAccount(IntEnum):
     LOAN_RECEIVABLE = 4001
     INTEREST_RECEIVABLE = 4002
+    LINE_RECEIVABLE = 4003
+    LINE_CHARGES_RECEIVABLE = 4004
     INTEREST_INCOME = 4101
+    FEE_INCOME = 4102
     CREDIT_LOSSES = 4201
     RECOVERIES = 4202
 
@@ -55,6 +67,13 @@ class LendingCode(IntEnum):
     WRITE_OFF = 431
     RECOVERY = 432
     RECOVERY_FUNDING = 433
+    LINE_DRAW = 441
+    LINE_DRAW_FUNDING = 442
+    LINE_INTEREST = 443
+    LINE_FEE = 444
+    LINE_REPAYMENT_PRINCIPAL = 445
+    LINE_REPAYMENT_CHARGES = 446
+    LINE_REPAYMENT_FUNDING = 447
 
 
 def account_id(kind: LendingAccount, funder: str, currency: str) -> int:
@@ -65,7 +84,13 @@ def new_account(kind: LendingAccount, funder: str, currency: str) -> NewAccount:
     # Receivables may never go negative: a repayment above what is owed is a bug, not a credit.
     flags = (
         AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
-        if kind in (LendingAccount.LOAN_RECEIVABLE, LendingAccount.INTEREST_RECEIVABLE)
+        if kind
+        in (
+            LendingAccount.LOAN_RECEIVABLE,
+            LendingAccount.INTEREST_RECEIVABLE,
+            LendingAccount.LINE_RECEIVABLE,
+            LendingAccount.LINE_CHARGES_RECEIVABLE,
+        )
         else 0
     )
     return NewAccount(account_id(kind, funder, currency), currency, int(kind), flags=flags)

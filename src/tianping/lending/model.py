@@ -9,12 +9,25 @@ from typing import Any
 __all__ = [
     "Application",
     "ApplicationOutcome",
+    "LendingRefusal",
     "PartnerBankFigures",
     "PayoffQuote",
     "RecoveryOutcome",
     "RepaymentOutcome",
     "WriteOffOutcome",
 ]
+
+
+class LendingRefusal(Exception):
+    """A lending refusal with a stable `code`; messages never carry personal data.
+
+    Defined here, with the plain data, so that the service and its credit-line use cases (in
+    their own module) share it without importing each other."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

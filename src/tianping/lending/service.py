@@ -47,6 +47,7 @@ from tianping.lending.bureau import (
 )
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
 from tianping.lending.colending import CoLendingInputInvalid, concentration
+from tianping.lending.line_service import CreditLines
 from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     LGD_DEFAULT,
@@ -64,6 +65,7 @@ from tianping.lending.loan_book import (
 from tianping.lending.model import (
     Application,
     ApplicationOutcome,
+    LendingRefusal,
     PartnerBankFigures,
     PayoffQuote,
     RecoveryOutcome,
@@ -163,15 +165,6 @@ NOTICES_PAGE_MAX: Final = 200
 PLATFORM_PARTNER_ID: Final = "tianping"
 
 
-class LendingRefusal(Exception):
-    """A lending refusal with a stable `code`; messages never carry personal data."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass(frozen=True, slots=True)
 class AccrualReport:
     day: str
@@ -244,8 +237,9 @@ class BureauAccess:
         }
 
 
-class LendingService:
-    """Lending over one ledger, under one rules service."""
+class LendingService(CreditLines):
+    """Lending over one ledger, under one rules service; the credit-line use cases come from
+    `CreditLines` (line_service.py)."""
 
     def __init__(
         self,
@@ -655,6 +649,11 @@ class LendingService:
             if found is None:
                 raise LendingRefusal("application_not_found", "no application has this id")
             outcome, _, amount, term, currency, partner = found
+            product = store.application_product(application_id)
+            if product == "credit_line":
+                raise LendingRefusal(
+                    "application_is_credit_line", "a credit-line offer is opened as a line"
+                )
             if outcome.outcome != "approved" or outcome.rate_bps is None:
                 raise LendingRefusal("application_not_approved", "only an approved offer is taken")
             if store.loan_for_application(application_id) is not None:
@@ -664,7 +663,6 @@ class LendingService:
             funder = partner or PLATFORM
             bank_share = 7_000 if partner else 0
             self.ensure_accounts(uow, currency, sorted({funder, PLATFORM}))
-            product = store.application_product(application_id)
             wallet = self._disbursement_account(outcome.party_id, currency, product)
             shares = self._shares(amount, bank_share, funder)
             events = []

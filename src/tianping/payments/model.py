@@ -18,6 +18,7 @@ __all__ = [
     "AMOUNT_MAX",
     "CHANNELS",
     "COMMANDS_PER_BATCH_MAX",
+    "FUNDING_SOURCES",
     "Channel",
     "PaymentCommand",
     "PaymentError",
@@ -40,6 +41,7 @@ CHINA_OFFSET: Final = timedelta(hours=8)
 
 Channel = Literal["balance", "qr_static", "qr_dynamic", "payment_code"]
 CHANNELS: Final = ("balance", "qr_static", "qr_dynamic", "payment_code")
+FUNDING_SOURCES: Final = ("balance", "bank_card", "credit_line")
 PaymentStatus = Literal["completed", "declined", "step_up_required"]
 
 
@@ -99,10 +101,16 @@ class PaymentCommand:
     has_certificate: bool = False
     device_id: str = "unknown-device"
     step_up: bool = False
-    # Where the money comes from: the wallet, or (a card checkout) the payer's own bound card,
-    # pulled into the wallet through the clearing house just before this payment. A credit
-    # product is never a default source (L6).
-    funding_source: Literal["balance", "bank_card"] = "balance"
+    # Where the money comes from: the wallet, (a card checkout) the payer's own bound card,
+    # pulled into the wallet through the clearing house just before this payment, or the
+    # payer's credit line (merchant payments only). A credit product is never a default
+    # source (L6): the default is the balance, and credit is used only when the payer's request
+    # names it.
+    funding_source: Literal["balance", "bank_card", "credit_line"] = "balance"
+    # Whether the checkout pre-selected this funding source rather than the payer choosing it.
+    # The HTTP API never sets it (its requests cannot carry it); it is here so the rules engine
+    # judges what a caller claims, and refuses a pre-selected credit source (L6).
+    preselected: bool = False
     # The payee's name as the payer typed it to confirm a P2P payee (checked against the vault,
     # never stored): a confirmation of who is paid, not part of what is asked.
     payee_name: str | None = field(default=None, repr=False)
@@ -124,8 +132,16 @@ class PaymentCommand:
             raise PaymentError("payment_input_invalid", "device_id is 1 to 64 characters")
         if self.order_reference is not None:
             check_id("order_reference", self.order_reference)
-        if self.funding_source not in ("balance", "bank_card"):
-            raise PaymentError("payment_input_invalid", "funding_source is balance or bank_card")
+        if self.funding_source not in FUNDING_SOURCES:
+            raise PaymentError(
+                "payment_input_invalid", f"funding_source is one of {FUNDING_SOURCES}"
+            )
+        if self.funding_source == "credit_line" and self.kind != "merchant":
+            raise PaymentError(
+                "payment_input_invalid", "a credit line pays merchants only, never a person"
+            )
+        if type(self.preselected) is not bool:
+            raise PaymentError("payment_input_invalid", "preselected is true or false")
         if self.payee_name is not None and (
             not isinstance(self.payee_name, str) or not 0 < len(self.payee_name) <= 128
         ):

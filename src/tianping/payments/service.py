@@ -63,8 +63,10 @@ from tianping.payments.clearing import (
     SettlementFile,
     business_date_of,
 )
+from tianping.payments.funding import CreditDraw, CreditFundingRefused, CreditLineFunding
 from tianping.payments.model import (
     COMMANDS_PER_BATCH_MAX,
+    FUNDING_SOURCES,
     PaymentCommand,
     PaymentError,
     PaymentOutcome,
@@ -226,6 +228,7 @@ class PaymentsService:
         merchant_city: str = "Hangzhou",
         secret_box: SecretBox | None = None,
         privacy: PrivacyService | None = None,
+        credit_line: CreditLineFunding | None = None,
     ) -> None:
         self.ledger = ledger
         self.rules = rules
@@ -241,6 +244,9 @@ class PaymentsService:
         self.secret_box = secret_box
         # The identity context's vault: payee lookup by phone and payee-name confirmation.
         self.privacy = privacy
+        # The lending context's credit lines, for checkouts the payer chose to pay on credit;
+        # without it such payments are refused with `credit_line_unavailable`.
+        self.credit_line = credit_line
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -745,10 +751,10 @@ class PaymentsService:
             stored = store.payment(payment_id)
             if stored is None:
                 raise PaymentError("payment_not_found", "no payment has this id")
-            outcome, _, order_reference = stored
+            outcome, digest, order_reference = stored
             if outcome.status != "step_up_required":
                 return replace(outcome, replayed=True)
-            command = PaymentCommand(
+            held = PaymentCommand(
                 payment_id,
                 outcome.payer_id,
                 outcome.payee_id,
@@ -760,6 +766,20 @@ class PaymentsService:
                 auth_factors=auth_factors,
                 has_certificate=has_certificate,
                 step_up=True,
+            )
+            # The stored row does not name the funding source, but its digest covers it: the
+            # payment resumes from the source the payer chose (a credit-line checkout stays on
+            # credit, never falling back to the wallet).
+            command = next(
+                (
+                    candidate
+                    for candidate in (
+                        replace(held, funding_source=source)
+                        for source in (FUNDING_SOURCES if held.kind == "merchant" else ())
+                    )
+                    if _command_digest(candidate) == digest
+                ),
+                held,
             )
             answers, contexts = self._pay(uow, _Batch(store), [command], resume=True)
         if self.risk is not None and contexts:
@@ -790,6 +810,10 @@ class PaymentsService:
         seen: set[str] = set()
         pending: list[tuple[int, PaymentCommand, NewTransfer, list[tuple[str, str, str]]]] = []
         pending_contexts: list[PaymentContext] = []
+        # Payments the payer chose to fund from a credit line: drawn one by one through the
+        # lending port after the balance payments' single ledger call (a slower path that
+        # leaves the balance path as it was).
+        on_credit: list[tuple[int, PaymentCommand, list[tuple[str, str, str]], int]] = []
         self._preload(uow, batch, [c for c in commands if c.payment_id not in stored], on)
         for command in commands:
             digest = _command_digest(command)
@@ -831,12 +855,19 @@ class PaymentsService:
                 if judged.status != "completed":
                     continue
                 contexts[index] = pending_contexts[position]
+            if command.funding_source == "credit_line":
+                on_credit.append((index, command, keys, transfer.credit_account_id))
+                continue
             transfers.append(transfer)
             executing.append(index)
             charges.append(keys)
         results = uow.create_transfers(transfers) if transfers else []
         completed_contexts = []
-        base = {key: batch.stored[key] for keys in charges for key in keys}
+        base = {
+            key: batch.stored[key]
+            for keys in (*charges, *(keys for _, _, keys, _ in on_credit))
+            for key in keys
+        }
         final_counters = dict(base)
         for index, result, keys, transfer in zip(
             executing, results, charges, transfers, strict=True
@@ -861,12 +892,57 @@ class PaymentsService:
             answers[index] = declined
             row = new_rows[by_id[planned.payment_id]]
             new_rows[by_id[planned.payment_id]] = (declined, row[1], row[2])
+        for index, command, keys, merchant_account in on_credit:
+            planned = answers[index]
+            assert isinstance(planned, PaymentOutcome)
+            funded = self._fund_on_credit(uow, command, planned, merchant_account, on, now)
+            answers[index] = funded
+            row = new_rows[by_id[planned.payment_id]]
+            new_rows[by_id[planned.payment_id]] = (funded, row[1], row[2])
+            if funded.status == "completed":
+                for key in keys:
+                    final_counters[key] += command.amount
+                if index in contexts:
+                    completed_contexts.append(contexts[index])
         store.write_counters({k: v for k, v in final_counters.items() if v != base.get(k)})
         for outcome, _, order_reference in new_rows:
             if order_reference is not None and outcome.status == "completed":
                 store.mark_order_paid(outcome.payee_id, order_reference, outcome.payment_id)
         store.upsert_payments(new_rows, now, insert=not resume)
         return answers, completed_contexts
+
+    def _fund_on_credit(
+        self,
+        uow: LedgerWrite,
+        command: PaymentCommand,
+        planned: PaymentOutcome,
+        merchant_account: int,
+        on: date,
+        now: int,
+    ) -> PaymentOutcome:
+        """Pay the merchant from the payer's credit line, in this unit of work; a refusal of
+        the line (no line, frozen, over the limit) declines the payment with its code."""
+        assert self.credit_line is not None  # checked when the payment was decided
+        draw = CreditDraw(
+            payment_id=command.payment_id,
+            payer_id=command.payer_id,
+            merchant_account=merchant_account,
+            amount=command.amount,
+            currency=command.currency,
+            on=on,
+            at=now,
+        )
+        try:
+            transfer_id = self.credit_line.fund_payment(uow, draw)
+        except CreditFundingRefused as refused:
+            return replace(
+                planned,
+                status="declined",
+                decline_code=refused.code,
+                reasons=(refused.code,),
+                transfer_id=None,
+            )
+        return replace(planned, transfer_id=transfer_id)
 
     def _preload(
         self, uow: LedgerWrite, batch: _Batch, commands: Sequence[PaymentCommand], on: date
@@ -918,9 +994,9 @@ class PaymentsService:
         day, year = on.isoformat(), str(on.year)
         payer = command.payer_id
         keys = {"daily_total_same_direction": (payer, f"outflow/{command.currency}", day)}
-        if command.funding_source == "bank_card":
-            # The caps of P1 and P2 count balance payments only; a card-funded payment counts
-            # towards the AML daily total alone.
+        if command.funding_source != "balance":
+            # The caps of P1 and P2 count balance payments only; a payment funded from a card
+            # or a credit line counts towards the AML daily total alone.
             return keys
         keys["spent_today"] = (payer, "spent_today", day)
         keys["spent_this_year"] = (payer, "spent_this_year", year)
@@ -955,6 +1031,8 @@ class PaymentsService:
             code = TransferCode.MERCHANT_PAYMENT
             if command.channel == "qr_dynamic":
                 self._check_order(store, command, now)
+        if command.funding_source == "credit_line" and self.credit_line is None:
+            raise PaymentError("credit_line_unavailable", "credit lines are not offered here")
         keys = self._counter_keys(command, on)
         missing = [key for key in keys.values() if key not in batch.stored]
         if missing:
@@ -972,7 +1050,7 @@ class PaymentsService:
             "payer_blocklisted": payer_block.payment_services_suspended,
             "payee_blocklisted": payee_block.payment_services_suspended,
             "party_type": "person",
-            "preselected": False,
+            "preselected": command.preselected,
         }
         for fact, key in keys.items():
             facts[fact] = batch.counters[key]
@@ -1148,6 +1226,13 @@ class PaymentsService:
                     f"refunds would total {payment.refunded + amount}, more than the payment",
                 )
             assert payment.transfer_id is not None
+            original = uow.store.fetch_transfers([payment.transfer_id]).get(payment.transfer_id)
+            if original is None or original.code != TransferCode.MERCHANT_PAYMENT:
+                # A payment drawn on a credit line is refunded to the line, through lending,
+                # which is not built yet; reversing its transfer would bypass the line's books.
+                raise PaymentError(
+                    "refund_not_allowed", "a payment made on credit is not refunded here yet"
+                )
             transfer_key = chart.transfer_id("refund", refund_id)
             # A reversal: the ledger swaps the original's accounts and refuses to reverse more
             # than the original in total, whoever asks.

@@ -1,0 +1,294 @@
+"""The revolving credit line's product rules as pure functions (standard library only).
+
+A credit line (Huabei-like) is opened from an approved `credit_line` application; its limit is
+the approved amount and its revolving rate the approved rate. What this module decides, without
+any I/O:
+
+* the calendar: statements on a fixed day of the month (1 to 28, so every month has it and no
+  month-end rule is needed), due `DUE_DAY_OFFSET` days later; the first statement is the first
+  statement day on or after the opening day;
+* the line's terms as `schedules.CreditLineTerms` (the longest interest-free period is a full
+  cycle plus the days to the due date);
+* the order a repayment pays what is owed: fees, then interest, then principal. Principal is one
+  pool on a line, drawn oldest first, so paying principal always pays the oldest draws first
+  (those on the last statement before the current cycle's); principal converted into
+  instalments is not in that pool until each instalment is billed, so a repayment never
+  prepays a future instalment;
+* how an amount is split between the funders (the partner bank and the platform) so that no
+  funder is ever repaid more than it is owed;
+* the quote for turning a statement's balance into monthly instalments: the fee, each
+  instalment on the line's own future due dates, and the all-in APR as an IRR on those cash
+  flows (pricing.apr_irr), which the rules engine checks against the cap before acceptance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Final
+
+from tianping.ledger.money import allocate
+from tianping.lending.pricing import (
+    CostDisclosure,
+    CostItem,
+    LoanCashFlows,
+    build_cost_disclosure,
+)
+from tianping.lending.schedules import (
+    CYCLE_DAYS_MAX,
+    CreditLineTerms,
+    DatedAmount,
+    InvalidLendingInput,
+    add_months,
+    bill_to_instalments,
+)
+
+__all__ = [
+    "DUE_DAY_OFFSET",
+    "INSTALMENT_MONTHLY_FEE_RATES",
+    "MIN_PAYMENT_FLOOR",
+    "MIN_PAYMENT_RATIO",
+    "STATEMENT_DAY_MAX",
+    "Bucket",
+    "InstalmentQuote",
+    "LineOwed",
+    "daily_rate",
+    "first_statement_date",
+    "line_terms",
+    "next_statement_date",
+    "posting_date",
+    "quote_instalments",
+    "repayment_order",
+    "split_charge",
+    "split_repayment",
+]
+
+# Statements fall on day 1 to 28, which every month has.
+STATEMENT_DAY_MAX: Final = 28
+# The bill is due this many days after its statement (Huabei: statement on the 1st, due on
+# the 10th). The interest-free period runs from a purchase to its bill's due date, so it is at
+# most a full cycle plus these days.
+DUE_DAY_OFFSET: Final = 9
+# The minimum payment: 10 % of the new balance, at least CNY 10, never more than the balance.
+MIN_PAYMENT_RATIO: Final = Decimal("0.10")
+MIN_PAYMENT_FLOOR: Final = 10_00
+# The monthly fee rate of turning a bill into instalments, by the number of months offered.
+# The all-in APR these imply (about 14 % to 16 %) is what the customer is shown and what
+# `loan.price` checks; a rate the cap in force refuses is never offered.
+INSTALMENT_MONTHLY_FEE_RATES: Final[Mapping[int, Decimal]] = {
+    3: Decimal("0.0070"),
+    6: Decimal("0.0068"),
+    9: Decimal("0.0066"),
+    12: Decimal("0.0064"),
+}
+_DAYS_PER_YEAR: Final = 365
+
+
+class Bucket(StrEnum):
+    """What a line's holder owes, in the order a repayment pays it."""
+
+    FEES = "fees"
+    INTEREST = "interest"
+    PRINCIPAL = "principal"
+
+
+def repayment_order() -> tuple[Bucket, ...]:
+    """Fees and interest before principal: charges are paid first so that they never become
+    principal, and principal is paid last, oldest first (see the module docstring)."""
+    return (Bucket.FEES, Bucket.INTEREST, Bucket.PRINCIPAL)
+
+
+@dataclass(frozen=True, slots=True)
+class LineOwed:
+    """What is owed on a line now, in minor units, by bucket (revolving part only)."""
+
+    fees: int
+    interest: int
+    principal: int
+
+    def of(self, bucket: Bucket) -> int:
+        return {
+            Bucket.FEES: self.fees,
+            Bucket.INTEREST: self.interest,
+            Bucket.PRINCIPAL: self.principal,
+        }[bucket]
+
+    def pay(self, amount: int) -> tuple[dict[Bucket, int], int]:
+        """How `amount` pays what is owed, by bucket, and what is left over (overpayment)."""
+        if type(amount) is not int or amount <= 0:
+            raise InvalidLendingInput("amount", "a repayment is a positive int of minor units")
+        paid: dict[Bucket, int] = {}
+        left = amount
+        for bucket in repayment_order():
+            part = min(left, self.of(bucket))
+            paid[bucket] = part
+            left -= part
+        return paid, left
+
+
+def daily_rate(rate_bps: int) -> Decimal:
+    """The daily revolving rate of a nominal annual rate in basis points (ACT/365, the way
+    Chinese consumer lenders quote a daily rate)."""
+    if type(rate_bps) is not int or not 0 <= rate_bps <= 100_000:
+        raise InvalidLendingInput("rate_bps", "must be an int from 0 to 100,000")
+    return Decimal(rate_bps) / 10_000 / _DAYS_PER_YEAR
+
+
+def _check_statement_day(statement_day: int) -> None:
+    if type(statement_day) is not int or not 1 <= statement_day <= STATEMENT_DAY_MAX:
+        raise InvalidLendingInput("statement_day", f"must be an int from 1 to {STATEMENT_DAY_MAX}")
+
+
+def line_terms(limit: int, statement_day: int, rate_bps: int) -> CreditLineTerms:
+    """The terms `schedules.statement` cuts this line's statements with."""
+    _check_statement_day(statement_day)
+    return CreditLineTerms(
+        limit=limit,
+        statement_day=statement_day,
+        due_day_offset=DUE_DAY_OFFSET,
+        interest_free_days=CYCLE_DAYS_MAX + DUE_DAY_OFFSET,
+        daily_rate=daily_rate(rate_bps),
+        min_payment_ratio=MIN_PAYMENT_RATIO,
+        min_payment_floor=MIN_PAYMENT_FLOOR,
+    )
+
+
+def first_statement_date(opened_on: dt.date, statement_day: int) -> tuple[dt.date, dt.date]:
+    """(the cycle's start, the first statement date) of a line opened on `opened_on`.
+
+    The first statement is the first statement day on or after the opening day; the cycle
+    starts on the statement day a month before it, so the first cycle is an ordinary month and
+    every draw from the opening day on falls inside it (a cycle is (start, statement date]).
+    """
+    _check_statement_day(statement_day)
+    this_month = opened_on.replace(day=statement_day)
+    first = this_month if this_month >= opened_on else add_months(this_month, 1, statement_day)
+    return add_months(first, -1, statement_day), first
+
+
+def next_statement_date(statement_date: dt.date, statement_day: int) -> dt.date:
+    _check_statement_day(statement_day)
+    return add_months(statement_date, 1, statement_day)
+
+
+def posting_date(today: dt.date, next_statement_on: dt.date, statement_day: int) -> dt.date:
+    """The date a draw, repayment or conversion is booked on for the statements: today, or,
+    when today's statement has already been cut, the next day, so an entry made after its
+    cycle was cut falls in the next cycle instead of in none."""
+    last_cut = add_months(next_statement_on, -1, statement_day)
+    return max(today, last_cut + dt.timedelta(days=1))
+
+
+def split_charge(amount: int, bank_share_bps: int) -> tuple[int, int]:
+    """(bank part, platform part) of a draw or a charge, by the line's funding shares, largest
+    remainder, so the parts add up to exactly `amount`."""
+    if not bank_share_bps:
+        return 0, amount
+    bank, platform = allocate(amount, [bank_share_bps, 10_000 - bank_share_bps])
+    return bank, platform
+
+
+def split_repayment(amount: int, bank_owed: int, platform_owed: int) -> tuple[int, int]:
+    """(bank part, platform part) of a repayment of one bucket, pro rata to what each funder is
+    owed in it now: with `amount` at most their sum, neither part exceeds what that funder is
+    owed (largest remainder never rounds a part above its exact share's ceiling), so a funder's
+    receivable can never be overpaid, however the earlier charges were rounded."""
+    if amount > bank_owed + platform_owed or min(amount, bank_owed, platform_owed) < 0:
+        raise InvalidLendingInput("amount", "a repayment cannot exceed what the funders are owed")
+    if not amount:
+        return 0, 0
+    bank, platform = allocate(amount, [bank_owed, platform_owed])
+    return bank, platform
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedInstalment:
+    number: int
+    bill_on: dt.date
+    due_on: dt.date
+    principal: int
+    fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstalmentQuote:
+    """Turning `amount` of a statement into `months` monthly instalments: what is shown before
+    acceptance (each instalment, the total fee, the all-in APR and the cost table, L9, L13)."""
+
+    amount: int
+    months: int
+    monthly_fee_rate: Decimal
+    total_fee: int
+    instalments: tuple[QuotedInstalment, ...]
+    apr: Decimal
+    disclosure: CostDisclosure
+
+    @property
+    def apr_bps(self) -> int:
+        return int((self.apr * 10_000).to_integral_value())
+
+
+def quote_instalments(
+    amount: int,
+    months: int,
+    converted_on: dt.date,
+    next_statement_on: dt.date,
+    statement_day: int,
+) -> InstalmentQuote:
+    """The quote for converting `amount` into `months` instalments on `converted_on`.
+
+    The instalments are billed on the line's next `months` statements (the first on
+    `next_statement_on`) and each is due `DUE_DAY_OFFSET` days after its statement; the amounts
+    come from `schedules.bill_to_instalments` (an equal share of principal and of the fee each
+    month, the last taking the remainders), and the APR is the IRR of exactly those payments
+    on exactly those due dates against the amount converted on `converted_on`.
+    """
+    rate = INSTALMENT_MONTHLY_FEE_RATES.get(months)
+    if rate is None:
+        offered = ", ".join(str(m) for m in sorted(INSTALMENT_MONTHLY_FEE_RATES))
+        raise InvalidLendingInput("months", f"instalments are offered over {offered} months")
+    if next_statement_on <= converted_on:
+        raise InvalidLendingInput("next_statement_on", "must be after the conversion date")
+    first_due = next_statement_on + dt.timedelta(days=DUE_DAY_OFFSET)
+    planned = bill_to_instalments(amount, months, rate, first_due)
+    instalments = []
+    for instalment in planned:
+        bill_on = add_months(next_statement_on, instalment.number - 1, statement_day)
+        instalments.append(
+            QuotedInstalment(
+                number=instalment.number,
+                bill_on=bill_on,
+                due_on=bill_on + dt.timedelta(days=DUE_DAY_OFFSET),
+                principal=instalment.principal,
+                fee=instalment.fees,
+            )
+        )
+    total_fee = sum(instalment.fee for instalment in instalments)
+    flows = LoanCashFlows(
+        disbursed_on=converted_on,
+        principal=amount,
+        payments=tuple(DatedAmount(i.due_on, i.principal + i.fee) for i in instalments),
+    )
+    disclosure = build_cost_disclosure(
+        flows,
+        [
+            CostItem(
+                "instalment fee",
+                "lender",
+                f"{rate * 100} % of the amount converted per month, {months} months",
+                total_fee,
+            )
+        ],
+    )
+    return InstalmentQuote(
+        amount=amount,
+        months=months,
+        monthly_fee_rate=rate,
+        total_fee=total_fee,
+        instalments=tuple(instalments),
+        apr=disclosure.annualised_all_in_cost,
+        disclosure=disclosure,
+    )

@@ -1,0 +1,847 @@
+"""Credit-line use cases on the ledger: open a line, draw on it at checkout, issue statements,
+repay, and turn a bill into instalments. `LendingService` inherits them (`CreditLines`).
+
+Every use case runs in one ledger unit of work; a draw runs in the *payment's* unit of work
+(through the payments port `CreditLineFunding`), so the draw and the merchant payment commit
+together or not at all.
+
+Money on the ledger, per funder (the partner bank's share, up to 70 %, and the platform's, at
+least 30 %, as for loans; L1, L3):
+
+* a draw pays the merchant from the funder's line receivable (debit line receivable, credit
+  the merchant payable), and the cash behind the merchant's takings enters the client-money
+  reserve from the funder (the bank through the clearing house, the platform from its own
+  account), so safeguarding stays whole and the payer's wallet is never touched;
+* interest and instalment fees charged on a statement: debit line charges receivable, credit
+  interest income or fee income;
+* a repayment from the wallet credits the receivables (fees and interest first, then
+  principal) and the cash leaves the reserve to each funder.
+
+Each bucket's repayment is split between the funders pro rata to what each is owed in it, so a
+funder is never repaid more than it is owed whatever the rounding of earlier charges.
+
+L5: a line is opened only for a person with a live consent to credit-bureau reporting (the
+identity context's `credit_line` service check); L6: the line is a funding source only when the
+payer chose it explicitly (the payments context and the rules engine see to that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+from tianping.ledger.model import NewTransfer, TransferFlags
+from tianping.ledger.results import CreateAccountResult, CreateTransferResult
+from tianping.ledger.service import Ledger, LedgerWrite
+from tianping.lending import chart
+from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
+from tianping.lending.credit_lines import (
+    DUE_DAY_OFFSET,
+    MIN_PAYMENT_FLOOR,
+    MIN_PAYMENT_RATIO,
+    Bucket,
+    InstalmentQuote,
+    LineOwed,
+    first_statement_date,
+    line_terms,
+    next_statement_date,
+    posting_date,
+    quote_instalments,
+    split_charge,
+    split_repayment,
+)
+from tianping.lending.line_store import LineRow, LineStore, PlanRow, StatementRow
+from tianping.lending.model import LendingRefusal
+from tianping.lending.schedules import (
+    CREDIT_LINE_ENTRIES_MAX,
+    DatedAmount,
+    LendingError,
+    PreviousStatement,
+    statement,
+)
+from tianping.lending.store import LendingStore
+from tianping.payments import chart as payments_chart
+from tianping.payments.funding import CreditDraw, CreditFundingRefused
+from tianping.payments.model import local_date
+from tianping.rules.model import Outcome
+
+if TYPE_CHECKING:
+    from tianping.rules.service import RulesService
+
+__all__ = [
+    "LINE_STATUSES",
+    "STATEMENTS_PAGE_MAX",
+    "STATEMENT_BATCH_MAX",
+    "CreditLines",
+    "LineRepayment",
+    "StatementRun",
+]
+
+_log = logging.getLogger(__name__)
+
+LINE_STATUSES: Final = ("active", "frozen", "closed")
+# Lines whose statements are issued in one unit of work; a day's run takes as many as needed.
+STATEMENT_BATCH_MAX: Final = 500
+# A line that missed statements catches up at most this many in one run (a year).
+STATEMENTS_CATCH_UP_MAX: Final = 12
+STATEMENTS_PAGE_MAX: Final = 120
+# What a checkout may charge a line at once: the payments context's own bound applies too.
+_CREDIT_LINE_SERVICE: Final = "credit_line"
+_BUREAU_REPORTING: Final = "credit_bureau_reporting"
+
+
+@dataclass(frozen=True, slots=True)
+class LineRepayment:
+    line_id: str
+    payment_id: str
+    allocation: dict[str, int]
+    overpayment: int
+    available: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRun:
+    day: str
+    issued: int
+
+
+def _digest(document: dict[str, Any]) -> bytes:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+
+
+def _refuse_ledger(results: Sequence[CreateTransferResult], what: str) -> None:
+    # In a linked chain only the failing event says why; the others say the chain failed.
+    if CreateTransferResult.exceeds_credits in results:
+        raise LendingRefusal("insufficient_funds", f"the wallet cannot pay the {what}")
+    for result in results:
+        if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
+            raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
+
+
+def _linked(events: list[NewTransfer]) -> list[NewTransfer]:
+    for event in events:
+        event.flags |= TransferFlags.LINKED
+    if events:
+        events[-1].flags &= ~TransferFlags.LINKED
+    return events
+
+
+class CreditLines:
+    """The credit-line use cases; mixed into `LendingService`, whose attributes they use."""
+
+    ledger: Ledger
+    clock: Callable[[], int]
+    rules: RulesService | None
+    consent: Any
+    lender_type: str
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _line_now(self, uow: LedgerWrite) -> int:
+        return max(self.clock(), uow.head.last_timestamp + 1)
+
+    @staticmethod
+    def _line_accounts(uow: LedgerWrite, line: LineRow) -> None:
+        """The lending accounts of the line's funders and the bank's clearing account."""
+        funders = sorted({line.partner_bank_id, PLATFORM})
+        accounts = [
+            chart.new_account(kind, funder, line.currency)
+            for funder in funders
+            for kind in LendingAccount
+        ]
+        for account, result in zip(accounts, uow.create_accounts(accounts), strict=True):
+            if result not in (CreateAccountResult.ok, CreateAccountResult.exists):
+                raise LendingRefusal(
+                    "ledger_refused", f"account {account.id} could not be created: {result.name}"
+                )
+        if line.partner_bank_id != PLATFORM:
+            uow.create_accounts(
+                [
+                    payments_chart.new_account(
+                        payments_chart.AccountCode.CLEARING,
+                        payments_chart.clearing_account(line.partner_bank_id, line.currency),
+                        line.currency,
+                    )
+                ]
+            )
+
+    @staticmethod
+    def _funder_cash(funder: str, currency: str) -> int:
+        """Where a funder's money comes from and goes to: the bank's clearing account, or the
+        platform's own operating account."""
+        if funder == PLATFORM:
+            return payments_chart.operating_account(currency)
+        return payments_chart.clearing_account(funder, currency)
+
+    @staticmethod
+    def _by_funder(line: LineRow, bank: int, total: int) -> list[tuple[str, int]]:
+        parts = [(line.partner_bank_id, bank), (PLATFORM, total - bank)]
+        return [(funder, part) for funder, part in parts if part]
+
+    def _charge(
+        self,
+        uow: LedgerWrite,
+        line: LineRow,
+        key: str,
+        amount: int,
+        bucket: Bucket,
+    ) -> tuple[LineRow, int]:
+        """Charge interest or a fee to the line (sub-ledger and ledger); the new row and the
+        bank's part."""
+        bank, _ = split_charge(amount, line.bank_share_bps)
+        income, code = (
+            (LendingAccount.FEE_INCOME, LendingCode.LINE_FEE)
+            if bucket is Bucket.FEES
+            else (LendingAccount.INTEREST_INCOME, LendingCode.LINE_INTEREST)
+        )
+        events = [
+            NewTransfer(
+                chart.transfer_id(f"line-{bucket.value}", f"{line.line_id}/{key}/{funder}"),
+                chart.account_id(LendingAccount.LINE_CHARGES_RECEIVABLE, funder, line.currency),
+                chart.account_id(income, funder, line.currency),
+                part,
+                line.currency,
+                int(code),
+            )
+            for funder, part in self._by_funder(line, bank, amount)
+        ]
+        _refuse_ledger(uow.create_transfers(_linked(events)), "charge")
+        if bucket is Bucket.FEES:
+            line = replace(line, fees=line.fees + amount, bank_fees=line.bank_fees + bank)
+        else:
+            line = replace(
+                line, interest=line.interest + amount, bank_interest=line.bank_interest + bank
+            )
+        return line, bank
+
+    # -- opening a line ---------------------------------------------------------------------
+
+    def _check_reporting_consent(self, party_id: str) -> None:
+        """L5: a credit line needs the person's live consent to credit-bureau reporting."""
+        if self.consent is None:
+            raise LendingRefusal(
+                "credit_reporting_consent_required",
+                "a credit line needs a consent to credit-bureau reporting, and none can be read",
+            )
+        check = self.consent.service_available(party_id, _CREDIT_LINE_SERVICE)
+        missing = {str(getattr(purpose, "value", purpose)) for purpose in check.missing}
+        if _BUREAU_REPORTING in missing:
+            raise LendingRefusal(
+                "credit_reporting_consent_required",
+                "a credit line needs a live consent to credit-bureau reporting (L5)",
+            )
+
+    def open_line(self, application_id: str, line_id: str, statement_day: int) -> LineRow:
+        """Take up an approved `credit_line` offer: the line is opened with the approved amount
+        as its limit and the approved rate as its revolving rate (idempotent by `line_id`)."""
+        # Checked before the unit of work: the consent lives in the identity context, read
+        # through its own service, and a refusal writes nothing.
+        with LineStore.reading(self.ledger) as reader:
+            existing = reader.line(line_id)
+            taken = reader.line_for_application(application_id)
+        with LendingStore.reading(self.ledger) as lending:
+            known = lending.application(application_id) is not None
+            product = lending.application_product(application_id)
+        if existing is not None:
+            if (existing.application_id, existing.statement_day) != (
+                application_id,
+                statement_day,
+            ):
+                raise LendingRefusal("request_conflict", "the line id is taken")
+            return existing
+        if not known:
+            raise LendingRefusal("application_not_found", "no application has this id")
+        if product != "credit_line":
+            raise LendingRefusal("application_not_credit_line", "the offer is not a credit line")
+        if taken is not None:
+            raise LendingRefusal("offer_taken", "the offer was already taken")
+        try:
+            line_terms(1, statement_day, 0)
+        except LendingError as error:
+            raise LendingRefusal("statement_day_invalid", str(error)) from None
+        outcome, amount, currency, partner = self._approved_offer(application_id)
+        self._check_reporting_consent(outcome.party_id)
+        with LineStore.writing(self.ledger) as (uow, store):
+            again = store.line(line_id)
+            if again is not None:
+                return again
+            if store.line_for_application(application_id) is not None:
+                raise LendingRefusal("offer_taken", "the offer was already taken")
+            if store.open_line_of(outcome.party_id, currency) is not None:
+                raise LendingRefusal(
+                    "credit_line_exists", "the person already has a credit line in this currency"
+                )
+            now = self._line_now(uow)
+            opened_on = local_date(now)
+            _, first = first_statement_date(opened_on, statement_day)
+            line = LineRow(
+                line_id=line_id,
+                application_id=application_id,
+                party_id=outcome.party_id,
+                currency=currency,
+                partner_bank_id=partner or PLATFORM,
+                bank_share_bps=7_000 if partner else 0,
+                credit_limit=amount,
+                rate_bps=outcome.rate_bps,
+                statement_day=statement_day,
+                due_day_offset=DUE_DAY_OFFSET,
+                min_payment_bps=int(MIN_PAYMENT_RATIO * 10_000),
+                min_payment_floor=MIN_PAYMENT_FLOOR,
+                status="active",
+                fees=0,
+                interest=0,
+                principal=0,
+                instalment_principal=0,
+                bank_fees=0,
+                bank_interest=0,
+                bank_principal=0,
+                bank_instalment_principal=0,
+                opened_on=opened_on.isoformat(),
+                next_statement_on=first.isoformat(),
+                created_at=now,
+                updated_at=now,
+            )
+            self._line_accounts(uow, line)
+            store.insert_line(line)
+        _log.info("credit line opened (limit %d %s)", amount, currency)
+        return line
+
+    def _approved_offer(self, application_id: str) -> tuple[Any, int, str, str | None]:
+        """(outcome, approved amount, currency, partner bank) of an approved application."""
+        with LendingStore.reading(self.ledger) as store:
+            found = store.application(application_id)
+        if found is None:
+            raise LendingRefusal("application_not_found", "no application has this id")
+        outcome, _, amount, _, currency, partner = found
+        if outcome.outcome != "approved" or outcome.rate_bps is None:
+            raise LendingRefusal("application_not_approved", "only an approved offer is taken")
+        return outcome, amount, currency, partner
+
+    def line(self, line_id: str) -> LineRow:
+        with LineStore.reading(self.ledger) as store:
+            found = store.line(line_id)
+        if found is None:
+            raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+        return found
+
+    def set_line_status(self, line_id: str, status: str) -> LineRow:
+        """Freeze, unfreeze or close a line (the operator's decision; a closed line stays
+        closed). A frozen line takes no draws but is still billed and repaid."""
+        if status not in LINE_STATUSES:
+            raise LendingRefusal("line_status_invalid", "a line is active, frozen or closed")
+        with LineStore.writing(self.ledger) as (uow, store):
+            line = store.line(line_id)
+            if line is None:
+                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+            if line.status == status:
+                return line
+            if line.status == "closed":
+                raise LendingRefusal("credit_line_not_active", "a closed line stays closed")
+            if status == "closed" and line.owed:
+                raise LendingRefusal("credit_line_not_repaid", "a line closes once repaid")
+            line = replace(line, status=status, updated_at=self._line_now(uow))
+            store.update_line(line)
+        return line
+
+    # -- drawing at checkout (the payments port) ---------------------------------------------
+
+    def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
+        """Pay the merchant on the payer's credit line, in the payment's unit of work.
+
+        Refusals (`credit_line_not_found`, `credit_line_not_active`, `credit_limit_exceeded`)
+        are raised before anything is written. Returns the id of the first transfer that
+        credits the merchant (the payment's transfer).
+        """
+        store = LineStore(uow.connection, uow.store.backend)
+        line = store.open_line_of(draw.payer_id, draw.currency)
+        if line is None:
+            raise CreditFundingRefused("credit_line_not_found", "the payer has no credit line")
+        txn_id = f"draw/{draw.payment_id}"
+        funders = self._by_funder(line, *self._draw_split(line, draw.amount))
+        first_id = chart.transfer_id(
+            "line-draw", f"{line.line_id}/{draw.payment_id}/{funders[0][0]}"
+        )
+        if store.transaction(line.line_id, txn_id) is not None:
+            return first_id
+        if line.status != "active":
+            raise CreditFundingRefused("credit_line_not_active", "the credit line is not active")
+        if draw.amount > line.available:
+            raise CreditFundingRefused(
+                "credit_limit_exceeded", "the amount is more than the line has available"
+            )
+        self._line_accounts(uow, line)
+        events: list[NewTransfer] = []
+        for funder, part in funders:
+            key = f"{line.line_id}/{draw.payment_id}/{funder}"
+            events += [
+                NewTransfer(
+                    chart.transfer_id("line-draw", key),
+                    chart.account_id(LendingAccount.LINE_RECEIVABLE, funder, line.currency),
+                    draw.merchant_account,
+                    part,
+                    line.currency,
+                    int(LendingCode.LINE_DRAW),
+                ),
+                NewTransfer(
+                    chart.transfer_id("line-draw-cash", key),
+                    payments_chart.reserve_account(line.currency),
+                    self._funder_cash(funder, line.currency),
+                    part,
+                    line.currency,
+                    int(LendingCode.LINE_DRAW_FUNDING),
+                ),
+            ]
+        results = uow.create_transfers(_linked(events))
+        if any(r not in (CreateTransferResult.ok, CreateTransferResult.exists) for r in results):
+            raise CreditFundingRefused("credit_line_refused", "the ledger refused the draw")
+        bank, _ = self._draw_split(line, draw.amount)
+        store.insert_transaction(
+            line.line_id,
+            txn_id,
+            "draw",
+            draw.amount,
+            self._posted(draw.on, line).isoformat(),
+            draw.at,
+            digest=_digest({"payment": draw.payment_id, "amount": draw.amount}),
+            reference=draw.payment_id,
+            details={"bank": bank},
+        )
+        store.update_line(
+            replace(
+                line,
+                principal=line.principal + draw.amount,
+                bank_principal=line.bank_principal + bank,
+                updated_at=draw.at,
+            )
+        )
+        return first_id
+
+    @staticmethod
+    def _posted(today: dt.date, line: LineRow) -> dt.date:
+        return posting_date(
+            today, dt.date.fromisoformat(line.next_statement_on), line.statement_day
+        )
+
+    @staticmethod
+    def _draw_split(line: LineRow, amount: int) -> tuple[int, int]:
+        bank, _ = split_charge(amount, line.bank_share_bps)
+        return bank, amount
+
+    # -- repayment --------------------------------------------------------------------------
+
+    def repay_line(self, line_id: str, payment_id: str, amount: int) -> LineRepayment:
+        """Repay the line from the holder's wallet: fees, then interest, then principal (oldest
+        first); what is paid restores the available limit; more than is owed stays in the
+        wallet and is reported as overpayment. Idempotent by `payment_id`."""
+        if type(amount) is not int or not 0 < amount <= 10**12:
+            raise LendingRefusal("amount_invalid", "a repayment is 1 to 10^12 minor units")
+        digest = _digest({"amount": amount})
+        txn_id = f"repayment/{payment_id}"
+        with LineStore.writing(self.ledger) as (uow, store):
+            line = store.line(line_id)
+            if line is None:
+                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+            done = store.transaction(line_id, txn_id)
+            if done is not None:
+                if done.digest != digest:
+                    raise LendingRefusal("request_conflict", "the payment id was used before")
+                return LineRepayment(
+                    line_id,
+                    payment_id,
+                    done.details["allocation"],
+                    done.details["overpayment"],
+                    line.available,
+                    replayed=True,
+                )
+            owed = LineOwed(line.fees, line.interest, line.principal)
+            paid, overpayment = owed.pay(amount)
+            now = self._line_now(uow)
+            wallet = payments_chart.wallet_account(line.party_id, line.currency)
+            self._line_accounts(uow, line)
+            events: list[NewTransfer] = []
+            banks: dict[Bucket, int] = {}
+            bank_owed = {
+                Bucket.FEES: line.bank_fees,
+                Bucket.INTEREST: line.bank_interest,
+                Bucket.PRINCIPAL: line.bank_principal,
+            }
+            for bucket, part in paid.items():
+                if not part:
+                    continue
+                bank, _ = split_repayment(
+                    part, bank_owed[bucket], owed.of(bucket) - bank_owed[bucket]
+                )
+                banks[bucket] = bank
+                receivable, code = (
+                    (LendingAccount.LINE_RECEIVABLE, LendingCode.LINE_REPAYMENT_PRINCIPAL)
+                    if bucket is Bucket.PRINCIPAL
+                    else (
+                        LendingAccount.LINE_CHARGES_RECEIVABLE,
+                        LendingCode.LINE_REPAYMENT_CHARGES,
+                    )
+                )
+                for funder, share in self._by_funder(line, bank, part):
+                    key = f"{line_id}/{payment_id}/{bucket.value}/{funder}"
+                    events += [
+                        NewTransfer(
+                            chart.transfer_id("line-repay", key),
+                            wallet,
+                            chart.account_id(receivable, funder, line.currency),
+                            share,
+                            line.currency,
+                            int(code),
+                        ),
+                        NewTransfer(
+                            chart.transfer_id("line-repay-cash", key),
+                            self._funder_cash(funder, line.currency),
+                            payments_chart.reserve_account(line.currency),
+                            share,
+                            line.currency,
+                            int(LendingCode.LINE_REPAYMENT_FUNDING),
+                        ),
+                    ]
+            if events:
+                _refuse_ledger(uow.create_transfers(_linked(events)), "repayment")
+            allocation = {bucket.value: part for bucket, part in paid.items()}
+            line = replace(
+                line,
+                fees=line.fees - paid[Bucket.FEES],
+                interest=line.interest - paid[Bucket.INTEREST],
+                principal=line.principal - paid[Bucket.PRINCIPAL],
+                bank_fees=line.bank_fees - banks.get(Bucket.FEES, 0),
+                bank_interest=line.bank_interest - banks.get(Bucket.INTEREST, 0),
+                bank_principal=line.bank_principal - banks.get(Bucket.PRINCIPAL, 0),
+                updated_at=now,
+            )
+            store.insert_transaction(
+                line_id,
+                txn_id,
+                "repayment",
+                amount - overpayment,
+                self._posted(local_date(now), line).isoformat(),
+                now,
+                digest=digest,
+                reference=payment_id,
+                details={"allocation": allocation, "overpayment": overpayment},
+            )
+            store.update_line(line)
+        return LineRepayment(line_id, payment_id, allocation, overpayment, line.available)
+
+    # -- statements -------------------------------------------------------------------------
+
+    def issue_statements(self, day: dt.date) -> StatementRun:
+        """Issue every statement due on or before `day` (a line's statement day is `day`, or a
+        missed one), in bounded batches of `STATEMENT_BATCH_MAX` lines per unit of work.
+        Idempotent: an issued statement moves its line's next statement date on, so running
+        the same day again issues nothing."""
+        label = day.isoformat()
+        issued = 0
+        while True:
+            with LineStore.writing(self.ledger) as (uow, store):
+                lines = store.due_lines(label, STATEMENT_BATCH_MAX)
+                for line in lines:
+                    issued += self._issue_due(uow, store, line, day)
+            if len(lines) < STATEMENT_BATCH_MAX:
+                break
+        _log.info("statements for %s: %d issued", label, issued)
+        return StatementRun(label, issued)
+
+    def _issue_due(self, uow: LedgerWrite, store: LineStore, line: LineRow, day: dt.date) -> int:
+        issued = 0
+        while dt.date.fromisoformat(line.next_statement_on) <= day:
+            if issued == STATEMENTS_CATCH_UP_MAX:
+                break
+            line = self._issue_one(uow, store, line)
+            issued += 1
+        return issued
+
+    def _issue_one(self, uow: LedgerWrite, store: LineStore, line: LineRow) -> LineRow:
+        statement_on = dt.date.fromisoformat(line.next_statement_on)
+        label = statement_on.isoformat()
+        now = self._line_now(uow)
+        (latest,) = store.statements(line.line_id, 1) or (None,)
+        if latest is None:
+            cycle_start, _ = first_statement_date(
+                dt.date.fromisoformat(line.opened_on), line.statement_day
+            )
+            previous = PreviousStatement(cycle_start, cycle_start, 0)
+            entries_after = cycle_start
+        else:
+            cycle_start = dt.date.fromisoformat(latest.statement_date)
+            previous = PreviousStatement(
+                cycle_start, dt.date.fromisoformat(latest.due_date), latest.new_balance
+            )
+            # The previous cycle's purchases too: they bear back interest if its grace is lost.
+            entries_after = dt.date.fromisoformat(latest.cycle_start)
+        line, fees = self._bill_instalments(uow, store, line, label, now)
+        entries = store.entries_between(
+            line.line_id, entries_after.isoformat(), label, CREDIT_LINE_ENTRIES_MAX
+        )
+        purchases = [
+            DatedAmount(dt.date.fromisoformat(on), amount)
+            for kind, amount, on in entries
+            if kind in ("draw", "instalment_billed", "fee") and amount > 0
+        ]
+        payments = [
+            DatedAmount(dt.date.fromisoformat(on), amount)
+            for kind, amount, on in entries
+            if kind in ("repayment", "instalment_conversion") and amount > 0
+        ]
+        cut = statement(
+            purchases,
+            previous,
+            payments,
+            line_terms(line.credit_limit, line.statement_day, line.rate_bps),
+            statement_on,
+        )
+        if cut.interest_charged:
+            line, bank = self._charge(uow, line, label, cut.interest_charged, Bucket.INTEREST)
+            store.insert_transaction(
+                line.line_id,
+                f"interest/{label}",
+                "interest",
+                cut.interest_charged,
+                label,
+                now,
+                digest=_digest({"interest": cut.interest_charged}),
+                reference=label,
+                details={"bank": bank},
+            )
+        store.insert_statement(
+            StatementRow(
+                line_id=line.line_id,
+                statement_date=label,
+                cycle_start=cycle_start.isoformat(),
+                due_date=cut.due_date.isoformat(),
+                previous_balance=previous.balance,
+                purchases=cut.purchases,
+                payments=cut.payments,
+                interest_charged=cut.interest_charged,
+                fees_charged=fees,
+                new_balance=cut.new_balance,
+                minimum_payment=cut.minimum_payment,
+                grace_kept=cut.grace_kept,
+                over_limit=cut.over_limit,
+                issued_at=now,
+            )
+        )
+        line = replace(
+            line,
+            next_statement_on=next_statement_date(statement_on, line.statement_day).isoformat(),
+            updated_at=now,
+        )
+        store.update_line(line)
+        return line
+
+    def _bill_instalments(
+        self, uow: LedgerWrite, store: LineStore, line: LineRow, label: str, now: int
+    ) -> tuple[LineRow, int]:
+        """Bill the next instalment of each plan on this statement: its principal moves from
+        the unbilled instalment principal into the revolving balance, its fee is charged."""
+        fees = 0
+        for plan in store.plans_to_bill(line.line_id):
+            instalment = plan.instalments[plan.instalments_billed]
+            principal, fee = int(instalment["principal"]), int(instalment["fee"])
+            number = plan.instalments_billed + 1
+            bank, _ = split_repayment(
+                principal,
+                line.bank_instalment_principal,
+                line.instalment_principal - line.bank_instalment_principal,
+            )
+            line = replace(
+                line,
+                instalment_principal=line.instalment_principal - principal,
+                bank_instalment_principal=line.bank_instalment_principal - bank,
+                principal=line.principal + principal,
+                bank_principal=line.bank_principal + bank,
+            )
+            store.insert_transaction(
+                line.line_id,
+                f"plan/{plan.plan_id}/{number}",
+                "instalment_billed",
+                principal,
+                label,
+                now,
+                digest=_digest({"plan": plan.plan_id, "number": number}),
+                reference=plan.plan_id,
+                details={"number": number, "bank": bank},
+            )
+            if fee:
+                line, fee_bank = self._charge(
+                    uow, line, f"{plan.plan_id}/{number}", fee, Bucket.FEES
+                )
+                store.insert_transaction(
+                    line.line_id,
+                    f"plan/{plan.plan_id}/{number}/fee",
+                    "fee",
+                    fee,
+                    label,
+                    now,
+                    digest=_digest({"plan": plan.plan_id, "number": number, "fee": fee}),
+                    reference=plan.plan_id,
+                    details={"number": number, "bank": fee_bank},
+                )
+                fees += fee
+            store.set_plan_billed(plan.plan_id, number)
+        return line, fees
+
+    def line_statements(self, line_id: str, limit: int = STATEMENTS_PAGE_MAX) -> list[StatementRow]:
+        if type(limit) is not int or not 1 <= limit <= STATEMENTS_PAGE_MAX:
+            raise LendingRefusal("page_size_invalid", f"a page holds 1 to {STATEMENTS_PAGE_MAX}")
+        with LineStore.reading(self.ledger) as store:
+            if store.line(line_id) is None:
+                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+            return store.statements(line_id, limit)
+
+    def line_statement(self, line_id: str, statement_date: dt.date) -> StatementRow:
+        with LineStore.reading(self.ledger) as store:
+            found = store.statement(line_id, statement_date.isoformat())
+        if found is None:
+            raise LendingRefusal("line_statement_not_found", "the line has no such statement")
+        return found
+
+    # -- bills into instalments -------------------------------------------------------------
+
+    def _convertible(
+        self, store: LineStore, line_id: str, statement_date: dt.date, today: dt.date
+    ) -> tuple[LineRow, StatementRow, int]:
+        line = store.line(line_id)
+        if line is None:
+            raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+        found = store.statement(line_id, statement_date.isoformat())
+        if found is None:
+            raise LendingRefusal("line_statement_not_found", "the line has no such statement")
+        (latest,) = store.statements(line_id, 1)
+        if latest.statement_date != found.statement_date:
+            raise LendingRefusal("statement_not_convertible", "only the latest bill converts")
+        if today > dt.date.fromisoformat(found.due_date):
+            raise LendingRefusal("statement_not_convertible", "the bill is past its due date")
+        if line.status == "closed":
+            raise LendingRefusal("credit_line_not_active", "the credit line is closed")
+        # What is still owed of the bill, in principal: interest and fees on it stay due.
+        amount = min(
+            found.new_balance - store.paid_after(line_id, found.statement_date), line.principal
+        )
+        if amount <= 0:
+            raise LendingRefusal("statement_not_convertible", "nothing of the bill is owed")
+        return line, found, amount
+
+    def quote_statement_instalments(
+        self, line_id: str, statement_date: dt.date, months: int
+    ) -> InstalmentQuote:
+        """The quote shown before a bill is turned into instalments: each instalment, the fee
+        and the all-in APR (L9, L13). Writes nothing."""
+        today = local_date(self.clock())
+        with LineStore.reading(self.ledger) as store:
+            line, _, amount = self._convertible(store, line_id, statement_date, today)
+        return self._quote(line, amount, months, today)
+
+    @staticmethod
+    def _quote(line: LineRow, amount: int, months: int, today: dt.date) -> InstalmentQuote:
+        try:
+            return quote_instalments(
+                amount,
+                months,
+                today,
+                dt.date.fromisoformat(line.next_statement_on),
+                line.statement_day,
+            )
+        except LendingError as error:
+            raise LendingRefusal("months_invalid", str(error)) from None
+
+    def convert_statement(
+        self, line_id: str, statement_date: dt.date, plan_id: str, months: int
+    ) -> PlanRow:
+        """Turn what is owed of a bill's principal into `months` monthly instalments, billed on
+        the next statements, after `loan.price` has checked the quoted APR against the cap in
+        force. Idempotent by `plan_id`; a bill converts once."""
+        if self.rules is None:
+            raise LendingRefusal("lending_unavailable", "no rulebook configured")
+        digest = _digest(
+            {"line": line_id, "statement": statement_date.isoformat(), "months": months}
+        )
+        with LineStore.writing(self.ledger) as (uow, store):
+            existing = store.plan(plan_id)
+            if existing is not None:
+                if existing.digest != digest:
+                    raise LendingRefusal("request_conflict", "the plan id is taken")
+                return existing
+            now = self._line_now(uow)
+            today = local_date(now)
+            line, found, amount = self._convertible(store, line_id, statement_date, today)
+            if store.plan_for_statement(line_id, found.statement_date) is not None:
+                raise LendingRefusal("statement_not_convertible", "the bill was converted before")
+            quote = self._quote(line, amount, months, today)
+            pricing = self.rules.decide(
+                "loan.price",
+                {
+                    "lender_type": self.lender_type,
+                    "apr": quote.apr,
+                    "apr_disclosed": True,
+                    "apr_most_prominent": True,
+                    "upfront_deduction": False,
+                },
+                today,
+                {"plan_id": plan_id, "line_id": line_id, "amount": amount, "months": months},
+                uow=uow,
+                decision_key=f"line-plan-price:{plan_id}",
+            )
+            if pricing.outcome > Outcome.report:
+                raise LendingRefusal(
+                    "instalment_price_refused", "the instalment price is above the cap in force"
+                )
+            bank, _ = split_repayment(
+                amount, line.bank_principal, line.principal - line.bank_principal
+            )
+            plan = PlanRow(
+                plan_id=plan_id,
+                line_id=line_id,
+                statement_date=found.statement_date,
+                amount=amount,
+                months=months,
+                total_fee=quote.total_fee,
+                apr_bps=quote.apr_bps,
+                decision_id=pricing.decision_id,
+                instalments=tuple(
+                    {
+                        "number": i.number,
+                        "bill_on": i.bill_on.isoformat(),
+                        "due_on": i.due_on.isoformat(),
+                        "principal": i.principal,
+                        "fee": i.fee,
+                    }
+                    for i in quote.instalments
+                ),
+                instalments_billed=0,
+                digest=digest,
+                created_at=now,
+            )
+            store.insert_plan(plan)
+            store.insert_transaction(
+                line_id,
+                f"conversion/{plan_id}",
+                "instalment_conversion",
+                amount,
+                self._posted(today, line).isoformat(),
+                now,
+                digest=digest,
+                reference=plan_id,
+                details={"months": months, "bank": bank},
+            )
+            store.update_line(
+                replace(
+                    line,
+                    principal=line.principal - amount,
+                    bank_principal=line.bank_principal - bank,
+                    instalment_principal=line.instalment_principal + amount,
+                    bank_instalment_principal=line.bank_instalment_principal + bank,
+                    updated_at=now,
+                )
+            )
+        return plan

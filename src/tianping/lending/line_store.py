@@ -1,0 +1,355 @@
+"""SQL for the credit-line tables (migration 0012), on both backends.
+
+The only module that knows these tables; like `LendingStore` it runs on the connection of a
+ledger unit of work or read, so a line's rows and its ledger transfers commit together. Every
+value is a bound parameter; the only text formatted into SQL is placeholders and the fixed
+column lists below, which is why S608 is silenced for the module.
+"""
+
+# ruff: noqa: S608
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import Any, Final
+
+from tianping.db.statements import Statements
+
+__all__ = ["LineRow", "LineStore", "LineTransaction", "PlanRow", "StatementRow"]
+
+_LINE_COLUMNS: Final = (
+    "line_id, application_id, party_id, currency, partner_bank_id, bank_share_bps, "
+    "credit_limit, rate_bps, statement_day, due_day_offset, min_payment_bps, min_payment_floor, "
+    "status, fees, interest, principal, instalment_principal, bank_fees, bank_interest, "
+    "bank_principal, bank_instalment_principal, opened_on, next_statement_on, created_at, "
+    "updated_at"
+)
+_STATEMENT_COLUMNS: Final = (
+    "line_id, statement_date, cycle_start, due_date, previous_balance, purchases, payments, "
+    "interest_charged, fees_charged, new_balance, minimum_payment, grace_kept, over_limit, "
+    "issued_at"
+)
+_PLAN_COLUMNS: Final = (
+    "plan_id, line_id, statement_date, amount, months, total_fee, apr_bps, decision_id, "
+    "instalments, instalments_billed, digest, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LineRow:
+    """A credit line and what is owed on it. The partner bank's part of each bucket is kept;
+    the platform's is the rest."""
+
+    line_id: str
+    application_id: str
+    party_id: str
+    currency: str
+    partner_bank_id: str
+    bank_share_bps: int
+    credit_limit: int
+    rate_bps: int
+    statement_day: int
+    due_day_offset: int
+    min_payment_bps: int
+    min_payment_floor: int
+    status: str
+    fees: int
+    interest: int
+    principal: int
+    instalment_principal: int
+    bank_fees: int
+    bank_interest: int
+    bank_principal: int
+    bank_instalment_principal: int
+    opened_on: str
+    next_statement_on: str
+    created_at: int
+    updated_at: int
+
+    @property
+    def owed(self) -> int:
+        """Everything owed on the line, instalments not yet billed included."""
+        return self.fees + self.interest + self.principal + self.instalment_principal
+
+    @property
+    def available(self) -> int:
+        """What may still be drawn: the limit less everything owed (never below zero)."""
+        return max(0, self.credit_limit - self.owed)
+
+
+@dataclass(frozen=True, slots=True)
+class LineTransaction:
+    kind: str
+    amount: int
+    on_date: str
+    reference: str | None
+    details: dict[str, Any]
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    line_id: str
+    statement_date: str
+    cycle_start: str
+    due_date: str
+    previous_balance: int
+    purchases: int
+    payments: int
+    interest_charged: int
+    fees_charged: int
+    new_balance: int
+    minimum_payment: int
+    grace_kept: bool
+    over_limit: bool
+    issued_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    plan_id: str
+    line_id: str
+    statement_date: str
+    amount: int
+    months: int
+    total_fee: int
+    apr_bps: int
+    decision_id: int | None
+    instalments: tuple[dict[str, Any], ...]
+    instalments_billed: int
+    digest: bytes
+    created_at: int
+
+
+def _statement(row: Sequence[Any]) -> StatementRow:
+    values = list(row)
+    values[11], values[12] = bool(values[11]), bool(values[12])
+    return StatementRow(*values)
+
+
+def _plan(row: Sequence[Any]) -> PlanRow:
+    return PlanRow(
+        plan_id=row[0],
+        line_id=row[1],
+        statement_date=row[2],
+        amount=int(row[3]),
+        months=int(row[4]),
+        total_fee=int(row[5]),
+        apr_bps=int(row[6]),
+        decision_id=None if row[7] is None else int.from_bytes(bytes(row[7]), "big"),
+        instalments=tuple(json.loads(row[8])),
+        instalments_billed=int(row[9]),
+        digest=bytes(row[10]),
+        created_at=int(row[11]),
+    )
+
+
+class LineStore(Statements):
+    """Statements over one open connection (sqlite3 or psycopg) of the given backend."""
+
+    # -- lines ------------------------------------------------------------------------------
+
+    def line(self, line_id: str) -> LineRow | None:
+        row = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE line_id = {self.p}", (line_id,)
+        ).fetchone()
+        return None if row is None else LineRow(*row)
+
+    def line_for_application(self, application_id: str) -> LineRow | None:
+        row = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE application_id = {self.p}",
+            (application_id,),
+        ).fetchone()
+        return None if row is None else LineRow(*row)
+
+    def open_line_of(self, party_id: str, currency: str) -> LineRow | None:
+        """The person's line in `currency` that is not closed (there is at most one)."""
+        row = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE party_id = {self.p} "
+            f"AND currency = {self.p} AND status <> 'closed'",
+            (party_id, currency),
+        ).fetchone()
+        return None if row is None else LineRow(*row)
+
+    def insert_line(self, line: LineRow) -> None:
+        self._execute(
+            f"INSERT INTO credit_lines ({_LINE_COLUMNS}) VALUES ({self._values(25)})",
+            astuple(line),
+        )
+
+    def update_line(self, line: LineRow) -> None:
+        """Store the line's balances, status and next statement date."""
+        self._execute(
+            f"UPDATE credit_lines SET status = {self.p}, fees = {self.p}, interest = {self.p}, "
+            f"principal = {self.p}, instalment_principal = {self.p}, bank_fees = {self.p}, "
+            f"bank_interest = {self.p}, bank_principal = {self.p}, "
+            f"bank_instalment_principal = {self.p}, next_statement_on = {self.p}, "
+            f"updated_at = {self.p} WHERE line_id = {self.p}",
+            (
+                line.status,
+                line.fees,
+                line.interest,
+                line.principal,
+                line.instalment_principal,
+                line.bank_fees,
+                line.bank_interest,
+                line.bank_principal,
+                line.bank_instalment_principal,
+                line.next_statement_on,
+                line.updated_at,
+                line.line_id,
+            ),
+        )
+
+    def due_lines(self, day: str, limit: int) -> list[LineRow]:
+        """Lines (not closed) whose next statement is due on or before `day`, oldest first."""
+        rows = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE next_statement_on <= {self.p} "
+            "AND status <> 'closed' ORDER BY next_statement_on, line_id "
+            f"LIMIT {self.p}",
+            (day, limit),
+        ).fetchall()
+        return [LineRow(*row) for row in rows]
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def transaction(self, line_id: str, txn_id: str) -> LineTransaction | None:
+        row = self._execute(
+            "SELECT kind, amount, on_date, reference, details, digest "
+            f"FROM credit_line_transactions WHERE line_id = {self.p} AND txn_id = {self.p}",
+            (line_id, txn_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return LineTransaction(
+            row[0], int(row[1]), row[2], row[3], dict(json.loads(row[4])), bytes(row[5])
+        )
+
+    def insert_transaction(
+        self,
+        line_id: str,
+        txn_id: str,
+        kind: str,
+        amount: int,
+        on_date: str,
+        at: int,
+        *,
+        digest: bytes,
+        reference: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._execute(
+            "INSERT INTO credit_line_transactions (line_id, txn_id, kind, amount, on_date, "
+            f"reference, details, digest, at) VALUES ({self._values(9)})",
+            (
+                line_id,
+                txn_id,
+                kind,
+                amount,
+                on_date,
+                reference,
+                json.dumps(details or {}, sort_keys=True),
+                digest,
+                at,
+            ),
+        )
+
+    def entries_between(
+        self, line_id: str, after: str, through: str, limit: int
+    ) -> list[tuple[str, int, str]]:
+        """(kind, amount, date) of the line's transactions dated in (after, through]."""
+        rows = self._execute(
+            "SELECT kind, amount, on_date FROM credit_line_transactions "
+            f"WHERE line_id = {self.p} AND on_date > {self.p} AND on_date <= {self.p} "
+            f"ORDER BY on_date, at LIMIT {self.p}",
+            (line_id, after, through, limit),
+        ).fetchall()
+        return [(row[0], int(row[1]), row[2]) for row in rows]
+
+    def paid_after(self, line_id: str, after: str) -> int:
+        """Repayments and conversions into instalments dated after `after`."""
+        row = self._execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM credit_line_transactions "
+            f"WHERE line_id = {self.p} AND on_date > {self.p} "
+            "AND kind IN ('repayment', 'instalment_conversion')",
+            (line_id, after),
+        ).fetchone()
+        return int(row[0])
+
+    # -- statements -------------------------------------------------------------------------
+
+    def statement(self, line_id: str, statement_date: str) -> StatementRow | None:
+        row = self._execute(
+            f"SELECT {_STATEMENT_COLUMNS} FROM credit_line_statements "
+            f"WHERE line_id = {self.p} AND statement_date = {self.p}",
+            (line_id, statement_date),
+        ).fetchone()
+        return None if row is None else _statement(row)
+
+    def statements(self, line_id: str, limit: int) -> list[StatementRow]:
+        """The line's statements, newest first."""
+        rows = self._execute(
+            f"SELECT {_STATEMENT_COLUMNS} FROM credit_line_statements WHERE line_id = {self.p} "
+            f"ORDER BY statement_date DESC LIMIT {self.p}",
+            (line_id, limit),
+        ).fetchall()
+        return [_statement(row) for row in rows]
+
+    def insert_statement(self, statement: StatementRow) -> None:
+        values = list(astuple(statement))
+        values[11], values[12] = int(statement.grace_kept), int(statement.over_limit)
+        self._execute(
+            f"INSERT INTO credit_line_statements ({_STATEMENT_COLUMNS}) "
+            f"VALUES ({self._values(14)})",
+            values,
+        )
+
+    # -- instalment plans -------------------------------------------------------------------
+
+    def plan(self, plan_id: str) -> PlanRow | None:
+        row = self._execute(
+            f"SELECT {_PLAN_COLUMNS} FROM credit_line_plans WHERE plan_id = {self.p}", (plan_id,)
+        ).fetchone()
+        return None if row is None else _plan(row)
+
+    def plan_for_statement(self, line_id: str, statement_date: str) -> PlanRow | None:
+        row = self._execute(
+            f"SELECT {_PLAN_COLUMNS} FROM credit_line_plans "
+            f"WHERE line_id = {self.p} AND statement_date = {self.p}",
+            (line_id, statement_date),
+        ).fetchone()
+        return None if row is None else _plan(row)
+
+    def plans_to_bill(self, line_id: str) -> list[PlanRow]:
+        rows = self._execute(
+            f"SELECT {_PLAN_COLUMNS} FROM credit_line_plans "
+            f"WHERE line_id = {self.p} AND instalments_billed < months ORDER BY created_at",
+            (line_id,),
+        ).fetchall()
+        return [_plan(row) for row in rows]
+
+    def insert_plan(self, plan: PlanRow) -> None:
+        self._execute(
+            f"INSERT INTO credit_line_plans ({_PLAN_COLUMNS}) VALUES ({self._values(12)})",
+            (
+                plan.plan_id,
+                plan.line_id,
+                plan.statement_date,
+                plan.amount,
+                plan.months,
+                plan.total_fee,
+                plan.apr_bps,
+                None if plan.decision_id is None else plan.decision_id.to_bytes(16, "big"),
+                json.dumps(list(plan.instalments), sort_keys=True),
+                plan.instalments_billed,
+                plan.digest,
+                plan.created_at,
+            ),
+        )
+
+    def set_plan_billed(self, plan_id: str, billed: int) -> None:
+        self._execute(
+            f"UPDATE credit_line_plans SET instalments_billed = {self.p} WHERE plan_id = {self.p}",
+            (billed, plan_id),
+        )

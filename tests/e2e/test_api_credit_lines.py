@@ -1,0 +1,161 @@
+"""End-to-end credit lines over HTTP, on SQLite: a credit-line application is opened as a line
+once the person consents to credit-bureau reporting (L5); a merchant is paid on the line only
+when the payer's request chooses it (L6), and a request cannot claim the source was
+pre-selected; the operator issues the day's statement; the holder reads it, gets an instalment
+quote with its APR, repays, and another customer cannot see the line at all."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import pytest
+
+from identity_api_support import IdentityApi, problem_code
+from lending_support import FixedScorer
+from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
+from payments_support import registration_number
+from tianping.identity import party_service
+from tianping.lending.runtime import build_lending
+from tianping.payments.model import local_date
+from tianping.rules.config import cached_rulebook
+
+LENDING: Final = "/v1/lending"
+OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
+BUREAU_TEXT: Final = {
+    "text_id": "bureau-reporting",
+    "version": 1,
+    "purposes": ["credit_bureau_reporting"],
+    "fields": ["name", "id_number"],
+    "language": "en",
+    "body": "Tianping reports my credit line to the credit reference centre every month.",
+}
+
+
+@pytest.fixture
+def holder(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, str]:
+    install_payments(identity_api)
+    identity = identity_api.services.identity
+    assert identity is not None
+    identity_api.services.install_lending(
+        build_lending(
+            identity_api.services.ledger,
+            cached_rulebook("cn"),
+            scorer=FixedScorer(),
+            consent=identity.privacy,
+        )
+    )
+    bank = party_service.register_institution(
+        identity_api.services.ledger,
+        "bank-lines",
+        institution_kind="partner_bank",
+        clock=identity_api.clock,
+    )
+    merchant = party_service.register_merchant(
+        identity_api.services.ledger,
+        "reg-noodles",
+        registration_number=registration_number("91330100716105852"),
+        clock=identity_api.clock,
+    )
+    body = {"category_code": "5812", "discount_bps": 60}
+    ok(
+        identity_api.client.post(f"{PAYMENTS}/merchants/{merchant}", json=body, headers=OPERATOR),
+        201,
+    )
+    ok(identity_api.operator("POST", "/consent-texts", BUREAU_TEXT), 201)
+    return identity_api, onboard(identity_api, "lena", bank), merchant
+
+
+def _call(api: IdentityApi, who: Customer, method: str, path: str, body: Any = None) -> Any:
+    return api.as_party(who.token, method, path, body, prefix=LENDING)
+
+
+def _open(api: IdentityApi, who: Customer, statement_day: int) -> Any:
+    offer = ok(
+        _call(
+            api,
+            who,
+            "POST",
+            "/applications",
+            {
+                "application_id": "app-line",
+                "amount": 5_000_00,
+                "term_months": 12,
+                "annual_income": 100_000_00,
+                "product": "credit_line",
+            },
+        )
+    )
+    assert offer["outcome"] == "approved", offer
+    body = {"line_id": "line-1", "statement_day": statement_day}
+    return _call(api, who, "POST", "/applications/app-line/credit-line", body)
+
+
+def _pay(api: IdentityApi, who: Customer, merchant: str, payment_id: str, **extra: Any) -> Any:
+    body = {"payment_id": payment_id, "payee_id": merchant, "amount": 800_00, "kind": "merchant"}
+    return api.as_party(who.token, "POST", "", body | extra, prefix=PAYMENTS)
+
+
+def test_checkout_on_a_credit_line_and_its_statement(
+    holder: tuple[IdentityApi, Customer, str],
+) -> None:
+    api, lena, merchant = holder
+    today = local_date(api.clock())
+    assert today.day <= 28  # the test clock's day is a valid statement day
+    # Without the consent to credit-bureau reporting there is no line (L5).
+    refused = _open(api, lena, today.day)
+    assert problem_code(refused) == "credit_reporting_consent_required"
+    grant = {"request_id": "grant-bureau", "text_id": "bureau-reporting", "version": 1}
+    ok(api.as_party(lena.token, "POST", f"/parties/{lena.party_id}/consents", grant), 201)
+    line = ok(_open(api, lena, today.day), 201)
+    assert (line["credit_limit"], line["available"], line["status"]) == (
+        5_000_00,
+        5_000_00,
+        "active",
+    )
+
+    # The default source is the wallet (empty here): credit is never the default (L6).
+    by_default = ok(_pay(api, lena, merchant, "pay-default"))
+    assert (by_default["status"], by_default["decline_code"]) == ("declined", "insufficient_funds")
+    # A request cannot claim the source was pre-selected: the field does not exist.
+    claimed = _pay(api, lena, merchant, "pay-pre", funding_source="credit_line", preselected=True)
+    assert claimed.status_code == 422
+    # The payer's explicit choice pays the merchant from the lender's side.
+    paid = ok(_pay(api, lena, merchant, "pay-1", funding_source="credit_line"))
+    assert paid["status"] == "completed", paid
+    wallet = ok(
+        api.as_party(lena.token, "GET", f"/parties/{lena.party_id}/wallet", prefix=PAYMENTS)
+    )
+    assert wallet["available"] == 0
+    assert ok(_call(api, lena, "GET", "/credit-lines/line-1"))["available"] == 4_200_00
+
+    # The operator issues today's statements; the holder reads the bill.
+    run = ok(api.client.post(f"{LENDING}/statement-runs/{today.isoformat()}", headers=OPERATOR))
+    assert run["issued"] == 1
+    bill = ok(_call(api, lena, "GET", f"/credit-lines/line-1/statements/{today.isoformat()}"))
+    assert (bill["new_balance"], bill["minimum_payment"], bill["interest_charged"]) == (
+        800_00,
+        80_00,
+        0,
+    )
+    listed = ok(_call(api, lena, "GET", "/credit-lines/line-1/statements"))
+    assert [entry["statement_date"] for entry in listed] == [today.isoformat()]
+    quote = ok(
+        _call(
+            api,
+            lena,
+            "POST",
+            f"/credit-lines/line-1/statements/{today.isoformat()}/instalment-quotes",
+            {"months": 3},
+        )
+    )
+    assert quote["apr_bps"] > 0 and sum(i["principal"] for i in quote["instalments"]) == 800_00
+
+    # Another customer cannot see the line, nor repay it.
+    other = api.login(api.customer("reg-stranger")).json()["access_token"]
+    hidden = api.as_party(other, "GET", "/credit-lines/line-1", prefix=LENDING)
+    assert problem_code(hidden) == "credit_line_not_found"
+    # Repaying from an empty wallet is refused and nothing moves.
+    short = _call(
+        api, lena, "POST", "/credit-lines/line-1/repayments", {"payment_id": "r-1", "amount": 1}
+    )
+    assert problem_code(short) == "insufficient_funds"
