@@ -43,7 +43,7 @@ class Consents:
     def __init__(self, reporting: bool = True) -> None:
         self.reporting = reporting
 
-    def service_available(self, party_id: str, service: str) -> Check:
+    def service_available(self, party_id: str, service: str, uow: Any = None) -> Check:
         assert service == "credit_line"
         missing = () if self.reporting else ("credit_bureau_reporting",)
         return Check(not missing, missing)
