@@ -498,7 +498,7 @@ def test_a_missed_minimum_makes_the_line_past_due_frozen_and_noticed(
     (notice,) = lending.notices(world.people["alice"])
     assert notice["line_id"] == "line-1" and notice["to_tier"] == "special_mention"
     assert notice["review_path"].endswith("/review-requests")
-    assert [r["reason_id"] for r in notice["reasons"]][0] == "N-LINE-MINIMUM-OVERDUE"
+    assert notice["reasons"][0]["reason_id"] == "N-LINE-MINIMUM-OVERDUE"
     # Paying the minimum makes the line current again and thaws it.
     world.fund("alice", 100_00)
     lending.repay_line("line-1", "r-1", 100_00)
@@ -531,9 +531,7 @@ def test_a_line_in_the_loss_class_is_written_off_per_funder(world: PaymentsWorld
     report = lending.portfolio()
     lines = report["credit_lines"]
     assert lines["by_tier"]["loss"]["lines"] == 1 and lines["ledger_agrees"]
-    assert lines["by_stage"]["3"]["ecl"] == round_half_up(
-        Decimal(line.owed) * Decimal("0.45")
-    )
+    assert lines["by_stage"]["3"]["ecl"] == round_half_up(Decimal(line.owed) * Decimal("0.45"))
     done = lending.write_off_line("line-1", "wo-1", day, "uncollectable")
     assert done.total == line.owed and not done.replayed
     assert done.by_funder["bank-7"]["principal"] == line.bank_principal

@@ -63,9 +63,7 @@ def test_a_charge_is_split_exactly(amount: int, bank_share_bps: int) -> None:
 
 
 BILLS = st.lists(
-    st.tuples(
-        st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9)
-    ),
+    st.tuples(st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9)),
     max_size=13,
 )
 

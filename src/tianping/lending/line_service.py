@@ -1,5 +1,7 @@
-"""Credit-line use cases on the ledger: open a line, draw on it at checkout, issue statements,
-repay, and turn a bill into instalments. `LendingService` inherits them (`CreditLines`).
+"""Credit-line use cases on the ledger: open a line, draw on it at checkout, take a merchant's
+refund back onto it, issue statements, repay, turn a bill into instalments, freeze, unfreeze
+and close it, classify overdue lines (frozen while past due, with notices) and write a line
+off. `LendingService` inherits them (`CreditLines`).
 
 Every use case runs in one ledger unit of work; a draw runs in the *payment's* unit of work
 (through the payments port `CreditLineFunding`), so the draw and the merchant payment commit
@@ -64,6 +66,7 @@ from tianping.lending.credit_lines import (
 from tianping.lending.line_store import (
     LineRow,
     LineStore,
+    LineTransaction,
     PlanRow,
     StatementRow,
     TransactionEntry,
@@ -481,9 +484,10 @@ class CreditLines:
     def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
         """Pay the merchant on the payer's credit line, in the payment's unit of work.
 
-        Refusals (`credit_line_not_found`, `credit_line_not_active`, `credit_limit_exceeded`)
-        are raised before anything is written. Returns the id of the first transfer that
-        credits the merchant (the payment's transfer).
+        Refusals (`credit_line_not_found`, `credit_line_not_active`,
+        `credit_reporting_consent_required` once the L5 consent is withdrawn,
+        `credit_limit_exceeded`) are raised before anything is written. Returns the id of the
+        first transfer that credits the merchant (the payment's transfer).
         """
         store = LineStore(uow.connection, uow.store.backend)
         line = store.open_line_of(draw.payer_id, draw.currency)
@@ -558,7 +562,10 @@ class CreditLines:
 
     # -- refunds of purchases on the line (the payments port) ---------------------------------
 
-    def _line_of_draw(self, store: LineStore, payer_id: str, currency: str, payment_id: str) -> Any:
+    @staticmethod
+    def _line_of_draw(
+        store: LineStore, payer_id: str, currency: str, payment_id: str
+    ) -> tuple[LineRow, LineTransaction]:
         """(line, draw transaction) of a payment drawn on one of the payer's lines."""
         for line in store.lines_of_party(payer_id, currency, LINES_PER_PERSON_MAX):
             drawn = store.transaction(line.line_id, f"draw/{payment_id}")

@@ -184,7 +184,8 @@ class CreditScorer(Protocol):
 
 class ConsentLookup(Protocol):
     """Whether a person's live consents let a service run (the identity context's privacy
-    service is one)."""
+    service is one). Credit lines pass `uow=` too when the lookup takes it, to read the
+    consent inside a draw's or a statement run's own transaction."""
 
     def service_available(self, party_id: str, service: str) -> Any: ...
 

@@ -1257,7 +1257,10 @@ class PaymentsService:
             )
 
     @staticmethod
-    def _refund_reversal(uow: LedgerWrite, refund_id: str, payment: Any, amount: int) -> int:
+    def _refund_reversal(
+        uow: LedgerWrite, refund_id: str, payment: PaymentOutcome, amount: int
+    ) -> int:
+        assert payment.transfer_id is not None  # a completed payment has its transfer
         transfer_key = chart.transfer_id("refund", refund_id)
         # A reversal: the ledger swaps the original's accounts and refuses to reverse more
         # than the original in total, whoever asks.
@@ -1282,7 +1285,12 @@ class PaymentsService:
         return transfer_key
 
     def _refund_on_credit(
-        self, uow: LedgerWrite, refund_id: str, payment: Any, merchant_account: int, amount: int
+        self,
+        uow: LedgerWrite,
+        refund_id: str,
+        payment: PaymentOutcome,
+        merchant_account: int,
+        amount: int,
     ) -> int:
         if self.credit_line is None:
             raise PaymentError("refund_not_allowed", "credit lines are not offered here")
