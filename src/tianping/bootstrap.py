@@ -28,7 +28,7 @@ from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
 from tianping.lending.runtime import TrainedOnFirstUse, build_lending
 from tianping.lending.service import LendingService
-from tianping.payments.funding import CreditDraw
+from tianping.payments.funding import CreditDraw, CreditRefund
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
 
@@ -93,6 +93,9 @@ class _LendingCreditLines:
 
     def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
         return self._services.lending.fund_payment(uow, draw)
+
+    def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
+        return self._services.lending.refund_payment(uow, refund)
 
 
 def _platform_scorecard() -> ScorecardBundle:

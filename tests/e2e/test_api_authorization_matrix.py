@@ -177,6 +177,12 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
         "/v1/lending/credit-lines/{line_id}/statements/{statement_date}/instalments",
     ): BORROWER,
     ("POST", "/v1/lending/statement-runs/{day}"): OPERATOR,
+    ("POST", "/v1/lending/credit-lines/{line_id}/freeze"): OPERATOR,
+    ("POST", "/v1/lending/credit-lines/{line_id}/unfreeze"): OPERATOR,
+    ("POST", "/v1/lending/credit-lines/{line_id}/closure"): BORROWER,
+    ("GET", "/v1/lending/credit-lines/{line_id}/transactions"): PAYMENT_READERS,
+    ("POST", "/v1/lending/credit-line-classifications/{day}"): OPERATOR,
+    ("POST", "/v1/lending/credit-lines/{line_id}/write-off"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,

@@ -184,7 +184,8 @@ class CreditScorer(Protocol):
 
 class ConsentLookup(Protocol):
     """Whether a person's live consents let a service run (the identity context's privacy
-    service is one)."""
+    service is one). Credit lines pass `uow=` too when the lookup takes it, to read the
+    consent inside a draw's or a statement run's own transaction."""
 
     def service_available(self, party_id: str, service: str) -> Any: ...
 
@@ -999,6 +1000,7 @@ class LendingService(CreditLines):
             "ledger": ledger,
             "ledger_agrees": ledger["loan_receivable"] == principal_owed
             and ledger["interest_receivable"] == interest_owed,
+            "credit_lines": self._line_portfolio(currency, loss_given_default),
         }
 
     # -- early repayment ------------------------------------------------------------------
@@ -1457,15 +1459,22 @@ class LendingService(CreditLines):
     # -- notices and concentration ----------------------------------------------------------
 
     def notices(self, party_id: str, limit: int = NOTICES_PAGE_MAX) -> list[dict[str, Any]]:
-        """A borrower's adverse-change notices (a worse class, a write-off), oldest first."""
+        """A borrower's adverse-change notices (a worse class, a write-off) about its loans and
+        its credit lines in one list, oldest first: each source gives its oldest `limit`, and
+        the merge keeps the oldest `limit` of both."""
         if type(limit) is not int or not 1 <= limit <= NOTICES_PAGE_MAX:
             raise LendingRefusal("invalid_request", f"a page is 1 to {NOTICES_PAGE_MAX} notices")
         with LendingStore.reading(self.ledger) as store:
             rows = store.notices_of(party_id, limit)
-        return [
+        loans = [
             {"notice_id": event_id, "loan_id": loan_id, "at": at, **notice}
             for loan_id, event_id, at, notice in rows
         ]
+        merged = sorted(
+            loans + self._line_notices(party_id, limit),
+            key=lambda notice: (notice["at"], notice["notice_id"]),
+        )
+        return merged[:limit]
 
     def concentration_report(self, bank_id: str) -> dict[str, Any]:
         """A partner bank's co-lending balance with the platform against the L3 limits: at most

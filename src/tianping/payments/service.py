@@ -63,7 +63,12 @@ from tianping.payments.clearing import (
     SettlementFile,
     business_date_of,
 )
-from tianping.payments.funding import CreditDraw, CreditFundingRefused, CreditLineFunding
+from tianping.payments.funding import (
+    CreditDraw,
+    CreditFundingRefused,
+    CreditLineFunding,
+    CreditRefund,
+)
 from tianping.payments.model import (
     COMMANDS_PER_BATCH_MAX,
     FUNDING_SOURCES,
@@ -1227,33 +1232,17 @@ class PaymentsService:
                 )
             assert payment.transfer_id is not None
             original = uow.store.fetch_transfers([payment.transfer_id]).get(payment.transfer_id)
-            if original is None or original.code != TransferCode.MERCHANT_PAYMENT:
-                # A payment drawn on a credit line is refunded to the line, through lending,
-                # which is not built yet; reversing its transfer would bypass the line's books.
-                raise PaymentError(
-                    "refund_not_allowed", "a payment made on credit is not refunded here yet"
+            if original is None:
+                raise PaymentError("refund_not_allowed", "the payment's transfer is missing")
+            if original.code != TransferCode.MERCHANT_PAYMENT:
+                # A payment drawn on a credit line goes back to the line, through the lending
+                # context's port, in this unit of work: reversing the merchant transfer alone
+                # would bypass the line's books.
+                transfer_key = self._refund_on_credit(
+                    uow, refund_id, payment, original.credit_account_id, amount
                 )
-            transfer_key = chart.transfer_id("refund", refund_id)
-            # A reversal: the ledger swaps the original's accounts and refuses to reverse more
-            # than the original in total, whoever asks.
-            (result,) = uow.create_transfers(
-                [
-                    NewTransfer(
-                        transfer_key,
-                        amount=amount,
-                        currency=payment.currency,
-                        code=int(TransferCode.REFUND),
-                        reverses_id=payment.transfer_id,
-                    )
-                ]
-            )
-            if result is CreateTransferResult.exceeds_credits:
-                raise PaymentError(
-                    "merchant_funds_insufficient",
-                    "the merchant's unsettled takings do not cover the refund",
-                )
-            if result is not CreateTransferResult.ok:
-                raise PaymentError("ledger_refused", f"the refund was refused: {result.name}")
+            else:
+                transfer_key = self._refund_reversal(uow, refund_id, payment, amount)
             now = self._now(uow)
             store.insert_refund(refund_id, payment_id, amount, transfer_key, now)
             store.set_refunded(payment_id, payment.refunded + amount, now)
@@ -1266,6 +1255,62 @@ class PaymentsService:
                 transfer_key,
                 now,
             )
+
+    @staticmethod
+    def _refund_reversal(
+        uow: LedgerWrite, refund_id: str, payment: PaymentOutcome, amount: int
+    ) -> int:
+        assert payment.transfer_id is not None  # a completed payment has its transfer
+        transfer_key = chart.transfer_id("refund", refund_id)
+        # A reversal: the ledger swaps the original's accounts and refuses to reverse more
+        # than the original in total, whoever asks.
+        (result,) = uow.create_transfers(
+            [
+                NewTransfer(
+                    transfer_key,
+                    amount=amount,
+                    currency=payment.currency,
+                    code=int(TransferCode.REFUND),
+                    reverses_id=payment.transfer_id,
+                )
+            ]
+        )
+        if result is CreateTransferResult.exceeds_credits:
+            raise PaymentError(
+                "merchant_funds_insufficient",
+                "the merchant's unsettled takings do not cover the refund",
+            )
+        if result is not CreateTransferResult.ok:
+            raise PaymentError("ledger_refused", f"the refund was refused: {result.name}")
+        return transfer_key
+
+    def _refund_on_credit(
+        self,
+        uow: LedgerWrite,
+        refund_id: str,
+        payment: PaymentOutcome,
+        merchant_account: int,
+        amount: int,
+    ) -> int:
+        if self.credit_line is None:
+            raise PaymentError("refund_not_allowed", "credit lines are not offered here")
+        now = self._now(uow)
+        try:
+            return self.credit_line.refund_payment(
+                uow,
+                CreditRefund(
+                    refund_id=refund_id,
+                    payment_id=payment.payment_id,
+                    payer_id=payment.payer_id,
+                    merchant_account=merchant_account,
+                    amount=amount,
+                    currency=payment.currency,
+                    on=local_date(now),
+                    at=now,
+                ),
+            )
+        except CreditFundingRefused as refused:
+            raise PaymentError(refused.code, refused.message) from None
 
     # -- bank rails -------------------------------------------------------------------------
 
