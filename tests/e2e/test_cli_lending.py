@@ -243,7 +243,7 @@ def test_a_credit_line_needs_the_reporting_consent_then_bills(
     assert as_json(desk("line", "show", "line-1", "--json"))["line_id"] == "line-1"
     # The first statement day after opening: the run bills the line (nothing drawn yet).
     run = as_json(desk("line", "statement-run", "2027-03-05", "--json"))
-    assert run == {"day": "2027-03-05", "issued": 1}
+    assert run == {"day": "2027-03-05", "issued": 1, "frozen_for_consent": 0}
     statements = as_json(desk("line", "statements", "line-1", "--json"))
     assert [row["statement_date"] for row in statements] == ["2027-03-05"]
     assert statements[0]["new_balance"] == 0

@@ -678,4 +678,8 @@ def line_statement_run(ctx: typer.Context, day: Day, as_json: Json = False) -> N
     if as_json:
         emit_json(jsonable(run))
         return
-    console().print(f"issued {run.issued} statement(s) dated {run.day}", markup=False)
+    console().print(
+        f"issued {run.issued} statement(s) dated {run.day}; {run.frozen_for_consent} line(s) "
+        "frozen because the consent to credit-bureau reporting was withdrawn (L5)",
+        markup=False,
+    )

@@ -13,7 +13,7 @@ SQLite cannot change a CHECK constraint in place, so there the two tables are re
 copied, old table dropped with its triggers and indexes, new one renamed; the append-only
 triggers are created again); PostgreSQL replaces the named constraints and adds the columns.
 
-Revision ID: 0014_line_servicing
+Revision ID: 0013_line_servicing
 Revises: 0012_credit_lines
 Create Date: 2026-11-27
 """
@@ -25,7 +25,7 @@ from alembic import op
 
 from tianping.db.schema import make_append_only, run_script
 
-revision = "0014_line_servicing"
+revision = "0013_line_servicing"
 down_revision = "0012_credit_lines"
 branch_labels = None
 depends_on = None
