@@ -250,3 +250,17 @@ def test_a_credit_line_needs_the_reporting_consent_then_bills(
     shown = desk("line", "statement", "line-1", "2027-03-05")
     assert shown.exit_code == 0, shown.output
     assert statements[0]["due_date"] in shown.stdout
+    # The operator freezes and unfreezes the line; the classification finds nothing past due;
+    # the holder, owing nothing, closes it. The transactions page is empty and has no next page.
+    assert as_json(desk("line", "freeze", "line-1", "--json"))["status"] == "frozen"
+    assert as_json(desk("line", "unfreeze", "line-1", "--json"))["status"] == "active"
+    classified = as_json(desk("line", "classify", "2027-03-20", "--json"))
+    assert (classified["lines"], classified["past_due"]) == (1, 0)
+    assert as_json(desk("line", "transactions", "line-1", "--json")) == {
+        "transactions": [],
+        "next": None,
+    }
+    assert as_json(desk("line", "close", "line-1", "--json"))["status"] == "closed"
+    # A closed line is not written off.
+    closed = desk("line", "write-off", "line-1", "wo-1", "--on", "2027-03-20", "--reason", "x")
+    assert "credit_line_not_active" in refused(closed, 2)

@@ -18,7 +18,9 @@
     tianping lending line repay LINE_ID PAYMENT_ID --amount 100.00
     tianping lending line quote LINE_ID DATE --months 6
     tianping lending line instalments LINE_ID DATE --plan PLAN_ID --months 6
-    tianping lending line statement-run DATE
+    tianping lending line statement-run DATE | classify DATE
+    tianping lending line freeze | unfreeze | close | transactions LINE_ID
+    tianping lending line write-off LINE_ID WRITE_OFF_ID --on DATE --reason TEXT
 
 Each command calls one use case of `tianping.lending.service.LendingService`, built by
 `Services.lending` with the configured rulebook, the identity context's consents and the
@@ -48,6 +50,7 @@ from tianping.cli.common import (
     console,
     emit_json,
     format_amount,
+    format_time,
     jsonable,
     parse_amount,
     parse_day,
@@ -683,3 +686,93 @@ def line_statement_run(ctx: typer.Context, day: Day, as_json: Json = False) -> N
         "frozen because the consent to credit-bureau reporting was withdrawn (L5)",
         markup=False,
     )
+
+
+@line_app.command("freeze")
+def line_freeze(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Freeze a line (the operator): no draws until it is unfrozen; repayments go on."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.freeze_line(line_id)), as_json)
+
+
+@line_app.command("unfreeze")
+def line_unfreeze(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Unfreeze a line (refused while it is past due or its reporting consent is withdrawn)."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.unfreeze_line(line_id)), as_json)
+
+
+@line_app.command("close")
+def line_close(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Close a line that owes nothing (its holder's choice)."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.close_line(line_id)), as_json)
+
+
+@line_app.command("transactions")
+def line_transactions(
+    ctx: typer.Context,
+    line_id: LineId,
+    after: Annotated[
+        str | None, typer.Option("--after", help="The cursor a previous page printed.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="Page size.")] = 50,
+    as_json: Json = False,
+) -> None:
+    """One page of the line's transactions, oldest first, and the cursor of the next page."""
+    service = _service(ctx)
+    page, cursor = _run(lambda: service.line_transactions(line_id, after, limit))
+    if as_json:
+        emit_json({"transactions": jsonable(page), "next": cursor})
+        return
+    currency = service.line(line_id).currency
+    table = Table(title=f"Transactions of {line_id} ({currency})")
+    for column in ("at", "kind", "amount", "reference"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for entry in page:
+        table.add_row(
+            cell(format_time(entry.at)),
+            cell(entry.kind),
+            cell(format_amount(entry.amount, currency)),
+            cell(entry.reference or "-"),
+        )
+    console().print(table)
+    if cursor is not None:
+        console().print(f"next page: --after {cursor}", markup=False)
+
+
+@line_app.command("classify")
+def line_classify(ctx: typer.Context, day: Day, as_json: Json = False) -> None:
+    """Days past due, class and stage of every line on DATE; past-due lines are frozen and
+    their holders get a notice."""
+    service = _service(ctx)
+    report = _run(lambda: service.classify_lines(date.fromisoformat(day)))
+    if as_json:
+        emit_json(jsonable(report))
+        return
+    console().print(
+        f"{report.lines} line(s) classified as of {report.day}: {report.past_due} past due, "
+        f"{report.worsened} moved to a worse class",
+        markup=False,
+    )
+
+
+@line_app.command("write-off")
+def line_write_off(
+    ctx: typer.Context,
+    line_id: LineId,
+    write_off_id: Annotated[str, typer.Argument(metavar="WRITE_OFF_ID")],
+    on: Annotated[str, typer.Option("--on", parser=parse_day, help="The write-off's date.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the line).")],
+    as_json: Json = False,
+) -> None:
+    """Write a line off (loss class, or past the write-off threshold)."""
+    if not 0 < len(reason.strip()) <= REASON_LENGTH_MAX:
+        raise CliError(f"--reason is 1 to {REASON_LENGTH_MAX} characters")
+    service = _service(ctx)
+    outcome = _run(
+        lambda: service.write_off_line(
+            line_id, write_off_id, date.fromisoformat(on), reason.strip()
+        )
+    )
+    show_record(f"Write-off {write_off_id} of {line_id}", outcome, as_json, MONEY_FIELDS)
