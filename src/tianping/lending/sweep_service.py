@@ -118,7 +118,9 @@ class TakingsSweeps:
         release_id = f"sweep:{loan.loan_id}:{day}"
 
         def line(status: str, paid: int = 0, code: str | None = None) -> SweepLine:
-            return SweepLine(loan.loan_id, loan.merchant_id, loan.currency, takings, paid, status, code)
+            return SweepLine(
+                loan.loan_id, loan.merchant_id, loan.currency, takings, paid, status, code
+            )
 
         with LendingStore.reading(self.ledger, snapshot=False) as store:
             done = store.event(loan.loan_id, f"repayment/{payment_id}")
