@@ -43,7 +43,14 @@ from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.payments import chart
 from tianping.payments.chart import AccountCode, TransferCode
 from tianping.payments.clearing import business_date_of
-from tianping.payments.model import AMOUNT_MAX, PaymentError, check_amount, check_id, local_date
+from tianping.payments.model import (
+    AMOUNT_MAX,
+    PaymentError,
+    check_amount,
+    check_id,
+    local_date,
+    settlement_split,
+)
 from tianping.payments.payout_store import MerchantBankAccount, PayoutStore, TakingsRelease
 from tianping.payments.store import MerchantRow, PaymentsStore, RailRow
 
@@ -397,7 +404,7 @@ class MerchantPayouts:
                 )
             kept = payouts.day_takings([merchant_id], currency, business_date).get(merchant_id, 0)
             # Settlement still charges the discount on all of the day's takings.
-            fee = (kept * merchant.discount_bps + 5_000) // 10_000
+            fee, _ = settlement_split(kept, merchant.discount_bps)
             released = payouts.released(merchant_id, currency, business_date)
             if released + amount > kept - fee:
                 raise PaymentError(

@@ -74,6 +74,7 @@ from tianping.payments.model import (
     check_amount,
     check_id,
     local_date,
+    settlement_split,
 )
 from tianping.payments.payment_codes import (
     SLOT_COUNT,
@@ -1606,14 +1607,10 @@ class PaymentsService(MerchantPayouts):
                 gross = sum(amount for _, amount, _, _ in rows)
                 refunds = sum(refunded for _, _, refunded, _ in rows)
                 kept = gross - refunds
-                # The discount is charged on what the merchant keeps, rounded half up to the
-                # fen, in integers: (kept * bps + 5000) // 10000.
-                fee = (kept * merchant.discount_bps + 5_000) // 10_000
                 swept = PayoutStore(uow.connection, uow.store.backend).released(
                     merchant.merchant_id, merchant.currency, business_date
                 )
-                fee = min(fee, max(0, kept - swept))
-                net = max(0, kept - fee - swept)
+                fee, net = settlement_split(kept, merchant.discount_bps, swept)
                 settlement_id = f"stl:{merchant.merchant_id}:{business_date}"
                 currency = merchant.currency
                 payout = chart.clearing_account("merchant-payout", currency)
