@@ -6,6 +6,7 @@ safeguarding stay whole throughout."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -347,3 +348,24 @@ def test_a_release_whose_repayment_fails_goes_back_to_settlement(world: Payments
     assert full.net == 100_00 - full.fee
     _books_whole(world, day)
     _books_whole(world, next_day)
+
+
+def test_concurrent_payouts_never_overdraw_the_free_balance(world: PaymentsWorld) -> None:
+    service, merchant = world.service, world.merchants["noodles"]
+    _sme_loan(world, _lending(world), "loan-p", 600_00)
+    _register_account(world, "noodles")
+
+    def payout(index: int) -> str:
+        try:
+            return service.request_merchant_payout(f"po-race-{index}", merchant, 250_00).state
+        except PaymentError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = sorted(pool.map(payout, range(4)))
+    # The free balance covers two of them; the other two are refused, whatever the interleaving.
+    assert answers == ["payout_exceeds_free_balance"] * 2 + ["submitted"] * 2
+    assert service.merchant_free_balance(merchant) == 100_00
+    _decide(world)
+    assert service.merchant_free_balance(merchant) == 100_00
+    assert service.safeguarding_check().in_balance
