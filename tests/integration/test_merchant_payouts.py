@@ -15,6 +15,8 @@ import pytest
 from ledger_support import ManualClock
 from lending_support import FixedScorer
 from payments_support import PaymentsWorld, make_world
+from tianping.db.migrate import upgrade
+from tianping.db.pool import ConnectionPool
 from tianping.identity import party_service
 from tianping.ledger.service import Ledger
 from tianping.lending.model import Application, LendingRefusal
@@ -369,3 +371,41 @@ def test_concurrent_payouts_never_overdraw_the_free_balance(world: PaymentsWorld
     _decide(world)
     assert service.merchant_free_balance(merchant) == 100_00
     assert service.safeguarding_check().in_balance
+
+
+# A rail request as 0006 to 0012 store it, written with sqlite3's placeholders.
+_INSERT_RAIL = (
+    "INSERT INTO rail_requests (request_id, direction, party_id, bank_id, card_token, amount, "
+    "currency, state, hold_transfer_id, timeout_at, business_date, digest, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_rail(ledger: Ledger, request_id: str, direction: str) -> None:
+    row = (request_id, direction, "p" * 30, "bank-1", "t" * 64, 5, "CNY", "succeeded",
+           b"h" * 16, 1, "2027-01-15", b"d" * 32, 1, 2)  # fmt: skip
+    with ledger.write() as uow:
+        sql = _INSERT_RAIL if uow.store.backend == "sqlite" else _INSERT_RAIL.replace("?", "%s")
+        uow.connection.execute(sql, row)
+
+
+def test_the_migration_keeps_existing_rail_requests(database_url: str) -> None:
+    """0015 widens `rail_requests.direction` (SQLite rebuilds the table): rows written before it
+    survive, and the new kind is accepted after it, an unknown one still refused."""
+    upgrade(database_url, "0012_credit_lines")
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    _insert_rail(ledger, "old-1", "withdrawal")
+    ledger.pool.close()
+    upgrade(database_url)
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        with ledger.read() as store:
+            kept = store.connection.execute(
+                "SELECT direction, amount, state FROM rail_requests WHERE request_id = 'old-1'"
+            ).fetchone()
+        assert tuple(kept) == ("withdrawal", 5, "succeeded")
+        _insert_rail(ledger, "new-1", "merchant_payout")
+        with pytest.raises(Exception, match=r"(?i)check"):
+            _insert_rail(ledger, "new-2", "refund")
+    finally:
+        ledger.pool.close()
