@@ -6,7 +6,8 @@ consent); each reads its own applications and loans, takes up an approved offer 
 cost-disclosure table, L13), reads a payoff quote and repays, and reads its adverse-change
 notices; a partner bank reads the loans it co-funds and its own co-lending concentration (L3);
 supervisors and auditors read every application, loan and concentration; the operator runs the
-daily accrual and classification, writes loans off and books recoveries. A declined application
+daily accrual, the SME sweep (before the day's merchant settlement) and classification, writes
+loans off and books recoveries. A declined application
 and an adverse-change notice answer with their reasons and the path to ask for a human review
 (D4, G5, G7). Amounts are integers of minor units.
 
@@ -54,6 +55,7 @@ from tianping.lending.line_service import (
 from tianping.lending.line_store import LineRow
 from tianping.lending.model import Application
 from tianping.lending.service import NOTICES_PAGE_MAX, WRITE_OFF_REASON_MAX, LendingService
+from tianping.lending.sweep import SWEEP_BPS_MAX
 
 __all__ = ["router"]
 
@@ -152,6 +154,9 @@ class ApplicationRequest(_Strict):
 
 class AcceptRequest(_Strict):
     loan_id: RequestId
+    # An SME loan only: the share of each day's takings (basis points) that repays the loan
+    # before settlement; 0 for none.
+    sweep_bps: Annotated[int, PydanticField(ge=0, le=SWEEP_BPS_MAX)] = 0
 
 
 class OpenLineRequest(_Strict):
@@ -227,13 +232,17 @@ def accept(
     lending: Lending,
 ) -> dict[str, Any]:
     """Take up an approved offer: the loan is booked and its principal paid to the wallet (to
-    the merchant's settlement account for an SME loan)."""
-    return dataclasses.asdict(lending.accept(application_id, body.loan_id))
+    the merchant's settlement account for an SME loan, which may agree to a sweep of its
+    takings, `sweep_bps`)."""
+    loan = lending.accept(application_id, body.loan_id, body.sweep_bps)
+    return dataclasses.asdict(loan) | {"sweep_bps": body.sweep_bps}
 
 
 @router.get("/loans/{loan_id}", dependencies=_READ_LOAN)
 def get_loan(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
-    return dataclasses.asdict(lending.loan(loan_id))
+    return dataclasses.asdict(lending.loan(loan_id)) | {
+        "sweep_bps": lending.loan_sweep_bps(loan_id)
+    }
 
 
 @router.post("/loans/{loan_id}/repayments")
@@ -251,6 +260,13 @@ def repay(
 def accrue(day: dt.date, lending: Lending) -> dict[str, Any]:
     """Accrue one day's interest over the whole book (set-based; idempotent per day)."""
     return dataclasses.asdict(lending.accrue(day))
+
+
+@router.post("/sweeps/{day}", dependencies=_OPERATE)
+def sweep(day: dt.date, lending: Lending) -> dict[str, Any]:
+    """Repay every SME loan with a sweep from its share of the day's takings; run before the
+    day's merchant settlement, which then pays out the rest. Idempotent per loan and day."""
+    return dataclasses.asdict(lending.sweep_repayments(day))
 
 
 @router.post("/classifications/{day}", dependencies=_OPERATE)

@@ -2,7 +2,7 @@
 
     tianping lending apply APPLICATION_ID --party PARTY --amount 5000 --term 12 --income 120000
     tianping lending application APPLICATION_ID
-    tianping lending accept APPLICATION_ID --loan LOAN_ID
+    tianping lending accept APPLICATION_ID --loan LOAN_ID [--sweep-bps 1000]
     tianping lending loan LOAN_ID
     tianping lending repay LOAN_ID PAYMENT_ID --amount 450.00
     tianping lending payoff LOAN_ID [--on DATE]
@@ -64,6 +64,7 @@ from tianping.lending.line_store import LineRow
 from tianping.lending.model import Application, ApplicationOutcome
 from tianping.lending.service import ACCRUAL_DAYS_MAX, AccrualReport, LendingRefusal, LendingService
 from tianping.lending.store import LoanRow
+from tianping.lending.sweep import SWEEP_BPS_MAX
 from tianping.payments.model import local_date
 
 app = typer.Typer(
@@ -233,11 +234,21 @@ def accept(
     ctx: typer.Context,
     application_id: Annotated[str, typer.Argument(metavar="APPLICATION_ID")],
     loan_id: Annotated[str, typer.Option("--loan", help="The new loan's id (idempotency key).")],
+    sweep_bps: Annotated[
+        int,
+        typer.Option(
+            "--sweep-bps",
+            min=0,
+            max=SWEEP_BPS_MAX,
+            help="SME loans: basis points of each day's takings that repay the loan (0: none).",
+        ),
+    ] = 0,
     as_json: Json = False,
 ) -> None:
-    """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    """Take up an approved offer: the loan is booked and its principal paid to the wallet (an
+    SME loan's to the merchant's settlement account, optionally with a sweep of its takings)."""
     service = _service(ctx)
-    _show_loan("Loan", _run(lambda: service.accept(application_id, loan_id)), as_json)
+    _show_loan("Loan", _run(lambda: service.accept(application_id, loan_id, sweep_bps)), as_json)
 
 
 # -- loans -----------------------------------------------------------------------------------

@@ -113,6 +113,9 @@ from tianping.lending.store import (
     LoanRow,
     new_loan,
 )
+from tianping.lending.sweep import check_sweep_bps
+from tianping.lending.sweep_service import TakingsSweeps
+from tianping.lending.sweep_store import SweepStore
 from tianping.payments import chart as payments_chart
 from tianping.payments.model import local_date
 from tianping.rules.model import Outcome
@@ -238,9 +241,10 @@ class BureauAccess:
         }
 
 
-class LendingService(CreditLines):
+class LendingService(CreditLines, TakingsSweeps):
     """Lending over one ledger, under one rules service; the credit-line use cases come from
-    `CreditLines` (line_service.py)."""
+    `CreditLines` (line_service.py), the daily sweep of SME loans from `TakingsSweeps`
+    (sweep_service.py)."""
 
     def __init__(
         self,
@@ -638,12 +642,17 @@ class LendingService(CreditLines):
 
     # -- acceptance and disbursement ---------------------------------------------------------
 
-    def accept(self, application_id: str, loan_id: str) -> LoanRow:
-        """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    def accept(self, application_id: str, loan_id: str, sweep_bps: int = 0) -> LoanRow:
+        """Take up an approved offer: the loan is booked and its principal paid to the wallet.
+
+        An SME loan may be taken up with a sweep: `sweep_bps` of each day's takings repays it
+        before settlement (`sweep_repayments`); other products take none (`sweep_invalid`)."""
+        check_sweep_bps(sweep_bps)
         with self._write() as (uow, store):
             existing = store.loan(loan_id)
             if existing is not None:
-                if existing.application_id != application_id:
+                agreed = SweepStore(uow.connection, uow.store.backend).sweep_bps(loan_id)
+                if existing.application_id != application_id or agreed != sweep_bps:
                     raise LendingRefusal("request_conflict", "the loan id is taken")
                 return existing
             found = store.application(application_id)
@@ -659,6 +668,10 @@ class LendingService(CreditLines):
                 raise LendingRefusal("application_not_approved", "only an approved offer is taken")
             if store.loan_for_application(application_id) is not None:
                 raise LendingRefusal("offer_taken", "the offer was already taken")
+            if sweep_bps and product != SME_PRODUCT:
+                raise LendingRefusal(
+                    "sweep_invalid", "only an SME loan is repaid from a sweep of takings"
+                )
             now = self._now(uow)
             on = local_date(now)
             funder = partner or PLATFORM
@@ -713,6 +726,8 @@ class LendingService(CreditLines):
                 product=product,
             )
             store.insert_loans([loan])
+            if sweep_bps:
+                SweepStore(uow.connection, uow.store.backend).set_sweep_bps(loan_id, sweep_bps)
             store.insert_instalments(
                 loan_id,
                 [
