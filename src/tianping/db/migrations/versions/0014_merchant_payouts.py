@@ -17,8 +17,8 @@ SME loan's repayment.
 * `loans.sweep_bps`: the share of each day's takings (basis points, at most half) that repays an
   SME loan before settlement, agreed when the offer is taken up; 0 for no sweep.
 
-Revision ID: 0015_merchant_payouts
-Revises: 0012_credit_lines
+Revision ID: 0014_merchant_payouts
+Revises: 0013_line_servicing
 Create Date: 2026-11-27
 """
 
@@ -28,8 +28,8 @@ from alembic import op
 
 from tianping.db.schema import make_append_only, run_script
 
-revision = "0015_merchant_payouts"
-down_revision = "0012_credit_lines"
+revision = "0014_merchant_payouts"
+down_revision = "0013_line_servicing"
 branch_labels = None
 depends_on = None
 
