@@ -167,6 +167,7 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("POST", "/v1/lending/classifications/{day}"): OPERATOR,
     ("POST", "/v1/lending/sweeps/{day}"): OPERATOR,
     ("GET", "/v1/lending/portfolio"): PAYMENT_SUPERVISORS,
+    ("GET", "/v1/lending/loans/{loan_id}/schedule"): PAYMENT_READERS,
     ("GET", "/v1/lending/loans/{loan_id}/payoff"): PAYMENT_READERS,
     ("POST", "/v1/lending/loans/{loan_id}/write-off"): OPERATOR,
     ("POST", "/v1/lending/loans/{loan_id}/recoveries"): OPERATOR,

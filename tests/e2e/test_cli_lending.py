@@ -264,3 +264,15 @@ def test_a_credit_line_needs_the_reporting_consent_then_bills(
     # A closed line is not written off.
     closed = desk("line", "write-off", "line-1", "wo-1", "--on", "2027-03-20", "--reason", "x")
     assert "credit_line_not_active" in refused(closed, 2)
+
+
+def test_equal_principal_through_the_cli_and_the_schedule(desk: Desk) -> None:
+    offer = as_json(_apply(desk, "app-ep", "--method", "equal_principal", "--json"))
+    assert (offer["outcome"], offer["repayment_method"]) == ("approved", "equal_principal")
+    as_json(desk("accept", "app-ep", "--loan", "loan-ep", "--json"))
+    plan = as_json(desk("schedule", "loan-ep", "--json"))
+    parts = [row["principal"] for row in plan["instalments"]]
+    assert sum(parts) == 5_000_00 and len(set(parts[:-1])) == 1
+    shown = desk("schedule", "loan-ep")
+    assert shown.exit_code == 0 and "equal_principal" in shown.stdout
+    assert "repayment_method_invalid" in refused(_apply(desk, "app-bad", "--method", "bullet"), 2)

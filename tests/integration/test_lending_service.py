@@ -267,3 +267,43 @@ def test_days_past_due_drive_the_class_the_stage_and_the_provision(world: Paymen
     lending.classify(first_due + timedelta(days=1))
     cured = lending.loan("loan-late")
     assert (cured.days_past_due, cured.tier, cured.stage) == (0, "normal", 1)
+
+
+def test_equal_principal_offer_schedule_and_apr(world: PaymentsWorld) -> None:
+    """等额本金: the same principal every month, so instalments fall as interest does; the
+    offer's all-in APR is priced on that schedule, and the loan's instalments are the offer's."""
+    lending = _service(world)
+    annuity = lending.apply(_application(world, "app-annuity"))
+    principal = lending.apply(
+        _application(world, "app-principal", repayment_method="equal_principal")
+    )
+    assert (annuity.outcome, principal.outcome) == ("approved", "approved")
+    assert principal.repayment_method == "equal_principal"
+    assert lending.application("app-principal").repayment_method == "equal_principal"
+    # The same rate on a different schedule: different cash flows, each APR solved on its own.
+    assert annuity.rate_bps == principal.rate_bps
+    assert principal.apr_bps is not None and principal.apr_bps >= principal.rate_bps
+    lending.accept("app-principal", "loan-principal")
+    plan = lending.schedule("loan-principal")
+    assert plan["repayment_method"] == "equal_principal"
+    parts = [row["principal"] for row in plan["instalments"]]
+    assert len(parts) == 12 and sum(parts) == 10_000_00
+    assert len(set(parts[:-1])) == 1 and parts[-1] >= parts[0]
+    totals = [row["principal"] + row["interest"] for row in plan["instalments"]]
+    assert totals[0] > totals[-2]  # falling instalments (the last carries the remainder)
+    lending.accept("app-annuity", "loan-annuity")
+    annuity_totals = [
+        row["principal"] + row["interest"]
+        for row in lending.schedule("loan-annuity")["instalments"]
+    ]
+    # Paying principal down faster costs less interest in all.
+    interest = sum(row["interest"] for row in plan["instalments"])
+    annuity_interest = sum(annuity_totals) - 10_000_00
+    assert interest < annuity_interest
+    # A replay with another method is another application, refused under the same id.
+    with pytest.raises(LendingRefusal) as conflict:
+        lending.apply(_application(world, "app-annuity", repayment_method="equal_principal"))
+    assert conflict.value.code == "request_conflict"
+    with pytest.raises(LendingRefusal) as invalid:
+        lending.apply(_application(world, "app-x", repayment_method="balloon"))
+    assert invalid.value.code == "repayment_method_invalid"

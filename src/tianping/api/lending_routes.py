@@ -150,6 +150,9 @@ class ApplicationRequest(_Strict):
     # `sme`: a merchant's working-capital loan; `annual_income` is then its stated turnover.
     # `credit_line`: a revolving credit line, its limit the amount approved.
     product: Literal["instalment", "sme", "credit_line"] = "instalment"
+    # A loan's schedule: 等额本息 (the same total each month) or 等额本金 (the same principal
+    # each month). A credit line has none.
+    repayment_method: Literal["equal_instalment", "equal_principal"] = "equal_instalment"
 
 
 class AcceptRequest(_Strict):
@@ -214,6 +217,7 @@ def apply(body: ApplicationRequest, access: Applicant, lending: Lending) -> dict
             is_student=body.is_student,
             partner_bank_id=body.partner_bank_id,
             product=body.product,
+            repayment_method=body.repayment_method,
         )
     )
     return _plain(outcome)
@@ -280,6 +284,12 @@ def classify(day: dt.date, lending: Lending) -> dict[str, int]:
 def portfolio(lending: Lending) -> dict[str, Any]:
     """The active book by five-tier class and stage, with each stage's expected-loss provision."""
     return lending.portfolio()
+
+
+@router.get("/loans/{loan_id}/schedule", dependencies=_READ_LOAN)
+def get_schedule(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
+    """The loan's instalments (due date, principal, interest) and what is paid of each."""
+    return lending.schedule(loan_id)
 
 
 @router.get("/loans/{loan_id}/payoff", dependencies=_READ_LOAN)

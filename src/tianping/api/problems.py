@@ -205,6 +205,9 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "loan_not_active": ProblemKind(409, "The loan is not active"),
     "applicant_not_merchant": ProblemKind(422, "Only a merchant applies for an SME loan"),
     "applicant_not_person": ProblemKind(422, "Only a person applies for a consumer loan"),
+    "repayment_method_invalid": ProblemKind(
+        422, "The repayment method is equal_instalment or equal_principal (loans only)"
+    ),
     "sme_consent_required": ProblemKind(
         409, "An SME loan needs the merchant's live credit-assessment consent"
     ),

@@ -4,6 +4,7 @@
     tianping lending application APPLICATION_ID
     tianping lending accept APPLICATION_ID --loan LOAN_ID [--sweep-bps 1000]
     tianping lending loan LOAN_ID
+    tianping lending schedule LOAN_ID
     tianping lending repay LOAN_ID PAYMENT_ID --amount 450.00
     tianping lending payoff LOAN_ID [--on DATE]
     tianping lending write-off LOAN_ID WRITE_OFF_ID --on DATE --reason TEXT
@@ -191,6 +192,14 @@ def apply(
             help="instalment (a person), credit_line (a person) or sme (a merchant).",
         ),
     ] = "instalment",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="equal_instalment (等额本息, the same total monthly) or equal_principal "
+            "(等额本金, the same principal monthly).",
+        ),
+    ] = "equal_instalment",
     currency: Currency = "CNY",
     as_json: Json = False,
 ) -> None:
@@ -210,6 +219,7 @@ def apply(
                 has_income=not no_income,
                 is_student=student,
                 product=product,
+                repayment_method=method,
                 currency=currency,
                 partner_bank_id=partner_bank,
             )
@@ -263,6 +273,34 @@ def loan(
     """A loan's balances, days past due, class and stage."""
     service = _service(ctx)
     _show_loan("Loan", _run(lambda: service.loan(loan_id)), as_json)
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    loan_id: Annotated[str, typer.Argument(metavar="LOAN_ID")],
+    as_json: Json = False,
+) -> None:
+    """A loan's instalments: due date, principal, interest, and what is paid of each."""
+    service = _service(ctx)
+    plan = _run(lambda: service.schedule(loan_id))
+    if as_json:
+        emit_json(plan)
+        return
+    currency = plan["currency"]
+    table = Table(title=f"Schedule of {loan_id} ({plan['repayment_method']})")
+    for column in ("#", "due", "principal", "interest", "total", "paid"):
+        table.add_column(column, justify="left" if column in ("#", "due") else "right")
+    for row in plan["instalments"]:
+        table.add_row(
+            cell(row["number"]),
+            cell(row["due_on"]),
+            cell(format_amount(row["principal"], currency)),
+            cell(format_amount(row["interest"], currency)),
+            cell(format_amount(row["principal"] + row["interest"], currency)),
+            cell(format_amount(row["principal_paid"] + row["interest_paid"], currency)),
+        )
+    console().print(table)
 
 
 @app.command("repay")

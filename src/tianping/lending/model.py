@@ -43,6 +43,8 @@ class Application:
     currency: str = "CNY"
     partner_bank_id: str | None = None
     features: Mapping[str, object] | None = None
+    # 等额本息 (`equal_instalment`) or 等额本金 (`equal_principal`); instalment and SME loans.
+    repayment_method: str = "equal_instalment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class ApplicationOutcome:
     replayed: bool = False
     # The comprehensive financing-cost table shown with an approved offer (L13).
     cost_disclosure: dict[str, Any] | None = None
+    # The schedule the offer was priced on: 等额本息 or 等额本金 (see `Application`).
+    repayment_method: str = "equal_instalment"
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ from tianping.lending.provisioning import (
     SICR_DPD_THRESHOLD,
     pooled_ecl,
 )
-from tianping.lending.schedules import Schedule, build_schedule
+from tianping.lending.schedules import RepaymentMethod, Schedule, build_schedule
 from tianping.lending.servicing import (
     DEFAULT_WATERFALL,
     PENALTY_UPLIFT_DEFAULT,
@@ -239,6 +239,20 @@ class BureauAccess:
             for ours, theirs in self.fields.items()
             if theirs in response.fields
         }
+
+
+def _repayment_method(application: Application) -> RepaymentMethod:
+    """The schedule the applicant chose: a loan's 等额本息 or 等额本金; a credit line has none
+    (its bills are statements), so only the default is accepted for it."""
+    try:
+        method = RepaymentMethod(application.repayment_method)
+    except ValueError:
+        raise LendingRefusal(
+            "repayment_method_invalid", "the method is equal_instalment or equal_principal"
+        ) from None
+    if application.product == "credit_line" and method is not RepaymentMethod.EQUAL_INSTALMENT:
+        raise LendingRefusal("repayment_method_invalid", "a credit line has no repayment method")
+    return method
 
 
 class LendingService(CreditLines, TakingsSweeps):
@@ -417,18 +431,19 @@ class LendingService(CreditLines, TakingsSweeps):
             raise LendingRefusal("amount_invalid", "an amount is 1 to 10^10 minor units")
         if type(application.term_months) is not int or not 1 <= application.term_months <= 60:
             raise LendingRefusal("term_invalid", "a term is 1 to 60 months")
-        digest = hashlib.sha256(
-            json.dumps(
-                {
-                    "party": application.party_id,
-                    "amount": application.amount,
-                    "term": application.term_months,
-                    "income": application.annual_income,
-                    "product": application.product,
-                },
-                sort_keys=True,
-            ).encode()
-        ).digest()
+        method = _repayment_method(application)
+        terms: dict[str, Any] = {
+            "party": application.party_id,
+            "amount": application.amount,
+            "term": application.term_months,
+            "income": application.annual_income,
+            "product": application.product,
+        }
+        if method is not RepaymentMethod.EQUAL_INSTALMENT:
+            # Only when chosen, so the digests of applications stored before the choice existed
+            # (all equal instalments) still match their replays.
+            terms["method"] = method.value
+        digest = hashlib.sha256(json.dumps(terms, sort_keys=True).encode()).digest()
         if sme:
             return self._apply_sme(application, digest, rules, scorer)
         # A business is never scored as a consumer: consumer products are a person's.
@@ -507,7 +522,11 @@ class LendingService(CreditLines, TakingsSweeps):
                 RATE_BPS_MAX, BASE_RATE_BPS + RISK_PREMIUM_BPS_PER_PD_PERCENT * pd_ppm // 10_000
             )
             schedule = build_schedule(
-                application.amount, Decimal(rate_bps) / 10_000, application.term_months, on
+                application.amount,
+                Decimal(rate_bps) / 10_000,
+                application.term_months,
+                on,
+                method=RepaymentMethod(application.repayment_method),
             )
             # The cost table (L13) solves the all-in APR (L9) once, for pricing and disclosure.
             costs = self._cost_table(schedule, rate_bps, application.partner_bank_id)
@@ -555,6 +574,7 @@ class LendingService(CreditLines, TakingsSweeps):
                     if approved
                     else f"/v1/identity/parties/{application.party_id}/review-requests"
                 ),
+                repayment_method=application.repayment_method,
             )
             if not approved and credit_ok and not reasons:
                 outcome = replace(outcome, reasons=())
@@ -710,7 +730,13 @@ class LendingService(CreditLines, TakingsSweeps):
                 ]
             events[-1].flags &= ~TransferFlags.LINKED
             self._expect_ok(uow.create_transfers(events), "disbursement")
-            schedule = build_schedule(amount, Decimal(outcome.rate_bps) / 10_000, term, on)
+            schedule = build_schedule(
+                amount,
+                Decimal(outcome.rate_bps) / 10_000,
+                term,
+                on,
+                method=RepaymentMethod(outcome.repayment_method),
+            )
             loan = new_loan(
                 loan_id=loan_id,
                 application_id=application_id,
@@ -800,6 +826,23 @@ class LendingService(CreditLines, TakingsSweeps):
         if found is None:
             raise LendingRefusal("loan_not_found", "no loan has this id")
         return found
+
+    def schedule(self, loan_id: str) -> dict[str, Any]:
+        """The loan's repayment schedule (its method, and each instalment's due date, principal
+        and interest as priced at disbursement, with what has been paid of each)."""
+        with LendingStore.reading(self.ledger) as store:
+            loan = store.loan(loan_id)
+            if loan is None:
+                raise LendingRefusal("loan_not_found", "no loan has this id")
+            found = store.application(loan.application_id)
+            instalments = store.instalments(loan_id)
+        method = found[0].repayment_method if found is not None else "equal_instalment"
+        return {
+            "loan_id": loan_id,
+            "currency": loan.currency,
+            "repayment_method": method,
+            "instalments": instalments,
+        }
 
     # -- repayment ---------------------------------------------------------------------------
 
@@ -1202,7 +1245,11 @@ class LendingService(CreditLines, TakingsSweeps):
         if outcome.outcome != "approved" or outcome.rate_bps is None or decided_at is None:
             return outcome
         schedule = build_schedule(
-            amount, Decimal(outcome.rate_bps) / 10_000, term, local_date(decided_at)
+            amount,
+            Decimal(outcome.rate_bps) / 10_000,
+            term,
+            local_date(decided_at),
+            method=RepaymentMethod(outcome.repayment_method),
         )
         costs = self._cost_table(schedule, outcome.rate_bps, partner)
         return replace(

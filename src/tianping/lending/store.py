@@ -201,7 +201,8 @@ class LendingStore(Statements):
         row = self._execute(
             "SELECT application_id, party_id, outcome, score, pd_ppm, reasons, model_version, "
             "decision_id, rate_bps, apr_bps, sources, rule_ids, digest, amount, term_months, "
-            f"currency, partner_bank_id FROM loan_applications WHERE application_id = {self.p}",
+            "currency, partner_bank_id, repayment_method FROM loan_applications "
+            f"WHERE application_id = {self.p}",
             (application_id,),
         ).fetchone()
         if row is None:
@@ -221,6 +222,7 @@ class LendingStore(Statements):
             apr_bps=row[9],
             sources=tuple(json.loads(row[10])),
             review_path=(f"/v1/identity/parties/{row[1]}/review-requests" if declined else None),
+            repayment_method=row[17],
         )
         return outcome, bytes(row[12]), int(row[13]), int(row[14]), row[15], row[16]
 
@@ -231,7 +233,7 @@ class LendingStore(Statements):
             "INSERT INTO loan_applications (application_id, party_id, product, amount, "
             "currency, term_months, partner_bank_id, outcome, score, pd_ppm, reasons, "
             "model_version, decision_id, rate_bps, apr_bps, sources, rule_ids, digest, "
-            f"decided_at) VALUES ({self._values(19)})",
+            f"decided_at, repayment_method) VALUES ({self._values(20)})",
             (
                 outcome.application_id,
                 outcome.party_id,
@@ -252,6 +254,7 @@ class LendingStore(Statements):
                 json.dumps(list(outcome.rule_ids)),
                 digest,
                 at,
+                application.repayment_method,
             ),
         )
 
@@ -285,6 +288,25 @@ class LendingStore(Statements):
             f"VALUES ({self._values(5)})"
         )
         self._executemany(sql, [(loan_id, *row) for row in rows])
+
+    def instalments(self, loan_id: str) -> list[dict[str, Any]]:
+        """The loan's schedule as stored at disbursement, with what has been paid of each."""
+        rows = self._execute(
+            "SELECT number, due_on, principal_due, interest_due, principal_paid, interest_paid "
+            f"FROM loan_instalments WHERE loan_id = {self.p} ORDER BY number",
+            (loan_id,),
+        ).fetchall()
+        return [
+            {
+                "number": int(row[0]),
+                "due_on": row[1],
+                "principal": int(row[2]),
+                "interest": int(row[3]),
+                "principal_paid": int(row[4]),
+                "interest_paid": int(row[5]),
+            }
+            for row in rows
+        ]
 
     def record_instalment_payments(self, loan_id: str, principal: int, interest: int) -> None:
         """Credit paid principal and interest to the loan's instalments, oldest first."""
