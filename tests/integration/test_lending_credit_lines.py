@@ -425,6 +425,14 @@ def test_withdrawn_consent_stops_draws_at_once_and_freezes_at_the_statement(
     assert (run.issued, run.frozen_for_consent) == (1, 1)
     line = lending.line("line-1")
     assert (line.status, line.frozen_reason) == ("frozen", "consent_withdrawn")
+    # The freeze is an adverse change: the holder is told why and where to ask for a review.
+    [notice] = [n for n in lending.notices(world.people["alice"]) if n["notice"] == "line_frozen"]
+    assert (notice["line_id"], notice["cause"]) == ("line-1", "consent_withdrawn")
+    assert [r["reason_id"] for r in notice["reasons"]] == ["N-LINE-CONSENT-WITHDRAWN"]
+    assert notice["review_path"].endswith("/review-requests")
+    # A second run the same day freezes nothing again and tells the holder nothing new.
+    assert lending.issue_statements(dt.date(2027, 1, 20)).frozen_for_consent == 0
+    assert sum(n["notice"] == "line_frozen" for n in lending.notices(world.people["alice"])) == 1
     assert lending.repay_line("line-1", "r-2", 50_00).available == LIMIT  # still repaid
     with pytest.raises(LendingRefusal) as still_withdrawn:
         lending.unfreeze_line("line-1")
@@ -440,6 +448,10 @@ def test_freeze_unfreeze_and_close(world: PaymentsWorld) -> None:
     frozen = lending.freeze_line("line-1")
     assert (frozen.status, frozen.frozen_reason) == ("frozen", "operator")
     assert lending.freeze_line("line-1") == frozen  # freezing again changes nothing
+    notices = [n for n in lending.notices(world.people["alice"]) if n["notice"] == "line_frozen"]
+    assert [(n["cause"], n["reasons"][0]["reason_id"]) for n in notices] == [
+        ("operator", "N-LINE-FROZEN-BY-LENDER")
+    ]
     assert _checkout(world, "pay-2", 10_00).decline_code == "credit_line_not_active"
     assert lending.unfreeze_line("line-1").status == "active"
     with pytest.raises(LendingRefusal) as owed:

@@ -75,6 +75,7 @@ from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     ecl,
     line_class_change_notice,
+    line_frozen_notice,
     line_write_off_notice,
     stage_pd,
     tier_rank,
@@ -419,6 +420,7 @@ class CreditLines:
                 line, status="frozen", frozen_reason="operator", updated_at=self._line_now(uow)
             )
             store.update_line(line)
+            self._notify_frozen(store, line)
         return line
 
     def unfreeze_line(self, line_id: str) -> LineRow:
@@ -837,7 +839,27 @@ class CreditLines:
             line, status="frozen", frozen_reason="consent_withdrawn", updated_at=self._line_now(uow)
         )
         store.update_line(line)
+        self._notify_frozen(store, line)
         return line, True
+
+    @staticmethod
+    def _notify_frozen(store: LineStore, line: LineRow) -> None:
+        """A freeze is an adverse change of the holder's credit (D4, G5, G7): the holder gets a
+        notice saying why and where to ask for a human review. One per freeze: the notice id
+        carries the time the line was frozen."""
+        day = local_date(line.updated_at).isoformat()
+        notice = line_frozen_notice(line.party_id, line.line_id, day, str(line.frozen_reason))
+        store.insert_notices(
+            [
+                (
+                    line.line_id,
+                    f"notice/frozen/{line.frozen_reason}/{line.updated_at}",
+                    line.party_id,
+                    line.updated_at,
+                    notice,
+                )
+            ]
+        )
 
     def _issue_due(self, uow: LedgerWrite, store: LineStore, line: LineRow, day: dt.date) -> int:
         issued = 0

@@ -46,6 +46,7 @@ __all__ = [
     "funder_split",
     "horizon_pd",
     "line_class_change_notice",
+    "line_frozen_notice",
     "line_write_off_notice",
     "stage_pd",
     "tier_rank",
@@ -220,6 +221,16 @@ NOTICE_REASONS: Final[Mapping[str, tuple[str, str]]] = {
         "The lender wrote the credit line off as uncollectable; the debt is still owed",
         "信用额度欠款已作为损失核销, 债务仍需偿还",
     ),
+    "N-LINE-FROZEN-BY-LENDER": (
+        "The lender froze the line for a review: it takes no new purchases meanwhile; "
+        "repayments and refunds still reach it",
+        "贷款机构因审查暂停了该额度: 期间不能新增消费, 还款和退款不受影响",
+    ),
+    "N-LINE-CONSENT-WITHDRAWN": (
+        "You withdrew your consent to credit-bureau reporting, which a credit line needs; "
+        "the line takes no new purchases until the consent is given again",
+        "您已撤回征信报送授权, 而信用额度需要该授权; 重新授权前该额度不能新增消费",
+    ),
 }
 _TIER_ZH: Final = {
     "normal": "正常",
@@ -319,6 +330,26 @@ def line_class_change_notice(
             ),
             _reason("N-LINE-FROZEN"),
         ],
+        "review_path": _review_path(party_id),
+    }
+
+
+def line_frozen_notice(party_id: str, line_id: str, day: str, cause: str) -> dict[str, Any]:
+    """The notice of a line frozen by the lender (`operator`) or for a withdrawn reporting
+    consent (`consent_withdrawn`, L5): why, that repayments still reach it, and the review
+    path. A line frozen for being past due gets the class-change notice instead."""
+    reason = {
+        "operator": "N-LINE-FROZEN-BY-LENDER",
+        "consent_withdrawn": "N-LINE-CONSENT-WITHDRAWN",
+    }
+    if cause not in reason:
+        raise InvalidLendingInput("cause", "a freeze notice is for operator or consent_withdrawn")
+    return {
+        "notice": "line_frozen",
+        "line_id": line_id,
+        "day": day,
+        "cause": cause,
+        "reasons": [_reason(reason[cause])],
         "review_path": _review_path(party_id),
     }
 
