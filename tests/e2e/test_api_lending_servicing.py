@@ -137,6 +137,14 @@ def test_default_notices_write_off_and_recovery(world: tuple[IdentityApi, Custom
     assert review.status_code == 201, review.text
     book = ok(_operator(api, "GET", "/portfolio"))
     assert book["by_tier"]["loss"]["loans"] == 1 and book["ledger_agrees"]
+    # Each funder's receivables against its positions in the sub-ledger (70 %, rounded down).
+    by_bank = book["ledger_by_funder"][bank]
+    assert by_bank["loan_receivable"] == by_bank["sub_ledger_principal"] == 3_500_00
+    assert (
+        by_bank["interest_receivable"]
+        == by_bank["sub_ledger_interest"]
+        == (owed["accrued_interest"] * 7 // 10 + owed["penalty_due"] * 7 // 10)
+    )
     # Stage 3: PD one, LGD 45 %, EAD everything owed, rounded half up once.
     assert book["by_stage"]["3"]["ecl"] == (book["by_stage"]["3"]["exposure"] * 45 + 50) // 100
     # Only the operator writes off; the borrower cannot.

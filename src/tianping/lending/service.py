@@ -1274,12 +1274,12 @@ class LendingService(CreditLines):
         penalty interest (from interest receivable) goes to its credit losses: the bank's
         `colending.bank_position` of each balance, the platform's the rest, which is exactly
         what each holds of the loan, so the parts add up to the loan's balances and no
-        receivable is asked for more than it holds. No
-        allowance is booked on the ledger yet (the provision is reported by `portfolio`), so
-        the allowance used is zero and the whole balance is an impairment loss. The loan keeps
-        its balances as what remains written off (the debt is still owed, and recoveries are
-        counted against it); its status becomes written_off, an event records the write-off
-        and the borrower gets a notice with the review path. Idempotent by `write_off_id`.
+        receivable is asked for more than it holds. No allowance is booked on the ledger yet
+        (the provision is reported by `portfolio`), so the allowance used is zero and the
+        whole balance is an impairment loss. The loan keeps its balances as what remains
+        written off (the debt is still owed, and recoveries are counted against it); its
+        status becomes written_off, an event records the write-off and the borrower gets a
+        notice with the review path. Idempotent by `write_off_id`.
         """
         if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
             raise LendingRefusal(
@@ -1412,11 +1412,10 @@ class LendingService(CreditLines):
         (`colending.bank_position` for the bank, the rest for the platform) in each balance
         that remains written off, so the parts add up to the recovery and a loan recovered in
         full returns to each funder exactly what it wrote off. It is recovery income in its
-        recoveries account, and the cash behind it leaves the
-        client-money reserve for the funder's own account (the platform's operating account,
-        the bank's clearing account), as a repayment's does, so safeguarding stays whole. More
-        than remains written off stays in the wallet as overpayment. Idempotent by
-        `recovery_id`."""
+        recoveries account, and the cash behind it leaves the client-money reserve for the
+        funder's own account (the platform's operating account, the bank's clearing account),
+        as a repayment's does, so safeguarding stays whole. More than remains written off
+        stays in the wallet as overpayment. Idempotent by `recovery_id`."""
         if type(amount) is not int or not 0 < amount <= 10**10:
             raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
         event_id = f"recovery/{recovery_id}"

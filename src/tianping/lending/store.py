@@ -416,17 +416,22 @@ class LendingStore(Statements):
 
     # -- the daily accrual, set-based -------------------------------------------------------
 
-    def _penalty(self, surcharge: tuple[str, int, int] | None) -> tuple[str, tuple[Any, ...]]:
+    def _penalty(
+        self, surcharge: tuple[str, int, int] | None, bank_part: bool = False
+    ) -> tuple[str, tuple[Any, ...]]:
         """The day's penalty surcharge of one loan, as SQL and its parameters: zero unless the
         loan's oldest unpaid instalment fell due before the covered day (`next_due_on` is kept
         at that instalment's date), so a current loan costs one comparison and no instalment
-        lookup. `surcharge` is (covered day, numerator, denominator), or None for none."""
+        lookup. With `bank_part`, the growth of the bank's position in the loan's penalty
+        interest instead, behind the same comparison. `surcharge` is (covered day, numerator,
+        denominator), or None for none."""
         if surcharge is None:
             return "0", ()
         covered, numerator, denominator = surcharge
+        day_penalty = f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p}"
+        value = self._bank_gain("penalty_due", day_penalty) if bank_part else day_penalty
         return (
-            f"CASE WHEN next_due_on < {self.p} THEN "
-            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} ELSE 0 END",
+            f"CASE WHEN next_due_on < {self.p} THEN {value} ELSE 0 END",
             (covered, covered, numerator, ACCRUAL_DENOMINATOR * denominator),
         )
 
@@ -450,17 +455,18 @@ class LendingStore(Statements):
         per currency and funding split, before it is applied; with the bank's part of each,
         the sum of the changes of its position in each loan, in the same scan."""
         penalty, parameters = self._penalty(surcharge)
+        bank_penalty, bank_parameters = self._penalty(surcharge, bank_part=True)
         interest = f"(outstanding_principal * rate_bps + accrual_remainder) / {ACCRUAL_DENOMINATOR}"
         rows = self._execute(
             "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), "
             f"CAST(COALESCE(SUM({interest}), 0) AS BIGINT), "
             f"CAST(COALESCE(SUM({penalty}), 0) AS BIGINT), "
             f"CAST(COALESCE(SUM({self._bank_gain('accrued_interest', interest)}), 0) AS BIGINT), "
-            f"CAST(COALESCE(SUM({self._bank_gain('penalty_due', penalty)}), 0) AS BIGINT) "
+            f"CAST(COALESCE(SUM({bank_penalty}), 0) AS BIGINT) "
             f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
             "GROUP BY currency, partner_bank_id, bank_share_bps "
             "ORDER BY currency, partner_bank_id, bank_share_bps",
-            (*parameters, *parameters, day),
+            (*parameters, *bank_parameters, day),
         ).fetchall()
         return [
             AccrualGroup(
