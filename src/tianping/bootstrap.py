@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,13 +28,14 @@ from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.ledger.sweeper import ExpirySweeper
 from tianping.lending.runtime import TrainedOnFirstUse, build_lending
 from tianping.lending.service import LendingService
-from tianping.payments.funding import CreditDraw
+from tianping.payments.funding import CreditDraw, CreditRefund
 from tianping.payments.service import PaymentsService
 from tianping.rules.config import cached_rulebook
 
 if TYPE_CHECKING:
     from tianping.lending.scoring.scorecard import ScorecardBundle
     from tianping.payments.cash_flow import MerchantCashFlowProfile
+    from tianping.payments.payout_store import TakingsRelease
     from tianping.payments.runtime import PaymentBatcher
 
 # The environment keys the identity context needs; it is built only when all of them are set.
@@ -94,6 +95,9 @@ class _LendingCreditLines:
     def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
         return self._services.lending.fund_payment(uow, draw)
 
+    def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
+        return self._services.lending.refund_payment(uow, refund)
+
 
 def _platform_scorecard() -> ScorecardBundle:
     # Imported here, not at the top: training pulls in scikit-learn, optbinning and LightGBM
@@ -125,6 +129,29 @@ class _LazyAcquiring:
         self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
     ) -> int:
         return self._payments().merchant_free_balance(merchant_id, currency, uow)
+
+    def merchant_day_takings(
+        self, business_date: str, merchant_ids: Sequence[str], currency: str = "CNY"
+    ) -> dict[str, int]:
+        return self._payments().merchant_day_takings(business_date, merchant_ids, currency)
+
+    def takings_release(self, release_id: str) -> TakingsRelease | None:
+        return self._payments().takings_release(release_id)
+
+    def release_takings(
+        self,
+        release_id: str,
+        merchant_id: str,
+        business_date: str,
+        amount: int,
+        currency: str = "CNY",
+    ) -> TakingsRelease:
+        return self._payments().release_takings(
+            release_id, merchant_id, business_date, amount, currency
+        )
+
+    def restore_takings(self, release_id: str) -> TakingsRelease:
+        return self._payments().restore_takings(release_id)
 
 
 @dataclass(slots=True)

@@ -159,3 +159,147 @@ def test_checkout_on_a_credit_line_and_its_statement(
         api, lena, "POST", "/credit-lines/line-1/repayments", {"payment_id": "r-1", "amount": 1}
     )
     assert problem_code(short) == "insufficient_funds"
+
+
+DAY_S: Final = 86_400
+
+
+def _fresh_token(api: IdentityApi, who: Customer) -> str:
+    """A new access token after the clock moved on by days (the old one has expired)."""
+    identity = api.services.identity
+    assert identity is not None
+    identity.auth.refresh_revocations()
+    return str(api.login(who.party_id).json()["access_token"])
+
+
+def _granted_line(api: IdentityApi, lena: Customer) -> Any:
+    grant = {"request_id": "grant-bureau", "text_id": "bureau-reporting", "version": 1}
+    ok(api.as_party(lena.token, "POST", f"/parties/{lena.party_id}/consents", grant), 201)
+    return ok(_open(api, lena, local_date(api.clock()).day), 201)
+
+
+def _merchant_token(api: IdentityApi, merchant: str) -> str:
+    identity = api.services.identity
+    assert identity is not None
+    identity.auth.set_password(merchant, "merchant password long enough", role="merchant")
+    return str(api.login(merchant, "merchant password long enough").json()["access_token"])
+
+
+def _operate(api: IdentityApi, path: str, body: Any = None) -> Any:
+    return api.client.post(f"{LENDING}{path}", json=body, headers=OPERATOR)
+
+
+def test_a_merchant_refund_goes_back_to_the_line(
+    holder: tuple[IdentityApi, Customer, str],
+) -> None:
+    api, lena, merchant = holder
+    _granted_line(api, lena)
+    assert ok(_pay(api, lena, merchant, "pay-1", funding_source="credit_line"))["status"] == (
+        "completed"
+    )
+    shop = _merchant_token(api, merchant)
+    body = {"refund_id": "rf-1", "amount": 300_00}
+    refunded = ok(api.as_party(shop, "POST", "/pay-1/refunds", body, prefix=PAYMENTS), 201)
+    assert refunded["refunded_total"] == 300_00
+    again = ok(api.as_party(shop, "POST", "/pay-1/refunds", body, prefix=PAYMENTS), 201)
+    assert again["replayed"] and again["transfer_id"] == refunded["transfer_id"]
+    line = ok(_call(api, lena, "GET", "/credit-lines/line-1"))
+    assert (line["principal"], line["available"]) == (500_00, 4_500_00)
+    page = ok(_call(api, lena, "GET", "/credit-lines/line-1/transactions?limit=1"))
+    assert [t["kind"] for t in page["transactions"]] == ["draw"] and page["next"]
+    rest = ok(_call(api, lena, "GET", f"/credit-lines/line-1/transactions?after={page['next']}"))
+    assert [(t["kind"], t["amount"]) for t in rest["transactions"]] == [("refund", 300_00)]
+    assert rest["next"] is None
+    wallet = ok(
+        api.as_party(lena.token, "GET", f"/parties/{lena.party_id}/wallet", prefix=PAYMENTS)
+    )
+    assert wallet["available"] == 0  # the refund paid the line, not the wallet
+
+
+def test_withdrawn_consent_refuses_the_next_draw(
+    holder: tuple[IdentityApi, Customer, str],
+) -> None:
+    api, lena, merchant = holder
+    _granted_line(api, lena)
+    withdrawal = {"request_id": "wd-bureau"}
+    ok(
+        api.as_party(
+            lena.token,
+            "POST",
+            f"/parties/{lena.party_id}/consents/bureau-reporting/withdrawal",
+            withdrawal,
+        )
+    )
+    refused = ok(_pay(api, lena, merchant, "pay-1", funding_source="credit_line"))
+    assert (refused["status"], refused["decline_code"]) == (
+        "declined",
+        "credit_reporting_consent_required",
+    )
+    # The operator cannot lift a freeze while the consent is withdrawn.
+    assert ok(_operate(api, "/credit-lines/line-1/freeze"))["frozen_reason"] == "operator"
+    thaw = _operate(api, "/credit-lines/line-1/unfreeze")
+    assert problem_code(thaw) == "credit_reporting_consent_required"
+    # The holder closes the line, which owes nothing; another customer may not.
+    other = api.login(api.customer("reg-stranger")).json()["access_token"]
+    hidden = api.as_party(other, "POST", "/credit-lines/line-1/closure", None, prefix=LENDING)
+    assert problem_code(hidden) == "credit_line_not_found"
+    closed = ok(_call(api, lena, "POST", "/credit-lines/line-1/closure"))
+    assert closed["status"] == "closed"
+
+
+def test_a_past_due_line_is_frozen_noticed_and_written_off(
+    holder: tuple[IdentityApi, Customer, str],
+) -> None:
+    api, lena, merchant = holder
+    _granted_line(api, lena)
+    ok(_pay(api, lena, merchant, "pay-1", funding_source="credit_line"))
+    today = local_date(api.clock())
+    ok(_operate(api, f"/statement-runs/{today.isoformat()}"))
+    # Twelve days on, the minimum due nine days after the statement is three days late.
+    api.clock.advance(12 * DAY_S)
+    late = local_date(api.clock())
+    run = ok(_operate(api, f"/credit-line-classifications/{late.isoformat()}"))
+    assert (run["past_due"], run["worsened"]) == (1, 1)
+    token = _fresh_token(api, lena)
+    line = ok(api.as_party(token, "GET", "/credit-lines/line-1", None, prefix=LENDING))
+    assert (line["status"], line["frozen_reason"], line["days_past_due"]) == (
+        "frozen",
+        "past_due",
+        3,
+    )
+    notices = ok(
+        api.as_party(token, "GET", f"/parties/{lena.party_id}/notices", None, prefix=LENDING)
+    )["notices"]
+    assert [(n["line_id"], n["to_tier"]) for n in notices] == [("line-1", "special_mention")]
+    assert notices[0]["review_path"].endswith("/review-requests")
+    refused = ok(
+        api.as_party(
+            token,
+            "POST",
+            "",
+            {"payment_id": "pay-2", "payee_id": merchant, "amount": 1_00, "kind": "merchant"}
+            | {"funding_source": "credit_line"},
+            prefix=PAYMENTS,
+        )
+    )
+    assert refused["decline_code"] == "credit_line_not_active"
+    body = {"write_off_id": "wo-1", "on": late.isoformat(), "reason": "uncollectable"}
+    assert problem_code(_operate(api, "/credit-lines/line-1/write-off", body)) == (
+        "write_off_not_allowed"
+    )
+    # Half a year of unpaid bills later, the line is in the loss class and written off.
+    api.clock.advance(180 * DAY_S)
+    day = local_date(api.clock()).isoformat()
+    ok(_operate(api, f"/statement-runs/{day}"))
+    ok(_operate(api, f"/credit-line-classifications/{day}"))
+    body = {"write_off_id": "wo-1", "on": day, "reason": "uncollectable"}
+    written = ok(_operate(api, "/credit-lines/line-1/write-off", body))
+    assert written["total"] > 800_00 and not written["replayed"]
+    assert ok(_operate(api, "/credit-lines/line-1/write-off", body))["replayed"]
+    token = _fresh_token(api, lena)
+    notices = ok(
+        api.as_party(token, "GET", f"/parties/{lena.party_id}/notices", None, prefix=LENDING)
+    )["notices"]
+    assert notices[-1]["notice"] == "written_off"
+    portfolio = ok(api.client.get(f"{LENDING}/portfolio", headers=OPERATOR))
+    assert portfolio["credit_lines"]["ledger_agrees"]

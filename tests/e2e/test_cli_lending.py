@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -62,8 +63,8 @@ def refused(result: Result, code: int) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+def _open_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, funds: int) -> Desk:
+    """A fresh database with one verified borrower (wallet, bound card) topped up by `funds`."""
     clock = ManualClock(START)
     monkeypatch.setattr(common, "build_services", partial(bootstrap.build_services, clock=clock))
     data_dir = tmp_path / "data"
@@ -72,10 +73,16 @@ def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
     try:
         world = make_world(services.ledger, clock)
         borrower = world.person("alice")
-        world.fund("alice", 1_000_00)
+        if funds:
+            world.fund("alice", funds)
     finally:
         services.close()
-    yield Desk(data_dir, clock, borrower)
+    return Desk(data_dir, clock, borrower)
+
+
+@pytest.fixture
+def desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+    yield _open_desk(tmp_path, monkeypatch, funds=1_000_00)
 
 
 def _apply(desk: Desk, application_id: str, *extra: str) -> Result:
@@ -150,3 +157,110 @@ def test_refusals_are_one_line_with_exit_codes(desk: Desk) -> None:
     assert "--since" in declined
     # A day that is not a date is a usage error (Typer's message, exit 2).
     assert desk("classify", "yesterday").exit_code == 2
+
+
+def test_payoff_closes_the_loan_the_day_it_is_quoted(desk: Desk) -> None:
+    as_json(_apply(desk, "app-p", "--json"))
+    as_json(desk("accept", "app-p", "--loan", "loan-p", "--json"))
+    desk.clock.advance(10 * DAY_S)
+    quote = as_json(desk("payoff", "loan-p", "--json"))
+    assert quote["principal"] == 5_000_00 and quote["interest"] > 0
+    assert quote["total"] == quote["principal"] + quote["interest"] + quote["penalty_interest"]
+    shown = desk("payoff", "loan-p")
+    assert shown.exit_code == 0 and "Payoff of loan-p" in shown.stdout
+    # The wallet holds the principal and the first top-up: enough to settle.
+    total = f"{quote['total'] // 100}.{quote['total'] % 100:02d}"
+    paid = as_json(desk("repay", "loan-p", "pay-off", "--amount", total, "--json"))
+    assert (paid["status"], paid["overpayment"]) == ("repaid", 0)
+    assert "loan_not_active" in refused(desk("payoff", "loan-p"), 2)
+
+
+def test_a_loan_never_repaid_is_classified_written_off_and_recovers(desk: Desk) -> None:
+    as_json(_apply(desk, "app-w", "--json"))
+    as_json(desk("accept", "app-w", "--loan", "loan-w", "--json"))
+    too_early = desk.today() + dt.timedelta(days=40)
+    assert "write_off_not_allowed" in refused(
+        desk("write-off", "loan-w", "wo-1", "--on", too_early.isoformat(), "--reason", "r"), 2
+    )
+    # The first instalment falls due a month in; seven months on the loan is past the
+    # write-off threshold (181 days past due) and in a worse class.
+    late = desk.today() + dt.timedelta(days=30 + 200)
+    as_json(desk("classify", late.isoformat(), "--json"))
+    assert as_json(desk("loan", "loan-w", "--json"))["days_past_due"] >= 181
+    written = as_json(
+        desk("write-off", "loan-w", "wo-1", "--on", late.isoformat(), "--reason",
+             "unreachable for 200 days", "--json")
+    )  # fmt: skip
+    assert written["total"] >= 5_000_00
+    assert as_json(desk("loan", "loan-w", "--json"))["status"] == "written_off"
+    notices = as_json(desk("notices", desk.borrower, "--json"))
+    assert {notice["notice"] for notice in notices} >= {"class_worsened", "written_off"}
+    assert all(notice["review_path"].endswith("/review-requests") for notice in notices)
+    table = desk("notices", desk.borrower)
+    assert table.exit_code == 0 and "written_off" in table.stdout
+    recovered = as_json(
+        desk("recover", "loan-w", "rec-1", "--amount", "100.00", "--on", late.isoformat(), "--json")
+    )
+    assert recovered["recovered"] == 100_00
+    assert recovered["still_written_off"] == written["total"] - 100_00
+    # A bank that registered no figures has no concentration report (exit 3: not found).
+    assert "partner_not_registered" in refused(desk("concentration", "no-such-bank"), 3)
+
+
+def test_a_credit_line_needs_the_reporting_consent_then_bills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """L5 through the CLI: no line without the consent to credit-bureau reporting; with it, the
+    line opens with the approved limit and the statement run bills it."""
+    keys = CliRunner().invoke(app, ["identity", "keys", "generate"])
+    assert keys.exit_code == 0, keys.output
+    for line in shlex.split(keys.stdout, posix=True):
+        name, _, value = line.partition("=")
+        monkeypatch.setenv(name, value)
+    desk = _open_desk(tmp_path, monkeypatch, funds=0)
+    data_dir, borrower = desk.data_dir, desk.borrower
+
+    def identity(*args: str) -> Result:
+        return CliRunner().invoke(app, ["--data-dir", str(data_dir), "identity", *args])
+
+    offer = as_json(_apply(desk, "app-line", "--product", "credit_line", "--json"))
+    assert offer["outcome"] == "approved", offer
+    assert "credit_reporting_consent_required" in refused(
+        desk("line", "open", "app-line", "--line", "line-1", "--statement-day", "5"), 2
+    )
+    as_json(
+        identity(
+            "consent", "publish", "bureau", "--version", "1",
+            "--purpose", "credit_bureau_reporting", "--field", "name", "--language", "en",
+            "--body", "I agree that my credit line is reported to the credit reference centre.",
+        )
+    )  # fmt: skip
+    assert identity("consent", "grant", borrower, "--text", "bureau").exit_code == 0
+    line = as_json(
+        desk("line", "open", "app-line", "--line", "line-1", "--statement-day", "5", "--json")
+    )
+    assert line["credit_limit"] == 5_000_00 and line["status"] == "active"
+    assert as_json(desk("line", "show", "line-1", "--json"))["line_id"] == "line-1"
+    # The first statement day after opening: the run bills the line (nothing drawn yet).
+    run = as_json(desk("line", "statement-run", "2027-03-05", "--json"))
+    assert run == {"day": "2027-03-05", "issued": 1, "frozen_for_consent": 0}
+    statements = as_json(desk("line", "statements", "line-1", "--json"))
+    assert [row["statement_date"] for row in statements] == ["2027-03-05"]
+    assert statements[0]["new_balance"] == 0
+    shown = desk("line", "statement", "line-1", "2027-03-05")
+    assert shown.exit_code == 0, shown.output
+    assert statements[0]["due_date"] in shown.stdout
+    # The operator freezes and unfreezes the line; the classification finds nothing past due;
+    # the holder, owing nothing, closes it. The transactions page is empty and has no next page.
+    assert as_json(desk("line", "freeze", "line-1", "--json"))["status"] == "frozen"
+    assert as_json(desk("line", "unfreeze", "line-1", "--json"))["status"] == "active"
+    classified = as_json(desk("line", "classify", "2027-03-20", "--json"))
+    assert (classified["lines"], classified["past_due"]) == (1, 0)
+    assert as_json(desk("line", "transactions", "line-1", "--json")) == {
+        "transactions": [],
+        "next": None,
+    }
+    assert as_json(desk("line", "close", "line-1", "--json"))["status"] == "closed"
+    # A closed line is not written off.
+    closed = desk("line", "write-off", "line-1", "wo-1", "--on", "2027-03-20", "--reason", "x")
+    assert "credit_line_not_active" in refused(closed, 2)

@@ -9,6 +9,7 @@ between polls is replaced by a step of that clock.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -27,7 +28,9 @@ from tianping.cli import common, payments_commands
 from tianping.cli.main import app
 from tianping.config import load_settings
 from tianping.identity import party_service
-from tianping.identity.party_service import FingerprintKey
+from tianping.identity.party_service import CARD_FINGERPRINT_KEY_ENV, FingerprintKey
+from tianping.identity.tokens import SIGNING_KEY_ENV_VAR, SigningKey
+from tianping.identity.totp import SECRETS_KEY_ENV_VAR
 from tianping.ledger.model import NewTransfer
 from tianping.ledger.money import Money
 from tianping.payments import chart
@@ -317,6 +320,55 @@ def test_refusals_are_one_line_with_an_exit_code(shop: Shop) -> None:
     assert "card_not_bound" in refused(bad_card, 2)
 
 
+def test_a_merchant_pays_its_free_balance_out_and_the_sweep_runs(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bank accounts are fingerprinted with identity's key, so this process has identity's keys.
+    monkeypatch.setenv(SIGNING_KEY_ENV_VAR, SigningKey.generate().to_pem().decode())
+    monkeypatch.setenv(SECRETS_KEY_ENV_VAR, base64.b64encode(b"s" * 32).decode())
+    monkeypatch.setenv(CARD_FINGERPRINT_KEY_ENV, "6b" * 32)
+    merchant = shop.merchant
+    assert (
+        shop("merchant", "register", merchant, "--mcc", "5812", "--discount-bps", "60").exit_code
+        == 0
+    )
+    holder = registration_number("91330100000000001")
+    wrong = shop("merchant", "payout-account", merchant, "--account-number", "62170000123456789",
+                 "--holder", registration_number("91330100000000002"))  # fmt: skip
+    assert "payout_account_holder_mismatch" in refused(wrong, 2)
+    account = as_json(
+        shop("merchant", "payout-account", merchant, "--account-number", "62170000123456789",
+             "--holder", holder, "--json")
+    )  # fmt: skip
+    assert account["last_four"] == "6789"
+    # Money that no settlement pays out (as a loan's proceeds are) arrives in the payable.
+    services = bootstrap.build_services(load_settings(data_dir=shop.data_dir), clock=shop.clock)
+    try:
+        services.ledger.create_transfers(
+            [NewTransfer(78, chart.reserve_account("CNY"), chart.merchant_account(merchant, "CNY"),
+                         300_00, "CNY", 1)]
+        )  # fmt: skip
+    finally:
+        services.close()
+    free = as_json(shop("merchant", "free-balance", merchant, "--json"))
+    assert free["free_balance"] == 300_00
+    over = shop("merchant", "payout", merchant, "po-1", "--amount", "300.01")
+    assert "payout_exceeds_free_balance" in refused(over, 2)
+    paid = as_json(shop("merchant", "payout", merchant, "po-1", "--amount", "100", "--json"))
+    assert (paid["state"], paid["direction"], paid["amount"]) == (
+        "succeeded",
+        "merchant_payout",
+        100_00,
+    )
+    rest = as_json(shop("merchant", "payout", merchant, "po-2", "--json"))
+    assert rest["amount"] == 200_00
+    assert as_json(shop("merchant", "free-balance", merchant, "--json"))["free_balance"] == 0
+    assert as_json(shop("safeguarding", "--json"))["in_balance"] is True
+    sweep = as_json(shop("sweep", "2027-01-14", "--json"))
+    assert (sweep["loans"], sweep["swept"], sweep["lines"]) == (0, 0, [])
+    assert "not a date" in refused(shop("sweep", "14/01/2027"), 2)
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -326,6 +378,9 @@ def test_refusals_are_one_line_with_an_exit_code(shop: Shop) -> None:
         ("pay",),
         ("pay-qr",),
         ("top-up",),
+        ("merchant", "payout"),
+        ("merchant", "payout-account"),
+        ("sweep",),
         ("reconcile",),
         ("safeguarding",),
     ],

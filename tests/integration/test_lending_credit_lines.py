@@ -43,7 +43,7 @@ class Consents:
     def __init__(self, reporting: bool = True) -> None:
         self.reporting = reporting
 
-    def service_available(self, party_id: str, service: str) -> Check:
+    def service_available(self, party_id: str, service: str, uow: Any = None) -> Check:
         assert service == "credit_line"
         missing = () if self.reporting else ("credit_bureau_reporting",)
         return Check(not missing, missing)
@@ -325,3 +325,256 @@ def test_a_co_funded_line_books_each_funders_share(world: PaymentsWorld) -> None
     assert _receivable(world, LendingAccount.LINE_RECEIVABLE, "bank-7") == 0
     assert _receivable(world, LendingAccount.LINE_RECEIVABLE, PLATFORM) == 0
     assert world.service.safeguarding_check().in_balance
+
+
+# -- servicing: refunds, consent, freezing, overdue lines, write-off ---------------------------
+
+
+def _merchant_payable(world: PaymentsWorld) -> int:
+    from tianping.payments import chart as payments_chart
+
+    account = world.ledger.get_account(
+        payments_chart.merchant_account(world.merchants["noodles"], "CNY")
+    )
+    return account.credits_posted - account.debits_posted
+
+
+def _opened(world: PaymentsWorld, consent: Any = None, **extra: Any) -> LendingService:
+    lending = _lending(world, consent)
+    _approve(lending, world, "app-line", **extra)
+    lending.open_line("app-line", "line-1", 20)
+    return lending
+
+
+def test_a_refund_goes_back_to_the_line_and_restores_the_limit(world: PaymentsWorld) -> None:
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    payable = _merchant_payable(world)
+    refund = world.service.refund("rf-1", "pay-1", 400_00)
+    assert refund.refunded_total == 400_00 and not refund.replayed
+    line = lending.line("line-1")
+    assert (line.principal, line.available) == (600_00, LIMIT - 600_00)
+    assert _merchant_payable(world) == payable - 400_00
+    assert _receivable(world, LendingAccount.LINE_RECEIVABLE, PLATFORM) == 600_00
+    assert world.service.balance(world.people["alice"]) == 0  # nothing to the wallet
+    assert world.service.safeguarding_check().in_balance
+    # A replay answers the same refund and moves nothing; the id with another amount conflicts.
+    again = world.service.refund("rf-1", "pay-1", 400_00)
+    assert again.replayed and again.transfer_id == refund.transfer_id
+    assert lending.line("line-1").principal == 600_00
+    with pytest.raises(PaymentError) as conflict:
+        world.service.refund("rf-1", "pay-1", 300_00)
+    assert conflict.value.code == "request_conflict"
+    with pytest.raises(PaymentError) as too_much:
+        world.service.refund("rf-2", "pay-1", 600_01)
+    assert too_much.value.code == "refund_exceeds_payment"
+    # The refund is on the line's record and the next statement shows it as a credit.
+    page, _ = lending.line_transactions("line-1")
+    assert [(t.kind, t.amount) for t in page] == [("draw", 1_000_00), ("refund", 400_00)]
+    _to(world, dt.date(2027, 1, 20))
+    lending.issue_statements(dt.date(2027, 1, 20))
+    january = lending.line_statement("line-1", dt.date(2027, 1, 20))
+    assert (january.purchases, january.payments, january.new_balance) == (
+        1_000_00,
+        400_00,
+        600_00,
+    )
+
+
+def test_a_refund_beyond_what_is_owed_goes_to_the_wallet(world: PaymentsWorld) -> None:
+    lending = _opened(world, partner_bank_id="bank-7")
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    world.fund("alice", 1_000_00)
+    lending.repay_line("line-1", "r-1", 700_00)  # 300.00 still owed
+    before = world.service.balance(world.people["alice"])
+    world.service.refund("rf-1", "pay-1", 500_00)
+    line = lending.line("line-1")
+    assert (line.principal, line.bank_principal, line.available) == (0, 0, LIMIT)
+    assert world.service.balance(world.people["alice"]) == before + 200_00
+    assert _receivable(world, LendingAccount.LINE_RECEIVABLE, "bank-7") == 0
+    assert _receivable(world, LendingAccount.LINE_RECEIVABLE, PLATFORM) == 0
+    page, _ = lending.line_transactions("line-1")
+    refund = page[-1]
+    assert (refund.kind, refund.amount, refund.details["to_wallet"]) == ("refund", 300_00, 200_00)
+    # The rest of the purchase refunds entirely to the wallet: the line owes nothing.
+    world.service.refund("rf-2", "pay-1", 500_00)
+    assert world.service.balance(world.people["alice"]) == before + 700_00
+    with pytest.raises(PaymentError) as exhausted:
+        world.service.refund("rf-3", "pay-1", 1)
+    assert exhausted.value.code == "refund_exceeds_payment"
+    assert world.service.safeguarding_check().in_balance
+
+
+def test_withdrawn_consent_stops_draws_at_once_and_freezes_at_the_statement(
+    world: PaymentsWorld,
+) -> None:
+    consents = Consents()
+    lending = _opened(world, consents)
+    assert _checkout(world, "pay-1", 100_00).status == "completed"
+    consents.reporting = False  # the holder withdraws the reporting consent (L5)
+    refused = _checkout(world, "pay-2", 100_00)
+    assert (refused.status, refused.decline_code) == (
+        "declined",
+        "credit_reporting_consent_required",
+    )
+    assert lending.line("line-1").status == "active"  # frozen at the next statement run
+    world.fund("alice", 100_00)
+    assert lending.repay_line("line-1", "r-1", 50_00).allocation["principal"] == 50_00
+    _to(world, dt.date(2027, 1, 20))
+    run = lending.issue_statements(dt.date(2027, 1, 20))
+    assert (run.issued, run.frozen_for_consent) == (1, 1)
+    line = lending.line("line-1")
+    assert (line.status, line.frozen_reason) == ("frozen", "consent_withdrawn")
+    assert lending.repay_line("line-1", "r-2", 50_00).available == LIMIT  # still repaid
+    with pytest.raises(LendingRefusal) as still_withdrawn:
+        lending.unfreeze_line("line-1")
+    assert still_withdrawn.value.code == "credit_reporting_consent_required"
+    consents.reporting = True
+    assert lending.unfreeze_line("line-1").status == "active"
+    assert _checkout(world, "pay-3", 100_00).status == "completed"
+
+
+def test_freeze_unfreeze_and_close(world: PaymentsWorld) -> None:
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 100_00).status == "completed"
+    frozen = lending.freeze_line("line-1")
+    assert (frozen.status, frozen.frozen_reason) == ("frozen", "operator")
+    assert lending.freeze_line("line-1") == frozen  # freezing again changes nothing
+    assert _checkout(world, "pay-2", 10_00).decline_code == "credit_line_not_active"
+    assert lending.unfreeze_line("line-1").status == "active"
+    with pytest.raises(LendingRefusal) as owed:
+        lending.close_line("line-1")
+    assert owed.value.code == "credit_line_not_repaid"
+    world.fund("alice", 100_00)
+    lending.repay_line("line-1", "r-1", 100_00)
+    closed = lending.close_line("line-1")
+    assert closed.status == "closed" and lending.close_line("line-1") == closed
+    for action in (lending.freeze_line, lending.unfreeze_line):
+        with pytest.raises(LendingRefusal) as shut:
+            action("line-1")
+        assert shut.value.code == "credit_line_not_active"
+    with pytest.raises(LendingRefusal) as invalid:
+        lending.set_line_status("line-1", "open")
+    assert invalid.value.code == "line_status_invalid"
+
+
+def test_transactions_read_page_by_page(world: PaymentsWorld) -> None:
+    lending = _opened(world)
+    for number in range(5):
+        assert _checkout(world, f"pay-{number}", 10_00).status == "completed"
+    first, cursor = lending.line_transactions("line-1", limit=2)
+    assert len(first) == 2 and cursor is not None
+    second, cursor2 = lending.line_transactions("line-1", cursor, 2)
+    third, last = lending.line_transactions("line-1", cursor2, 2)
+    assert last is None
+    seen = [t.reference for t in first + second + third]
+    assert seen == [f"pay-{n}" for n in range(5)]
+    for bad in ({"limit": 0}, {"limit": 201}, {"after": "x"}):
+        with pytest.raises(LendingRefusal) as refused:
+            lending.line_transactions("line-1", **bad)
+        assert refused.value.code in ("page_size_invalid", "cursor_invalid")
+
+
+def test_a_missed_minimum_makes_the_line_past_due_frozen_and_noticed(
+    world: PaymentsWorld,
+) -> None:
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    _to(world, dt.date(2027, 1, 20))
+    lending.issue_statements(dt.date(2027, 1, 20))  # due 29 January, minimum 100.00
+    assert lending.classify_lines(dt.date(2027, 1, 29)).past_due == 0  # the due date itself
+    _to(world, dt.date(2027, 2, 1))
+    run = lending.classify_lines(dt.date(2027, 2, 1))
+    assert (run.lines, run.past_due, run.worsened) == (1, 1, 1)
+    line = lending.line("line-1")
+    assert (line.days_past_due, line.tier, line.stage) == (3, "special_mention", 2)
+    assert (line.status, line.frozen_reason) == ("frozen", "past_due")
+    assert _checkout(world, "pay-2", 10_00).decline_code == "credit_line_not_active"
+    with pytest.raises(LendingRefusal) as past_due:
+        lending.unfreeze_line("line-1")
+    assert past_due.value.code == "credit_line_past_due"
+    # The holder reads the notice with the loans' notices; a second run adds none.
+    assert lending.classify_lines(dt.date(2027, 2, 1)).worsened == 0
+    (notice,) = lending.notices(world.people["alice"])
+    assert notice["line_id"] == "line-1" and notice["to_tier"] == "special_mention"
+    assert notice["review_path"].endswith("/review-requests")
+    assert notice["reasons"][0]["reason_id"] == "N-LINE-MINIMUM-OVERDUE"
+    # Paying the minimum makes the line current again and thaws it.
+    world.fund("alice", 100_00)
+    lending.repay_line("line-1", "r-1", 100_00)
+    cured = lending.classify_lines(dt.date(2027, 2, 2))
+    assert cured.past_due == 0
+    line = lending.line("line-1")
+    assert (line.status, line.days_past_due, line.tier, line.frozen_reason) == (
+        "active",
+        0,
+        "normal",
+        None,
+    )
+
+
+def test_a_line_in_the_loss_class_is_written_off_per_funder(world: PaymentsWorld) -> None:
+    lending = _opened(world, partner_bank_id="bank-7")
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    _to(world, dt.date(2027, 1, 20))
+    lending.issue_statements(dt.date(2027, 1, 20))
+    lending.classify_lines(dt.date(2027, 2, 1))
+    with pytest.raises(LendingRefusal) as early:
+        lending.write_off_line("line-1", "wo-1", dt.date(2027, 2, 1), "uncollectable")
+    assert early.value.code == "write_off_not_allowed"
+    day = dt.date(2027, 7, 31)  # 183 days after the January bill's due date
+    _to(world, day)
+    lending.issue_statements(day)
+    lending.classify_lines(day)
+    line = lending.line("line-1")
+    assert (line.days_past_due, line.tier, line.stage) == (183, "loss", 3)
+    report = lending.portfolio()
+    lines = report["credit_lines"]
+    assert lines["by_tier"]["loss"]["lines"] == 1 and lines["ledger_agrees"]
+    assert lines["by_stage"]["3"]["ecl"] == round_half_up(Decimal(line.owed) * Decimal("0.45"))
+    done = lending.write_off_line("line-1", "wo-1", day, "uncollectable")
+    assert done.total == line.owed and not done.replayed
+    assert done.by_funder["bank-7"]["principal"] == line.bank_principal
+    for funder in ("bank-7", PLATFORM):
+        assert _receivable(world, LendingAccount.LINE_RECEIVABLE, funder) == 0
+        assert _receivable(world, LendingAccount.LINE_CHARGES_RECEIVABLE, funder) == 0
+    # Credit losses are an expense: a debit balance, read like a receivable.
+    losses = sum(
+        _receivable(world, LendingAccount.CREDIT_LOSSES, funder) for funder in ("bank-7", PLATFORM)
+    )
+    assert losses == line.owed
+    assert lending.write_off_line("line-1", "wo-1", day, "uncollectable").replayed
+    with pytest.raises(LendingRefusal) as conflict:
+        lending.write_off_line("line-1", "wo-1", day, "other")
+    assert conflict.value.code == "write_off_exists_with_different_fields"
+    with pytest.raises(LendingRefusal) as twice:
+        lending.write_off_line("line-1", "wo-2", day, "uncollectable")
+    assert twice.value.code == "credit_line_not_active"
+    written = lending.line("line-1")
+    assert written.status == "written_off" and written.owed == line.owed
+    assert lending.portfolio()["credit_lines"]["ledger_agrees"]
+    notices = lending.notices(world.people["alice"])
+    assert notices[-1]["notice"] == "written_off" and notices[-1]["line_id"] == "line-1"
+    with pytest.raises(LendingRefusal) as no_repay:
+        lending.repay_line("line-1", "r-late", 10_00)
+    assert no_repay.value.code == "credit_line_written_off"
+    assert lending.issue_statements(dt.date(2027, 8, 20)).issued == 0
+
+
+def test_only_unpaid_billed_principal_converts_and_never_after_the_due_date(
+    world: PaymentsWorld,
+) -> None:
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    _to(world, dt.date(2027, 1, 20))
+    lending.issue_statements(dt.date(2027, 1, 20))
+    world.fund("alice", 200_00)
+    _to(world, dt.date(2027, 1, 25))
+    lending.repay_line("line-1", "r-1", 200_00)
+    assert _checkout(world, "pay-2", 300_00).status == "completed"  # drawn after the bill
+    quote = lending.quote_statement_instalments("line-1", dt.date(2027, 1, 20), 3)
+    assert quote.amount == 800_00  # the bill's unpaid principal, not the new draw
+    _to(world, dt.date(2027, 1, 30))
+    with pytest.raises(LendingRefusal) as late:
+        lending.quote_statement_instalments("line-1", dt.date(2027, 1, 20), 3)
+    assert late.value.code == "statement_past_due"

@@ -1,15 +1,30 @@
 """Invariants of the credit line's money rules: a repayment is allocated without creating or
 losing a minor unit and never pays a bucket more than is owed; a repayment's split between the
-funders never repays a funder more than it is owed, whatever the earlier rounding."""
+funders never repays a funder more than it is owed, whatever the earlier rounding; a refund is
+split between the line and the wallet without losing a unit; paying more never makes a line
+more past due, and covering every minimum makes it current; a conversion takes only billed
+principal."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tianping.lending.credit_lines import LineOwed, repayment_order, split_charge, split_repayment
+from tianping.lending.credit_lines import (
+    BillDue,
+    LineOwed,
+    allocate_refund,
+    convertible_principal,
+    line_standing,
+    oldest_unpaid_due,
+    repayment_order,
+    split_charge,
+    split_repayment,
+)
 
 AMOUNTS = st.integers(min_value=0, max_value=10**12)
 
@@ -45,3 +60,65 @@ def test_a_charge_is_split_exactly(amount: int, bank_share_bps: int) -> None:
     bank, platform = split_charge(amount, bank_share_bps)
     assert bank + platform == amount and bank >= 0 and platform >= 0
     assert platform * 10_000 >= amount * (10_000 - bank_share_bps) - 10_000
+
+
+BILLS = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9)),
+    max_size=13,
+)
+
+
+def _bills(rows: list[tuple[int, int]]) -> list[BillDue]:
+    start = dt.date(2027, 1, 29)
+    return [
+        BillDue(start + dt.timedelta(days=31 * index), minimum, credited)
+        for index, (minimum, credited) in enumerate(rows)
+    ]
+
+
+@given(BILLS, st.integers(min_value=1, max_value=10**9), st.data())
+def test_paying_more_never_makes_a_line_more_past_due(
+    rows: list[tuple[int, int]], extra: int, data: st.DataObject
+) -> None:
+    bills = _bills(rows)
+    day = dt.date(2028, 3, 1)
+    before = line_standing(bills, day).days_past_due
+    # A payment made after bill k is credited after every bill up to k.
+    k = data.draw(st.integers(min_value=0, max_value=max(len(bills) - 1, 0)))
+    paid = [
+        replace(bill, credited_after=bill.credited_after + (extra if i <= k else 0))
+        for i, bill in enumerate(bills)
+    ]
+    assert line_standing(paid, day).days_past_due <= before
+
+
+@given(BILLS)
+def test_covering_every_minimum_makes_the_line_current(rows: list[tuple[int, int]]) -> None:
+    bills = _bills(rows)
+    total = sum(bill.minimum_payment for bill in bills)
+    covered = [replace(bill, credited_after=total) for bill in bills]
+    assert oldest_unpaid_due(covered) is None
+
+
+@given(
+    st.integers(min_value=1, max_value=10**12),
+    AMOUNTS,
+    AMOUNTS,
+    AMOUNTS,
+)
+def test_a_refund_neither_creates_nor_loses_a_unit(
+    amount: int, fees: int, interest: int, principal: int
+) -> None:
+    owed = LineOwed(fees, interest, principal)
+    refund = allocate_refund(amount, owed)
+    assert refund.credited_to_line + refund.to_wallet == amount
+    assert refund.credited_to_line <= fees + interest + principal
+    assert refund.to_wallet == 0 or refund.credited_to_line == fees + interest + principal
+
+
+@given(AMOUNTS, AMOUNTS, AMOUNTS)
+def test_a_conversion_never_takes_more_than_billed_principal(
+    unpaid: int, charges: int, principal: int
+) -> None:
+    amount = convertible_principal(unpaid, charges, principal)
+    assert 0 <= amount <= principal and amount <= max(0, unpaid - charges)

@@ -20,7 +20,12 @@ MONEY_PATH_PACKAGES = ("ledger", "payments", "lending", "wealth", "insurance")
 # Sub-packages (and modules) of those that compute statistics rather than move money: model
 # features, scores and probabilities are real numbers by nature. Money enters them as integer
 # minor units and leaves them only as decisions (allow / challenge / deny), never as an amount.
-STATISTICAL_PACKAGES = ("payments/risk", "lending/scoring", "lending/synthetic.py")
+STATISTICAL_PACKAGES = (
+    "payments/risk",
+    "lending/scoring",
+    "lending/synthetic.py",
+    "lending/synthetic_sme.py",
+)
 
 
 def _annotation_mentions_float(annotation: ast.expr) -> bool:

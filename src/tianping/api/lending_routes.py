@@ -6,15 +6,19 @@ consent); each reads its own applications and loans, takes up an approved offer 
 cost-disclosure table, L13), reads a payoff quote and repays, and reads its adverse-change
 notices; a partner bank reads the loans it co-funds and its own co-lending concentration (L3);
 supervisors and auditors read every application, loan and concentration; the operator runs the
-daily accrual and classification, writes loans off and books recoveries. A declined application
+daily accrual, the SME sweep (before the day's merchant settlement) and classification, writes
+loans off and books recoveries. A declined application
 and an adverse-change notice answer with their reasons and the path to ask for a human review
 (D4, G5, G7). Amounts are integers of minor units.
 
 Credit lines: an approved `credit_line` offer is opened as a line (`POST
 /applications/{id}/credit-line`); its holder (and the partner bank that co-funds it) reads the
-line and its statements; the holder repays it and turns a bill into instalments after a quote
-that shows the all-in APR; the operator issues a day's statements. Paying a merchant on the line
-is a payment (`POST /v1/payments` with `funding_source: "credit_line"`), never a default.
+line, its statements and its transactions (page by page); the holder repays it, turns a bill
+into instalments after a quote that shows the all-in APR, and closes it once repaid; the
+operator issues a day's statements, classifies the lines (a past-due line is frozen and its
+holder notified), freezes and unfreezes a line and writes one off. Paying a merchant on the line
+is a payment (`POST /v1/payments` with `funding_source: "credit_line"`), never a default; a
+merchant's refund of it (`POST /v1/payments/{id}/refunds`) goes back to the line.
 """
 
 from __future__ import annotations
@@ -41,10 +45,17 @@ from tianping.api.security import (
     require,
 )
 from tianping.lending.credit_lines import STATEMENT_DAY_MAX, InstalmentQuote
-from tianping.lending.line_service import STATEMENTS_PAGE_MAX
+from tianping.lending.line_service import (
+    STATEMENTS_PAGE_MAX,
+    TRANSACTIONS_PAGE_MAX,
+)
+from tianping.lending.line_service import (
+    WRITE_OFF_REASON_MAX as LINE_WRITE_OFF_REASON_MAX,
+)
 from tianping.lending.line_store import LineRow
 from tianping.lending.model import Application
 from tianping.lending.service import NOTICES_PAGE_MAX, WRITE_OFF_REASON_MAX, LendingService
+from tianping.lending.sweep import SWEEP_BPS_MAX
 
 __all__ = ["router"]
 
@@ -143,6 +154,9 @@ class ApplicationRequest(_Strict):
 
 class AcceptRequest(_Strict):
     loan_id: RequestId
+    # An SME loan only: the share of each day's takings (basis points) that repays the loan
+    # before settlement; 0 for none.
+    sweep_bps: Annotated[int, PydanticField(ge=0, le=SWEEP_BPS_MAX)] = 0
 
 
 class OpenLineRequest(_Strict):
@@ -218,13 +232,17 @@ def accept(
     lending: Lending,
 ) -> dict[str, Any]:
     """Take up an approved offer: the loan is booked and its principal paid to the wallet (to
-    the merchant's settlement account for an SME loan)."""
-    return dataclasses.asdict(lending.accept(application_id, body.loan_id))
+    the merchant's settlement account for an SME loan, which may agree to a sweep of its
+    takings, `sweep_bps`)."""
+    loan = lending.accept(application_id, body.loan_id, body.sweep_bps)
+    return dataclasses.asdict(loan) | {"sweep_bps": body.sweep_bps}
 
 
 @router.get("/loans/{loan_id}", dependencies=_READ_LOAN)
 def get_loan(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
-    return dataclasses.asdict(lending.loan(loan_id))
+    return dataclasses.asdict(lending.loan(loan_id)) | {
+        "sweep_bps": lending.loan_sweep_bps(loan_id)
+    }
 
 
 @router.post("/loans/{loan_id}/repayments")
@@ -242,6 +260,13 @@ def repay(
 def accrue(day: dt.date, lending: Lending) -> dict[str, Any]:
     """Accrue one day's interest over the whole book (set-based; idempotent per day)."""
     return dataclasses.asdict(lending.accrue(day))
+
+
+@router.post("/sweeps/{day}", dependencies=_OPERATE)
+def sweep(day: dt.date, lending: Lending) -> dict[str, Any]:
+    """Repay every SME loan with a sweep from its share of the day's takings; run before the
+    day's merchant settlement, which then pays out the rest. Idempotent per loan and day."""
+    return dataclasses.asdict(lending.sweep_repayments(day))
 
 
 @router.post("/classifications/{day}", dependencies=_OPERATE)
@@ -421,3 +446,60 @@ def convert_statement(
 def issue_statements(day: dt.date, lending: Lending) -> dict[str, Any]:
     """Issue every credit-line statement due on a day (idempotent per line and date)."""
     return dataclasses.asdict(lending.issue_statements(day))
+
+
+@router.post("/credit-lines/{line_id}/freeze", dependencies=_OPERATE)
+def freeze_line(line_id: RequestId, lending: Lending) -> dict[str, Any]:
+    """Freeze a line (the operator): no draws; still billed, repaid and refunded."""
+    return _line(lending.freeze_line(line_id))
+
+
+@router.post("/credit-lines/{line_id}/unfreeze", dependencies=_OPERATE)
+def unfreeze_line(line_id: RequestId, lending: Lending) -> dict[str, Any]:
+    """Lift a freeze (the operator); refused while the line is past due or the holder's
+    credit-bureau-reporting consent is withdrawn (L5)."""
+    return _line(lending.unfreeze_line(line_id))
+
+
+@router.post("/credit-lines/{line_id}/closure")
+def close_line(line_id: RequestId, access: LineHolder, lending: Lending) -> dict[str, Any]:
+    """Close a repaid line (its holder); refused while anything is owed."""
+    _holder_only(access, lending, line_id)
+    return _line(lending.close_line(line_id))
+
+
+@router.get("/credit-lines/{line_id}/transactions", dependencies=_READ_LINE)
+def list_line_transactions(
+    line_id: RequestId,
+    lending: Lending,
+    after: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=TRANSACTIONS_PAGE_MAX)] = 50,
+) -> dict[str, Any]:
+    """The line's transactions in the order they were written (draws, repayments, refunds,
+    charges, conversions), one page at a time; `next` is the cursor of the next page."""
+    page, cursor = lending.line_transactions(line_id, after, limit)
+    return {"transactions": [dataclasses.asdict(entry) for entry in page], "next": cursor}
+
+
+@router.post("/credit-line-classifications/{day}", dependencies=_OPERATE)
+def classify_lines(day: dt.date, lending: Lending) -> dict[str, Any]:
+    """Days past due, class and stage of every line on a day; past-due lines are frozen and
+    a line in a worse class gets a notice (set-based; a second run adds no notice)."""
+    return dataclasses.asdict(lending.classify_lines(day))
+
+
+class LineWriteOffRequest(_Strict):
+    write_off_id: RequestId
+    on: dt.date
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=LINE_WRITE_OFF_REASON_MAX)]
+
+
+@router.post("/credit-lines/{line_id}/write-off", dependencies=_OPERATE)
+def write_off_line(
+    line_id: RequestId, body: LineWriteOffRequest, lending: Lending
+) -> dict[str, Any]:
+    """Write a line off (loss class, or past the days-past-due threshold): each funder's part
+    to its credit losses; the holder gets a notice. Idempotent by `write_off_id`."""
+    return dataclasses.asdict(
+        lending.write_off_line(line_id, body.write_off_id, body.on, body.reason)
+    )

@@ -4,7 +4,9 @@ A customer pays from their own wallet: the payer of `POST /v1/payments` is the c
 operator may name any payer), and the session's authentication strength (its factors) is what
 the daily caps of P2 read; after a `step_up_required` answer the customer proves a second
 factor at `/v1/identity/step-up` and calls `POST /v1/payments/{id}/resume` with the stronger
-session. A merchant makes its own QR codes and orders and refunds payments made to it. A
+session. A merchant makes its own QR codes and orders and refunds payments made to it, registers
+the bank account held in its own business name, and pays its free balance (an SME loan's
+proceeds, say; settlement pays out takings only) out to it through the clearing house. A
 payment is readable by its payer and its payee; supervisors and auditors read payments and the
 day's aggregates; the operator runs settlement, reconciliation, the clearing house's callbacks
 and the safeguarding check.
@@ -272,6 +274,91 @@ def create_order(
     if image is not None:
         return _qr_response(payload, image)
     return {"payload": payload, "expires_at": order.expires_at, "amount": order.amount}
+
+
+# -- merchant payouts -----------------------------------------------------------------------
+
+
+class PayoutAccountRequest(_Strict):
+    # The number is fingerprinted with the identity context's key and dropped; it is never
+    # stored, logged or echoed.
+    account_number: Annotated[str, StringConstraints(min_length=8, max_length=40)]
+    # The holder of the account as the bank reports it: the business's unified social credit
+    # code, which must be the merchant's registration number (P4 for a business).
+    holder_registration_number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{18}$")]
+
+
+class PayoutRequest(_Strict):
+    request_id: PaymentId
+    # Omitted: the whole free balance.
+    amount: Amount | None = None
+    currency: Currency = "CNY"
+
+
+@router.put("/merchants/{party_id}/payout-account")
+def register_payout_account(
+    party_id: PartyIdPath,
+    body: PayoutAccountRequest,
+    access: MerchantItself,
+    services: ServicesDependency,
+) -> dict[str, Any]:
+    """Register the bank account the merchant's payouts go to: held by the registered business
+    itself. Only its keyed fingerprint and last four digits are kept; one account per merchant."""
+    if services.identity is None:
+        raise ApiProblem(
+            "fingerprint_key_unavailable", "bank accounts are fingerprinted with identity's key"
+        )
+    account = services.identity.fingerprint_key.bank_account(body.account_number)
+    registered = services.payments.register_payout_account(
+        party_id, account.fingerprint, account.last_four, body.holder_registration_number
+    )
+    return dataclasses.asdict(registered)
+
+
+@router.get("/merchants/{party_id}/payout-account")
+def get_payout_account(
+    party_id: PartyIdPath, access: MerchantCodeReader, payments: Payments
+) -> dict[str, Any]:
+    """The merchant's payout account: fingerprint and last four digits."""
+    return dataclasses.asdict(payments.payout_account(party_id))
+
+
+@router.get("/merchants/{party_id}/free-balance")
+def free_balance(
+    party_id: PartyIdPath,
+    access: MerchantCodeReader,
+    payments: Payments,
+    currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "CNY",
+) -> dict[str, Any]:
+    """What the merchant's settlement account holds beyond what its coming settlements pay out
+    (loan proceeds, released takings): what a payout or a loan repayment may take."""
+    return {
+        "merchant_id": party_id,
+        "currency": currency,
+        "free_balance": payments.merchant_free_balance(party_id, currency),
+    }
+
+
+@router.post("/merchants/{party_id}/payouts", status_code=202)
+def request_payout(
+    party_id: PartyIdPath, body: PayoutRequest, access: MerchantItself, payments: Payments
+) -> dict[str, Any]:
+    """Pay out the merchant's free balance (all of it without `amount`) to its payout account
+    through the clearing house. Held on the ledger at once; the clearing house's callback posts
+    or voids it (`GET .../payouts/{request_id}`). Idempotent by `request_id`."""
+    row = payments.request_merchant_payout(body.request_id, party_id, body.amount, body.currency)
+    return _rail(row)
+
+
+@router.get("/merchants/{party_id}/payouts/{request_id}")
+def get_payout(
+    party_id: PartyIdPath,
+    request_id: PaymentIdPath,
+    access: MerchantCodeReader,
+    payments: Payments,
+) -> dict[str, Any]:
+    """One of the merchant's payouts and its state."""
+    return _rail(payments.merchant_payout(party_id, request_id))
 
 
 # -- checkout funded from a bound card ----------------------------------------------------

@@ -168,6 +168,19 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "insufficient_funds": ProblemKind(409, "The wallet does not hold the amount"),
     "card_not_bound": ProblemKind(422, "The card is not bound to this person"),
     "rail_request_not_found": ProblemKind(404, "No top-up or withdrawal has this id"),
+    "payout_account_exists": ProblemKind(409, "The merchant has another payout account"),
+    "payout_account_taken": ProblemKind(409, "The account is another merchant's payout account"),
+    "payout_account_holder_mismatch": ProblemKind(
+        422, "The account is not held by the registered business itself"
+    ),
+    "payout_account_not_registered": ProblemKind(404, "The merchant has no payout account"),
+    "payout_exceeds_free_balance": ProblemKind(
+        409, "The settlement account's free balance does not cover the payout"
+    ),
+    "payout_not_found": ProblemKind(404, "The merchant has no payout of this id"),
+    "takings_already_settled": ProblemKind(409, "The day's takings were already settled"),
+    "release_exceeds_takings": ProblemKind(409, "The day's takings cannot cover the release"),
+    "takings_release_not_found": ProblemKind(404, "No takings release has this id"),
     "qr_order_missing": ProblemKind(404, "The QR code's order does not exist"),
     "qr_order_paid": ProblemKind(409, "The order is already paid"),
     "qr_expired": ProblemKind(410, "The QR code has expired"),
@@ -199,6 +212,7 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
         422, "The amount is above what the merchant's receipts support"
     ),
     "accrual_range_invalid": ProblemKind(422, "The accrual range is not valid"),
+    "sweep_invalid": ProblemKind(422, "The sweep of takings is not valid for this loan"),
     "accrual_inconsistent": ProblemKind(500, "The loan book changed during the accrual"),
     "payoff_date_invalid": ProblemKind(422, "A payoff cannot be quoted for this date"),
     "write_off_not_allowed": ProblemKind(
@@ -228,13 +242,17 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "credit_line_not_active": ProblemKind(409, "The credit line is not active"),
     "credit_line_not_repaid": ProblemKind(409, "The credit line is not repaid"),
     "credit_line_unavailable": ProblemKind(503, "Credit lines are not offered here"),
-    "line_status_invalid": ProblemKind(422, "A line is active, frozen or closed"),
+    "line_status_invalid": ProblemKind(422, "A line is frozen, active or closed"),
     "statement_day_invalid": ProblemKind(422, "The statement day is not valid"),
     "line_statement_not_found": ProblemKind(404, "The credit line has no such statement"),
     "statement_not_convertible": ProblemKind(409, "The bill cannot be turned into instalments"),
     "months_invalid": ProblemKind(422, "Instalments are not offered over this many months"),
     "instalment_price_refused": ProblemKind(409, "The instalment price is above the cap"),
     "page_size_invalid": ProblemKind(422, "The page size is not valid"),
+    "cursor_invalid": ProblemKind(422, "The page cursor is not valid"),
+    "statement_past_due": ProblemKind(409, "The bill is past its due date"),
+    "credit_line_past_due": ProblemKind(409, "The credit line is past due"),
+    "credit_line_written_off": ProblemKind(409, "The credit line is written off"),
     "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
     "payee_lookup_unavailable": ProblemKind(503, "Payee lookup is not configured"),
     "payee_not_found": ProblemKind(404, "No customer has this phone number"),

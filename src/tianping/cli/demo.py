@@ -58,6 +58,7 @@ Transfer codes:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -66,7 +67,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -108,7 +109,7 @@ from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger
 from tianping.lending.model import Application
 from tianping.lending.runtime import build_lending
-from tianping.lending.service import LendingRefusal
+from tianping.lending.service import LendingRefusal, LendingService
 from tianping.lending.store import LendingStore
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
@@ -132,6 +133,9 @@ DEMO_DATABASE = "demo.db"
 BATCH_SIZE = 500
 DAY_NS = 24 * 3600 * 1_000_000_000
 SECOND_NS = 1_000_000_000
+# Credit lines bill on a day of the month from 1 to 28; the month end comes this many days on.
+LINE_STATEMENT_DAY_MAX = 28
+MONTH_END_DAYS = 38
 
 _DEBITS_LIMITED = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 _CREDITS_LIMITED = AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
@@ -712,6 +716,18 @@ _DEMO_PEOPLE: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
     ),
 )
 _DEMO_MERCHANTS = ("91330100716105852F", "9144030071526726XG")
+_CREDIT_CONSENT_TEXTS = (
+    (
+        "demo-credit-assessment",
+        "credit_assessment",
+        "I agree that Tianping's lenders assess my credit from my payments and my bureau record.",
+    ),
+    (
+        "demo-bureau-reporting",
+        "credit_bureau_reporting",
+        "I agree that my credit line and its repayments are reported to a licensed credit bureau.",
+    ),
+)
 
 
 def _identity_keys() -> tuple[FingerprintKey, MasterKey, bool]:
@@ -731,6 +747,7 @@ class _IdentityWorld:
     fingerprint_key: FingerprintKey
     bank: str
     merchants: tuple[str, ...]
+    privacy: PrivacyService
 
 
 def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> _IdentityWorld:
@@ -754,6 +771,11 @@ def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> _Ide
         "en",
         "I agree that Tianping uses my name, phone and ID number to provide payment services.",
     )
+    # Credit needs consents of its own, each given separately (C1, D3): to the credit
+    # assessment that reads the person's payments and the bureau, and to credit-bureau
+    # reporting, without which there is no credit line (L5).
+    for text_id, purpose, body in _CREDIT_CONSENT_TEXTS:
+        privacy.publish_consent_text(text_id, 1, [purpose], ["name", "income"], "en", body)
     bank = party_service.register_institution(
         ledger, "demo-bank", institution_kind="partner_bank", clock=clock
     )
@@ -851,7 +873,7 @@ def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> _Ide
             cell("registered", "green"),
         )  # fmt: skip
     out.print(table)
-    return _IdentityWorld(fingerprint_key, bank, tuple(merchants))
+    return _IdentityWorld(fingerprint_key, bank, tuple(merchants), privacy)
 
 
 # -- a day of payments ----------------------------------------------------------------------
@@ -1174,7 +1196,7 @@ def _run_payments_day(
     business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
     settlement = service.settle_merchants(business_date)
     reconciliation = service.reconcile(business_date)
-    credit = _credit_morning(ledger, clock, rulebook, day, world.bank)
+    credit = _credit_morning(ledger, clock, rulebook, day, world)
     safeguarding = service.safeguarding_check("CNY")
     _print_payments_day(day, business_date, settlement, reconciliation, safeguarding, out)
     _print_credit_morning(credit, out)
@@ -1186,8 +1208,17 @@ class _CreditMorning:
     """What the morning's credit applications came to, for the summary."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
     declines: Counter[str] = field(default_factory=Counter)
-    loans: int = 0
+    line_outcomes: Counter[str] = field(default_factory=Counter)
+    credit_checkouts: Counter[str] = field(default_factory=Counter)
+    lines: int = 0
+    drawn: int = 0
+    statements: int = 0
+    billed: int = 0
+    minimum_due: int = 0
+    portfolio: dict[str, Any] = field(default_factory=dict)
+    loan_ids: list[str] = field(default_factory=list)
     disbursed: int = 0
     accrued: int = 0
     repaid: int = 0
@@ -1195,25 +1226,41 @@ class _CreditMorning:
 
 
 def _credit_morning(
-    ledger: Ledger, clock: DemoClock, rulebook: Any, day: _PaymentsDay, bank: str
+    ledger: Ledger, clock: DemoClock, rulebook: Any, day: _PaymentsDay, world: _IdentityWorld
 ) -> _CreditMorning:
-    """A third of the customers apply for an instalment loan the morning after the payments
-    day; approved offers are taken up and paid into the wallets, a day's interest accrues, and
-    a few borrowers repay at once. The demo population holds no credit-assessment consent, so
-    every score uses the application-only card (the person's payments are not read)."""
+    """The month after the payments day, in credit.
+
+    A third of the customers apply for an instalment loan; every other applicant has given the
+    two credit consents, so its score reads its payments and the bureau, while the others are
+    scored on the application alone (the fallback card). Approved offers are taken up and paid
+    into the wallets, a day's interest accrues and a few borrowers repay at once. Some of the
+    consenting customers open a credit line and pay a merchant on it, which they must choose
+    at checkout each time (L6); the line's first statement is issued on its statement day. A
+    month on, the classification run finds the borrowers who have not paid their first
+    instalment, and the portfolio shows the book by class with its expected-loss provision.
+    """
     # Imported here: training loads scikit-learn, optbinning and LightGBM (see bootstrap).
     from tianping.lending.synthetic import platform_scorecard
 
     lending = build_lending(
         ledger,
         rulebook,
+        consent=world.privacy,
         scorer=platform_scorecard(),
         profile=day.service.payer_profile,
     )
+    # Checkouts on credit draw on the lines through this port (in the payment's transaction).
+    day.service.credit_line = lending
     morning = _CreditMorning()
     rng = day.rng
-    applicants = day.customers[: len(day.customers) // 3]
-    for index, customer in enumerate(applicants):
+    third = len(day.customers) // 3
+    for index, customer in enumerate(day.customers[: 2 * third]):
+        if index % 2 == 0:
+            for text_id, _, _ in _CREDIT_CONSENT_TEXTS:
+                world.privacy.grant_consent(
+                    customer.party_id, text_id, 1, f"demo-{text_id}-{index:03d}"
+                )
+    for index, customer in enumerate(day.customers[:third]):
         application = Application(
             application_id=f"demo-app-{index:03d}",
             party_id=customer.party_id,
@@ -1222,10 +1269,11 @@ def _credit_morning(
             annual_income=rng.randint(30_000_00, 250_000_00),
             is_student=index % 7 == 3,
             # Every other loan is co-lent with the partner bank (70%; the platform keeps 30%).
-            partner_bank_id=bank if index % 2 else None,
+            partner_bank_id=world.bank if index % 2 else None,
         )
         outcome = lending.apply(application)
         morning.outcomes[outcome.outcome] += 1
+        morning.sources[" + ".join(outcome.sources)] += 1
         if outcome.outcome != "approved":
             for rule_id in outcome.rule_ids:
                 morning.declines[f"rule {rule_id}"] += 1
@@ -1234,26 +1282,131 @@ def _credit_morning(
                 morning.declines[f"score ({reason})"] += 1
             continue
         loan = lending.accept(application.application_id, f"demo-loan-{index:03d}")
-        morning.loans += 1
+        morning.loan_ids.append(loan.loan_id)
         morning.disbursed += loan.principal
     clock.advance(DAY_NS)
     morning.accrued = lending.accrue(local_date(clock())).interest
-    for index in range(0, morning.loans, 3):
-        loan_id = f"demo-loan-{index:03d}"
+    for loan_id in morning.loan_ids[::3]:
         try:
-            repaid = lending.repay(loan_id, f"demo-repay-{index}", 1_000_00)
+            repaid = lending.repay(loan_id, f"demo-repay-{loan_id}", 1_000_00)
         except LendingRefusal:
             continue
         morning.repaid += sum(repaid.allocation.values())
+    _credit_lines(lending, clock, day, morning, day.customers[third : 2 * third : 2])
+    _month_end(lending, clock, morning)
     with LendingStore.reading(ledger) as store:
         morning.book = store.book_totals("CNY")
     return morning
 
 
+def _credit_lines(
+    lending: LendingService,
+    clock: DemoClock,
+    day: _PaymentsDay,
+    morning: _CreditMorning,
+    holders: Sequence[_Customer],
+) -> None:
+    """Consenting customers open credit lines (billed two days from now, or on the 1st), pay a
+    merchant on them by choosing the line at checkout, and get their first statement."""
+    statement_on = local_date(clock()) + timedelta(days=2)
+    if statement_on.day > LINE_STATEMENT_DAY_MAX:
+        statement_on = (statement_on.replace(day=1) + timedelta(days=31)).replace(day=1)
+    merchant = day.merchants[0][0]
+    for index, customer in enumerate(holders):
+        application_id = f"demo-line-app-{index:03d}"
+        outcome = lending.apply(
+            Application(
+                application_id=application_id,
+                party_id=customer.party_id,
+                amount=day.rng.choice((2_000_00, 5_000_00, 10_000_00)),
+                term_months=12,
+                annual_income=day.rng.randint(60_000_00, 250_000_00),
+                product="credit_line",
+            )
+        )
+        morning.line_outcomes[outcome.outcome] += 1
+        if outcome.outcome != "approved":
+            continue
+        line_id = f"demo-line-{index:03d}"
+        lending.open_line(application_id, line_id, statement_on.day)
+        morning.lines += 1
+        command = PaymentCommand(
+            f"demo-credit-checkout-{index:03d}",
+            customer.party_id,
+            merchant,
+            day.rng.choice((88_00, 268_00, 1_299_00)),
+            "CNY",
+            kind="merchant",
+            # The payer chose the line for this payment; nothing ever chooses it for them.
+            funding_source="credit_line",
+            auth_factors=2,
+            device_id=customer.device,
+        )
+        (paid,) = day.service.pay([command])
+        if isinstance(paid, PaymentError):
+            morning.credit_checkouts[paid.code] += 1
+            continue
+        morning.credit_checkouts[paid.status] += 1
+        if paid.status == "completed":
+            morning.drawn += command.amount
+    while local_date(clock()) < statement_on:
+        clock.advance(DAY_NS)
+    morning.statements = lending.issue_statements(statement_on).issued
+    for index in range(len(holders)):
+        try:
+            bill = lending.line_statement(f"demo-line-{index:03d}", statement_on)
+        except LendingRefusal:
+            continue
+        morning.billed += bill.new_balance
+        morning.minimum_due += bill.minimum_payment
+
+
+def _month_end(lending: LendingService, clock: DemoClock, morning: _CreditMorning) -> None:
+    """Some weeks on (accrued day by day), classify the book: loans whose first instalment
+    is unpaid are past due and leave the normal class; the portfolio shows the provision."""
+    since = local_date(clock())
+    clock.advance(MONTH_END_DAYS * DAY_NS)
+    until = local_date(clock())
+    morning.accrued += sum(report.interest for report in lending.accrue_through(until, since))
+    # Two borrowers in three pay their first instalment (40% of the principal covers it for
+    # every term the demo offers); the others are past due when the book is classified.
+    for index, loan_id in enumerate(morning.loan_ids):
+        if index % 3 == 2:
+            continue
+        due = lending.loan(loan_id).principal * 2 // 5
+        with contextlib.suppress(LendingRefusal):
+            repaid = lending.repay(loan_id, f"demo-instalment-{loan_id}", due)
+            morning.repaid += sum(repaid.allocation.values())
+    lending.classify(until)
+    morning.portfolio = lending.portfolio("CNY")
+
+
 def _print_credit_morning(morning: _CreditMorning, out: Console) -> None:
     out.print(_count_table("Credit applications", "outcome", morning.outcomes))
+    out.print(_count_table("Data the scores could use (by consent)", "sources", morning.sources))
     if morning.declines:
         out.print(_count_table("Declines by rule or score reason", "reason", morning.declines))
+    out.print(
+        f"credit lines: {dict(morning.line_outcomes)} applications, {morning.lines} opened; "
+        f"checkouts on credit (chosen by the payer): {dict(morning.credit_checkouts)}, "
+        f"{format_amount(morning.drawn, 'CNY')} CNY drawn; {morning.statements} statement(s) "
+        f"issued, {format_amount(morning.billed, 'CNY')} CNY billed, "
+        f"{format_amount(morning.minimum_due, 'CNY')} CNY minimum due",
+        markup=False,
+    )
+    if morning.portfolio:
+        classes = Table(title=f"Loan book {MONTH_END_DAYS} days later, by five-tier class")
+        for column in ("class", "loans", "exposure"):
+            classes.add_column(column, justify="left" if column == "class" else "right")
+        for tier, totals in morning.portfolio["by_tier"].items():
+            classes.add_row(
+                cell(tier), cell(totals["loans"]), cell(format_amount(totals["exposure"], "CNY"))
+            )
+        out.print(classes)
+        out.print(
+            f"expected-loss provision: {format_amount(morning.portfolio['ecl_total'], 'CNY')} CNY",
+            markup=False,
+        )
     loans, outstanding, interest = morning.book
     out.print(
         f"loan book: {loans} active loans, {format_amount(outstanding, 'CNY')} CNY outstanding, "

@@ -2,12 +2,25 @@
 
     tianping lending apply APPLICATION_ID --party PARTY --amount 5000 --term 12 --income 120000
     tianping lending application APPLICATION_ID
-    tianping lending accept APPLICATION_ID --loan LOAN_ID
+    tianping lending accept APPLICATION_ID --loan LOAN_ID [--sweep-bps 1000]
     tianping lending loan LOAN_ID
     tianping lending repay LOAN_ID PAYMENT_ID --amount 450.00
+    tianping lending payoff LOAN_ID [--on DATE]
+    tianping lending write-off LOAN_ID WRITE_OFF_ID --on DATE --reason TEXT
+    tianping lending recover LOAN_ID RECOVERY_ID --amount 100.00 --on DATE
+    tianping lending notices PARTY
     tianping lending accrue DATE [--since DATE]
     tianping lending classify DATE
     tianping lending portfolio [--currency CNY]
+    tianping lending concentration BANK
+    tianping lending line open APPLICATION_ID --line LINE_ID --statement-day 5
+    tianping lending line show LINE_ID | statements LINE_ID | statement LINE_ID DATE
+    tianping lending line repay LINE_ID PAYMENT_ID --amount 100.00
+    tianping lending line quote LINE_ID DATE --months 6
+    tianping lending line instalments LINE_ID DATE --plan PLAN_ID --months 6
+    tianping lending line statement-run DATE | classify DATE
+    tianping lending line freeze | unfreeze | close | transactions LINE_ID
+    tianping lending line write-off LINE_ID WRITE_OFF_ID --on DATE --reason TEXT
 
 Each command calls one use case of `tianping.lending.service.LendingService`, built by
 `Services.lending` with the configured rulebook, the identity context's consents and the
@@ -37,23 +50,34 @@ from tianping.cli.common import (
     console,
     emit_json,
     format_amount,
+    format_time,
     jsonable,
     parse_amount,
     parse_day,
     progress_console,
     quiet_unless_terminal,
+    record_table,
     show_record,
     state_of,
 )
+from tianping.lending.line_store import LineRow
 from tianping.lending.model import Application, ApplicationOutcome
 from tianping.lending.service import ACCRUAL_DAYS_MAX, AccrualReport, LendingRefusal, LendingService
 from tianping.lending.store import LoanRow
+from tianping.lending.sweep import SWEEP_BPS_MAX
+from tianping.payments.model import local_date
 
 app = typer.Typer(
     name="lending",
     help="Credit applications and decisions, offers, loans, repayment, accrual and the book.",
     no_args_is_help=True,
 )
+line_app = typer.Typer(
+    name="line",
+    help="Revolving credit lines: opening, statements, repayment, bills into instalments.",
+    no_args_is_help=True,
+)
+app.add_typer(line_app)
 
 T = TypeVar("T")
 # The fields of the service's answers that hold minor units, shown as decimal amounts.
@@ -67,11 +91,35 @@ MONEY_FIELDS: Final = frozenset(
         "penalty_due",
         "overpayment",
         "interest",
+        "penalty_interest",
+        "fees",
+        "prepayment_fee",
+        "total",
+        "recovered",
+        "still_written_off",
+        "allowance_used",
+        "loss_expense",
+        "credit_limit",
+        "instalment_principal",
+        "owed",
+        "available",
+        "previous_balance",
+        "purchases",
+        "payments",
+        "interest_charged",
+        "fees_charged",
+        "new_balance",
+        "minimum_payment",
+        "total_fee",
     }
 )
 # Columns of the portfolio chart's bars.
 BAR_WIDTH: Final = 30
 TERM_MONTHS_MAX: Final = 60
+PRODUCTS: Final = ("instalment", "credit_line", "sme")
+REASON_LENGTH_MAX: Final = 500
+# Refusals that mean "what the command names does not exist" without saying `_not_found`.
+NOT_FOUND_CODES: Final = frozenset({"partner_not_registered"})
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 Currency = Annotated[str, typer.Option("--currency", help="ISO 4217 currency code.")]
@@ -83,7 +131,8 @@ def _run(action: Callable[[], T]) -> T:
     try:
         return action()
     except LendingRefusal as exc:
-        exit_code = EXIT_NOT_FOUND if exc.code.endswith("_not_found") else EXIT_USAGE
+        missing = exc.code.endswith("_not_found") or exc.code in NOT_FOUND_CODES
+        exit_code = EXIT_NOT_FOUND if missing else EXIT_USAGE
         raise CliError(f"{exc.code}: {exc}", exit_code) from None
 
 
@@ -135,10 +184,19 @@ def apply(
     partner_bank: Annotated[
         str | None, typer.Option("--partner-bank", help="Co-lend with this bank's party id.")
     ] = None,
+    product: Annotated[
+        str,
+        typer.Option(
+            "--product",
+            help="instalment (a person), credit_line (a person) or sme (a merchant).",
+        ),
+    ] = "instalment",
     currency: Currency = "CNY",
     as_json: Json = False,
 ) -> None:
-    """Apply for an instalment loan: the decision with score, reasons, rate and all-in APR."""
+    """Apply for credit: the decision with score, reasons, rate and all-in APR."""
+    if product not in PRODUCTS:
+        raise CliError(f"--product is one of {', '.join(PRODUCTS)}, not {product!r}")
     annual_income = 0 if no_income else parse_amount(income, currency)
     service = _service(ctx)
     outcome = _run(
@@ -151,6 +209,7 @@ def apply(
                 annual_income=annual_income,
                 has_income=not no_income,
                 is_student=student,
+                product=product,
                 currency=currency,
                 partner_bank_id=partner_bank,
             )
@@ -175,11 +234,21 @@ def accept(
     ctx: typer.Context,
     application_id: Annotated[str, typer.Argument(metavar="APPLICATION_ID")],
     loan_id: Annotated[str, typer.Option("--loan", help="The new loan's id (idempotency key).")],
+    sweep_bps: Annotated[
+        int,
+        typer.Option(
+            "--sweep-bps",
+            min=0,
+            max=SWEEP_BPS_MAX,
+            help="SME loans: basis points of each day's takings that repay the loan (0: none).",
+        ),
+    ] = 0,
     as_json: Json = False,
 ) -> None:
-    """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    """Take up an approved offer: the loan is booked and its principal paid to the wallet (an
+    SME loan's to the merchant's settlement account, optionally with a sweep of its takings)."""
     service = _service(ctx)
-    _show_loan("Loan", _run(lambda: service.accept(application_id, loan_id)), as_json)
+    _show_loan("Loan", _run(lambda: service.accept(application_id, loan_id, sweep_bps)), as_json)
 
 
 # -- loans -----------------------------------------------------------------------------------
@@ -348,3 +417,373 @@ def portfolio(ctx: typer.Context, currency: Currency = "CNY", as_json: Json = Fa
     ecl_total = format_amount(report["ecl_total"], currency)
     stages.add_row(cell("total"), cell(""), cell(""), cell(ecl_total))
     console().print(stages)
+
+
+@app.command("concentration")
+def concentration(
+    ctx: typer.Context,
+    bank_id: Annotated[str, typer.Argument(metavar="BANK")],
+    as_json: Json = False,
+) -> None:
+    """A partner bank's co-lending balance with the platform against the L3 limits."""
+    service = _service(ctx)
+    report = _run(lambda: service.concentration_report(bank_id))
+    if as_json:
+        emit_json(jsonable(report))
+        return
+    console().print(record_table(f"Co-lending concentration of {bank_id} (L3)", jsonable(report)))
+
+
+# -- servicing -------------------------------------------------------------------------------
+
+
+@app.command("payoff")
+def payoff(
+    ctx: typer.Context,
+    loan_id: Annotated[str, typer.Argument(metavar="LOAN_ID")],
+    on: Annotated[
+        str | None, typer.Option("--on", parser=parse_day, help="Quote for this day (today).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """What settles the loan on a day: repaying `total` that day closes it."""
+    service = _service(ctx)
+    day = date.fromisoformat(on) if on else _today(ctx)
+    quote = _run(lambda: service.quote_payoff(loan_id, day))
+    currency = _run(lambda: service.loan(loan_id)).currency
+    show_record(f"Payoff of {loan_id} ({currency})", quote, as_json, MONEY_FIELDS)
+
+
+@app.command("write-off")
+def write_off(
+    ctx: typer.Context,
+    loan_id: Annotated[str, typer.Argument(metavar="LOAN_ID")],
+    write_off_id: Annotated[str, typer.Argument(metavar="WRITE_OFF_ID")],
+    on: Annotated[str, typer.Option("--on", parser=parse_day, help="The write-off's date.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the loan's events).")],
+    as_json: Json = False,
+) -> None:
+    """Write a loan off (loss class, or past the write-off threshold); the borrower gets a
+    notice with its reasons and the review path."""
+    if not 0 < len(reason.strip()) <= REASON_LENGTH_MAX:
+        raise CliError(f"--reason is 1 to {REASON_LENGTH_MAX} characters")
+    service = _service(ctx)
+    outcome = _run(
+        lambda: service.write_off(loan_id, write_off_id, date.fromisoformat(on), reason.strip())
+    )
+    if as_json:
+        emit_json(jsonable(outcome))
+        return
+    currency = service.loan(loan_id).currency
+    table = Table(title=f"Write-off {write_off_id} of {loan_id} on {outcome.on}")
+    table.add_column("funder")
+    table.add_column("balance")
+    table.add_column("amount", justify="right")
+    for funder, parts in outcome.by_funder.items():
+        for balance, amount in parts.items():
+            table.add_row(cell(funder), cell(balance), cell(format_amount(amount, currency)))
+    table.add_row(cell("total"), cell(""), cell(format_amount(outcome.total, currency)))
+    console().print(table)
+
+
+@app.command("recover")
+def recover(
+    ctx: typer.Context,
+    loan_id: Annotated[str, typer.Argument(metavar="LOAN_ID")],
+    recovery_id: Annotated[str, typer.Argument(metavar="RECOVERY_ID")],
+    amount: Annotated[str, typer.Option("--amount", help="Decimal amount collected.")],
+    on: Annotated[str, typer.Option("--on", parser=parse_day, help="The recovery's date.")],
+    as_json: Json = False,
+) -> None:
+    """Book cash recovered on a written-off loan (collected from the borrower's account)."""
+    service = _service(ctx)
+    currency = _run(lambda: service.loan(loan_id)).currency
+    outcome = _run(
+        lambda: service.record_recovery(
+            loan_id, recovery_id, parse_amount(amount, currency), date.fromisoformat(on)
+        )
+    )
+    show_record(f"Recovery {recovery_id} of {loan_id}", outcome, as_json, MONEY_FIELDS)
+
+
+@app.command("notices")
+def notices(
+    ctx: typer.Context,
+    party_id: Annotated[str, typer.Argument(metavar="PARTY")],
+    as_json: Json = False,
+) -> None:
+    """A borrower's adverse-change notices (a worse class, a write-off) with their reasons."""
+    service = _service(ctx)
+    found = _run(lambda: service.notices(party_id))
+    if as_json:
+        emit_json(jsonable(found))
+        return
+    table = Table(title=f"Notices to {party_id}")
+    for column in ("day", "loan", "notice", "reasons", "ask for a human review at"):
+        table.add_column(column)
+    for notice in found:
+        reasons = "; ".join(reason["text_en"] for reason in notice["reasons"])
+        table.add_row(
+            cell(notice["day"]),
+            cell(notice["loan_id"]),
+            cell(notice["notice"]),
+            cell(reasons),
+            cell(notice["review_path"]),
+        )
+    console().print(table)
+
+
+def _today(ctx: typer.Context) -> date:
+    """The business day of the services' clock (China time, like every lending date)."""
+    return local_date(state_of(ctx).services().ledger.clock())
+
+
+# -- credit lines ----------------------------------------------------------------------------
+
+LineId = Annotated[str, typer.Argument(metavar="LINE_ID")]
+StatementDay = Annotated[
+    str, typer.Argument(metavar="DATE", parser=parse_day, help="The statement date.")
+]
+Months = Annotated[int, typer.Option("--months", help="Instalments: 3, 6, 9 or 12.")]
+
+
+def _show_line(line: LineRow, as_json: bool) -> None:
+    record = jsonable(line)
+    record["owed"], record["available"] = line.owed, line.available
+    show_record(f"Credit line {line.line_id}", record, as_json, MONEY_FIELDS)
+
+
+@line_app.command("open")
+def line_open(
+    ctx: typer.Context,
+    application_id: Annotated[str, typer.Argument(metavar="APPLICATION_ID")],
+    line_id: Annotated[str, typer.Option("--line", help="The new line's id (idempotency key).")],
+    statement_day: Annotated[
+        int, typer.Option("--statement-day", min=1, max=28, help="Day of the month billed.")
+    ],
+    as_json: Json = False,
+) -> None:
+    """Open an approved credit-line offer (needs a live credit-bureau-reporting consent, L5)."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.open_line(application_id, line_id, statement_day)), as_json)
+
+
+@line_app.command("show")
+def line_show(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """A line's limit, what is owed and what is available."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.line(line_id)), as_json)
+
+
+@line_app.command("statements")
+def line_statements(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """The line's statements, newest first."""
+    service = _service(ctx)
+    rows = _run(lambda: service.line_statements(line_id))
+    if as_json:
+        emit_json(jsonable(rows))
+        return
+    currency = service.line(line_id).currency
+    table = Table(title=f"Statements of {line_id} ({currency})")
+    for column in ("date", "due", "new balance", "minimum", "interest", "grace kept"):
+        table.add_column(column, justify="right" if column not in ("date", "due") else "left")
+    for row in rows:
+        table.add_row(
+            cell(row.statement_date),
+            cell(row.due_date),
+            cell(format_amount(row.new_balance, currency)),
+            cell(format_amount(row.minimum_payment, currency)),
+            cell(format_amount(row.interest_charged, currency)),
+            cell("yes" if row.grace_kept else "no"),
+        )
+    console().print(table)
+
+
+@line_app.command("statement")
+def line_statement(
+    ctx: typer.Context, line_id: LineId, statement_date: StatementDay, as_json: Json = False
+) -> None:
+    """One statement of the line."""
+    service = _service(ctx)
+    row = _run(lambda: service.line_statement(line_id, date.fromisoformat(statement_date)))
+    show_record(f"Statement of {line_id} on {statement_date}", row, as_json, MONEY_FIELDS)
+
+
+@line_app.command("repay")
+def line_repay(
+    ctx: typer.Context,
+    line_id: LineId,
+    payment_id: Annotated[str, typer.Argument(metavar="PAYMENT_ID")],
+    amount: Annotated[str, typer.Option("--amount", help="Decimal amount, e.g. 100.00.")],
+    as_json: Json = False,
+) -> None:
+    """Repay the line from the holder's wallet (fees, interest, then principal, oldest first)."""
+    service = _service(ctx)
+    currency = _run(lambda: service.line(line_id)).currency
+    outcome = _run(lambda: service.repay_line(line_id, payment_id, parse_amount(amount, currency)))
+    show_record(f"Repayment {payment_id} of {line_id}", outcome, as_json, MONEY_FIELDS)
+
+
+@line_app.command("quote")
+def line_quote(
+    ctx: typer.Context,
+    line_id: LineId,
+    statement_date: StatementDay,
+    months: Months,
+    as_json: Json = False,
+) -> None:
+    """What turning a bill into instalments would cost, with the all-in APR (writes nothing)."""
+    service = _service(ctx)
+    quote = _run(
+        lambda: service.quote_statement_instalments(
+            line_id, date.fromisoformat(statement_date), months
+        )
+    )
+    if as_json:
+        emit_json(jsonable(quote))
+        return
+    currency = service.line(line_id).currency
+    console().print(
+        f"{months} instalments of the bill of {statement_date}: fee "
+        f"{format_amount(quote.total_fee, currency)} {currency}, all-in APR "
+        f"{quote.apr_bps / 100:.2f}%",
+        markup=False,
+    )
+    table = Table(title="Instalments")
+    for column in ("#", "billed", "due", "principal", "fee"):
+        table.add_column(column, justify="right" if column in ("principal", "fee") else "left")
+    for instalment in quote.instalments:
+        table.add_row(
+            cell(instalment.number),
+            cell(instalment.bill_on.isoformat()),
+            cell(instalment.due_on.isoformat()),
+            cell(format_amount(instalment.principal, currency)),
+            cell(format_amount(instalment.fee, currency)),
+        )
+    console().print(table)
+
+
+@line_app.command("instalments")
+def line_instalments(
+    ctx: typer.Context,
+    line_id: LineId,
+    statement_date: StatementDay,
+    plan_id: Annotated[str, typer.Option("--plan", help="The plan's id (idempotency key).")],
+    months: Months,
+    as_json: Json = False,
+) -> None:
+    """Accept the quote: the bill becomes monthly instalments (price checked by the rules)."""
+    service = _service(ctx)
+    plan = _run(
+        lambda: service.convert_statement(
+            line_id, date.fromisoformat(statement_date), plan_id, months
+        )
+    )
+    record = jsonable(plan)
+    record.pop("digest", None)
+    show_record(f"Instalment plan {plan_id}", record, as_json, MONEY_FIELDS)
+
+
+@line_app.command("statement-run")
+def line_statement_run(ctx: typer.Context, day: Day, as_json: Json = False) -> None:
+    """Issue every credit-line statement due on DATE (idempotent per line and date)."""
+    service = _service(ctx)
+    run = _run(lambda: service.issue_statements(date.fromisoformat(day)))
+    if as_json:
+        emit_json(jsonable(run))
+        return
+    console().print(
+        f"issued {run.issued} statement(s) dated {run.day}; {run.frozen_for_consent} line(s) "
+        "frozen because the consent to credit-bureau reporting was withdrawn (L5)",
+        markup=False,
+    )
+
+
+@line_app.command("freeze")
+def line_freeze(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Freeze a line (the operator): no draws until it is unfrozen; repayments go on."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.freeze_line(line_id)), as_json)
+
+
+@line_app.command("unfreeze")
+def line_unfreeze(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Unfreeze a line (refused while it is past due or its reporting consent is withdrawn)."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.unfreeze_line(line_id)), as_json)
+
+
+@line_app.command("close")
+def line_close(ctx: typer.Context, line_id: LineId, as_json: Json = False) -> None:
+    """Close a line that owes nothing (its holder's choice)."""
+    service = _service(ctx)
+    _show_line(_run(lambda: service.close_line(line_id)), as_json)
+
+
+@line_app.command("transactions")
+def line_transactions(
+    ctx: typer.Context,
+    line_id: LineId,
+    after: Annotated[
+        str | None, typer.Option("--after", help="The cursor a previous page printed.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="Page size.")] = 50,
+    as_json: Json = False,
+) -> None:
+    """One page of the line's transactions, oldest first, and the cursor of the next page."""
+    service = _service(ctx)
+    page, cursor = _run(lambda: service.line_transactions(line_id, after, limit))
+    if as_json:
+        emit_json({"transactions": jsonable(page), "next": cursor})
+        return
+    currency = service.line(line_id).currency
+    table = Table(title=f"Transactions of {line_id} ({currency})")
+    for column in ("at", "kind", "amount", "reference"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for entry in page:
+        table.add_row(
+            cell(format_time(entry.at)),
+            cell(entry.kind),
+            cell(format_amount(entry.amount, currency)),
+            cell(entry.reference or "-"),
+        )
+    console().print(table)
+    if cursor is not None:
+        console().print(f"next page: --after {cursor}", markup=False)
+
+
+@line_app.command("classify")
+def line_classify(ctx: typer.Context, day: Day, as_json: Json = False) -> None:
+    """Days past due, class and stage of every line on DATE; past-due lines are frozen and
+    their holders get a notice."""
+    service = _service(ctx)
+    report = _run(lambda: service.classify_lines(date.fromisoformat(day)))
+    if as_json:
+        emit_json(jsonable(report))
+        return
+    console().print(
+        f"{report.lines} line(s) classified as of {report.day}: {report.past_due} past due, "
+        f"{report.worsened} moved to a worse class",
+        markup=False,
+    )
+
+
+@line_app.command("write-off")
+def line_write_off(
+    ctx: typer.Context,
+    line_id: LineId,
+    write_off_id: Annotated[str, typer.Argument(metavar="WRITE_OFF_ID")],
+    on: Annotated[str, typer.Option("--on", parser=parse_day, help="The write-off's date.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the line).")],
+    as_json: Json = False,
+) -> None:
+    """Write a line off (loss class, or past the write-off threshold)."""
+    if not 0 < len(reason.strip()) <= REASON_LENGTH_MAX:
+        raise CliError(f"--reason is 1 to {REASON_LENGTH_MAX} characters")
+    service = _service(ctx)
+    outcome = _run(
+        lambda: service.write_off_line(
+            line_id, write_off_id, date.fromisoformat(on), reason.strip()
+        )
+    )
+    show_record(f"Write-off {write_off_id} of {line_id}", outcome, as_json, MONEY_FIELDS)

@@ -5,13 +5,16 @@
     tianping payments merchant register MERCHANT --mcc 5812 --discount-bps 60
     tianping payments merchant qr MERCHANT --name NAME [--png FILE | --svg FILE]
     tianping payments merchant order MERCHANT --name NAME --reference REF --amount 12.34 [--png F]
+    tianping payments merchant payout-account MERCHANT --account-number N --holder USCC
+    tianping payments merchant free-balance MERCHANT
+    tianping payments merchant payout MERCHANT REQUEST_ID [--amount 12.34]
     tianping payments pay PAYMENT_ID --from PARTY --to PARTY|MERCHANT --amount 12.34 [--merchant]
     tianping payments pay-qr PAYMENT_ID --from PARTY --payload TEXT [--amount 12.34]
     tianping payments resume PAYMENT_ID --factors 2
     tianping payments show PAYMENT_ID
     tianping payments refund REFUND_ID PAYMENT_ID --amount 12.34
     tianping payments top-up | withdraw REQUEST_ID --party PARTY --card FINGERPRINT --amount 12.34
-    tianping payments callbacks | settle DATE | safeguarding | summary DATE
+    tianping payments callbacks | sweep DATE | settle DATE | safeguarding | summary DATE
     tianping payments reconcile DATE [--file CSV]
 
 Each command calls one use case of `tianping.payments.service.PaymentsService`, built by
@@ -23,14 +26,17 @@ break) or a bank rail gives no answer in time.
 
 The clearing house of a CLI process is the simulated one (the real adapters need credentials
 this repository does not have), and it lives only as long as the process: `top-up` and
-`withdraw` therefore wait for their callback (`--wait`), and `reconcile` takes the clearing
-house's settlement file with `--file` (without it, the process's own, empty, file).
+`withdraw` (and a merchant's `payout`) therefore wait for their callback (`--wait`), and
+`reconcile` takes the clearing house's settlement file with `--file` (without it, the process's
+own, empty, file). `sweep DATE` is lending's daily step that repays SME loans from a share of
+DATE's takings; run it before `settle DATE`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -56,10 +62,12 @@ from tianping.cli.common import (
     state_of,
 )
 from tianping.identity.errors import IdentityError
+from tianping.lending.model import LendingRefusal
 from tianping.payments.clearing import ClearingError, SettlementFile
 from tianping.payments.model import PaymentCommand, PaymentError, PaymentOutcome
 from tianping.payments.qr import QrError, parse_merchant_qr, render_png, render_svg
 from tianping.payments.service import PaymentsService
+from tianping.payments.store import RailRow
 
 app = typer.Typer(
     name="payments",
@@ -97,7 +105,7 @@ def _run(action: Callable[[], T]) -> T:
     """Run one payments use case, turning its refusals into the CLI's one-line errors."""
     try:
         return action()
-    except (PaymentError, IdentityError, QrError, ClearingError) as exc:
+    except (PaymentError, IdentityError, QrError, ClearingError, LendingRefusal) as exc:
         code = getattr(exc, "code", "payment_error")
         exit_code = EXIT_NOT_FOUND if code.endswith("_not_found") else EXIT_USAGE
         raise CliError(f"{code}: {exc}", exit_code) from None
@@ -396,6 +404,15 @@ def _rail(
     minor = parse_amount(amount, currency)
     service = _service(ctx)
     row = _run(lambda: service.request_rail(request_id, direction, party_id, card, minor, currency))
+    _await_rail(service, row, direction, wait, as_json)
+
+
+def _await_rail(
+    service: PaymentsService, row: RailRow, direction: str, wait: int, as_json: bool
+) -> None:
+    """Wait up to `wait` seconds for the clearing house's answer, show the request, and turn a
+    refused, declined, failed or unanswered one into the CLI's error."""
+    request_id = row.request_id
     if row.state not in RAIL_FINAL_STATES and wait > 0:
         deadline = service.clock() + wait * NS
         target = progress_console()
@@ -411,7 +428,8 @@ def _rail(
                 _pause(RAIL_POLL_INTERVAL_S)
                 service.process_callbacks()
                 row = service.rail_request(request_id)
-    _show("Top-up" if direction == "top_up" else "Withdrawal", row, as_json)
+    titles = {"top_up": "Top-up", "withdrawal": "Withdrawal", "merchant_payout": "Payout"}
+    _show(titles.get(direction, direction), row, as_json)
     if row.state in ("declined", "failed", "refused"):
         raise CliError(f"{direction} {row.state}: {row.outcome_code or '-'}", EXIT_USAGE)
     if row.state == "timed_out":
@@ -470,6 +488,75 @@ def withdraw(
     _rail(ctx, "withdrawal", request_id, party, card, amount, currency, wait, as_json)
 
 
+@merchant_app.command("payout-account")
+def merchant_payout_account(
+    ctx: typer.Context,
+    merchant_id: Annotated[str, typer.Argument(metavar="MERCHANT")],
+    account_number: Annotated[
+        str, typer.Option("--account-number", help="The bank account's number (not stored).")
+    ],
+    holder: Annotated[
+        str,
+        typer.Option(
+            "--holder",
+            help="The account holder's unified social credit code, as the bank reports it.",
+        ),
+    ],
+    as_json: Json = False,
+) -> None:
+    """Register the bank account the merchant's payouts go to (held by the business itself)."""
+    services = state_of(ctx).services()
+    if services.identity is None:
+        raise CliError(
+            "fingerprint_key_unavailable: bank accounts are fingerprinted with identity's key",
+            EXIT_USAGE,
+        )
+    key = services.identity.fingerprint_key
+    account = _run(lambda: key.bank_account(account_number))
+    registered = _run(
+        lambda: services.payments.register_payout_account(
+            merchant_id, account.fingerprint, account.last_four, holder
+        )
+    )
+    _show("Payout account", registered, as_json)
+
+
+@merchant_app.command("free-balance")
+def merchant_free_balance(
+    ctx: typer.Context,
+    merchant_id: Annotated[str, typer.Argument(metavar="MERCHANT")],
+    currency: Currency = "CNY",
+    as_json: Json = False,
+) -> None:
+    """What the settlement account holds beyond what coming settlements pay out."""
+    service = _service(ctx)
+    free = _run(lambda: service.merchant_free_balance(merchant_id, currency))
+    if as_json:
+        emit_json({"merchant_id": merchant_id, "currency": currency, "free_balance": free})
+        return
+    console().print(f"{format_amount(free, currency)} {currency} free", markup=False)
+
+
+@merchant_app.command("payout")
+def merchant_payout(
+    ctx: typer.Context,
+    merchant_id: Annotated[str, typer.Argument(metavar="MERCHANT")],
+    request_id: RequestIdArg,
+    amount: Annotated[
+        str | None,
+        typer.Option("--amount", help="Decimal amount, e.g. 12.34 (default: all that is free)."),
+    ] = None,
+    currency: Currency = "CNY",
+    wait: WaitOpt = RAIL_WAIT_DEFAULT_S,
+    as_json: Json = False,
+) -> None:
+    """Pay the merchant's free balance out to its payout account, through the clearing house."""
+    minor = None if amount is None else parse_amount(amount, currency)
+    service = _service(ctx)
+    row = _run(lambda: service.request_merchant_payout(request_id, merchant_id, minor, currency))
+    _await_rail(service, row, "merchant_payout", wait, as_json)
+
+
 @app.command("rail")
 def rail(ctx: typer.Context, request_id: RequestIdArg, as_json: Json = False) -> None:
     """A top-up's or withdrawal's current state."""
@@ -503,6 +590,34 @@ def callbacks(ctx: typer.Context, as_json: Json = False) -> None:
 # -- the day's checks ------------------------------------------------------------------------
 
 BusinessDate = Annotated[str, typer.Argument(metavar="DATE", parser=parse_day, help="YYYY-MM-DD.")]
+
+
+@app.command("sweep")
+def sweep(ctx: typer.Context, business_date: BusinessDate, as_json: Json = False) -> None:
+    """Repay SME loans with a sweep from their share of DATE's takings (before `settle DATE`)."""
+    lending = state_of(ctx).services().lending
+    day = date.fromisoformat(business_date)
+    report = _run(lambda: lending.sweep_repayments(day))
+    if as_json:
+        emit_json(jsonable(report))
+        return
+    table = Table(
+        title=f"Sweep of {business_date}: {report.swept} of {report.loans} loans repaid"
+        + (f", {report.refused} refused" if report.refused else "")
+    )
+    table.add_column("loan")
+    table.add_column("takings", justify="right", no_wrap=True)
+    table.add_column("repaid", justify="right", no_wrap=True)
+    table.add_column("status")
+    for line in report.lines:
+        status = line.status if line.code is None else f"{line.status}: {line.code}"
+        table.add_row(
+            cell(line.loan_id),
+            cell(format_amount(line.takings, line.currency)),
+            cell(format_amount(line.amount, line.currency)),
+            cell(status, "green" if line.status == "swept" else "yellow"),
+        )
+    console().print(table)
 
 
 @app.command("settle")

@@ -77,6 +77,7 @@ from tianping.identity.parties import (
     PaymentAccount,
     Verification,
     account_class_for,
+    bank_account_fingerprint,
     blocklist_status_of,
     canonical_json,
     card_fingerprint,
@@ -86,6 +87,7 @@ from tianping.identity.parties import (
     check_source,
     event_date,
     fourteenth_birthday,
+    normalise_bank_account_number,
     normalise_card_number,
 )
 from tianping.identity.party_store import PartyStore
@@ -198,6 +200,12 @@ class FingerprintKey:
         """The fingerprint and last four digits of a card number; the number is not kept."""
         digits = normalise_card_number(card_number)
         return CardFingerprint(card_fingerprint(self._secret, digits), digits[-4:])
+
+    def bank_account(self, account_number: str) -> CardFingerprint:
+        """The fingerprint and last four digits of a bank account number (a merchant's
+        settlement account), under the same key as cards; the number is not kept."""
+        digits = normalise_bank_account_number(account_number)
+        return CardFingerprint(bank_account_fingerprint(self._secret, digits), digits[-4:])
 
     def phone(self, phone: str) -> bytes:
         """The keyed digest of a normalised phone number, for the phone index."""

@@ -439,11 +439,15 @@ class PrivacyService:
             texts = store.consent_texts_for(party)
         return _consent_states(events, texts, self._read_time(events))
 
-    def service_available(self, party_id: str, service: str) -> ServiceCheck:
+    def service_available(
+        self, party_id: str, service: str, uow: LedgerWrite | None = None
+    ) -> ServiceCheck:
         """Whether the person's consents let `service` run now (refused consents it does not
-        need never matter, D1)."""
+        need never matter, D1). With `uow`, read in that unit of work, so that a write in
+        another context (a draw on a credit line) judges the consent inside its own
+        transaction instead of holding a second connection."""
         party = parse_party_id(party_id)
-        with self._read() as store:
+        with PrivacyStore.reading(self.ledger, uow) as store:
             events = store.consent_events(party, CONSENT_EVENTS_PER_PARTY_MAX)
             texts = store.consent_texts_for(party)
         return service_check(service, events, texts, self._read_time(events))

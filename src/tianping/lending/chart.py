@@ -74,6 +74,10 @@ class LendingCode(IntEnum):
     LINE_REPAYMENT_PRINCIPAL = 445
     LINE_REPAYMENT_CHARGES = 446
     LINE_REPAYMENT_FUNDING = 447
+    LINE_REFUND = 448
+    LINE_REFUND_FUNDING = 449
+    LINE_REFUND_TO_WALLET = 450
+    LINE_WRITE_OFF = 451
 
 
 def account_id(kind: LendingAccount, funder: str, currency: str) -> int:

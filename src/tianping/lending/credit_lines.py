@@ -18,13 +18,18 @@ any I/O:
   funder is ever repaid more than it is owed;
 * the quote for turning a statement's balance into monthly instalments: the fee, each
   instalment on the line's own future due dates, and the all-in APR as an IRR on those cash
-  flows (pricing.apr_irr), which the rules engine checks against the cap before acceptance.
+  flows (pricing.apr_irr), which the rules engine checks against the cap before acceptance;
+* what of a bill may be converted (its unpaid principal);
+* where a merchant refund of a purchase on the line goes (the line first, the rest to the
+  wallet);
+* when a line is past due: days past due from the oldest minimum payment not paid, and the
+  line's class and stage from them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -37,6 +42,7 @@ from tianping.lending.pricing import (
     LoanCashFlows,
     build_cost_disclosure,
 )
+from tianping.lending.provisioning import stage_for
 from tianping.lending.schedules import (
     CYCLE_DAYS_MAX,
     CreditLineTerms,
@@ -45,20 +51,34 @@ from tianping.lending.schedules import (
     add_months,
     bill_to_instalments,
 )
+from tianping.lending.servicing import (
+    CREDIT_CARD_THRESHOLDS,
+    TierThresholds,
+    classify,
+    days_past_due,
+)
 
 __all__ = [
     "DUE_DAY_OFFSET",
     "INSTALMENT_MONTHLY_FEE_RATES",
+    "LINE_THRESHOLDS",
     "MIN_PAYMENT_FLOOR",
     "MIN_PAYMENT_RATIO",
     "STATEMENT_DAY_MAX",
+    "BillDue",
     "Bucket",
     "InstalmentQuote",
     "LineOwed",
+    "LineStanding",
+    "RefundAllocation",
+    "allocate_refund",
+    "convertible_principal",
     "daily_rate",
     "first_statement_date",
+    "line_standing",
     "line_terms",
     "next_statement_date",
+    "oldest_unpaid_due",
     "posting_date",
     "quote_instalments",
     "repayment_order",
@@ -292,3 +312,119 @@ def quote_instalments(
         apr=disclosure.annualised_all_in_cost,
         disclosure=disclosure,
     )
+
+
+# --------------------------------------------------------------------------- bills converted
+
+
+def convertible_principal(unpaid_bill: int, charges_owed: int, principal_owed: int) -> int:
+    """What of a bill converts into instalments: its part still unpaid, less the interest and
+    fees owed, never more than the revolving principal owed.
+
+    Only principal converts. Interest and fees are charges already earned on the statement; to
+    fold them into an instalment plan would be to lend them again at the plan's fee, which is
+    interest on interest, and the plan's APR (checked by `loan.price`) would no longer describe
+    the credit actually given. So they stay due on the bill. Every charge owed was billed (a
+    charge arises only on a statement), and a repayment pays charges first, so the unpaid bill
+    holds all of them; what is left of it is billed principal. Principal drawn after the bill
+    (in `principal_owed` but not on the bill) never converts.
+    """
+    for name, value in (
+        ("unpaid_bill", unpaid_bill),
+        ("charges_owed", charges_owed),
+        ("principal_owed", principal_owed),
+    ):
+        if type(value) is not int:
+            raise InvalidLendingInput(name, "must be an int of minor units")
+    return max(0, min(principal_owed, unpaid_bill - max(0, charges_owed)))
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+@dataclass(frozen=True, slots=True)
+class RefundAllocation:
+    """A merchant refund of a purchase made on the line: what it credits to each bucket of the
+    line and what is left over for the holder's wallet."""
+
+    to_line: dict[Bucket, int]
+    to_wallet: int
+
+    @property
+    def credited_to_line(self) -> int:
+        return sum(self.to_line.values())
+
+
+def allocate_refund(amount: int, owed: LineOwed) -> RefundAllocation:
+    """Where a refund goes: to the line up to what its holder owes on it, in the repayment
+    order (fees, interest, principal), and only the excess to the wallet.
+
+    The refund reverses a purchase the line paid for, so it belongs to the line first: it
+    restores the limit and shows on the next statement as a credit that lowers the balance,
+    whether or not the purchase was already billed. The line never holds a credit balance (a
+    balance owed *to* the holder would be a deposit-like liability, and the line's receivables
+    may not go below zero), so what exceeds the amount owed is paid into the holder's wallet,
+    which is client money. Principal converted into instalments and not yet billed is not
+    paid by a refund, as no repayment prepays a future instalment; its excess goes to the
+    wallet, from which the holder can pay the instalments as they are billed.
+    """
+    if type(amount) is not int or amount <= 0:
+        raise InvalidLendingInput("amount", "a refund is a positive int of minor units")
+    paid, left = owed.pay(amount)
+    return RefundAllocation(paid, left)
+
+
+# --------------------------------------------------------------------------- delinquency
+
+# A revolving line is classified as a card is: loss from 181 days past due. The loans' retail
+# thresholds run to 361 days, which would keep a card-like balance accruing in the books twice
+# as long as the card rules allow.
+LINE_THRESHOLDS: Final = CREDIT_CARD_THRESHOLDS
+
+
+@dataclass(frozen=True, slots=True)
+class BillDue:
+    """A statement whose due date has passed: its minimum payment and what has been credited
+    to the line (repayments, refunds, conversions) since its statement date."""
+
+    due_date: dt.date
+    minimum_payment: int
+    credited_after: int
+
+
+def oldest_unpaid_due(bills: Sequence[BillDue]) -> dt.date | None:
+    """The due date of the oldest bill whose minimum payment is still unpaid, or None.
+
+    Credits pay the oldest minimum first, and a bill's own minimum can be paid only by what
+    was credited after it was issued. So bill i is paid when the credits after it cover its
+    minimum and the minimums of every later bill already due: a holder who misses one month and
+    pays only the next month's minimum is still past due from the first. `bills` are oldest
+    first.
+    """
+    later_minimums = 0
+    oldest: dt.date | None = None
+    for bill in reversed(bills):
+        if bill.minimum_payment < 0 or bill.credited_after < 0:
+            raise InvalidLendingInput("bills", "minimums and credits are non-negative")
+        later_minimums += bill.minimum_payment
+        if bill.credited_after < later_minimums:
+            oldest = bill.due_date
+    return oldest
+
+
+@dataclass(frozen=True, slots=True)
+class LineStanding:
+    days_past_due: int
+    tier: str
+    stage: int
+
+
+def line_standing(
+    bills: Sequence[BillDue], day: dt.date, thresholds: TierThresholds = LINE_THRESHOLDS
+) -> LineStanding:
+    """Days past due on `day` (from the oldest unpaid minimum's due date; a bill is 0 days past
+    due on its due date), the five-tier class and the expected-loss stage they require."""
+    oldest = oldest_unpaid_due(bills)
+    dpd = days_past_due([] if oldest is None else [oldest], day)
+    tier = classify(dpd, thresholds)
+    return LineStanding(dpd, tier.name.lower(), int(stage_for(dpd, tier)))

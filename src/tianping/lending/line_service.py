@@ -1,5 +1,7 @@
-"""Credit-line use cases on the ledger: open a line, draw on it at checkout, issue statements,
-repay, and turn a bill into instalments. `LendingService` inherits them (`CreditLines`).
+"""Credit-line use cases on the ledger: open a line, draw on it at checkout, take a merchant's
+refund back onto it, issue statements, repay, turn a bill into instalments, freeze, unfreeze
+and close it, classify overdue lines (frozen while past due, with notices) and write a line
+off. `LendingService` inherits them (`CreditLines`).
 
 Every use case runs in one ledger unit of work; a draw runs in the *payment's* unit of work
 (through the payments port `CreditLineFunding`), so the draw and the merchant payment commit
@@ -33,6 +35,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from tianping.ledger.model import NewTransfer, TransferFlags
@@ -42,12 +45,17 @@ from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
 from tianping.lending.credit_lines import (
     DUE_DAY_OFFSET,
+    LINE_THRESHOLDS,
     MIN_PAYMENT_FLOOR,
     MIN_PAYMENT_RATIO,
+    BillDue,
     Bucket,
     InstalmentQuote,
     LineOwed,
+    allocate_refund,
+    convertible_principal,
     first_statement_date,
+    line_standing,
     line_terms,
     next_statement_date,
     posting_date,
@@ -55,7 +63,22 @@ from tianping.lending.credit_lines import (
     split_charge,
     split_repayment,
 )
-from tianping.lending.line_store import LineRow, LineStore, PlanRow, StatementRow
+from tianping.lending.line_store import (
+    LineRow,
+    LineStore,
+    LineTransaction,
+    PlanRow,
+    StatementRow,
+    TransactionEntry,
+)
+from tianping.lending.loan_book import (
+    FALLBACK_PD_12_MONTH,
+    ecl,
+    line_class_change_notice,
+    line_write_off_notice,
+    stage_pd,
+    tier_rank,
+)
 from tianping.lending.model import LendingRefusal
 from tianping.lending.schedules import (
     CREDIT_LINE_ENTRIES_MAX,
@@ -66,7 +89,7 @@ from tianping.lending.schedules import (
 )
 from tianping.lending.store import LendingStore
 from tianping.payments import chart as payments_chart
-from tianping.payments.funding import CreditDraw, CreditFundingRefused
+from tianping.payments.funding import CreditDraw, CreditFundingRefused, CreditRefund
 from tianping.payments.model import local_date
 from tianping.rules.model import Outcome
 
@@ -74,17 +97,37 @@ if TYPE_CHECKING:
     from tianping.rules.service import RulesService
 
 __all__ = [
+    "CLASSIFY_BATCH_MAX",
     "LINE_STATUSES",
+    "LINE_WRITE_OFF_DPD",
     "STATEMENTS_PAGE_MAX",
     "STATEMENT_BATCH_MAX",
+    "TRANSACTIONS_PAGE_MAX",
     "CreditLines",
     "LineRepayment",
+    "LineWriteOff",
     "StatementRun",
 ]
 
 _log = logging.getLogger(__name__)
 
-LINE_STATUSES: Final = ("active", "frozen", "closed")
+LINE_STATUSES: Final = ("active", "frozen", "closed", "written_off")
+# Lines classified in one unit of work; a day's run takes as many as needed.
+CLASSIFY_BATCH_MAX: Final = 500
+# The bills of a line the classification looks at: a year of them. A line with a year of
+# unpaid minimums is past the loss threshold whichever of them is counted from.
+BILLS_LOOKED_AT: Final = 13
+# A line is written off in the loss class or from this many days past due (the card rules'
+# loss threshold, `credit_lines.LINE_THRESHOLDS`).
+LINE_WRITE_OFF_DPD: Final = 181
+WRITE_OFF_REASON_MAX: Final = 200
+TRANSACTIONS_PAGE_MAX: Final = 200
+# The lines one person may have held in a currency that a refund looks through for its draw.
+LINES_PER_PERSON_MAX: Final = 50
+# The revolving line's behavioural life for lifetime (stage 2) ECL: a revolving facility has no
+# contractual maturity, so IFRS 9 5.5.20 asks for the period the lender is exposed in
+# practice; twelve months is the conservative figure used until the platform has its own data.
+LINE_LIFE_MONTHS: Final = 12
 # Lines whose statements are issued in one unit of work; a day's run takes as many as needed.
 STATEMENT_BATCH_MAX: Final = 500
 # A line that missed statements catches up at most this many in one run (a year).
@@ -109,6 +152,27 @@ class LineRepayment:
 class StatementRun:
     day: str
     issued: int
+    frozen_for_consent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LineClassification:
+    day: str
+    lines: int
+    past_due: int
+    worsened: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineWriteOff:
+    line_id: str
+    write_off_id: str
+    on: str
+    reason: str
+    written_off: dict[str, int]
+    total: int
+    by_funder: dict[str, dict[str, int]]
+    replayed: bool = False
 
 
 def _digest(document: dict[str, Any]) -> bytes:
@@ -224,14 +288,7 @@ class CreditLines:
 
     def _check_reporting_consent(self, party_id: str) -> None:
         """L5: a credit line needs the person's live consent to credit-bureau reporting."""
-        if self.consent is None:
-            raise LendingRefusal(
-                "credit_reporting_consent_required",
-                "a credit line needs a consent to credit-bureau reporting, and none can be read",
-            )
-        check = self.consent.service_available(party_id, _CREDIT_LINE_SERVICE)
-        missing = {str(getattr(purpose, "value", purpose)) for purpose in check.missing}
-        if _BUREAU_REPORTING in missing:
+        if not self._reporting_consent_live(party_id):
             raise LendingRefusal(
                 "credit_reporting_consent_required",
                 "a credit line needs a live consent to credit-bureau reporting (L5)",
@@ -331,32 +388,106 @@ class CreditLines:
         return found
 
     def set_line_status(self, line_id: str, status: str) -> LineRow:
-        """Freeze, unfreeze or close a line (the operator's decision; a closed line stays
-        closed). A frozen line takes no draws but is still billed and repaid."""
-        if status not in LINE_STATUSES:
-            raise LendingRefusal("line_status_invalid", "a line is active, frozen or closed")
+        """Freeze (`frozen`), unfreeze (`active`) or close (`closed`) a line; see
+        `freeze_line`, `unfreeze_line` and `close_line`."""
+        actions: dict[str, Callable[[str], LineRow]] = {
+            "frozen": self.freeze_line,
+            "active": self.unfreeze_line,
+            "closed": self.close_line,
+        }
+        action = actions.get(status)
+        if action is None:
+            raise LendingRefusal("line_status_invalid", "a line is frozen, active or closed")
+        return action(line_id)
+
+    def _changeable(self, store: LineStore, line_id: str) -> LineRow:
+        line = store.line(line_id)
+        if line is None:
+            raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+        if line.status in ("closed", "written_off"):
+            raise LendingRefusal("credit_line_not_active", f"the line is {line.status}")
+        return line
+
+    def freeze_line(self, line_id: str) -> LineRow:
+        """The operator freezes a line: it takes no draws; it is still billed and repaid, and
+        refunds still reach it. Freezing a frozen line changes nothing (whatever froze it)."""
+        with LineStore.writing(self.ledger) as (uow, store):
+            line = self._changeable(store, line_id)
+            if line.status == "frozen":
+                return line
+            line = replace(
+                line, status="frozen", frozen_reason="operator", updated_at=self._line_now(uow)
+            )
+            store.update_line(line)
+        return line
+
+    def unfreeze_line(self, line_id: str) -> LineRow:
+        """The operator lifts a freeze. Refused while the line is past due
+        (`credit_line_past_due`: the classification run thaws it once the minimums are paid)
+        and while the holder's credit-bureau-reporting consent is withdrawn
+        (`credit_reporting_consent_required`, L5)."""
+        with LineStore.writing(self.ledger) as (uow, store):
+            line = self._changeable(store, line_id)
+            if line.status == "active":
+                return line
+            if line.days_past_due > 0:
+                raise LendingRefusal(
+                    "credit_line_past_due", "a past-due line stays frozen until it is current"
+                )
+            if not self._reporting_consent_live(line.party_id, uow):
+                raise LendingRefusal(
+                    "credit_reporting_consent_required",
+                    "the line needs a live consent to credit-bureau reporting (L5)",
+                )
+            line = replace(
+                line, status="active", frozen_reason=None, updated_at=self._line_now(uow)
+            )
+            store.update_line(line)
+        return line
+
+    def close_line(self, line_id: str) -> LineRow:
+        """Close a repaid line (its holder's choice; a closed line stays closed). Refused with
+        `credit_line_not_repaid` while anything, unbilled instalments included, is owed."""
         with LineStore.writing(self.ledger) as (uow, store):
             line = store.line(line_id)
             if line is None:
                 raise LendingRefusal("credit_line_not_found", "no credit line has this id")
-            if line.status == status:
-                return line
             if line.status == "closed":
-                raise LendingRefusal("credit_line_not_active", "a closed line stays closed")
-            if status == "closed" and line.owed:
+                return line
+            if line.status == "written_off":
+                raise LendingRefusal("credit_line_not_active", "the line is written off")
+            if line.owed:
                 raise LendingRefusal("credit_line_not_repaid", "a line closes once repaid")
-            line = replace(line, status=status, updated_at=self._line_now(uow))
+            line = replace(
+                line, status="closed", frozen_reason=None, updated_at=self._line_now(uow)
+            )
             store.update_line(line)
         return line
+
+    def _reporting_consent_live(self, party_id: str, uow: LedgerWrite | None = None) -> bool:
+        """Whether the person's consent to credit-bureau reporting is live now (L5), read
+        through the identity context's service, in `uow` when given so that a draw and a
+        statement run see the consent as it is in their own transaction."""
+        if self.consent is None:
+            return False
+        # A lookup that cannot read inside a unit of work (the `ConsentLookup` protocol does
+        # not require it) is asked without one.
+        if uow is None:
+            check = self.consent.service_available(party_id, _CREDIT_LINE_SERVICE)
+        else:
+            check = self.consent.service_available(party_id, _CREDIT_LINE_SERVICE, uow=uow)
+        missing = {str(getattr(purpose, "value", purpose)) for purpose in check.missing}
+        return _BUREAU_REPORTING not in missing
 
     # -- drawing at checkout (the payments port) ---------------------------------------------
 
     def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
         """Pay the merchant on the payer's credit line, in the payment's unit of work.
 
-        Refusals (`credit_line_not_found`, `credit_line_not_active`, `credit_limit_exceeded`)
-        are raised before anything is written. Returns the id of the first transfer that
-        credits the merchant (the payment's transfer).
+        Refusals (`credit_line_not_found`, `credit_line_not_active`,
+        `credit_reporting_consent_required` once the L5 consent is withdrawn,
+        `credit_limit_exceeded`) are raised before anything is written. Returns the id of the
+        first transfer that credits the merchant (the payment's transfer).
         """
         store = LineStore(uow.connection, uow.store.backend)
         line = store.open_line_of(draw.payer_id, draw.currency)
@@ -371,6 +502,13 @@ class CreditLines:
             return first_id
         if line.status != "active":
             raise CreditFundingRefused("credit_line_not_active", "the credit line is not active")
+        # L5, checked live at every draw: once the holder withdraws the consent to credit-bureau
+        # reporting, the line lends no more, at once (the next statement run freezes it).
+        if not self._reporting_consent_live(line.party_id, uow):
+            raise CreditFundingRefused(
+                "credit_reporting_consent_required",
+                "the line needs a live consent to credit-bureau reporting (L5)",
+            )
         if draw.amount > line.available:
             raise CreditFundingRefused(
                 "credit_limit_exceeded", "the amount is more than the line has available"
@@ -422,6 +560,105 @@ class CreditLines:
         )
         return first_id
 
+    # -- refunds of purchases on the line (the payments port) ---------------------------------
+
+    @staticmethod
+    def _line_of_draw(
+        store: LineStore, payer_id: str, currency: str, payment_id: str
+    ) -> tuple[LineRow, LineTransaction]:
+        """(line, draw transaction) of a payment drawn on one of the payer's lines."""
+        for line in store.lines_of_party(payer_id, currency, LINES_PER_PERSON_MAX):
+            drawn = store.transaction(line.line_id, f"draw/{payment_id}")
+            if drawn is not None:
+                return line, drawn
+        raise CreditFundingRefused("credit_line_not_found", "the payment was not drawn on a line")
+
+    def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
+        """A merchant's refund of a purchase made on the line, in the refund's unit of work.
+
+        The merchant's account is debited; the line is credited up to what its holder owes on
+        it (fees, interest, then principal, each funder's receivable pro rata to what it is
+        owed, the cash behind it leaving the reserve for the funder), which restores the
+        available limit and shows on the next statement as a credit; anything beyond what is
+        owed is paid into the holder's wallet (`credit_lines.allocate_refund` says why). The
+        refunds of one payment never total more than its draw. Idempotent by the refund id (the
+        payments context also replays a known refund before calling). Refusals:
+        `credit_line_not_found` (not a draw on a line), `refund_exceeds_payment`,
+        `credit_line_written_off` (the receivables are gone: a refund then is a recovery, not
+        built yet), `merchant_funds_insufficient`.
+        """
+        store = LineStore(uow.connection, uow.store.backend)
+        line, drawn = self._line_of_draw(store, refund.payer_id, refund.currency, refund.payment_id)
+        txn_id = f"refund/{refund.refund_id}"
+        digest = _digest({"payment": refund.payment_id, "amount": refund.amount})
+        done = store.transaction(line.line_id, txn_id)
+        if done is not None:
+            if done.digest != digest:
+                raise CreditFundingRefused(
+                    "request_conflict", "the refund id was used for another refund"
+                )
+            return int(done.details["transfer"])
+        if store.refunded_of(line.line_id, refund.payment_id) + refund.amount > drawn.amount:
+            raise CreditFundingRefused(
+                "refund_exceeds_payment", "refunds would total more than the purchase"
+            )
+        if line.status == "written_off":
+            raise CreditFundingRefused(
+                "credit_line_written_off", "a refund to a written-off line is not booked yet"
+            )
+        allocation = allocate_refund(
+            refund.amount, LineOwed(line.fees, line.interest, line.principal)
+        )
+        self._line_accounts(uow, line)
+        key = f"{line.line_id}/{refund.refund_id}"
+        events, settled = self._settle(
+            line,
+            allocation.to_line,
+            refund.merchant_account,
+            key,
+            ("line-refund", "line-refund-cash"),
+            (LendingCode.LINE_REFUND, LendingCode.LINE_REFUND, LendingCode.LINE_REFUND_FUNDING),
+        )
+        if allocation.to_wallet:
+            events.append(
+                NewTransfer(
+                    chart.transfer_id("line-refund-wallet", key),
+                    refund.merchant_account,
+                    payments_chart.wallet_account(line.party_id, line.currency),
+                    allocation.to_wallet,
+                    line.currency,
+                    int(LendingCode.LINE_REFUND_TO_WALLET),
+                )
+            )
+        results = uow.create_transfers(_linked(events))
+        if CreateTransferResult.exceeds_credits in results:
+            raise CreditFundingRefused(
+                "merchant_funds_insufficient",
+                "the merchant's unsettled takings do not cover the refund",
+            )
+        if any(r is not CreateTransferResult.ok for r in results):
+            raise CreditFundingRefused("ledger_refused", "the ledger refused the refund")
+        first_id = events[0].id
+        store.insert_transaction(
+            line.line_id,
+            txn_id,
+            "refund",
+            allocation.credited_to_line,
+            self._posted(refund.on, line).isoformat(),
+            refund.at,
+            digest=digest,
+            reference=refund.payment_id,
+            details={
+                "refund_id": refund.refund_id,
+                "refunded": refund.amount,
+                "allocation": {b.value: part for b, part in allocation.to_line.items()},
+                "to_wallet": allocation.to_wallet,
+                "transfer": str(first_id),
+            },
+        )
+        store.update_line(replace(settled, updated_at=refund.at))
+        return first_id
+
     @staticmethod
     def _posted(today: dt.date, line: LineRow) -> dt.date:
         return posting_date(
@@ -434,6 +671,74 @@ class CreditLines:
         return bank, amount
 
     # -- repayment --------------------------------------------------------------------------
+
+    def _settle(
+        self,
+        line: LineRow,
+        paid: dict[Bucket, int],
+        source: int,
+        key: str,
+        purposes: tuple[str, str],
+        codes: tuple[LendingCode, LendingCode, LendingCode],
+    ) -> tuple[list[NewTransfer], LineRow]:
+        """The transfers that pay `paid` (by bucket) of the line from `source` (the wallet for
+        a repayment, the merchant's account for a refund), and the line after them.
+
+        Each bucket is split between the funders pro rata to what each is owed in it
+        (`split_repayment`), so no funder's receivable is ever overpaid; the cash behind each
+        funder's part leaves the client-money reserve for the funder's own account, so
+        safeguarding stays whole. `purposes` name the receivable and the cash transfers;
+        `codes` are the principal, charges and cash transfer codes."""
+        purpose, cash_purpose = purposes
+        principal_code, charges_code, cash_code = codes
+        bank_owed = {
+            Bucket.FEES: line.bank_fees,
+            Bucket.INTEREST: line.bank_interest,
+            Bucket.PRINCIPAL: line.bank_principal,
+        }
+        owed = LineOwed(line.fees, line.interest, line.principal)
+        banks: dict[Bucket, int] = {}
+        events: list[NewTransfer] = []
+        for bucket, part in paid.items():
+            if not part:
+                continue
+            bank, _ = split_repayment(part, bank_owed[bucket], owed.of(bucket) - bank_owed[bucket])
+            banks[bucket] = bank
+            receivable, code = (
+                (LendingAccount.LINE_RECEIVABLE, principal_code)
+                if bucket is Bucket.PRINCIPAL
+                else (LendingAccount.LINE_CHARGES_RECEIVABLE, charges_code)
+            )
+            for funder, share in self._by_funder(line, bank, part):
+                funder_key = f"{key}/{bucket.value}/{funder}"
+                events += [
+                    NewTransfer(
+                        chart.transfer_id(purpose, funder_key),
+                        source,
+                        chart.account_id(receivable, funder, line.currency),
+                        share,
+                        line.currency,
+                        int(code),
+                    ),
+                    NewTransfer(
+                        chart.transfer_id(cash_purpose, funder_key),
+                        self._funder_cash(funder, line.currency),
+                        payments_chart.reserve_account(line.currency),
+                        share,
+                        line.currency,
+                        int(cash_code),
+                    ),
+                ]
+        line = replace(
+            line,
+            fees=line.fees - paid.get(Bucket.FEES, 0),
+            interest=line.interest - paid.get(Bucket.INTEREST, 0),
+            principal=line.principal - paid.get(Bucket.PRINCIPAL, 0),
+            bank_fees=line.bank_fees - banks.get(Bucket.FEES, 0),
+            bank_interest=line.bank_interest - banks.get(Bucket.INTEREST, 0),
+            bank_principal=line.bank_principal - banks.get(Bucket.PRINCIPAL, 0),
+        )
+        return events, line
 
     def repay_line(self, line_id: str, payment_id: str, amount: int) -> LineRepayment:
         """Repay the line from the holder's wallet: fees, then interest, then principal (oldest
@@ -459,66 +764,31 @@ class CreditLines:
                     line.available,
                     replayed=True,
                 )
+            if line.status == "written_off":
+                raise LendingRefusal(
+                    "credit_line_written_off", "a written-off line is not repaid here"
+                )
             owed = LineOwed(line.fees, line.interest, line.principal)
             paid, overpayment = owed.pay(amount)
             now = self._line_now(uow)
             wallet = payments_chart.wallet_account(line.party_id, line.currency)
             self._line_accounts(uow, line)
-            events: list[NewTransfer] = []
-            banks: dict[Bucket, int] = {}
-            bank_owed = {
-                Bucket.FEES: line.bank_fees,
-                Bucket.INTEREST: line.bank_interest,
-                Bucket.PRINCIPAL: line.bank_principal,
-            }
-            for bucket, part in paid.items():
-                if not part:
-                    continue
-                bank, _ = split_repayment(
-                    part, bank_owed[bucket], owed.of(bucket) - bank_owed[bucket]
-                )
-                banks[bucket] = bank
-                receivable, code = (
-                    (LendingAccount.LINE_RECEIVABLE, LendingCode.LINE_REPAYMENT_PRINCIPAL)
-                    if bucket is Bucket.PRINCIPAL
-                    else (
-                        LendingAccount.LINE_CHARGES_RECEIVABLE,
-                        LendingCode.LINE_REPAYMENT_CHARGES,
-                    )
-                )
-                for funder, share in self._by_funder(line, bank, part):
-                    key = f"{line_id}/{payment_id}/{bucket.value}/{funder}"
-                    events += [
-                        NewTransfer(
-                            chart.transfer_id("line-repay", key),
-                            wallet,
-                            chart.account_id(receivable, funder, line.currency),
-                            share,
-                            line.currency,
-                            int(code),
-                        ),
-                        NewTransfer(
-                            chart.transfer_id("line-repay-cash", key),
-                            self._funder_cash(funder, line.currency),
-                            payments_chart.reserve_account(line.currency),
-                            share,
-                            line.currency,
-                            int(LendingCode.LINE_REPAYMENT_FUNDING),
-                        ),
-                    ]
+            events, line = self._settle(
+                line,
+                paid,
+                wallet,
+                f"{line_id}/{payment_id}",
+                ("line-repay", "line-repay-cash"),
+                (
+                    LendingCode.LINE_REPAYMENT_PRINCIPAL,
+                    LendingCode.LINE_REPAYMENT_CHARGES,
+                    LendingCode.LINE_REPAYMENT_FUNDING,
+                ),
+            )
             if events:
                 _refuse_ledger(uow.create_transfers(_linked(events)), "repayment")
             allocation = {bucket.value: part for bucket, part in paid.items()}
-            line = replace(
-                line,
-                fees=line.fees - paid[Bucket.FEES],
-                interest=line.interest - paid[Bucket.INTEREST],
-                principal=line.principal - paid[Bucket.PRINCIPAL],
-                bank_fees=line.bank_fees - banks.get(Bucket.FEES, 0),
-                bank_interest=line.bank_interest - banks.get(Bucket.INTEREST, 0),
-                bank_principal=line.bank_principal - banks.get(Bucket.PRINCIPAL, 0),
-                updated_at=now,
-            )
+            line = replace(line, updated_at=now)
             store.insert_transaction(
                 line_id,
                 txn_id,
@@ -541,16 +811,33 @@ class CreditLines:
         Idempotent: an issued statement moves its line's next statement date on, so running
         the same day again issues nothing."""
         label = day.isoformat()
-        issued = 0
+        issued = frozen = 0
         while True:
             with LineStore.writing(self.ledger) as (uow, store):
                 lines = store.due_lines(label, STATEMENT_BATCH_MAX)
                 for line in lines:
+                    line, was_frozen = self._freeze_without_consent(uow, store, line)
+                    frozen += was_frozen
                     issued += self._issue_due(uow, store, line, day)
             if len(lines) < STATEMENT_BATCH_MAX:
                 break
-        _log.info("statements for %s: %d issued", label, issued)
-        return StatementRun(label, issued)
+        _log.info("statements for %s: %d issued, %d frozen for consent", label, issued, frozen)
+        return StatementRun(label, issued, frozen)
+
+    def _freeze_without_consent(
+        self, uow: LedgerWrite, store: LineStore, line: LineRow
+    ) -> tuple[LineRow, bool]:
+        """L5 at the statement run: an active line whose holder has withdrawn the consent to
+        credit-bureau reporting is frozen (draws were refused from the moment of withdrawal;
+        repayments and refunds still reach it, and it is still billed). Only the operator
+        unfreezes it, once the consent is live again."""
+        if line.status != "active" or self._reporting_consent_live(line.party_id, uow):
+            return line, False
+        line = replace(
+            line, status="frozen", frozen_reason="consent_withdrawn", updated_at=self._line_now(uow)
+        )
+        store.update_line(line)
+        return line, True
 
     def _issue_due(self, uow: LedgerWrite, store: LineStore, line: LineRow, day: dt.date) -> int:
         issued = 0
@@ -591,7 +878,7 @@ class CreditLines:
         payments = [
             DatedAmount(dt.date.fromisoformat(on), amount)
             for kind, amount, on in entries
-            if kind in ("repayment", "instalment_conversion") and amount > 0
+            if kind in ("repayment", "instalment_conversion", "refund") and amount > 0
         ]
         cut = statement(
             purchases,
@@ -721,12 +1008,15 @@ class CreditLines:
         if latest.statement_date != found.statement_date:
             raise LendingRefusal("statement_not_convertible", "only the latest bill converts")
         if today > dt.date.fromisoformat(found.due_date):
-            raise LendingRefusal("statement_not_convertible", "the bill is past its due date")
-        if line.status == "closed":
-            raise LendingRefusal("credit_line_not_active", "the credit line is closed")
-        # What is still owed of the bill, in principal: interest and fees on it stay due.
-        amount = min(
-            found.new_balance - store.paid_after(line_id, found.statement_date), line.principal
+            raise LendingRefusal("statement_past_due", "the bill is past its due date")
+        if line.status in ("closed", "written_off"):
+            raise LendingRefusal("credit_line_not_active", f"the credit line is {line.status}")
+        # What is still owed of the bill, in principal: interest and fees on it stay due
+        # (`credit_lines.convertible_principal` says why).
+        amount = convertible_principal(
+            found.new_balance - store.paid_after(line_id, found.statement_date),
+            line.charges,
+            line.principal,
         )
         if amount <= 0:
             raise LendingRefusal("statement_not_convertible", "nothing of the bill is owed")
@@ -845,3 +1135,291 @@ class CreditLines:
                 )
             )
         return plan
+
+    # -- reading a line's transactions --------------------------------------------------------
+
+    def line_transactions(
+        self, line_id: str, after: str | None = None, limit: int = TRANSACTIONS_PAGE_MAX
+    ) -> tuple[list[TransactionEntry], str | None]:
+        """One page of the line's transactions in the order they were written, and the cursor
+        of the next page (None on the last). The cursor is opaque to callers: `time.txn_id`
+        of the last entry read."""
+        if type(limit) is not int or not 1 <= limit <= TRANSACTIONS_PAGE_MAX:
+            raise LendingRefusal("page_size_invalid", f"a page holds 1 to {TRANSACTIONS_PAGE_MAX}")
+        position: tuple[int, str] | None = None
+        if after is not None:
+            at, _, txn_id = after.partition(".")
+            if not at.isdigit() or not txn_id or len(after) > 128:
+                raise LendingRefusal("cursor_invalid", "the page cursor is not one this API gave")
+            position = (int(at), txn_id)
+        with LineStore.reading(self.ledger) as store:
+            if store.line(line_id) is None:
+                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+            page = store.transactions_page(line_id, position, limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        cursor = f"{page[-1].at}.{page[-1].txn_id}" if more else None
+        return page, cursor
+
+    # -- overdue lines ------------------------------------------------------------------------
+
+    def classify_lines(self, day: dt.date) -> LineClassification:
+        """Days past due, five-tier class and stage of every active and frozen line on `day`.
+
+        A line is past due from the due date of its oldest minimum payment not paid
+        (`credit_lines.oldest_unpaid_due`). Set-based per page of `CLASSIFY_BATCH_MAX` lines:
+        one statement reads the page's lines, one the bills of all of them with what was
+        credited after each; the pure rules decide; only changed lines are written.
+
+        While past due a line is frozen (`frozen_reason` `past_due`); once current again, a
+        line this run froze is thawed (a freeze by the operator or for consent stays). A line
+        moving into a worse class gets an adverse-change notice (reasons, review path), read
+        with the loans' notices; a second run on the same day adds none.
+
+        Penalty interest: none. The line's price is its revolving rate, and a missed minimum
+        already costs the grace period, so the whole balance bears that rate from each draw.
+        A surcharge on top would be a charge the line's offer and cost table never disclosed
+        (L9, L13), so the product charges none and the notice does not mention one.
+        """
+        label = day.isoformat()
+        after = ""
+        lines = past_due = worsened = 0
+        while True:
+            with LineStore.writing(self.ledger) as (uow, store):
+                page = store.lines_to_classify(after, CLASSIFY_BATCH_MAX)
+                if not page:
+                    break
+                bills: dict[str, list[BillDue]] = {}
+                for bill in store.bills_past_due_date(
+                    page[0].line_id, page[-1].line_id, label, BILLS_LOOKED_AT
+                ):
+                    bills.setdefault(bill.line_id, []).append(
+                        BillDue(
+                            dt.date.fromisoformat(bill.due_date),
+                            bill.minimum_payment,
+                            bill.credited_after,
+                        )
+                    )
+                now = self._line_now(uow)
+                notices = []
+                for line in page:
+                    standing = line_standing(bills.get(line.line_id, []), day, LINE_THRESHOLDS)
+                    changed = replace(
+                        line,
+                        days_past_due=standing.days_past_due,
+                        tier=standing.tier,
+                        stage=standing.stage,
+                    )
+                    if standing.days_past_due and changed.status == "active":
+                        changed = replace(changed, status="frozen", frozen_reason="past_due")
+                    elif not standing.days_past_due and changed.frozen_reason == "past_due":
+                        changed = replace(changed, status="active", frozen_reason=None)
+                    if tier_rank(standing.tier) > tier_rank(line.tier):
+                        worsened += 1
+                        notices.append(
+                            (
+                                line.line_id,
+                                f"notice/class/{label}/{standing.tier}",
+                                line.party_id,
+                                now,
+                                line_class_change_notice(
+                                    line.party_id,
+                                    line.line_id,
+                                    label,
+                                    line.tier,
+                                    standing.tier,
+                                    standing.days_past_due,
+                                ),
+                            )
+                        )
+                    if changed != line:
+                        store.update_line(replace(changed, updated_at=now))
+                    past_due += standing.days_past_due > 0
+                store.insert_notices(notices)
+                lines += len(page)
+                after = page[-1].line_id
+            if len(page) < CLASSIFY_BATCH_MAX:
+                break
+        _log.info(
+            "lines classified %s: %d, %d past due, %d worse", label, lines, past_due, worsened
+        )
+        return LineClassification(label, lines, past_due, worsened)
+
+    def write_off_line(
+        self, line_id: str, write_off_id: str, on: dt.date, reason: str
+    ) -> LineWriteOff:
+        """Write a line off (the operator): allowed in the loss class or from
+        `LINE_WRITE_OFF_DPD` days past due, else `write_off_not_allowed`.
+
+        As for a loan: each funder's part of the principal (revolving and converted, from its
+        line receivable) and of the charges (from its line charges receivable) goes to its
+        credit losses; no allowance is booked yet, so all of it is impairment loss. The line
+        keeps the bank's part of every bucket, so each funder's part is exactly what its
+        receivable holds for the line. The line keeps its balances as what remains written off
+        (the debt is still owed), its status becomes `written_off` (no draws, no statements,
+        no interest), a `write_off` transaction records it and the holder gets a notice with
+        the review path. Idempotent by `write_off_id`.
+        """
+        if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
+            raise LendingRefusal(
+                "reason_invalid", f"a write-off reason is 1 to {WRITE_OFF_REASON_MAX} characters"
+            )
+        txn_id = f"write-off/{write_off_id}"
+        digest = _digest({"on": on.isoformat(), "reason": reason})
+        with LineStore.writing(self.ledger) as (uow, store):
+            line = store.line(line_id)
+            if line is None:
+                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+            done = store.transaction(line_id, txn_id)
+            if done is not None:
+                if done.digest != digest:
+                    raise LendingRefusal(
+                        "write_off_exists_with_different_fields",
+                        "the write-off id was used with other fields",
+                    )
+                return self._line_write_off(line_id, write_off_id, done.details, replayed=True)
+            if line.status not in ("active", "frozen"):
+                raise LendingRefusal("credit_line_not_active", f"the line is {line.status}")
+            if line.tier != "loss" and line.days_past_due < LINE_WRITE_OFF_DPD:
+                raise LendingRefusal(
+                    "write_off_not_allowed",
+                    f"a line is written off in the loss class or after {LINE_WRITE_OFF_DPD} "
+                    "days past due",
+                )
+            if on < dt.date.fromisoformat(line.opened_on):
+                raise LendingRefusal("write_off_date_invalid", "a write-off follows opening")
+            principal = line.principal + line.instalment_principal
+            bank_principal = line.bank_principal + line.bank_instalment_principal
+            charges = line.fees + line.interest
+            bank_charges = line.bank_fees + line.bank_interest
+            by_funder: dict[str, dict[str, int]] = {}
+            events: list[NewTransfer] = []
+            for bucket, kind, total, bank in (
+                ("principal", LendingAccount.LINE_RECEIVABLE, principal, bank_principal),
+                ("charges", LendingAccount.LINE_CHARGES_RECEIVABLE, charges, bank_charges),
+            ):
+                for funder, part in self._by_funder(line, bank, total):
+                    by_funder.setdefault(funder, {"principal": 0, "charges": 0})[bucket] = part
+                    events.append(
+                        NewTransfer(
+                            chart.transfer_id(
+                                "line-write-off", f"{line_id}/{write_off_id}/{bucket}/{funder}"
+                            ),
+                            chart.account_id(LendingAccount.CREDIT_LOSSES, funder, line.currency),
+                            chart.account_id(kind, funder, line.currency),
+                            part,
+                            line.currency,
+                            int(LendingCode.LINE_WRITE_OFF),
+                        )
+                    )
+            self._line_accounts(uow, line)
+            if events:
+                _refuse_ledger(uow.create_transfers(_linked(events)), "write-off")
+            now = self._line_now(uow)
+            record = {
+                "on": on.isoformat(),
+                "reason": reason,
+                "written_off": {
+                    "fees": line.fees,
+                    "interest": line.interest,
+                    "principal": line.principal,
+                    "instalment_principal": line.instalment_principal,
+                },
+                "total": line.owed,
+                "by_funder": by_funder,
+            }
+            store.insert_transaction(
+                line_id,
+                txn_id,
+                "write_off",
+                line.owed,
+                on.isoformat(),
+                now,
+                digest=digest,
+                reference=write_off_id,
+                details=record,
+            )
+            store.update_line(replace(line, status="written_off", updated_at=now))
+            store.insert_notices(
+                [
+                    (
+                        line_id,
+                        f"notice/write-off/{write_off_id}",
+                        line.party_id,
+                        now,
+                        line_write_off_notice(
+                            line.party_id, line_id, on.isoformat(), line.days_past_due, line.owed
+                        ),
+                    )
+                ]
+            )
+        _log.info("credit line written off: %d minor units", line.owed)
+        return self._line_write_off(line_id, write_off_id, record)
+
+    @staticmethod
+    def _line_write_off(
+        line_id: str, write_off_id: str, record: dict[str, Any], replayed: bool = False
+    ) -> LineWriteOff:
+        return LineWriteOff(
+            line_id=line_id,
+            write_off_id=write_off_id,
+            on=record["on"],
+            reason=record["reason"],
+            written_off=dict(record["written_off"]),
+            total=record["total"],
+            by_funder={funder: dict(parts) for funder, parts in record["by_funder"].items()},
+            replayed=replayed,
+        )
+
+    # -- notices and the portfolio (read by LendingService) ------------------------------------
+
+    def _line_notices(self, party_id: str, limit: int) -> list[dict[str, Any]]:
+        with LineStore.reading(self.ledger) as store:
+            rows = store.notices_of(party_id, limit)
+        return [
+            {"notice_id": notice_id, "line_id": line_id, "at": at, **notice}
+            for line_id, notice_id, at, notice in rows
+        ]
+
+    def _line_portfolio(self, currency: str, lgd: Decimal) -> dict[str, Any]:
+        """The lines carried on the books by class and stage, with ECL from each line's
+        decision PD (its `credit_line` application's `pd_ppm`, read as a 12-month PD): stage 1
+        over twelve months, stage 2 over the line's behavioural life (`LINE_LIFE_MONTHS`, a
+        revolving line having no maturity), stage 3 one. EAD is everything owed; the undrawn
+        limit is not counted (the line can be frozen at once, and no conversion factor is
+        calibrated yet). Also the sub-ledger against the line receivables."""
+        with self.ledger.read(snapshot=True) as ledger_store:
+            store = LineStore(ledger_store.connection, ledger_store.backend)
+            groups = store.provision_groups(currency)
+            principal_owed, charges_owed = store.owed_totals(currency)
+            totals = ledger_store.posted_totals_by_code(
+                currency,
+                (int(LendingAccount.LINE_RECEIVABLE), int(LendingAccount.LINE_CHARGES_RECEIVABLE)),
+            )
+        by_tier: dict[str, dict[str, int]] = {}
+        by_stage: dict[int, dict[str, int]] = {}
+        for stage, tier, pd_ppm, count, exposure in groups:
+            tier_totals = by_tier.setdefault(tier, {"lines": 0, "exposure": 0})
+            tier_totals["lines"] += count
+            tier_totals["exposure"] += exposure
+            stage_totals = by_stage.setdefault(stage, {"lines": 0, "exposure": 0, "ecl": 0})
+            stage_totals["lines"] += count
+            stage_totals["exposure"] += exposure
+            pd_12 = FALLBACK_PD_12_MONTH if pd_ppm is None else Decimal(pd_ppm) / 1_000_000
+            stage_totals["ecl"] += ecl(exposure, stage_pd(stage, pd_12, LINE_LIFE_MONTHS), lgd)
+        receivable = totals.get(int(LendingAccount.LINE_RECEIVABLE), (0, 0))
+        charges = totals.get(int(LendingAccount.LINE_CHARGES_RECEIVABLE), (0, 0))
+        ledger = {
+            "line_receivable": receivable[0] - receivable[1],
+            "line_charges_receivable": charges[0] - charges[1],
+            "sub_ledger_principal": principal_owed,
+            "sub_ledger_charges": charges_owed,
+        }
+        return {
+            "by_tier": by_tier,
+            "by_stage": {str(stage): totals for stage, totals in sorted(by_stage.items())},
+            "ecl_total": sum(totals["ecl"] for totals in by_stage.values()),
+            "ledger": ledger,
+            "ledger_agrees": ledger["line_receivable"] == principal_owed
+            and ledger["line_charges_receivable"] == charges_owed,
+        }

@@ -16,14 +16,22 @@ from typing import Any, Final
 
 from tianping.db.statements import Statements
 
-__all__ = ["LineRow", "LineStore", "LineTransaction", "PlanRow", "StatementRow"]
+__all__ = [
+    "BillStanding",
+    "LineRow",
+    "LineStore",
+    "LineTransaction",
+    "PlanRow",
+    "StatementRow",
+    "TransactionEntry",
+]
 
 _LINE_COLUMNS: Final = (
     "line_id, application_id, party_id, currency, partner_bank_id, bank_share_bps, "
     "credit_limit, rate_bps, statement_day, due_day_offset, min_payment_bps, min_payment_floor, "
     "status, fees, interest, principal, instalment_principal, bank_fees, bank_interest, "
     "bank_principal, bank_instalment_principal, opened_on, next_statement_on, created_at, "
-    "updated_at"
+    "updated_at, days_past_due, tier, stage, frozen_reason"
 )
 _STATEMENT_COLUMNS: Final = (
     "line_id, statement_date, cycle_start, due_date, previous_balance, purchases, payments, "
@@ -66,6 +74,18 @@ class LineRow:
     next_statement_on: str
     created_at: int
     updated_at: int
+    # Kept by the classification run (migration 0014): days past due from the oldest unpaid
+    # minimum payment, the five-tier class and the expected-loss stage.
+    days_past_due: int = 0
+    tier: str = "normal"
+    stage: int = 1
+    # Why a frozen line is frozen: `operator`, `consent_withdrawn` or `past_due`.
+    frozen_reason: str | None = None
+
+    @property
+    def charges(self) -> int:
+        """Interest and fees owed (all of them billed: charges arise only on statements)."""
+        return self.fees + self.interest
 
     @property
     def owed(self) -> int:
@@ -122,6 +142,30 @@ class PlanRow:
     created_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionEntry:
+    """One line transaction as its holder reads it, page by page."""
+
+    txn_id: str
+    kind: str
+    amount: int
+    on_date: str
+    reference: str | None
+    details: dict[str, Any]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BillStanding:
+    """A statement whose due date has passed, with what was credited to the line after it."""
+
+    line_id: str
+    statement_date: str
+    due_date: str
+    minimum_payment: int
+    credited_after: int
+
+
 def _statement(row: Sequence[Any]) -> StatementRow:
     values = list(row)
     values[11], values[12] = bool(values[11]), bool(values[12])
@@ -174,7 +218,7 @@ class LineStore(Statements):
 
     def insert_line(self, line: LineRow) -> None:
         self._execute(
-            f"INSERT INTO credit_lines ({_LINE_COLUMNS}) VALUES ({self._values(25)})",
+            f"INSERT INTO credit_lines ({_LINE_COLUMNS}) VALUES ({self._values(29)})",
             astuple(line),
         )
 
@@ -185,7 +229,8 @@ class LineStore(Statements):
             f"principal = {self.p}, instalment_principal = {self.p}, bank_fees = {self.p}, "
             f"bank_interest = {self.p}, bank_principal = {self.p}, "
             f"bank_instalment_principal = {self.p}, next_statement_on = {self.p}, "
-            f"updated_at = {self.p} WHERE line_id = {self.p}",
+            f"updated_at = {self.p}, days_past_due = {self.p}, tier = {self.p}, "
+            f"stage = {self.p}, frozen_reason = {self.p} WHERE line_id = {self.p}",
             (
                 line.status,
                 line.fees,
@@ -198,15 +243,20 @@ class LineStore(Statements):
                 line.bank_instalment_principal,
                 line.next_statement_on,
                 line.updated_at,
+                line.days_past_due,
+                line.tier,
+                line.stage,
+                line.frozen_reason,
                 line.line_id,
             ),
         )
 
     def due_lines(self, day: str, limit: int) -> list[LineRow]:
-        """Lines (not closed) whose next statement is due on or before `day`, oldest first."""
+        """Lines (active or frozen: a closed line owes nothing, a written-off line is no longer
+        billed) whose next statement is due on or before `day`, oldest first."""
         rows = self._execute(
             f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE next_statement_on <= {self.p} "
-            "AND status <> 'closed' ORDER BY next_statement_on, line_id "
+            "AND status IN ('active', 'frozen') ORDER BY next_statement_on, line_id "
             f"LIMIT {self.p}",
             (day, limit),
         ).fetchall()
@@ -268,11 +318,11 @@ class LineStore(Statements):
         return [(row[0], int(row[1]), row[2]) for row in rows]
 
     def paid_after(self, line_id: str, after: str) -> int:
-        """Repayments and conversions into instalments dated after `after`."""
+        """Repayments, conversions into instalments and refunds dated after `after`."""
         row = self._execute(
             "SELECT COALESCE(SUM(amount), 0) FROM credit_line_transactions "
             f"WHERE line_id = {self.p} AND on_date > {self.p} "
-            "AND kind IN ('repayment', 'instalment_conversion')",
+            "AND kind IN ('repayment', 'instalment_conversion', 'refund')",
             (line_id, after),
         ).fetchone()
         return int(row[0])
@@ -353,3 +403,121 @@ class LineStore(Statements):
             f"UPDATE credit_line_plans SET instalments_billed = {self.p} WHERE plan_id = {self.p}",
             (billed, plan_id),
         )
+
+    # -- servicing (migration 0014) -----------------------------------------------------------
+
+    def lines_of_party(self, party_id: str, currency: str, limit: int) -> list[LineRow]:
+        """Every line the person has held in `currency`, closed ones too (a refund may come
+        after a line was closed)."""
+        rows = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE party_id = {self.p} "
+            f"AND currency = {self.p} ORDER BY created_at, line_id LIMIT {self.p}",
+            (party_id, currency, limit),
+        ).fetchall()
+        return [LineRow(*row) for row in rows]
+
+    def refunded_of(self, line_id: str, payment_id: str) -> int:
+        """What refunds of one payment have credited so far, to the line and the wallet."""
+        rows = self._execute(
+            "SELECT details FROM credit_line_transactions "
+            f"WHERE line_id = {self.p} AND kind = 'refund' AND reference = {self.p}",
+            (line_id, payment_id),
+        ).fetchall()
+        return sum(int(json.loads(row[0])["refunded"]) for row in rows)
+
+    def transactions_page(
+        self, line_id: str, after: tuple[int, str] | None, limit: int
+    ) -> list[TransactionEntry]:
+        """The line's transactions in the order they were written, after a (time, id) cursor."""
+        where = f"line_id = {self.p}"
+        parameters: list[Any] = [line_id]
+        if after is not None:
+            where += f" AND (at > {self.p} OR (at = {self.p} AND txn_id > {self.p}))"
+            parameters += [after[0], after[0], after[1]]
+        rows = self._execute(
+            "SELECT txn_id, kind, amount, on_date, reference, details, at "
+            f"FROM credit_line_transactions WHERE {where} ORDER BY at, txn_id LIMIT {self.p}",
+            (*parameters, limit),
+        ).fetchall()
+        return [
+            TransactionEntry(r[0], r[1], int(r[2]), r[3], r[4], dict(json.loads(r[5])), int(r[6]))
+            for r in rows
+        ]
+
+    def lines_to_classify(self, after: str, limit: int) -> list[LineRow]:
+        """Active and frozen lines after `after` in id order (a keyset page)."""
+        rows = self._execute(
+            f"SELECT {_LINE_COLUMNS} FROM credit_lines WHERE status IN ('active', 'frozen') "
+            f"AND line_id > {self.p} ORDER BY line_id LIMIT {self.p}",
+            (after, limit),
+        ).fetchall()
+        return [LineRow(*row) for row in rows]
+
+    def bills_past_due_date(
+        self, first: str, last: str, day: str, per_line: int
+    ) -> list[BillStanding]:
+        """For the lines with ids in [first, last] (one page), their latest `per_line`
+        statements whose due date is before `day`, each with everything credited to the line
+        (repayments, refunds, conversions) dated after its statement date: one statement for
+        the page, the credits summed by a correlated subquery on the (line, date) index."""
+        rows = self._execute(
+            "SELECT line_id, statement_date, due_date, minimum_payment, credited FROM ("
+            "SELECT s.line_id, s.statement_date, s.due_date, s.minimum_payment, "
+            "(SELECT COALESCE(SUM(t.amount), 0) FROM credit_line_transactions t "
+            "WHERE t.line_id = s.line_id AND t.on_date > s.statement_date "
+            "AND t.kind IN ('repayment', 'refund', 'instalment_conversion')) AS credited, "
+            "ROW_NUMBER() OVER (PARTITION BY s.line_id ORDER BY s.statement_date DESC) AS n "
+            "FROM credit_line_statements s "
+            f"WHERE s.line_id >= {self.p} AND s.line_id <= {self.p} AND s.due_date < {self.p}"
+            f") ranked WHERE n <= {self.p} ORDER BY line_id, statement_date",
+            (first, last, day, per_line),
+        ).fetchall()
+        return [BillStanding(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    def insert_notices(self, rows: Sequence[tuple[str, str, str, int, dict[str, Any]]]) -> None:
+        """(line, notice id, holder, time, notice); one already recorded under the same id is
+        kept as it is (a classification run again on the same day)."""
+        self._executemany(
+            "INSERT INTO credit_line_notices (line_id, notice_id, party_id, at, notice) "
+            f"VALUES ({self._values(5)}) ON CONFLICT DO NOTHING",
+            [
+                (line_id, notice_id, party_id, at, json.dumps(notice, sort_keys=True))
+                for line_id, notice_id, party_id, at, notice in rows
+            ],
+        )
+
+    def notices_of(self, party_id: str, limit: int) -> list[tuple[str, str, int, dict[str, Any]]]:
+        """(line, notice id, time, notice) of a holder's notices, oldest first."""
+        rows = self._execute(
+            "SELECT line_id, notice_id, at, notice FROM credit_line_notices "
+            f"WHERE party_id = {self.p} ORDER BY at, line_id, notice_id LIMIT {self.p}",
+            (party_id, limit),
+        ).fetchall()
+        return [(r[0], r[1], int(r[2]), dict(json.loads(r[3]))) for r in rows]
+
+    def provision_groups(self, currency: str) -> list[tuple[int, str, int | None, int, int]]:
+        """(stage, tier, decision PD in ppm, lines, exposure) of the lines still carried on
+        the books (active and frozen), grouped in one statement; exposure is everything owed."""
+        rows = self._execute(
+            "SELECT l.stage, l.tier, a.pd_ppm, COUNT(*), CAST(COALESCE(SUM(l.fees + l.interest "
+            "+ l.principal + l.instalment_principal), 0) AS BIGINT) FROM credit_lines l "
+            "LEFT JOIN loan_applications a ON a.application_id = l.application_id "
+            f"WHERE l.status IN ('active', 'frozen') AND l.currency = {self.p} "
+            "GROUP BY l.stage, l.tier, a.pd_ppm ORDER BY l.stage, l.tier, a.pd_ppm",
+            (currency,),
+        ).fetchall()
+        return [
+            (int(r[0]), r[1], None if r[2] is None else int(r[2]), int(r[3]), int(r[4]))
+            for r in rows
+        ]
+
+    def owed_totals(self, currency: str) -> tuple[int, int]:
+        """(principal including unbilled instalments, charges) owed on lines not written off:
+        what the line receivables should hold."""
+        row = self._execute(
+            "SELECT CAST(COALESCE(SUM(principal + instalment_principal), 0) AS BIGINT), "
+            "CAST(COALESCE(SUM(fees + interest), 0) AS BIGINT) FROM credit_lines "
+            f"WHERE status <> 'written_off' AND currency = {self.p}",
+            (currency,),
+        ).fetchone()
+        return int(row[0]), int(row[1])

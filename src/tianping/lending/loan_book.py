@@ -44,6 +44,8 @@ __all__ = [
     "ecl",
     "funder_parts",
     "horizon_pd",
+    "line_class_change_notice",
+    "line_write_off_notice",
     "stage_pd",
     "tier_rank",
     "write_off_notice",
@@ -177,6 +179,22 @@ NOTICE_REASONS: Final[Mapping[str, tuple[str, str]]] = {
         "The lender wrote the loan off as uncollectable; the debt is still owed",
         "贷款已作为损失核销, 债务仍需偿还",
     ),
+    "N-LINE-MINIMUM-OVERDUE": (
+        "A minimum payment on the credit line is {days} days past its due date",
+        "信用额度的最低还款额已逾期{days}天",
+    ),
+    "N-LINE-CLASS-WORSENED": (
+        "The credit line's risk class changed from {from_tier} to {to_tier}",
+        "信用额度风险分类由{from_tier_zh}调整为{to_tier_zh}",
+    ),
+    "N-LINE-FROZEN": (
+        "The line takes no new purchases until the overdue minimum payments are paid",
+        "在逾期最低还款额还清前, 该额度暂停使用",
+    ),
+    "N-LINE-WRITTEN-OFF": (
+        "The lender wrote the credit line off as uncollectable; the debt is still owed",
+        "信用额度欠款已作为损失核销, 债务仍需偿还",
+    ),
 }
 _TIER_ZH: Final = {
     "normal": "正常",
@@ -247,6 +265,52 @@ def write_off_notice(
         "reasons": [
             _reason("N-PAYMENT-OVERDUE", days=days_past_due),
             _reason("N-WRITTEN-OFF"),
+        ],
+        "review_path": _review_path(party_id),
+    }
+
+
+def line_class_change_notice(
+    party_id: str, line_id: str, day: str, from_tier: str, to_tier: str, days_past_due: int
+) -> dict[str, Any]:
+    """The notice of a credit line moving into a worse class: the overdue minimum, the new
+    class, that the line is frozen meanwhile, and the review path. No penalty-interest reason:
+    the line product charges none (see `line_service`)."""
+    return {
+        "notice": "class_worsened",
+        "line_id": line_id,
+        "day": day,
+        "from_tier": from_tier,
+        "to_tier": to_tier,
+        "days_past_due": days_past_due,
+        "reasons": [
+            _reason("N-LINE-MINIMUM-OVERDUE", days=days_past_due),
+            _reason(
+                "N-LINE-CLASS-WORSENED",
+                from_tier=from_tier,
+                to_tier=to_tier,
+                from_tier_zh=_TIER_ZH[from_tier],
+                to_tier_zh=_TIER_ZH[to_tier],
+            ),
+            _reason("N-LINE-FROZEN"),
+        ],
+        "review_path": _review_path(party_id),
+    }
+
+
+def line_write_off_notice(
+    party_id: str, line_id: str, day: str, days_past_due: int, remaining: int
+) -> dict[str, Any]:
+    """The notice of a credit line written off: the debt stays owed, and the review path."""
+    return {
+        "notice": "written_off",
+        "line_id": line_id,
+        "day": day,
+        "days_past_due": days_past_due,
+        "still_owed": remaining,
+        "reasons": [
+            _reason("N-LINE-MINIMUM-OVERDUE", days=days_past_due),
+            _reason("N-LINE-WRITTEN-OFF"),
         ],
         "review_path": _review_path(party_id),
     }

@@ -119,6 +119,9 @@ from tianping.lending.store import (
     LoanRow,
     new_loan,
 )
+from tianping.lending.sweep import check_sweep_bps
+from tianping.lending.sweep_service import TakingsSweeps
+from tianping.lending.sweep_store import SweepStore
 from tianping.payments import chart as payments_chart
 from tianping.payments.model import local_date
 from tianping.rules.model import Outcome
@@ -190,7 +193,8 @@ class CreditScorer(Protocol):
 
 class ConsentLookup(Protocol):
     """Whether a person's live consents let a service run (the identity context's privacy
-    service is one)."""
+    service is one). Credit lines pass `uow=` too when the lookup takes it, to read the
+    consent inside a draw's or a statement run's own transaction."""
 
     def service_available(self, party_id: str, service: str) -> Any: ...
 
@@ -243,9 +247,10 @@ class BureauAccess:
         }
 
 
-class LendingService(CreditLines):
+class LendingService(CreditLines, TakingsSweeps):
     """Lending over one ledger, under one rules service; the credit-line use cases come from
-    `CreditLines` (line_service.py)."""
+    `CreditLines` (line_service.py), the daily sweep of SME loans from `TakingsSweeps`
+    (sweep_service.py)."""
 
     def __init__(
         self,
@@ -649,12 +654,17 @@ class LendingService(CreditLines):
 
     # -- acceptance and disbursement ---------------------------------------------------------
 
-    def accept(self, application_id: str, loan_id: str) -> LoanRow:
-        """Take up an approved offer: the loan is booked and its principal paid to the wallet."""
+    def accept(self, application_id: str, loan_id: str, sweep_bps: int = 0) -> LoanRow:
+        """Take up an approved offer: the loan is booked and its principal paid to the wallet.
+
+        An SME loan may be taken up with a sweep: `sweep_bps` of each day's takings repays it
+        before settlement (`sweep_repayments`); other products take none (`sweep_invalid`)."""
+        check_sweep_bps(sweep_bps)
         with self._write() as (uow, store):
             existing = store.loan(loan_id)
             if existing is not None:
-                if existing.application_id != application_id:
+                agreed = SweepStore(uow.connection, uow.store.backend).sweep_bps(loan_id)
+                if existing.application_id != application_id or agreed != sweep_bps:
                     raise LendingRefusal("request_conflict", "the loan id is taken")
                 return existing
             found = store.application(application_id)
@@ -670,6 +680,10 @@ class LendingService(CreditLines):
                 raise LendingRefusal("application_not_approved", "only an approved offer is taken")
             if store.loan_for_application(application_id) is not None:
                 raise LendingRefusal("offer_taken", "the offer was already taken")
+            if sweep_bps and product != SME_PRODUCT:
+                raise LendingRefusal(
+                    "sweep_invalid", "only an SME loan is repaid from a sweep of takings"
+                )
             now = self._now(uow)
             on = local_date(now)
             funder = partner or PLATFORM
@@ -724,6 +738,8 @@ class LendingService(CreditLines):
                 product=product,
             )
             store.insert_loans([loan])
+            if sweep_bps:
+                SweepStore(uow.connection, uow.store.backend).set_sweep_bps(loan_id, sweep_bps)
             store.insert_instalments(
                 loan_id,
                 [
@@ -1050,6 +1066,7 @@ class LendingService(CreditLines):
             "ledger_agrees": ledger["loan_receivable"] == principal_owed
             and ledger["interest_receivable"] == interest_owed
             and funders_agree,
+            "credit_lines": self._line_portfolio(currency, loss_given_default),
         }
 
     @staticmethod
@@ -1537,15 +1554,22 @@ class LendingService(CreditLines):
     # -- notices and concentration ----------------------------------------------------------
 
     def notices(self, party_id: str, limit: int = NOTICES_PAGE_MAX) -> list[dict[str, Any]]:
-        """A borrower's adverse-change notices (a worse class, a write-off), oldest first."""
+        """A borrower's adverse-change notices (a worse class, a write-off) about its loans and
+        its credit lines in one list, oldest first: each source gives its oldest `limit`, and
+        the merge keeps the oldest `limit` of both."""
         if type(limit) is not int or not 1 <= limit <= NOTICES_PAGE_MAX:
             raise LendingRefusal("invalid_request", f"a page is 1 to {NOTICES_PAGE_MAX} notices")
         with LendingStore.reading(self.ledger) as store:
             rows = store.notices_of(party_id, limit)
-        return [
+        loans = [
             {"notice_id": event_id, "loan_id": loan_id, "at": at, **notice}
             for loan_id, event_id, at, notice in rows
         ]
+        merged = sorted(
+            loans + self._line_notices(party_id, limit),
+            key=lambda notice: (notice["at"], notice["notice_id"]),
+        )
+        return merged[:limit]
 
     def concentration_report(self, bank_id: str) -> dict[str, Any]:
         """A partner bank's co-lending balance with the platform against the L3 limits: at most

@@ -12,11 +12,14 @@ The amount is capped at `SME_RECEIPTS_MULTIPLE` times the mean monthly receipts 
 organisation, the 2024 draft's business cap). The loan is paid into, and repaid from, the
 merchant's settlement account on the ledger (its merchant payable), never a person's wallet;
 a repayment may take only what that account holds beyond the takings its next settlement pays
-out, so a repayment can never make a settlement fail.
+out, so a repayment can never make a settlement fail. A loan taken up with a sweep
+(`tianping.lending.sweep`) is also repaid each day from a share of the day's takings, which
+payments releases from that day's settlement first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -24,6 +27,7 @@ from tianping.payments.cash_flow import MerchantCashFlowProfile
 
 if TYPE_CHECKING:
     from tianping.ledger.service import LedgerWrite
+    from tianping.payments.payout_store import TakingsRelease
 
 __all__ = [
     "SME_PRODUCT",
@@ -61,6 +65,26 @@ class AcquiringData(Protocol):
     def merchant_free_balance(
         self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
     ) -> int: ...
+
+    # The sweep (`sweep_service.py`): a day's takings per merchant, and the share of them a
+    # repayment takes, released from that day's settlement first (and given back if the
+    # repayment does not happen).
+    def merchant_day_takings(
+        self, business_date: str, merchant_ids: Sequence[str], currency: str = "CNY"
+    ) -> dict[str, int]: ...
+
+    def takings_release(self, release_id: str) -> TakingsRelease | None: ...
+
+    def release_takings(
+        self,
+        release_id: str,
+        merchant_id: str,
+        business_date: str,
+        amount: int,
+        currency: str = "CNY",
+    ) -> TakingsRelease: ...
+
+    def restore_takings(self, release_id: str) -> TakingsRelease: ...
 
 
 def receipts_cap(profile: MerchantCashFlowProfile) -> int:

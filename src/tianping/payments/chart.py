@@ -69,6 +69,10 @@ class TransferCode(IntEnum):
     MERCHANT_SETTLEMENT = 131
     MERCHANT_FEE = 132
     FEE_SWEEP = 133
+    # A merchant's free balance paid out to its own bank account: the hold on its payable, and
+    # the cash leaving the reserve through the clearing house once the bank confirms.
+    MERCHANT_PAYOUT = 141
+    MERCHANT_PAYOUT_SETTLED = 142
 
 
 # Liabilities to customers and merchants may never be overdrawn; every one keeps its history.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from tianping.ledger.service import LedgerWrite
 
-__all__ = ["CreditDraw", "CreditFundingRefused", "CreditLineFunding"]
+__all__ = ["CreditDraw", "CreditFundingRefused", "CreditLineFunding", "CreditRefund"]
 
 
 class CreditFundingRefused(Exception):
@@ -44,10 +44,33 @@ class CreditDraw:
     at: int
 
 
+@dataclass(frozen=True, slots=True)
+class CreditRefund:
+    """Return `amount` of a payment drawn on the payer's credit line, taken from the merchant's
+    ledger account (`merchant_account`, the account the draw credited)."""
+
+    refund_id: str
+    payment_id: str
+    payer_id: str
+    merchant_account: int
+    amount: int
+    currency: str
+    on: date
+    at: int
+
+
 class CreditLineFunding(Protocol):
     """Funds a merchant payment from the payer's credit line, in the caller's unit of work."""
 
     def fund_payment(self, uow: LedgerWrite, draw: CreditDraw) -> int:
         """Draw on the line and pay the merchant; returns the id of the ledger transfer that
         credits the merchant (the payment's transfer). Raises `CreditFundingRefused`."""
+        ...
+
+    def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
+        """Reverse (part of) a draw for a merchant refund, in the refund's unit of work: the
+        merchant's account is debited and the line credited (any excess over what is owed on
+        the line goes to the payer's wallet); returns the id of the refund's first transfer.
+        Raises `CreditFundingRefused` (`credit_line_not_found` when the payment was not drawn
+        on a line, `merchant_funds_insufficient`, ...) before the unit of work is unusable."""
         ...

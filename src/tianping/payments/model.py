@@ -27,6 +27,7 @@ __all__ = [
     "RefundOutcome",
     "check_id",
     "local_date",
+    "settlement_split",
 ]
 
 # One payment moves at most 10^12 minor units (ten billion yuan): far beyond any retail payment,
@@ -72,6 +73,20 @@ def check_amount(amount: object, currency: object) -> tuple[int, str]:
     if not isinstance(currency, str) or currency not in ACTIVE_CURRENCIES:
         raise PaymentError("currency_invalid", "the currency is not an ISO 4217 code")
     return amount, currency
+
+
+def settlement_split(kept: int, discount_bps: int, swept: int = 0) -> tuple[int, int]:
+    """(fee, net) of settling a day's takings `kept` (payments less refunds) of which a loan
+    sweep took `swept` already.
+
+    The discount is charged on all the takings, rounded half up to the fen in integers
+    ((kept * bps + 5000) // 10000); the net is the rest less what was swept. Together they never
+    take more from the merchant's payable than the takings less the swept part: should a refund
+    after the sweep leave too little for the whole fee, the fee gives way (the platform forgoes
+    it) rather than the payable being overdrawn."""
+    fee = (kept * discount_bps + 5_000) // 10_000
+    fee = min(fee, max(0, kept - swept))
+    return fee, max(0, kept - fee - swept)
 
 
 def local_date(at_ns: int) -> date:

@@ -63,7 +63,12 @@ from tianping.payments.clearing import (
     SettlementFile,
     business_date_of,
 )
-from tianping.payments.funding import CreditDraw, CreditFundingRefused, CreditLineFunding
+from tianping.payments.funding import (
+    CreditDraw,
+    CreditFundingRefused,
+    CreditLineFunding,
+    CreditRefund,
+)
 from tianping.payments.model import (
     COMMANDS_PER_BATCH_MAX,
     FUNDING_SOURCES,
@@ -74,6 +79,7 @@ from tianping.payments.model import (
     check_amount,
     check_id,
     local_date,
+    settlement_split,
 )
 from tianping.payments.payment_codes import (
     SLOT_COUNT,
@@ -82,6 +88,8 @@ from tianping.payments.payment_codes import (
     new_payment_code_credential,
     verify_payment_code,
 )
+from tianping.payments.payout_store import PayoutStore
+from tianping.payments.payouts import PAYOUT_DIRECTION, MerchantPayouts
 from tianping.payments.qr import MerchantQr, encode_merchant_qr, parse_merchant_qr
 from tianping.payments.reconciliation import LedgerRailEntry, ReconciliationReport, reconcile
 from tianping.payments.risk.features import FeatureState, PaymentContext
@@ -211,8 +219,9 @@ class _Batch:
     blocklist: dict[str, Any] = field(default_factory=dict)
 
 
-class PaymentsService:
-    """Payments over one ledger, under one rules service and one clearing house."""
+class PaymentsService(MerchantPayouts):
+    """Payments over one ledger, under one rules service and one clearing house; merchant
+    payouts and the takings a loan sweep releases come from `MerchantPayouts` (payouts.py)."""
 
     def __init__(
         self,
@@ -1227,33 +1236,17 @@ class PaymentsService:
                 )
             assert payment.transfer_id is not None
             original = uow.store.fetch_transfers([payment.transfer_id]).get(payment.transfer_id)
-            if original is None or original.code != TransferCode.MERCHANT_PAYMENT:
-                # A payment drawn on a credit line is refunded to the line, through lending,
-                # which is not built yet; reversing its transfer would bypass the line's books.
-                raise PaymentError(
-                    "refund_not_allowed", "a payment made on credit is not refunded here yet"
+            if original is None:
+                raise PaymentError("refund_not_allowed", "the payment's transfer is missing")
+            if original.code != TransferCode.MERCHANT_PAYMENT:
+                # A payment drawn on a credit line goes back to the line, through the lending
+                # context's port, in this unit of work: reversing the merchant transfer alone
+                # would bypass the line's books.
+                transfer_key = self._refund_on_credit(
+                    uow, refund_id, payment, original.credit_account_id, amount
                 )
-            transfer_key = chart.transfer_id("refund", refund_id)
-            # A reversal: the ledger swaps the original's accounts and refuses to reverse more
-            # than the original in total, whoever asks.
-            (result,) = uow.create_transfers(
-                [
-                    NewTransfer(
-                        transfer_key,
-                        amount=amount,
-                        currency=payment.currency,
-                        code=int(TransferCode.REFUND),
-                        reverses_id=payment.transfer_id,
-                    )
-                ]
-            )
-            if result is CreateTransferResult.exceeds_credits:
-                raise PaymentError(
-                    "merchant_funds_insufficient",
-                    "the merchant's unsettled takings do not cover the refund",
-                )
-            if result is not CreateTransferResult.ok:
-                raise PaymentError("ledger_refused", f"the refund was refused: {result.name}")
+            else:
+                transfer_key = self._refund_reversal(uow, refund_id, payment, amount)
             now = self._now(uow)
             store.insert_refund(refund_id, payment_id, amount, transfer_key, now)
             store.set_refunded(payment_id, payment.refunded + amount, now)
@@ -1266,6 +1259,62 @@ class PaymentsService:
                 transfer_key,
                 now,
             )
+
+    @staticmethod
+    def _refund_reversal(
+        uow: LedgerWrite, refund_id: str, payment: PaymentOutcome, amount: int
+    ) -> int:
+        assert payment.transfer_id is not None  # a completed payment has its transfer
+        transfer_key = chart.transfer_id("refund", refund_id)
+        # A reversal: the ledger swaps the original's accounts and refuses to reverse more
+        # than the original in total, whoever asks.
+        (result,) = uow.create_transfers(
+            [
+                NewTransfer(
+                    transfer_key,
+                    amount=amount,
+                    currency=payment.currency,
+                    code=int(TransferCode.REFUND),
+                    reverses_id=payment.transfer_id,
+                )
+            ]
+        )
+        if result is CreateTransferResult.exceeds_credits:
+            raise PaymentError(
+                "merchant_funds_insufficient",
+                "the merchant's unsettled takings do not cover the refund",
+            )
+        if result is not CreateTransferResult.ok:
+            raise PaymentError("ledger_refused", f"the refund was refused: {result.name}")
+        return transfer_key
+
+    def _refund_on_credit(
+        self,
+        uow: LedgerWrite,
+        refund_id: str,
+        payment: PaymentOutcome,
+        merchant_account: int,
+        amount: int,
+    ) -> int:
+        if self.credit_line is None:
+            raise PaymentError("refund_not_allowed", "credit lines are not offered here")
+        now = self._now(uow)
+        try:
+            return self.credit_line.refund_payment(
+                uow,
+                CreditRefund(
+                    refund_id=refund_id,
+                    payment_id=payment.payment_id,
+                    payer_id=payment.payer_id,
+                    merchant_account=merchant_account,
+                    amount=amount,
+                    currency=payment.currency,
+                    on=local_date(now),
+                    at=now,
+                ),
+            )
+        except CreditFundingRefused as refused:
+            raise PaymentError(refused.code, refused.message) from None
 
     # -- bank rails -------------------------------------------------------------------------
 
@@ -1372,17 +1421,25 @@ class PaymentsService:
                 updated_at=now,
             )
             store.insert_rail_request(row)
-        # The request is on record with its hold before the clearing house hears of it: a crash
-        # between the two leaves a hold that times out, never money the ledger does not know.
+        return self._submit_rail(row)
+
+    def _submit_rail(self, row: RailRow) -> RailRow:
+        """Send a request already on record with its hold to the clearing house.
+
+        The request is on record with its hold before the clearing house hears of it: a crash
+        between the two leaves a hold that times out, never money the ledger does not know. A
+        merchant payout travels as a withdrawal: to the clearing house both are money leaving
+        the reserve for a bank account.
+        """
         submission = self.clearing.submit(
             RailRequest(
-                request_id,
-                "top_up" if direction == "top_up" else "withdrawal",
-                bank_id,
+                row.request_id,
+                "top_up" if row.direction == "top_up" else "withdrawal",
+                row.bank_id,
                 row.card_token,
-                amount,
-                currency,
-                now // NS,
+                row.amount,
+                row.currency,
+                row.created_at // NS,
             )
         )
         if not submission.accepted:
@@ -1390,7 +1447,7 @@ class PaymentsService:
             return replace(row, state="refused", outcome_code=submission.refusal_code)
         with self._write() as (uow, store):
             store.update_rail(
-                request_id, "submitted", submission.clearing_reference, None, self._now(uow)
+                row.request_id, "submitted", submission.clearing_reference, None, self._now(uow)
             )
         return replace(row, clearing_reference=submission.clearing_reference)
 
@@ -1424,11 +1481,11 @@ class PaymentsService:
                 debit, credit = (
                     (reserve, clearing_id) if row.direction == "top_up" else (clearing_id, reserve)
                 )
-                code_settled = (
-                    TransferCode.TOP_UP_SETTLED
-                    if row.direction == "top_up"
-                    else TransferCode.WITHDRAWAL_SETTLED
-                )
+                code_settled = {
+                    "top_up": TransferCode.TOP_UP_SETTLED,
+                    "withdrawal": TransferCode.WITHDRAWAL_SETTLED,
+                    PAYOUT_DIRECTION: TransferCode.MERCHANT_PAYOUT_SETTLED,
+                }[row.direction]
                 events.append(
                     NewTransfer(
                         chart.transfer_id("rail-settle", row.request_id),
@@ -1543,11 +1600,12 @@ class PaymentsService:
         settlement = settlement or self.clearing.settlement_file(business_date)
         with self._read() as store:
             rows = store.rail_requests_on(business_date, 1_000_000)
+        # A merchant payout is a withdrawal in the clearing house's file (see `_submit_rail`).
         entries = [
             LedgerRailEntry(
                 request_id=row.request_id,
                 clearing_reference=row.clearing_reference,
-                direction=row.direction,  # type: ignore[arg-type]
+                direction="top_up" if row.direction == "top_up" else "withdrawal",
                 amount_minor=row.amount,
                 currency=row.currency,
                 state=(
@@ -1571,6 +1629,12 @@ class PaymentsService:
         Per merchant: the fee moves from its payable to fee income and the fee's cash from the
         reserve to the platform's own account; the net moves from its payable out through the
         clearing house, and its cash from the reserve. Settling a day again pays nothing twice.
+
+        The part of the day's takings a loan sweep released for a repayment (run before this,
+        see `MerchantPayouts`) is not paid out: the net is the takings less the fee and that
+        part (so the row's gross - refunds - fee - net is what the sweep took). A refund that
+        lands between the sweep and this run lowers the fee before the payable is overdrawn:
+        settlement never takes more than the day's takings less the released part.
         """
         settlements = []
         with self._write() as (uow, store):
@@ -1588,10 +1652,10 @@ class PaymentsService:
                 gross = sum(amount for _, amount, _, _ in rows)
                 refunds = sum(refunded for _, _, refunded, _ in rows)
                 kept = gross - refunds
-                # The discount is charged on what the merchant keeps, rounded half up to the
-                # fen, in integers: (kept * bps + 5000) // 10000.
-                fee = (kept * merchant.discount_bps + 5_000) // 10_000
-                net = kept - fee
+                swept = PayoutStore(uow.connection, uow.store.backend).released(
+                    merchant.merchant_id, merchant.currency, business_date
+                )
+                fee, net = settlement_split(kept, merchant.discount_bps, swept)
                 settlement_id = f"stl:{merchant.merchant_id}:{business_date}"
                 currency = merchant.currency
                 payout = chart.clearing_account("merchant-payout", currency)
@@ -1762,22 +1826,6 @@ class PaymentsService:
             payers,
             None if first_receipt is None else str(first_receipt)[:7],
         )
-
-    def merchant_free_balance(
-        self, merchant_id: str, currency: str = "CNY", uow: LedgerWrite | None = None
-    ) -> int:
-        """What the merchant's payable holds beyond the takings its next settlement pays out
-        (loan proceeds, say): what may be debited without making a settlement fail. Read in
-        `uow` when given, so a caller debiting the account sees the balance it debits."""
-        account_id = chart.merchant_account(merchant_id, currency)
-        with self._write(uow) as (write, store):
-            self._merchant(store, merchant_id)
-            unsettled = store.merchant_unsettled_takings(merchant_id, currency)
-            account = write.store.fetch_accounts([account_id]).get(account_id)
-        if account is None:
-            raise PaymentError("merchant_not_found", "no merchant is registered with this id")
-        available = account.credits_posted - account.debits_posted - account.debits_pending
-        return max(0, available - unsettled)
 
     # -- reporting --------------------------------------------------------------------------
 
