@@ -137,6 +137,14 @@ def test_default_notices_write_off_and_recovery(world: tuple[IdentityApi, Custom
     assert review.status_code == 201, review.text
     book = ok(_operator(api, "GET", "/portfolio"))
     assert book["by_tier"]["loss"]["loans"] == 1 and book["ledger_agrees"]
+    # Each funder's receivables against its positions in the sub-ledger (70 %, rounded down).
+    by_bank = book["ledger_by_funder"][bank]
+    assert by_bank["loan_receivable"] == by_bank["sub_ledger_principal"] == 3_500_00
+    assert (
+        by_bank["interest_receivable"]
+        == by_bank["sub_ledger_interest"]
+        == (owed["accrued_interest"] * 7 // 10 + owed["penalty_due"] * 7 // 10)
+    )
     # Stage 3: PD one, LGD 45 %, EAD everything owed, rounded half up once.
     assert book["by_stage"]["3"]["ecl"] == (book["by_stage"]["3"]["exposure"] * 45 + 50) // 100
     # Only the operator writes off; the borrower cannot.
@@ -169,13 +177,23 @@ def test_default_notices_write_off_and_recovery(world: tuple[IdentityApi, Custom
         == 403
     )
     booked = ok(_operator(api, "POST", "/loans/loan-d/recoveries", recovery))
+    # By the waterfall it settles the penalty interest, the interest and part of the principal;
+    # the bank recovers the change of its position (70 %, rounded down) in each of them.
+    left = 1_000_00
+    bank_part = 0
+    for bucket in ("penalty_due", "accrued_interest", "outstanding_principal"):
+        owed_in_bucket = owed[bucket]
+        paid = min(left, owed_in_bucket)
+        bank_part += owed_in_bucket * 7 // 10 - (owed_in_bucket - paid) * 7 // 10
+        left -= paid
     assert booked["recovered"] == 1_000_00 and booked["by_funder"] == {
-        bank: 700_00,
-        PLATFORM: 300_00,
+        bank: bank_part,
+        PLATFORM: 1_000_00 - bank_part,
     }
     assert ok(_operator(api, "POST", "/loans/loan-d/recoveries", recovery))["replayed"] is True
     recoveries = [-_balance(api, LendingAccount.RECOVERIES, funder) for funder in (bank, PLATFORM)]
-    assert recoveries == [700_00, 300_00]
+    assert recoveries == [bank_part, 1_000_00 - bank_part]
+    assert abs(bank_part - 700_00) <= 3  # within a unit per bucket of the pro-rata share
     book = ok(_operator(api, "GET", "/portfolio"))
     assert book["by_stage"] == {} and book["ledger_agrees"]
     assert book["ledger"]["loan_receivable"] == 0 == book["ledger"]["sub_ledger_principal"]

@@ -1,5 +1,5 @@
-"""Loan-book quality, pure: the penalty surcharge, funder splits, PDs by horizon and stage, and
-adverse-change notices."""
+"""Loan-book quality, pure: the penalty surcharge, funders' parts of a flow, PDs by horizon and
+stage, and adverse-change notices."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tianping.lending.loan_book import (
     class_change_notice,
     daily_penalty,
     ecl,
-    funder_split,
+    funder_parts,
     horizon_pd,
     stage_pd,
     tier_rank,
@@ -50,12 +50,19 @@ def test_a_daily_penalty_rounds_down_and_matches_the_surcharge_rate() -> None:
         daily_penalty(-1, 1_800, PenaltySurcharge(1, 2))
 
 
-def test_a_co_lent_amount_splits_exactly_and_the_platform_keeps_its_own() -> None:
-    assert funder_split(1_001, 7_000, "bank-7", "platform") == {"bank-7": 701, "platform": 300}
-    assert funder_split(1_001, 0, "platform", "platform") == {"platform": 1_001}
-    assert funder_split(0, 7_000, "bank-7", "platform") == {"bank-7": 0, "platform": 0}
+def test_a_flow_gives_the_bank_the_change_of_its_position() -> None:
+    # Disbursing 10.01: the bank's position is floor(70 % of 1,001) = 700, the platform's 301.
+    assert funder_parts(0, 1_001, 7_000, "bank-7", "platform") == {"bank-7": 700, "platform": 301}
+    # Repaying 1 of it: 70 % of 1,000 is 700 exactly, so the bank's position does not move.
+    assert funder_parts(1_001, 1_000, 7_000, "bank-7", "platform") == {"bank-7": 0, "platform": 1}
+    # Paying the rest takes each funder's holding to zero.
+    assert funder_parts(1_000, 0, 7_000, "bank-7", "platform") == {"bank-7": 700, "platform": 300}
+    assert funder_parts(0, 1_001, 0, "platform", "platform") == {"platform": 1_001}
+    assert funder_parts(5, 5, 7_000, "bank-7", "platform") == {"bank-7": 0, "platform": 0}
     with pytest.raises(InvalidLendingInput):
-        funder_split(1, 10_001, "bank-7", "platform")
+        funder_parts(0, 1, 10_001, "bank-7", "platform")
+    with pytest.raises(InvalidLendingInput):
+        funder_parts(-1, 1, 7_000, "bank-7", "platform")
 
 
 def test_pds_by_horizon_and_stage() -> None:

@@ -22,8 +22,17 @@ to the platform, the party whose minimum share the rules protect.
 Splitting period by period and summing can differ from splitting the period total, because each
 split rounds on its own. For n flows the difference in either party's sum is at most
 floor(n / 2) minor units (`split_drift_bound`; the property tests check it and show it is
-reached). Reconciliations between the bank and the platform should therefore compare sums of
-per-flow splits, which both sides compute identically, and not re-split totals.
+reached). That is why `split` serves reports of a period's flows (`split_flows`) and not the
+ledger's positions in a loan.
+
+A loan's positions do not use per-flow splits. Each funder holds a function of each balance of
+the loan (principal, interest, penalty interest, fees): the bank `bank_position(balance)` =
+balance x bank share // 10000 (floor), the platform the rest. A flow that moves a balance from x
+to y gives the bank the change in its position, `|f(x) - f(y)|`, and the platform the rest of
+the change (`position_change`). Because f is monotone both parts are non-negative, they add up
+to the flow exactly, and a balance that reaches zero leaves each funder holding exactly zero:
+nothing drifts, however many flows the loan sees, and a funder is never asked for a unit it
+does not hold. The part of a flow is within one unit of its pro-rata share (floor differences).
 
 Pure: standard library and `tianping.ledger.money` only. Amounts are integer minor units of one
 currency, named by its ISO code.
@@ -55,8 +64,10 @@ __all__ = [
     "ConcentrationReport",
     "PeriodSplit",
     "Split",
+    "bank_position",
     "basis_points_of",
     "concentration",
+    "position_change",
     "split",
     "split_drift_bound",
     "split_flows",
@@ -232,6 +243,31 @@ def split_drift_bound(flow_count: int) -> int:
     """
     count = _require_int("flow_count", flow_count, 0, AMOUNT_MINOR_MAX)
     return count // 2
+
+
+def bank_position(balance: int, bank_share_bps: int) -> int:
+    """What the bank holds of one balance of a loan it co-funds: the balance times its share,
+    rounded down. The platform holds `balance - bank_position(balance)`.
+
+    Floor on non-negative integers, which both databases compute identically (`balance *
+    bank_share_bps / 10000` in SQL truncates, and truncation is floor here), so the ledger's
+    receivables and the loan sub-ledger can be compared funder by funder to the minor unit.
+    """
+    amount = _require_int("balance", balance, 0, AMOUNT_MINOR_MAX)
+    share = _require_int("bank_share_bps", bank_share_bps, 0, BASIS_POINTS)
+    return amount * share // BASIS_POINTS
+
+
+def position_change(before: int, after: int, bank_share_bps: int) -> Split:
+    """The two parts of a flow that moves one balance of a loan from `before` to `after` (a
+    disbursement, a day's interest, a repayment bucket, a write-off, a recovery): the bank's is
+    the change of its position, the platform's the rest. Both are non-negative whichever way
+    the balance moves, they add up to `|after - before|`, and after any sequence of flows each
+    funder holds exactly its position of the balance (zero when the balance is zero).
+    """
+    low, high = sorted((before, after))
+    bank = bank_position(high, bank_share_bps) - bank_position(low, bank_share_bps)
+    return Split(bank=bank, platform=high - low - bank)
 
 
 @dataclass(frozen=True, slots=True)

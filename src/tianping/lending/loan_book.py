@@ -1,6 +1,6 @@
-"""Loan-book quality, pure: the terms of the daily penalty accrual, funder splits of a written-off
-balance, probabilities of default calibrated from each loan's own decision, and the adverse-change
-notices a borrower receives.
+"""Loan-book quality, pure: the terms of the daily penalty accrual, each funder's part of a flow
+that moves a loan's balance, probabilities of default calibrated from each loan's own decision,
+and the adverse-change notices a borrower receives.
 
 Standard library (and the lending domain's pure modules) only; money is integer minor units,
 rates and probabilities are `Decimal`.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Any, Final
 
-from tianping.ledger.money import allocate
+from tianping.lending.colending import position_change
 from tianping.lending.schedules import DECIMAL_PRECISION, InvalidLendingInput, round_half_up
 from tianping.lending.servicing import PENALTY_UPLIFT_DEFAULT, RiskTier, penalty_rate
 
@@ -39,11 +39,10 @@ __all__ = [
     "NOTICE_REASONS",
     "PENALTY_DENOMINATOR_MAX",
     "PenaltySurcharge",
-    "bounded_split",
     "class_change_notice",
     "daily_penalty",
     "ecl",
-    "funder_split",
+    "funder_parts",
     "horizon_pd",
     "line_class_change_notice",
     "line_frozen_notice",
@@ -97,48 +96,24 @@ def daily_penalty(overdue_principal: int, rate_bps: int, surcharge: PenaltySurch
     )
 
 
-def funder_split(amount: int, bank_share_bps: int, funder: str, platform: str) -> dict[str, int]:
-    """An amount split between the funding bank and the platform by the bank's share, largest
-    remainder: the parts add up to the amount exactly, each within one minor unit of its exact
-    share. A loan the platform funds alone gives it everything."""
-    if type(amount) is not int or amount < 0:
-        raise InvalidLendingInput("amount", "must be a non-negative int of minor units")
+def funder_parts(
+    before: int, after: int, bank_share_bps: int, funder: str, platform: str
+) -> dict[str, int]:
+    """The parts of a flow moving one balance of a loan from `before` to `after`, by funder:
+    the bank's is the change of its position in the balance (`colending.position_change`), the
+    platform's the rest. So what each funder holds of the loan is always its position of each
+    balance, never drifting by a unit however many flows the loan sees, and a balance paid or
+    written off to zero takes each funder's holding to exactly zero. A loan the platform funds
+    alone gives it everything."""
+    for name, value in (("before", before), ("after", after)):
+        if type(value) is not int or value < 0:
+            raise InvalidLendingInput(name, "must be a non-negative int of minor units")
     if type(bank_share_bps) is not int or not 0 <= bank_share_bps <= BASIS_POINTS:
         raise InvalidLendingInput("bank_share_bps", "must be 0 to 10000")
     if not bank_share_bps or funder == platform:
-        return {platform: amount}
-    bank, own = allocate(amount, [bank_share_bps, BASIS_POINTS - bank_share_bps])
-    return {funder: bank, platform: own}
-
-
-def bounded_split(parts: Mapping[str, int], held: Mapping[str, int]) -> dict[str, int]:
-    """Pro-rata parts moved, unit by unit, so that no funder gives up more than it holds.
-
-    The ledger splits each flow (a day's accrual for the whole book, a repayment) between the
-    funders on its own, so what a funder holds of one loan can differ from its pro-rata share
-    of the loan's balance by a unit per flow (`colending.split_drift_bound`). Removing the
-    balance (a write-off) pro rata could then ask a funder's receivable for a unit it does not
-    have. This keeps the pro-rata parts where every funder holds them, and otherwise moves the
-    excess to the funders with room, in name order; the parts still add up to the same total.
-    """
-    result = dict(parts)
-    excess = 0
-    for funder in sorted(result):
-        room = max(0, held.get(funder, 0))
-        if result[funder] > room:
-            excess += result[funder] - room
-            result[funder] = room
-    for funder in sorted(result):
-        if not excess:
-            break
-        room = max(0, held.get(funder, 0)) - result[funder]
-        moved = min(room, excess)
-        result[funder] += moved
-        excess -= moved
-    if excess:
-        # Nobody holds enough: the ledger will refuse, and the parts stay pro rata.
-        return dict(parts)
-    return result
+        return {platform: abs(after - before)}
+    parts = position_change(before, after, bank_share_bps)
+    return {funder: parts.bank, platform: parts.platform}
 
 
 # --------------------------------------------------------------------------- provisioning

@@ -17,7 +17,15 @@ Disbursement pays the borrower's wallet; each funder's share (the partner bank's
 the platform's at least 30%) is booked in its own loan receivable, and the cash behind the
 wallet credit enters the client-money reserve from the funder (the bank through the clearing
 house, the platform from its own account), so safeguarding stays whole. Repayment runs the
-other way, allocated by the product's waterfall and split between funders pro rata.
+other way, allocated by the product's waterfall.
+
+Funders' positions. Of every balance of a co-lent loan (principal, interest, penalty interest)
+the bank holds `colending.bank_position(balance)` (the balance times its share, rounded down)
+and the platform the rest, always: every flow that moves a balance (disbursement, each day's
+accrual, each repayment bucket, write-off, recovery) gives the bank the change of its position
+and the platform the rest (`loan_book.funder_parts`). So a funder's receivable never drifts from
+its position, a balance paid to zero leaves each funder holding zero, and `portfolio` checks
+every funder's receivables against the sum of its positions in the sub-ledger to the unit.
 """
 
 from __future__ import annotations
@@ -35,7 +43,6 @@ from typing import Any, Final, Protocol
 
 from tianping.identity import party_service
 from tianping.ledger.model import NewTransfer, TransferFlags
-from tianping.ledger.money import allocate
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.lending import chart
@@ -52,11 +59,10 @@ from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     LGD_DEFAULT,
     PenaltySurcharge,
-    bounded_split,
     class_change_notice,
     daily_penalty,
     ecl,
-    funder_split,
+    funder_parts,
     write_off_notice,
 )
 from tianping.lending.loan_book import (
@@ -333,9 +339,11 @@ class LendingService(CreditLines, TakingsSweeps):
 
         Set-based: one aggregate and one UPDATE over the whole book, then one ledger transfer
         per currency and funder (debit interest receivable, credit interest income; penalty
-        interest in a transfer of its own code), the group's interest split between the partner
-        bank and the platform by the loans' funding shares, largest remainder, so the general
-        ledger moves exactly what the sub-ledger accrued. Running the same day again accrues
+        interest in a transfer of its own code). The bank's part of a group's interest is the
+        sum over its loans of the change of the bank's position in each loan's accrued interest
+        (and likewise for penalty interest), computed by the same aggregate; the platform's is
+        the rest. So the general ledger moves exactly what the sub-ledger accrued, and each
+        funder's receivable stays its position in the book. Running the same day again accrues
         nothing more (each loan remembers the last day it accrued for).
         """
         label = day.isoformat()
@@ -357,7 +365,10 @@ class LendingService(CreditLines, TakingsSweeps):
             loans = sum(group.loans for group in groups)
             if accrued != loans:  # pragma: no cover - both statements see one snapshot
                 raise LendingRefusal("accrual_inconsistent", "the book changed during the accrual")
-            penalties = [replace(group, interest=group.penalty) for group in groups]
+            penalties = [
+                replace(group, interest=group.penalty, bank_interest=group.bank_penalty)
+                for group in groups
+            ]
             transfers = self._accrual_transfers(uow, label, groups) + self._accrual_transfers(
                 uow, label, penalties, "penalty", LendingCode.PENALTY_ACCRUAL
             )
@@ -388,9 +399,10 @@ class LendingService(CreditLines, TakingsSweeps):
     ) -> list[NewTransfer]:
         per_funder: dict[tuple[str, str], int] = {}
         for group in groups:
-            bank_part, platform_part = allocate(
-                group.interest, [group.bank_share_bps, 10_000 - group.bank_share_bps]
-            )
+            # The bank's part is the change of its positions (`AccrualGroup`); a group the
+            # platform funds alone has none, and all of it is the platform's.
+            bank_part = group.bank_interest if group.bank_share_bps else 0
+            platform_part = group.interest - bank_part
             for funder, amount in ((group.partner_bank_id, bank_part), (PLATFORM, platform_part)):
                 if amount:
                     key = (group.currency, funder)
@@ -698,7 +710,7 @@ class LendingService(CreditLines, TakingsSweeps):
             bank_share = 7_000 if partner else 0
             self.ensure_accounts(uow, currency, sorted({funder, PLATFORM}))
             wallet = self._disbursement_account(outcome.party_id, currency, product)
-            shares = self._shares(amount, bank_share, funder)
+            shares = self._shares(0, amount, bank_share, funder)
             events = []
             for index, (share_funder, share) in enumerate(shares):
                 source = (
@@ -795,11 +807,12 @@ class LendingService(CreditLines, TakingsSweeps):
         return payments_chart.merchant_account(loan.party_id, loan.currency)
 
     @staticmethod
-    def _shares(amount: int, bank_share: int, funder: str) -> list[tuple[str, int]]:
-        if not bank_share:
-            return [(PLATFORM, amount)]
-        bank, platform = allocate(amount, [bank_share, 10_000 - bank_share])
-        return [(funder, bank), (PLATFORM, platform)]
+    def _shares(before: int, after: int, bank_share: int, funder: str) -> list[tuple[str, int]]:
+        """Each funder's part of a flow moving a balance of a loan from `before` to `after`,
+        the bank first (`loan_book.funder_parts`); parts of zero are left out."""
+        parts = funder_parts(before, after, bank_share, funder, PLATFORM)
+        ordered = sorted(parts.items(), key=lambda item: item[0] == PLATFORM)
+        return [(name, part) for name, part in ordered if part]
 
     @staticmethod
     def _create_payment_clearing(uow: LedgerWrite, bank: str, currency: str) -> None:
@@ -848,7 +861,8 @@ class LendingService(CreditLines, TakingsSweeps):
 
     def repay(self, loan_id: str, payment_id: str, amount: int) -> RepaymentOutcome:
         """Repay from the borrower's wallet: fees, penalty interest, interest, then principal
-        (the default waterfall), each split between the funders by their shares. Paying more
+        (the default waterfall), each bucket split between the funders by the change of their
+        positions in it, so a payoff takes each funder's receivable to exactly zero. Paying more
         than is owed pays what is owed and reports the rest as overpayment, which stays in the
         wallet. The loan is first accrued up to today, so paying today's payoff quote
         (`quote_payoff`) closes it. Idempotent by `payment_id`."""
@@ -897,9 +911,10 @@ class LendingService(CreditLines, TakingsSweeps):
                 paid = allocation[bucket]
                 if not paid:
                     continue
-                for funder, share in self._shares(paid, loan.bank_share_bps, loan.partner_bank_id):
-                    if not share:
-                        continue
+                owed = balances.amount(bucket)
+                for funder, share in self._shares(
+                    owed, owed - paid, loan.bank_share_bps, loan.partner_bank_id
+                ):
                     key = f"{loan_id}/{payment_id}/{bucket.value}/{funder}"
                     sink = (
                         payments_chart.operating_account(loan.currency)
@@ -1011,6 +1026,11 @@ class LendingService(CreditLines, TakingsSweeps):
         commitment, so no conversion factor). The book is grouped in SQL by stage, class,
         decision PD and remaining instalments, and PD x LGD x EAD is rounded once per group.
         With `stage_pd`, one PD per stage is applied instead (the former collective method).
+
+        `ledger_agrees` checks the receivable accounts against the sub-ledger in total and, in
+        `ledger_by_funder`, each funder's: a bank's receivables must hold exactly the sum of
+        its positions (`colending.bank_position`) in each active loan's balances, the
+        platform's the rest.
         """
         loss_given_default = self.lgd if lgd is None else lgd
         with self.ledger.read(snapshot=True) as ledger_store:
@@ -1020,6 +1040,16 @@ class LendingService(CreditLines, TakingsSweeps):
             totals = ledger_store.posted_totals_by_code(
                 currency,
                 (int(LendingAccount.LOAN_RECEIVABLE), int(LendingAccount.INTEREST_RECEIVABLE)),
+            )
+            positions = self._funder_positions(
+                store.positions_by_funder(currency), store.funders(currency)
+            )
+            accounts = ledger_store.fetch_accounts(
+                [
+                    chart.account_id(kind, funder, currency)
+                    for funder in positions
+                    for kind in (LendingAccount.LOAN_RECEIVABLE, LendingAccount.INTEREST_RECEIVABLE)
+                ]
             )
         by_tier: dict[str, dict[str, int]] = {}
         by_stage: dict[int, dict[str, int]] = {}
@@ -1042,6 +1072,25 @@ class LendingService(CreditLines, TakingsSweeps):
                 )
         receivable = totals.get(int(LendingAccount.LOAN_RECEIVABLE), (0, 0))
         interest = totals.get(int(LendingAccount.INTEREST_RECEIVABLE), (0, 0))
+        by_funder: dict[str, dict[str, int]] = {}
+        for funder, (principal_held, interest_held) in sorted(positions.items()):
+            held = {}
+            for kind in (LendingAccount.LOAN_RECEIVABLE, LendingAccount.INTEREST_RECEIVABLE):
+                account = accounts.get(chart.account_id(kind, funder, currency))
+                held[kind] = (
+                    0 if account is None else account.debits_posted - account.credits_posted
+                )
+            by_funder[funder] = {
+                "loan_receivable": held[LendingAccount.LOAN_RECEIVABLE],
+                "interest_receivable": held[LendingAccount.INTEREST_RECEIVABLE],
+                "sub_ledger_principal": principal_held,
+                "sub_ledger_interest": interest_held,
+            }
+        funders_agree = all(
+            figures["loan_receivable"] == figures["sub_ledger_principal"]
+            and figures["interest_receivable"] == figures["sub_ledger_interest"]
+            for figures in by_funder.values()
+        )
         ledger = {
             "loan_receivable": receivable[0] - receivable[1],
             "interest_receivable": interest[0] - interest[1],
@@ -1056,10 +1105,31 @@ class LendingService(CreditLines, TakingsSweeps):
             "by_stage": {str(stage): totals for stage, totals in sorted(by_stage.items())},
             "ecl_total": sum(totals["ecl"] for totals in by_stage.values()),
             "ledger": ledger,
+            "ledger_by_funder": by_funder,
             "ledger_agrees": ledger["loan_receivable"] == principal_owed
-            and ledger["interest_receivable"] == interest_owed,
+            and ledger["interest_receivable"] == interest_owed
+            and funders_agree,
             "credit_lines": self._line_portfolio(currency, loss_given_default),
         }
+
+    @staticmethod
+    def _funder_positions(
+        rows: Sequence[tuple[str, int, int, int, int]], funders: Iterable[str]
+    ) -> dict[str, tuple[int, int]]:
+        """(principal, interest and penalty interest) each funder holds of the active book by
+        the invariant: a bank its positions (`LendingStore.positions_by_funder`), the platform
+        the rest of every loan. A funder without an active loan holds nothing."""
+        held: dict[str, tuple[int, int]] = {funder: (0, 0) for funder in funders}
+        held.setdefault(PLATFORM, (0, 0))
+        for bank, principal, bank_principal, interest, bank_interest in rows:
+            platform = held[PLATFORM]
+            held[PLATFORM] = (
+                platform[0] + principal - bank_principal,
+                platform[1] + interest - bank_interest,
+            )
+            own = held.get(bank, (0, 0))
+            held[bank] = (own[0] + bank_principal, own[1] + bank_interest)
+        return held
 
     # -- early repayment ------------------------------------------------------------------
 
@@ -1140,11 +1210,13 @@ class LendingService(CreditLines, TakingsSweeps):
         if interest == 0 and penalty == 0:
             return loan
         transfers: list[NewTransfer] = []
-        for purpose, code, accrued in (
-            ("accrual-to-date", LendingCode.ACCRUAL, interest),
-            ("penalty-to-date", LendingCode.PENALTY_ACCRUAL, penalty),
+        for purpose, code, held, accrued in (
+            ("accrual-to-date", LendingCode.ACCRUAL, loan.accrued_interest, interest),
+            ("penalty-to-date", LendingCode.PENALTY_ACCRUAL, loan.penalty_due, penalty),
         ):
-            parts = funder_split(accrued, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
+            parts = funder_parts(
+                held, held + accrued, loan.bank_share_bps, loan.partner_bank_id, PLATFORM
+            )
             for funder, part in sorted(parts.items()):
                 if part:
                     transfers.append(
@@ -1262,14 +1334,16 @@ class LendingService(CreditLines, TakingsSweeps):
         """Write a loan off (the operator): allowed once its class is loss or it is at least
         `write_off_dpd_threshold` days past due, else refused `write_off_not_allowed`.
 
-        Each funder's share of the principal (from loan receivable) and of the interest and
-        penalty interest (from interest receivable) goes to its credit losses, split pro rata
-        by largest remainder, so the parts add up to the loan's balances to the minor unit. No
-        allowance is booked on the ledger yet (the provision is reported by `portfolio`), so
-        the allowance used is zero and the whole balance is an impairment loss. The loan keeps
-        its balances as what remains written off (the debt is still owed, and recoveries are
-        counted against it); its status becomes written_off, an event records the write-off
-        and the borrower gets a notice with the review path. Idempotent by `write_off_id`.
+        Each funder's position in the principal (from loan receivable) and in the interest and
+        penalty interest (from interest receivable) goes to its credit losses: the bank's
+        `colending.bank_position` of each balance, the platform's the rest, which is exactly
+        what each holds of the loan, so the parts add up to the loan's balances and no
+        receivable is asked for more than it holds. No allowance is booked on the ledger yet
+        (the provision is reported by `portfolio`), so the allowance used is zero and the
+        whole balance is an impairment loss. The loan keeps its balances as what remains
+        written off (the debt is still owed, and recoveries are counted against it); its
+        status becomes written_off, an event records the write-off and the borrower gets a
+        notice with the review path. Idempotent by `write_off_id`.
         """
         if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
             raise LendingRefusal(
@@ -1307,16 +1381,22 @@ class LendingService(CreditLines, TakingsSweeps):
             amounts = write_off(balances, allowance_held=0)
             by_funder: dict[str, dict[str, int]] = {}
             transfers: list[NewTransfer] = []
-            for bucket_name, kind, amount in (
-                ("principal", LendingAccount.LOAN_RECEIVABLE, balances.principal),
+            for bucket_name, kind, written in (
+                ("principal", LendingAccount.LOAN_RECEIVABLE, (balances.principal,)),
                 (
                     "interest",
                     LendingAccount.INTEREST_RECEIVABLE,
-                    balances.interest + balances.penalty_interest,
+                    (balances.interest, balances.penalty_interest),
                 ),
             ):
-                parts = funder_split(amount, loan.bank_share_bps, loan.partner_bank_id, PLATFORM)
-                parts = bounded_split(parts, self._held(uow, kind, parts, loan.currency))
+                # Each funder's whole position in each balance: exactly what its receivable
+                # holds of this loan, so the receivables of a loan written off end at zero.
+                parts: dict[str, int] = {}
+                for amount in written:
+                    for funder, part in funder_parts(
+                        amount, 0, loan.bank_share_bps, loan.partner_bank_id, PLATFORM
+                    ).items():
+                        parts[funder] = parts.get(funder, 0) + part
                 for funder, part in sorted(parts.items()):
                     by_funder.setdefault(funder, {"principal": 0, "interest": 0})
                     by_funder[funder][bucket_name] = part
@@ -1371,18 +1451,6 @@ class LendingService(CreditLines, TakingsSweeps):
         return self._write_off_outcome(loan_id, write_off_id, record)
 
     @staticmethod
-    def _held(
-        uow: LedgerWrite, kind: LendingAccount, funders: Iterable[str], currency: str
-    ) -> dict[str, int]:
-        """What each funder's receivable of `kind` holds now (debits less credits)."""
-        ids = {chart.account_id(kind, funder, currency): funder for funder in funders}
-        found = uow.store.fetch_accounts(list(ids))
-        return {
-            funder: found[id_].debits_posted - found[id_].credits_posted if id_ in found else 0
-            for id_, funder in ids.items()
-        }
-
-    @staticmethod
     def _write_off_outcome(
         loan_id: str, write_off_id: str, record: Mapping[str, Any], replayed: bool = False
     ) -> WriteOffOutcome:
@@ -1404,12 +1472,14 @@ class LendingService(CreditLines, TakingsSweeps):
     ) -> RecoveryOutcome:
         """Book cash recovered on a written-off loan (the operator): collected from the
         borrower's wallet, where a borrower's payments arrive, and allocated to what remains
-        written off by the waterfall. Each funder's share (pro rata, largest remainder) is
-        recovery income in its recoveries account, and the cash behind it leaves the
-        client-money reserve for the funder's own account (the platform's operating account,
-        the bank's clearing account), as a repayment's does, so safeguarding stays whole. More
-        than remains written off stays in the wallet as overpayment. Idempotent by
-        `recovery_id`."""
+        written off by the waterfall. Each funder's part is the change of its position
+        (`colending.bank_position` for the bank, the rest for the platform) in each balance
+        that remains written off, so the parts add up to the recovery and a loan recovered in
+        full returns to each funder exactly what it wrote off. It is recovery income in its
+        recoveries account, and the cash behind it leaves the client-money reserve for the
+        funder's own account (the platform's operating account, the bank's clearing account),
+        as a repayment's does, so safeguarding stays whole. More than remains written off
+        stays in the wallet as overpayment. Idempotent by `recovery_id`."""
         if type(amount) is not int or not 0 < amount <= 10**10:
             raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
         event_id = f"recovery/{recovery_id}"
@@ -1439,9 +1509,20 @@ class LendingService(CreditLines, TakingsSweeps):
             # Collected where a repayment would be (an SME loan: the settlement account's
             # free balance, so no settlement fails for it).
             wallet = self._repayment_account(uow, loan, recovered.recovery_income)
-            parts = funder_split(
-                recovered.recovery_income, loan.bank_share_bps, loan.partner_bank_id, PLATFORM
-            )
+            # Each funder recovers the change of its position in what remains written off,
+            # bucket by bucket: a loan recovered in full gives each funder back exactly what it
+            # wrote off, whatever the instalments of the recovery.
+            left = recovered.remaining_written_off
+            parts: dict[str, int] = {}
+            for bucket in Bucket:
+                for funder, part in funder_parts(
+                    remaining.amount(bucket),
+                    left.amount(bucket),
+                    loan.bank_share_bps,
+                    loan.partner_bank_id,
+                    PLATFORM,
+                ).items():
+                    parts[funder] = parts.get(funder, 0) + part
             self.ensure_accounts(uow, loan.currency, sorted(parts))
             transfers: list[NewTransfer] = []
             for funder, part in sorted(parts.items()):
@@ -1477,7 +1558,6 @@ class LendingService(CreditLines, TakingsSweeps):
                 ]
             transfers[-1].flags &= ~TransferFlags.LINKED
             self._expect_ok(uow.create_transfers(transfers), "recovery")
-            left = recovered.remaining_written_off
             now = self._now(uow)
             store.update_balances(
                 replace(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tianping.db.statements import Statements
+from tianping.lending.colending import BASIS_POINTS
 from tianping.lending.model import Application, ApplicationOutcome
 
 __all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow", "new_loan"]
@@ -111,7 +112,9 @@ def new_loan(
 @dataclass(frozen=True, slots=True)
 class AccrualGroup:
     """One day's interest of every active loan sharing a currency and a funding split, and the
-    penalty surcharge on the overdue principal among them."""
+    penalty surcharge on the overdue principal among them; with the bank's part of each, the
+    sum over the loans of the change in the bank's position (`colending.bank_position`) in the
+    loan's accrued interest and penalty interest. The platform's part is the rest."""
 
     currency: str
     partner_bank_id: str
@@ -119,6 +122,8 @@ class AccrualGroup:
     loans: int
     interest: int
     penalty: int = 0
+    bank_interest: int = 0
+    bank_penalty: int = 0
 
 
 class LendingStore(Statements):
@@ -433,36 +438,64 @@ class LendingStore(Statements):
 
     # -- the daily accrual, set-based -------------------------------------------------------
 
-    def _penalty(self, surcharge: tuple[str, int, int] | None) -> tuple[str, tuple[Any, ...]]:
+    def _penalty(
+        self, surcharge: tuple[str, int, int] | None, bank_part: bool = False
+    ) -> tuple[str, tuple[Any, ...]]:
         """The day's penalty surcharge of one loan, as SQL and its parameters: zero unless the
         loan's oldest unpaid instalment fell due before the covered day (`next_due_on` is kept
         at that instalment's date), so a current loan costs one comparison and no instalment
-        lookup. `surcharge` is (covered day, numerator, denominator), or None for none."""
+        lookup. With `bank_part`, the growth of the bank's position in the loan's penalty
+        interest instead, behind the same comparison. `surcharge` is (covered day, numerator,
+        denominator), or None for none."""
         if surcharge is None:
             return "0", ()
         covered, numerator, denominator = surcharge
+        day_penalty = f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p}"
+        value = self._bank_gain("penalty_due", day_penalty) if bank_part else day_penalty
         return (
-            f"CASE WHEN next_due_on < {self.p} THEN "
-            f"({self._overdue_principal()} * rate_bps * {self.p}) / {self.p} ELSE 0 END",
+            f"CASE WHEN next_due_on < {self.p} THEN {value} ELSE 0 END",
             (covered, covered, numerator, ACCRUAL_DENOMINATOR * denominator),
+        )
+
+    @staticmethod
+    def _bank_gain(balance: str, added: str) -> str:
+        """Per loan: how much the bank's position in `balance` grows when `added` is accrued to
+        it, f(balance + added) - f(balance) with f the floor of the bank's share
+        (`colending.bank_position`); integer division truncates alike on both backends, which
+        for these non-negative values is the floor. Zero without computing for a loan the
+        platform funds alone."""
+        return (
+            f"CASE WHEN bank_share_bps = 0 THEN 0 ELSE "
+            f"(({balance} + {added}) * bank_share_bps) / {BASIS_POINTS} "
+            f"- ({balance} * bank_share_bps) / {BASIS_POINTS} END"
         )
 
     def accrual_groups(
         self, day: str, surcharge: tuple[str, int, int] | None = None
     ) -> list[AccrualGroup]:
         """What accruing `day` adds (interest, and the penalty surcharge on overdue principal),
-        per currency and funding split, before it is applied."""
+        per currency and funding split, before it is applied; with the bank's part of each,
+        the sum of the changes of its position in each loan, in the same scan."""
         penalty, parameters = self._penalty(surcharge)
+        bank_penalty, bank_parameters = self._penalty(surcharge, bank_part=True)
+        interest = f"(outstanding_principal * rate_bps + accrual_remainder) / {ACCRUAL_DENOMINATOR}"
         rows = self._execute(
             "SELECT currency, partner_bank_id, bank_share_bps, COUNT(*), "
-            f"COALESCE(SUM((outstanding_principal * rate_bps + accrual_remainder) "
-            f"/ {ACCRUAL_DENOMINATOR}), 0), CAST(COALESCE(SUM({penalty}), 0) AS BIGINT) "
+            f"CAST(COALESCE(SUM({interest}), 0) AS BIGINT), "
+            f"CAST(COALESCE(SUM({penalty}), 0) AS BIGINT), "
+            f"CAST(COALESCE(SUM({self._bank_gain('accrued_interest', interest)}), 0) AS BIGINT), "
+            f"CAST(COALESCE(SUM({bank_penalty}), 0) AS BIGINT) "
             f"FROM loans WHERE status = 'active' AND last_accrual_on < {self.p} "
             "GROUP BY currency, partner_bank_id, bank_share_bps "
             "ORDER BY currency, partner_bank_id, bank_share_bps",
-            (*parameters, day),
+            (*parameters, *bank_parameters, day),
         ).fetchall()
-        return [AccrualGroup(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+        return [
+            AccrualGroup(
+                r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7])
+            )
+            for r in rows
+        ]
 
     def apply_accrual(self, day: str, surcharge: tuple[str, int, int] | None = None) -> int:
         """Accrue one day (interest, and the penalty surcharge on overdue principal) on every
@@ -612,6 +645,24 @@ class LendingStore(Statements):
             (currency,),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def positions_by_funder(self, currency: str) -> list[tuple[str, int, int, int, int]]:
+        """(funder, principal, the bank's position in it, interest + penalty interest, the
+        bank's position in those) of the active book in `currency`, per funding bank (the
+        platform's own loans under the platform's id): the sub-ledger side of each funder's
+        receivables. The bank's position is summed per balance of each loan, as the flows book
+        it (`colending.bank_position`), so the comparison with the ledger is exact."""
+        rows = self._execute(
+            "SELECT partner_bank_id, CAST(COALESCE(SUM(outstanding_principal), 0) AS BIGINT), "
+            f"CAST(COALESCE(SUM((outstanding_principal * bank_share_bps) / {BASIS_POINTS}), 0) "
+            "AS BIGINT), CAST(COALESCE(SUM(accrued_interest + penalty_due), 0) AS BIGINT), "
+            f"CAST(COALESCE(SUM((accrued_interest * bank_share_bps) / {BASIS_POINTS} "
+            f"+ (penalty_due * bank_share_bps) / {BASIS_POINTS}), 0) AS BIGINT) FROM loans "
+            f"WHERE status = 'active' AND currency = {self.p} GROUP BY partner_bank_id "
+            "ORDER BY partner_bank_id",
+            (currency,),
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def application_decided_at(self, application_id: str) -> int | None:
         row = self._execute(
