@@ -111,6 +111,8 @@ from tianping.lending.model import Application
 from tianping.lending.runtime import build_lending
 from tianping.lending.service import LendingRefusal, LendingService
 from tianping.lending.store import LendingStore
+from tianping.payments.aml.large_value import LargeValueReport
+from tianping.payments.aml_service import AmlService, ScanReport
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
     SimulatedClearingHouse,
@@ -124,6 +126,7 @@ from tianping.payments.service import (
     SafeguardingReport,
     SettlementReport,
 )
+from tianping.payments.store import CaseRow
 from tianping.rules.config import cached_rulebook
 
 if TYPE_CHECKING:
@@ -133,6 +136,11 @@ DEMO_DATABASE = "demo.db"
 BATCH_SIZE = 500
 DAY_NS = 24 * 3600 * 1_000_000_000
 SECOND_NS = 1_000_000_000
+# The AML scan looks back a week; the summary counts up to AML_CASES_READ open cases and
+# lists the strongest few.
+AML_SCAN_DAYS = 7
+AML_CASES_READ = 1_000
+AML_CASES_SHOWN = 5
 # Credit lines bill on a day of the month from 1 to 28; the month end comes this many days on.
 LINE_STATEMENT_DAY_MAX = 28
 MONTH_END_DAYS = 38
@@ -1196,9 +1204,17 @@ def _run_payments_day(
     business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
     settlement = service.settle_merchants(business_date)
     reconciliation = service.reconcile(business_date)
+    # The compliance officer's morning: the day's large-value reports (A1, thresholds as
+    # dated in the rulebook) and a scan of the week's payments for laundering patterns, each
+    # alert opening a case in the audited queue.
+    aml = AmlService(service)
+    large_values = aml.large_value_reports(business_date)
+    scan = aml.scan(business_date, days=AML_SCAN_DAYS)
+    cases = aml.cases(limit=AML_CASES_READ)
     credit = _credit_morning(ledger, clock, rulebook, day, world)
     safeguarding = service.safeguarding_check("CNY")
     _print_payments_day(day, business_date, settlement, reconciliation, safeguarding, out)
+    _print_aml(business_date, large_values, scan, cases, out)
     _print_credit_morning(credit, out)
     return safeguarding.in_balance
 
@@ -1413,6 +1429,44 @@ def _print_credit_morning(morning: _CreditMorning, out: Console) -> None:
         f"{format_amount(interest, 'CNY')} CNY interest accrued; "
         f"{format_amount(morning.disbursed, 'CNY')} CNY disbursed, "
         f"{format_amount(morning.repaid, 'CNY')} CNY repaid",
+        markup=False,
+    )
+
+
+def _print_aml(
+    business_date: str,
+    large_values: Sequence[LargeValueReport],
+    scan: ScanReport,
+    cases: Sequence[CaseRow],
+    out: Console,
+) -> None:
+    reports: Counter[str] = Counter(
+        f"{report.customer_kind} {report.direction} {report.category}" for report in large_values
+    )
+    if reports:
+        out.print(_count_table(f"Large-value reports of {business_date} (A1)", "kind", reports))
+    else:
+        out.print(
+            f"large-value reports of {business_date}: none (no customer reached an A1 threshold)",
+            markup=False,
+        )
+    by_pattern: Counter[str] = Counter(case.kind for case in cases)
+    out.print(_count_table("AML cases open, by pattern", "pattern", by_pattern))
+    strongest = sorted(cases, key=lambda case: -int(case.alert.get("score", 0)))
+    table = Table(title=f"AML scan {scan.first_day} to {scan.last_day}: the strongest open cases")
+    for name in ("case", "pattern", "score", "why (counts and ratios, never names)"):
+        table.add_column(name)
+    for case in strongest[:AML_CASES_SHOWN]:
+        table.add_row(
+            cell(case.case_id),
+            cell(case.kind),
+            cell(case.alert.get("score", "-")),
+            cell(case.alert.get("reason", "-")),
+        )
+    out.print(table)
+    out.print(
+        f"AML scan: {scan.transfers} payments, {scan.alerts} alert(s), "
+        f"{len(scan.cases_opened)} case(s) opened for review",
         markup=False,
     )
 
