@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tianping.payments.cash_flow import MerchantCashFlowProfile
     from tianping.payments.payout_store import TakingsRelease
     from tianping.payments.runtime import PaymentBatcher
+    from tianping.payments.store import RailRow
 
 # The environment keys the identity context needs; it is built only when all of them are set.
 IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
@@ -111,6 +112,27 @@ def _sme_scorecard() -> ScorecardBundle:
     from tianping.lending.synthetic_sme import sme_scorecard
 
     return sme_scorecard()
+
+
+class _LazyCardRails:
+    """The payments context's bank rails as lending uses them (a loan paid on to the
+    borrower's own card), from the payments service built on first use."""
+
+    def __init__(self, payments: Callable[[], PaymentsService]) -> None:
+        self._payments = payments
+
+    def request_rail(
+        self,
+        request_id: str,
+        direction: str,
+        party_id: str,
+        card_fingerprint: str,
+        amount: int,
+        currency: str = "CNY",
+    ) -> RailRow:
+        return self._payments().request_rail(
+            request_id, direction, party_id, card_fingerprint, amount, currency
+        )
 
 
 class _LazyAcquiring:
@@ -242,6 +264,7 @@ class Services:
                     profile=lambda party_id: self.payments.payer_profile(party_id),
                     sme_scorer=TrainedOnFirstUse(_sme_scorecard),
                     acquiring=_LazyAcquiring(lambda: self.payments),
+                    card_rails=_LazyCardRails(lambda: self.payments),
                 )
             return self._lending
 

@@ -32,6 +32,7 @@ def borrower(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, FixedSco
             cached_rulebook("cn"),
             scorer=scorer,
             consent=identity.privacy,
+            card_rails=identity_api.services.payments,
         )
     )
     bank = party_service.register_institution(
@@ -176,3 +177,24 @@ def test_the_portfolio_shows_the_book_by_class_and_stage(
     assert book["by_tier"]["normal"]["loans"] == 1
     assert book["by_stage"]["1"]["exposure"] == 5_000_00
     assert api.as_party(lena.token, "GET", "/portfolio", prefix=LENDING).status_code == 403
+
+
+def test_acceptance_pays_the_loan_on_to_the_borrowers_own_card(
+    borrower: tuple[IdentityApi, Customer, FixedScorer],
+) -> None:
+    api, lena, _ = borrower
+    ok(_apply(api, lena, "app-card"))
+    body = {"loan_id": "loan-card", "card_fingerprint": lena.card}
+    path = "/applications/app-card/acceptance"
+    loan = ok(api.as_party(lena.token, "POST", path, body, prefix=LENDING), 201)
+    payout = loan["card_payout"]
+    assert (payout["amount"], payout["state"]) == (5_000_00, "submitted")
+    # The withdrawal holds the principal at once: nothing of it is spendable in the wallet.
+    wallet = ok(
+        api.as_party(lena.token, "GET", f"/parties/{lena.party_id}/wallet", prefix=PAYMENTS)
+    )
+    assert wallet["available"] == 0
+    # Retrying the acceptance books nothing and pays nothing twice.
+    again = ok(api.as_party(lena.token, "POST", path, body, prefix=LENDING), 201)
+    assert again["card_payout"]["request_id"] == payout["request_id"]
+    assert again["loan_id"] == "loan-card"

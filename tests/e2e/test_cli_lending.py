@@ -43,6 +43,7 @@ class Desk:
     data_dir: Path
     clock: ManualClock
     borrower: str
+    card: str = ""
 
     def __call__(self, *args: str) -> Result:
         return CliRunner().invoke(app, ["--data-dir", str(self.data_dir), "lending", *args])
@@ -77,7 +78,7 @@ def _open_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, funds: int) -> D
             world.fund("alice", funds)
     finally:
         services.close()
-    return Desk(data_dir, clock, borrower)
+    return Desk(data_dir, clock, borrower, world.cards["alice"])
 
 
 @pytest.fixture
@@ -276,3 +277,13 @@ def test_equal_principal_through_the_cli_and_the_schedule(desk: Desk) -> None:
     shown = desk("schedule", "loan-ep")
     assert shown.exit_code == 0 and "equal_principal" in shown.stdout
     assert "repayment_method_invalid" in refused(_apply(desk, "app-bad", "--method", "bullet"), 2)
+
+
+def test_accept_pays_the_loan_on_to_the_borrowers_card(desk: Desk) -> None:
+    as_json(_apply(desk, "app-c", "--json"))
+    taken = as_json(desk("accept", "app-c", "--loan", "loan-c", "--to-card", desk.card, "--json"))
+    assert taken["loan"]["principal"] == taken["card_payout"]["amount"] == 5_000_00
+    assert taken["card_payout"]["state"] == "submitted"
+    # The loan is paid on once: the same acceptance naming another card is refused.
+    elsewhere = desk("accept", "app-c", "--loan", "loan-c", "--to-card", "cd" * 32)
+    assert "request_conflict" in refused(elsewhere, 2)

@@ -307,3 +307,41 @@ def test_equal_principal_offer_schedule_and_apr(world: PaymentsWorld) -> None:
     with pytest.raises(LendingRefusal) as invalid:
         lending.apply(_application(world, "app-x", repayment_method="balloon"))
     assert invalid.value.code == "repayment_method_invalid"
+
+
+def test_disbursement_on_to_the_borrowers_own_card(world: PaymentsWorld) -> None:
+    """ "To the bank card": the wallet credit, then at once a withdrawal to the borrower's own
+    bound card through the clearing house; retrying pays nothing twice; a card that is not the
+    borrower's is refused by the payments context's P4 check."""
+    lending = LendingService(
+        world.ledger,
+        world.clock,
+        rules=RulesService(world.ledger, cached_rulebook("cn")),
+        scorer=FixedScorer(),
+        card_rails=world.service,
+    )
+    alice = world.people["alice"]
+    before = world.service.balance(alice)
+    assert lending.apply(_application(world, "app-card")).outcome == "approved"
+    loan = lending.accept("app-card", "loan-card")
+    payout = lending.disburse_to_card("loan-card", world.cards["alice"])
+    assert (payout["amount"], payout["state"]) == (loan.principal, "submitted")
+    assert lending.disburse_to_card("loan-card", world.cards["alice"]) == payout  # a retry
+    # The withdrawal holds the money at once; the clearing house's answer posts it.
+    assert world.service.balance(alice) == before
+    world.clock.advance(30)
+    world.service.process_callbacks()
+    assert world.service.rail_request(payout["request_id"]).state == "succeeded"
+    assert world.service.balance(alice) == before
+    assert world.service.safeguarding_check().in_balance
+    # The loan is paid out once: another card for the same loan is another request.
+    with pytest.raises(LendingRefusal) as again:
+        lending.disburse_to_card("loan-card", "ab" * 32)
+    assert again.value.code == "request_conflict"
+    # A card that is not bound in the borrower's name is refused (P4); the money stays put.
+    assert lending.apply(_application(world, "app-card-2")).outcome == "approved"
+    lending.accept("app-card-2", "loan-card-2")
+    with pytest.raises(LendingRefusal) as not_hers:
+        lending.disburse_to_card("loan-card-2", "ab" * 32)
+    assert not_hers.value.code == "card_not_bound"
+    assert world.service.balance(alice) == before + 10_000_00  # the second loan's principal

@@ -160,6 +160,9 @@ class AcceptRequest(_Strict):
     # An SME loan only: the share of each day's takings (basis points) that repays the loan
     # before settlement; 0 for none.
     sweep_bps: Annotated[int, PydanticField(ge=0, le=SWEEP_BPS_MAX)] = 0
+    # A consumer loan only: pay the principal on to this bank card, bound in the borrower's own
+    # name (P4), instead of leaving it in the wallet.
+    card_fingerprint: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class OpenLineRequest(_Strict):
@@ -237,9 +240,14 @@ def accept(
 ) -> dict[str, Any]:
     """Take up an approved offer: the loan is booked and its principal paid to the wallet (to
     the merchant's settlement account for an SME loan, which may agree to a sweep of its
-    takings, `sweep_bps`)."""
+    takings, `sweep_bps`), and on to the borrower's own bank card when `card_fingerprint` is
+    given (`card_payout`: the clearing house's answer arrives later; a decline leaves the money
+    in the wallet). Retrying the same acceptance neither books nor pays twice."""
     loan = lending.accept(application_id, body.loan_id, body.sweep_bps)
-    return dataclasses.asdict(loan) | {"sweep_bps": body.sweep_bps}
+    document = dataclasses.asdict(loan) | {"sweep_bps": body.sweep_bps}
+    if body.card_fingerprint is not None:
+        document["card_payout"] = lending.disburse_to_card(loan.loan_id, body.card_fingerprint)
+    return document
 
 
 @router.get("/loans/{loan_id}", dependencies=_READ_LOAN)

@@ -205,6 +205,9 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "loan_not_active": ProblemKind(409, "The loan is not active"),
     "applicant_not_merchant": ProblemKind(422, "Only a merchant applies for an SME loan"),
     "applicant_not_person": ProblemKind(422, "Only a person applies for a consumer loan"),
+    "disbursement_target_invalid": ProblemKind(
+        422, "An SME loan is paid into the settlement account, not to a card"
+    ),
     "repayment_method_invalid": ProblemKind(
         422, "The repayment method is equal_instalment or equal_principal (loans only)"
     ),

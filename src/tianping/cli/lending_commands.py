@@ -253,12 +253,30 @@ def accept(
             help="SME loans: basis points of each day's takings that repay the loan (0: none).",
         ),
     ] = 0,
+    to_card: Annotated[
+        str | None,
+        typer.Option(
+            "--to-card",
+            metavar="FINGERPRINT",
+            help="Pay the principal on to this bank card bound in the borrower's own name.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Take up an approved offer: the loan is booked and its principal paid to the wallet (an
-    SME loan's to the merchant's settlement account, optionally with a sweep of its takings)."""
+    SME loan's to the merchant's settlement account, optionally with a sweep of its takings),
+    and on to the borrower's own card with --to-card (the clearing house answers later)."""
     service = _service(ctx)
-    _show_loan("Loan", _run(lambda: service.accept(application_id, loan_id, sweep_bps)), as_json)
+    loan = _run(lambda: service.accept(application_id, loan_id, sweep_bps))
+    if to_card is None:
+        _show_loan("Loan", loan, as_json)
+        return
+    payout = _run(lambda: service.disburse_to_card(loan.loan_id, to_card))
+    if as_json:
+        emit_json({"loan": jsonable(loan), "card_payout": payout})
+        return
+    _show_loan("Loan", loan, False)
+    show_record("Paid on to the card", payout, False, MONEY_FIELDS)
 
 
 # -- loans -----------------------------------------------------------------------------------

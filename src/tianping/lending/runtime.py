@@ -10,7 +10,7 @@ from typing import Any
 
 from tianping.ledger.service import Ledger
 from tianping.lending.model import PartnerBankFigures
-from tianping.lending.service import ConsentLookup, CreditScorer, LendingService
+from tianping.lending.service import CardRails, ConsentLookup, CreditScorer, LendingService
 from tianping.lending.sme import AcquiringData
 from tianping.rules.rulebook import Rulebook
 from tianping.rules.service import RulesService
@@ -51,11 +51,12 @@ def build_lending(
     sme_scorer: CreditScorer | None = None,
     acquiring: AcquiringData | None = None,
     partner_banks: Mapping[str, PartnerBankFigures] | None = None,
+    card_rails: CardRails | None = None,
 ) -> LendingService:
     """The lending service; without a scorer, applications answer `lending_unavailable` (SME
     applications without the SME scorer and the merchant's acquiring likewise).
     `partner_banks` are the co-lending banks' registered figures for the L3 concentration
-    report."""
+    report. `card_rails` (the payments service) pays a loan on to the borrower's own card."""
     return LendingService(
         ledger,
         rules=RulesService(ledger, rulebook),
@@ -65,4 +66,5 @@ def build_lending(
         sme_scorer=sme_scorer,
         acquiring=acquiring,
         partner_banks=partner_banks,
+        card_rails=card_rails,
     )

@@ -123,7 +123,7 @@ from tianping.lending.sweep import check_sweep_bps
 from tianping.lending.sweep_service import TakingsSweeps
 from tianping.lending.sweep_store import SweepStore
 from tianping.payments import chart as payments_chart
-from tianping.payments.model import local_date
+from tianping.payments.model import PaymentError, local_date
 from tianping.rules.model import Outcome
 from tianping.rules.service import RulesService
 
@@ -247,6 +247,21 @@ class BureauAccess:
         }
 
 
+class CardRails(Protocol):
+    """What lending asks of the payments context's bank rails: a withdrawal from a person's
+    wallet to a bank card bound in their own name (P4), through the clearing house."""
+
+    def request_rail(
+        self,
+        request_id: str,
+        direction: str,
+        party_id: str,
+        card_fingerprint: str,
+        amount: int,
+        currency: str = "CNY",
+    ) -> Any: ...
+
+
 def _repayment_method(application: Application) -> RepaymentMethod:
     """The schedule the applicant chose: a loan's 等额本息 or 等额本金; a credit line has none
     (its bills are statements), so only the default is accepted for it."""
@@ -285,8 +300,11 @@ class LendingService(CreditLines, TakingsSweeps):
         write_off_dpd_threshold: int = WRITE_OFF_DPD_DEFAULT,
         partner_banks: Mapping[str, PartnerBankFigures] | None = None,
         lgd: Decimal = LGD_DEFAULT,
+        card_rails: CardRails | None = None,
     ) -> None:
         self.ledger = ledger
+        # The payments context's bank rails: a loan paid on to the borrower's own card.
+        self.card_rails = card_rails
         self.clock: Callable[[], int] = clock if clock is not None else ledger.clock
         self.rules = rules
         self.scorer = scorer
@@ -832,6 +850,42 @@ class LendingService(CreditLines, TakingsSweeps):
         for result in results:
             if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
                 raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
+
+    def disburse_to_card(self, loan_id: str, card_fingerprint: str) -> dict[str, Any]:
+        """Pay a consumer loan's principal on from the wallet it was disbursed into to the
+        borrower's own bound bank card (P4), through the clearing house: disbursement "to the
+        bank card" is the wallet credit followed at once by this withdrawal, so the loan is
+        booked once however the rail ends. The withdrawal is held at once; the clearing house's
+        callback posts it, and a decline or a timeout voids it and the money stays in the
+        wallet, where the borrower sees it. Idempotent per loan (the rail request's id is
+        derived from the loan's), so retrying an acceptance never pays twice."""
+        loan = self.loan(loan_id)
+        if loan.product == SME_PRODUCT:
+            raise LendingRefusal(
+                "disbursement_target_invalid",
+                "an SME loan is paid into the settlement account; a merchant payout moves it on",
+            )
+        if self.card_rails is None:
+            raise LendingRefusal("lending_unavailable", "no bank rails are configured")
+        request_id = "loan-to-card-" + hashlib.sha256(loan_id.encode()).hexdigest()[:32]
+        try:
+            rail = self.card_rails.request_rail(
+                request_id,
+                "withdrawal",
+                loan.party_id,
+                card_fingerprint,
+                loan.principal,
+                loan.currency,
+            )
+        except PaymentError as refused:
+            raise LendingRefusal(refused.code, str(refused)) from None
+        return {
+            "loan_id": loan_id,
+            "request_id": rail.request_id,
+            "amount": rail.amount,
+            "currency": rail.currency,
+            "state": rail.state,
+        }
 
     def loan(self, loan_id: str) -> LoanRow:
         with LendingStore.reading(self.ledger) as store:
