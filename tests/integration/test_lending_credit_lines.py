@@ -19,6 +19,7 @@ from tianping.ledger.service import Ledger
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount
 from tianping.lending.credit_lines import daily_rate
+from tianping.lending.line_service import UNDRAWN_CONVERSION_BPS
 from tianping.lending.model import Application, ApplicationOutcome
 from tianping.lending.schedules import round_half_up
 from tianping.lending.service import LendingRefusal, LendingService
@@ -590,3 +591,21 @@ def test_only_unpaid_billed_principal_converts_and_never_after_the_due_date(
     with pytest.raises(LendingRefusal) as late:
         lending.quote_statement_instalments("line-1", dt.date(2027, 1, 20), 3)
     assert late.value.code == "statement_past_due"
+
+
+def test_an_active_lines_undrawn_limit_is_provided_for(world: PaymentsWorld) -> None:
+    """IFRS 9 provides for commitments: an active line's EAD is what is owed plus the undrawn
+    limit times the conversion factor; a frozen line can draw nothing, so only what it owes."""
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    line = lending.line("line-1")
+    undrawn = line.credit_limit - line.owed
+    stage_1 = lending.portfolio()["credit_lines"]["by_stage"]["1"]
+    assert (stage_1["exposure"], stage_1["undrawn"]) == (line.owed, undrawn)
+    ead = line.owed + undrawn * UNDRAWN_CONVERSION_BPS // 10_000
+    # FixedScorer's PD (2 %) is a 12-month PD; stage 1 provides for twelve months of it.
+    assert stage_1["ecl"] == round_half_up(Decimal(ead) * Decimal("0.02") * Decimal("0.45"))
+    lending.freeze_line("line-1")
+    frozen = lending.portfolio()["credit_lines"]["by_stage"]["1"]
+    assert frozen["undrawn"] == 0
+    assert frozen["ecl"] == round_half_up(Decimal(line.owed) * Decimal("0.02") * Decimal("0.45"))

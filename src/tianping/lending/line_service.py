@@ -129,6 +129,10 @@ LINES_PER_PERSON_MAX: Final = 50
 # contractual maturity, so IFRS 9 5.5.20 asks for the period the lender is exposed in
 # practice; twelve months is the conservative figure used until the platform has its own data.
 LINE_LIFE_MONTHS: Final = 12
+# The share of an active line's undrawn limit expected to be drawn before a default (a credit
+# conversion factor): 10 %, Basel III's figure for unconditionally cancellable retail
+# commitments (CRE20.94), until the platform measures its own drawdowns before default.
+UNDRAWN_CONVERSION_BPS: Final = 1_000
 # Lines whose statements are issued in one unit of work; a day's run takes as many as needed.
 STATEMENT_BATCH_MAX: Final = 500
 # A line that missed statements catches up at most this many in one run (a year).
@@ -1407,9 +1411,11 @@ class CreditLines:
         """The lines carried on the books by class and stage, with ECL from each line's
         decision PD (its `credit_line` application's `pd_ppm`, read as a 12-month PD): stage 1
         over twelve months, stage 2 over the line's behavioural life (`LINE_LIFE_MONTHS`, a
-        revolving line having no maturity), stage 3 one. EAD is everything owed; the undrawn
-        limit is not counted (the line can be frozen at once, and no conversion factor is
-        calibrated yet). Also the sub-ledger against the line receivables."""
+        revolving line having no maturity), stage 3 one. EAD is everything owed plus the part
+        of an active line's undrawn limit expected to be drawn before default
+        (`UNDRAWN_CONVERSION_BPS`): IFRS 9 provides for loan commitments too, and for revolving
+        consumer credit over the behavioural life rather than the notice period (B5.5.39).
+        Also the sub-ledger against the line receivables."""
         with self.ledger.read(snapshot=True) as ledger_store:
             store = LineStore(ledger_store.connection, ledger_store.backend)
             groups = store.provision_groups(currency)
@@ -1420,15 +1426,20 @@ class CreditLines:
             )
         by_tier: dict[str, dict[str, int]] = {}
         by_stage: dict[int, dict[str, int]] = {}
-        for stage, tier, pd_ppm, count, exposure in groups:
+        for stage, tier, pd_ppm, count, exposure, undrawn in groups:
             tier_totals = by_tier.setdefault(tier, {"lines": 0, "exposure": 0})
             tier_totals["lines"] += count
             tier_totals["exposure"] += exposure
-            stage_totals = by_stage.setdefault(stage, {"lines": 0, "exposure": 0, "ecl": 0})
+            stage_totals = by_stage.setdefault(
+                stage, {"lines": 0, "exposure": 0, "undrawn": 0, "ecl": 0}
+            )
             stage_totals["lines"] += count
             stage_totals["exposure"] += exposure
+            stage_totals["undrawn"] += undrawn
             pd_12 = FALLBACK_PD_12_MONTH if pd_ppm is None else Decimal(pd_ppm) / 1_000_000
-            stage_totals["ecl"] += ecl(exposure, stage_pd(stage, pd_12, LINE_LIFE_MONTHS), lgd)
+            # The undrawn part's expected drawdown, rounded down (a whole fen is drawn or not).
+            ead = exposure + undrawn * UNDRAWN_CONVERSION_BPS // 10_000
+            stage_totals["ecl"] += ecl(ead, stage_pd(stage, pd_12, LINE_LIFE_MONTHS), lgd)
         receivable = totals.get(int(LendingAccount.LINE_RECEIVABLE), (0, 0))
         charges = totals.get(int(LendingAccount.LINE_CHARGES_RECEIVABLE), (0, 0))
         ledger = {

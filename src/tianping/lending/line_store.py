@@ -495,19 +495,31 @@ class LineStore(Statements):
         ).fetchall()
         return [(r[0], r[1], int(r[2]), dict(json.loads(r[3]))) for r in rows]
 
-    def provision_groups(self, currency: str) -> list[tuple[int, str, int | None, int, int]]:
-        """(stage, tier, decision PD in ppm, lines, exposure) of the lines still carried on
-        the books (active and frozen), grouped in one statement; exposure is everything owed."""
+    def provision_groups(self, currency: str) -> list[tuple[int, str, int | None, int, int, int]]:
+        """(stage, tier, decision PD in ppm, lines, exposure, undrawn) of the lines still
+        carried on the books (active and frozen), grouped in one statement; exposure is
+        everything owed, undrawn what active lines may still draw (a frozen line may draw
+        nothing)."""
+        owed = "l.fees + l.interest + l.principal + l.instalment_principal"
         rows = self._execute(
-            "SELECT l.stage, l.tier, a.pd_ppm, COUNT(*), CAST(COALESCE(SUM(l.fees + l.interest "
-            "+ l.principal + l.instalment_principal), 0) AS BIGINT) FROM credit_lines l "
+            f"SELECT l.stage, l.tier, a.pd_ppm, COUNT(*), CAST(COALESCE(SUM({owed}), 0) AS "
+            "BIGINT), CAST(COALESCE(SUM(CASE WHEN l.status = 'active' AND l.credit_limit > "
+            f"{owed} THEN l.credit_limit - ({owed}) ELSE 0 END), 0) AS BIGINT) "
+            "FROM credit_lines l "
             "LEFT JOIN loan_applications a ON a.application_id = l.application_id "
             f"WHERE l.status IN ('active', 'frozen') AND l.currency = {self.p} "
             "GROUP BY l.stage, l.tier, a.pd_ppm ORDER BY l.stage, l.tier, a.pd_ppm",
             (currency,),
         ).fetchall()
         return [
-            (int(r[0]), r[1], None if r[2] is None else int(r[2]), int(r[3]), int(r[4]))
+            (
+                int(r[0]),
+                r[1],
+                None if r[2] is None else int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                int(r[5]),
+            )
             for r in rows
         ]
 
