@@ -23,6 +23,7 @@ from tianping.payments.aml.patterns import (
     detect_fan_out,
     detect_rapid_in_out,
     detect_structuring,
+    triage_order,
 )
 
 T0 = 1_800_000_000
@@ -312,15 +313,18 @@ def test_growth_bound_drops_chains_where_the_money_grows() -> None:
     growing = graph((0, 30_00, "a", "b"), (1, 3_000_00, "b", "c"), (2, 3_000_00, "c", "a"))
     assert len(detect_cycles(growing, UNBOUNDED).alerts) == 1
     assert detect_cycles(growing, CYCLES).alerts == ()
-    # Within the tolerance the chain is a cycle again.
-    tolerant = CycleParameters(window_seconds=DAY, max_hops=4, max_growth_permille=1_050)
-    slightly = graph((0, 1_000, "a", "b"), (1, 1_040, "b", "c"), (2, 1_040, "c", "a"))
-    assert detect_cycles(slightly, CYCLES).alerts == ()
-    assert len(detect_cycles(slightly, tolerant).alerts) == 1
+    # Rounding or a refunded fee may add a little: within the default 1050 per mille it is
+    # still a cycle, beyond it not, unless the caller widens the tolerance.
+    slightly = graph((0, 1_000, "a", "b"), (1, 1_040, "b", "c"), (2, 1_080, "c", "a"))
+    assert len(detect_cycles(slightly, CYCLES).alerts) == 1
+    more = graph((0, 1_000, "a", "b"), (1, 1_100, "b", "c"), (2, 1_100, "c", "a"))
+    assert detect_cycles(more, CYCLES).alerts == ()
+    tolerant = CycleParameters(window_seconds=DAY, max_hops=4, max_growth_permille=1_100)
+    assert len(detect_cycles(more, tolerant).alerts) == 1
 
 
 def test_the_default_bounds_keep_a_cycle_that_passes_the_money_on_less_a_cut() -> None:
-    # Each intermediary keeps 5 per cent: 950 per mille of the previous hop, within 900-1000.
+    # Each intermediary keeps 5 per cent: 950 per mille of the previous hop, within 800-1050.
     cut = graph((0, 10_000, "a", "b"), (HOUR, 9_500, "b", "c"), (2 * HOUR, 9_025, "c", "a"))
     assert len(detect_cycles(cut).alerts) == 1
 
@@ -405,8 +409,23 @@ def test_parameters_outside_their_limits_are_refused(
 
 
 def test_suite_runs_the_enabled_detectors() -> None:
-    edges = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrst")]
+    # Fan-in's default asks for 6 distinct payers (FAN_IN_DEFAULTS); five are not enough.
+    five = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrst")]
+    assert DetectorSuite().run(graph(*five))["fan_in"] == []
+    edges = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrstu")]
     results = DetectorSuite(structuring=STRUCTURING, fan_out=None).run(graph(*edges))
     assert set(results) == {"structuring", "rapid_in_out", "fan_in", "cycle"}
     assert [alert.kind for alert in results["fan_in"]] == ["fan_in"]
     assert all(isinstance(alert, Alert) for alerts in results.values() for alert in alerts)
+
+
+def test_triage_order_takes_each_kind_strongest_first_in_turns() -> None:
+    def alert(kind: Any, score: int, name: str) -> Alert:
+        return Alert(kind, (name,), (name,), score, "r")
+
+    fans = [alert("fan_in", 1000, f"f{index}") for index in range(3)]
+    cycles = [alert("cycle", 700, "c1"), alert("cycle", 990, "c2")]
+    ordered = triage_order([*fans, *cycles])
+    # A saturated fan score does not push the cycles behind every fan.
+    assert [a.transaction_ids[0] for a in ordered] == ["c2", "f0", "c1", "f1", "f2"]
+    assert triage_order([]) == []

@@ -6,9 +6,10 @@
   change is a rulebook change, not a code change.
 * Suspicious patterns (A3): the detectors of `aml.patterns` (structuring, rapid in-and-out,
   fan-in, fan-out, cycles) over a window of days; each alert opens a case unless a case for the
-  same alert is already open. One scan opens at most `CASES_PER_SCAN_MAX` cases, the
-  highest-scoring alerts first, and reports how many alerts it left without a case, so a bad
-  day (or a mis-set detector) cannot flood the operators' queue.
+  same alert is already open. One scan opens at most `CASES_PER_SCAN_MAX` cases, each
+  detector's highest-scoring alerts first (the detectors taking turns), and reports how many
+  alerts it left without a case, so a bad day (or a mis-set detector) cannot flood the
+  operators' queue.
 * The case queue: open, assign, annotate, close with a disposition. Each action is an event in
   `aml_case_events` and a record in the audit chain, in the same transaction.
 
@@ -35,7 +36,7 @@ from tianping.payments.aml.large_value import (
     LargeValueThresholds,
     large_value_reports,
 )
-from tianping.payments.aml.patterns import Alert, DetectorSuite, TransferGraph
+from tianping.payments.aml.patterns import Alert, DetectorSuite, TransferGraph, triage_order
 from tianping.payments.model import PaymentError
 from tianping.payments.service import NS, PaymentsService
 from tianping.payments.store import CaseRow, PaymentsStore
@@ -130,8 +131,9 @@ class AmlService:
         """Run the pattern detectors over `days` business days ending `last_day`; open a case
         for every alert that has none yet, at most `CASES_PER_SCAN_MAX`, highest score first.
 
-        Alerts are ordered by score (ties by kind and case id, so the order is reproducible)
-        before cases are opened, so the cap leaves out the weakest alerts.
+        Alerts are taken in `triage_order`: each detector's highest-scoring alerts first, the
+        detectors taking turns (scores are comparable within a detector, not across), so the
+        cap leaves out each detector's weakest alerts and no single detector fills the queue.
         """
         if type(days) is not int or not 1 <= days <= SCAN_DAYS_MAX:
             raise PaymentError("payment_input_invalid", f"a scan covers 1 to {SCAN_DAYS_MAX} days")
@@ -144,14 +146,12 @@ class AmlService:
             if transaction.direction == "out"
         ]
         graph = TransferGraph.from_transactions(transactions, "CNY")
-        alerts = sorted(
-            (
-                (alert, _case_id(alert))
-                for found in self.detectors.run(graph).values()
-                for alert in found
-            ),
-            key=lambda item: (-item[0].score, item[0].kind, item[1]),
-        )
+        alerts = [
+            (alert, _case_id(alert))
+            for alert in triage_order(
+                alert for found in self.detectors.run(graph).values() for alert in found
+            )
+        ]
         opened: list[str] = []
         not_opened = 0
         with PaymentsStore.writing(self.payments.ledger) as (uow, store):
