@@ -10,7 +10,8 @@ Each detector looks for one typology that AML guidance names again and again and
   pass-through or "mule" account);
 * fan-in and fan-out: many distinct counterparties paying into, or paid from, one account
   within a window (collection and dispersal stages of layering);
-* cycles: money returning to where it started through 2 to k hops within a window.
+* cycles: money returning to where it started through 2 to k hops within a window, each hop
+  passing on roughly what the previous one carried.
 
 Every parameter is named, has a default and a hard limit, and is checked on construction. The
 detectors are hand-written with the standard library because the package must stay pure and
@@ -448,8 +449,8 @@ class FanParameters:
     The amount check is meant to separate the collection or dispersal stage of layering, where
     many accounts move similar sums in a short time, from ordinary busy accounts (a shop, a
     person splitting bills), whose counterparties pay whatever they owe. It is off by default:
-    on the AMLSim fit half it lowered F0.5 at every window and count tried (benchmarks/RESULTS.md,
-    2026-11-27). The defaults here (7 days, 4 counterparties) are fan-out's; fan-in's default in
+    on the AMLSim fit half it helped only at low counterparty counts, and the best setting with
+    it (F0.5 0.236) scored below the best without it (0.240; benchmarks/RESULTS.md, 2026-11-27). The defaults here (7 days, 4 counterparties) are fan-out's; fan-in's default in
     `DetectorSuite` asks for 6, which scored best for fan-in on the same fit half.
     """
 
