@@ -450,8 +450,9 @@ class FanParameters:
     many accounts move similar sums in a short time, from ordinary busy accounts (a shop, a
     person splitting bills), whose counterparties pay whatever they owe. It is off by default:
     on the AMLSim fit half it helped only at low counterparty counts, and the best setting with
-    it (F0.5 0.236) scored below the best without it (0.240; benchmarks/RESULTS.md, 2026-11-27). The defaults here (7 days, 4 counterparties) are fan-out's; fan-in's default in
-    `DetectorSuite` asks for 6, which scored best for fan-in on the same fit half.
+    it (F0.5 0.236) scored below the best without it (0.240; benchmarks/RESULTS.md,
+    2026-11-27). The defaults here (7 days, 4 counterparties) are fan-out's; fan-in's default
+    in `DetectorSuite` asks for 6, which scored best for fan-in on the same fit half.
     """
 
     window_seconds: int = 7 * 86_400
