@@ -288,6 +288,40 @@ def test_aml_scan_opens_cases_and_every_case_action_is_audited(world: PaymentsWo
     assert actions == ["open", "assign", "annotate", "close"]
 
 
+def test_a_scan_opens_at_most_its_case_limit_highest_scores_first(
+    world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tianping.payments import aml_service
+    from tianping.payments.aml.patterns import DetectorSuite, FanParameters
+
+    # Three payers fan out to 4, 6 and 8 payees: fan-out scores 500, 750 and 1000.
+    for payer, payees in (("p4", 4), ("p6", 6), ("p8", 8)):
+        world.person(payer)
+        world.fund(payer, 1_000_00)
+        for index in range(payees):
+            world.person(f"{payer}-payee{index}")
+            _pay(world, f"{payer}-{index}", payer, f"{payer}-payee{index}", 10_00, auth_factors=2)
+    fans_only = DetectorSuite(
+        rapid_in_out=None,
+        fan_in=None,
+        cycle=None,
+        fan_out=FanParameters(window_seconds=86_400, min_counterparties=4),
+    )
+    aml = aml_service.AmlService(world.service, fans_only)
+    day = world.service.payment("p4-0").business_date
+    monkeypatch.setattr(aml_service, "CASES_PER_SCAN_MAX", 2)
+    first = aml.scan(day, days=1)
+    assert (first.alerts, len(first.cases_opened), first.alerts_not_opened) == (3, 2, 1)
+    opened = {case.case_id: case for case in aml.cases("open")}
+    assert sorted(case.alert["score"] for case in opened.values()) == [750, 1000]
+    # The next scan opens the one left over; the two already open are not counted again.
+    second = aml.scan(day, days=1)
+    assert (len(second.cases_opened), second.alerts_not_opened) == (1, 0)
+    assert [
+        case.alert["score"] for case in aml.cases("open") if case.case_id in second.cases_opened
+    ] == [500]
+
+
 def test_large_value_reports_see_both_sides_of_each_payment(
     world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

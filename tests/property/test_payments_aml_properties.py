@@ -120,9 +120,10 @@ WINDOW = 10
 
 
 def brute_force_cycles(
-    transfers: list[Transfer], min_hops: int, max_hops: int
+    transfers: list[Transfer], min_hops: int, max_hops: int, low: int = 0, high: int = 0
 ) -> set[frozenset[str]]:
-    """Every simple time-respecting cycle, by trying every sequence of transfers."""
+    """Every simple time-respecting cycle whose hops keep `low` to `high` per mille of the
+    previous hop's amount (0: no bound), by trying every sequence of transfers."""
 
     def walk(path: list[Transfer]) -> Iterator[list[Transfer]]:
         first, last = path[0], path[-1]
@@ -130,6 +131,10 @@ def brute_force_cycles(
             if transfer.source != last.target or transfer in path:
                 continue
             if not last.at <= transfer.at <= first.at + WINDOW:
+                continue
+            if low and transfer.amount_minor * 1000 < last.amount_minor * low:
+                continue
+            if high and transfer.amount_minor * 1000 > last.amount_minor * high:
                 continue
             if transfer.target == first.source:
                 if len(path) + 1 >= min_hops:
@@ -156,24 +161,42 @@ def small_graphs(draw: st.DrawFn) -> list[Transfer]:
     for index in range(count):
         source = draw(st.sampled_from(NODES))
         target = draw(st.sampled_from([node for node in NODES if node != source]))
+        amount = draw(st.sampled_from(AMOUNTS))
         transfers.append(
-            Transfer(1_800_000_000 + draw(st.integers(0, 20)), 100, source, target, f"t{index}")
+            Transfer(1_800_000_000 + draw(st.integers(0, 20)), amount, source, target, f"t{index}")
         )
     return transfers
 
 
+# Amounts close to each other and far apart, so the per-hop bounds both keep and drop hops.
+AMOUNTS = [80, 90, 95, 100, 100, 100, 105, 300]
+
+
 @settings(max_examples=300, deadline=None)
-@given(small_graphs(), st.integers(2, 3), st.integers(3, 5))
+@given(
+    small_graphs(),
+    st.integers(2, 3),
+    st.integers(3, 5),
+    st.sampled_from([0, 800, 900, 950]),
+    st.sampled_from([0, 1_000, 1_050, 2_000]),
+)
 def test_cycle_search_finds_what_brute_force_finds(
-    transfers: list[Transfer], min_hops: int, max_hops: int
+    transfers: list[Transfer], min_hops: int, max_hops: int, low: int, high: int
 ) -> None:
     parameters = CycleParameters(
         window_seconds=WINDOW,
         min_hops=min_hops,
         max_hops=max_hops,
+        min_retention_permille=low,
+        max_growth_permille=high,
         max_edges_per_start=1_000_000,
     )
     search = detect_cycles(TransferGraph.from_transfers(transfers, "CNY"), parameters)
     found = {frozenset(alert.transaction_ids) for alert in search.alerts}
     assert len(found) == len(search.alerts)  # each cycle reported once
-    assert found == brute_force_cycles(transfers, min_hops, max_hops)
+    assert found == brute_force_cycles(transfers, min_hops, max_hops, low, high)
+    for alert in search.alerts:
+        # The score is how close the returned amount is to the first, never above 1000.
+        amounts = {t.transaction_id: t.amount_minor for t in transfers}
+        first, last = amounts[alert.transaction_ids[0]], amounts[alert.transaction_ids[-1]]
+        assert alert.score == 1000 * min(first, last) // max(first, last)

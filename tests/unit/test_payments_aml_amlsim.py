@@ -12,7 +12,9 @@ from tianping.payments.aml.amlsim import (
     Confusion,
     confusion,
     flagged_accounts,
+    is_held_out,
     load_scenario,
+    split_labels,
 )
 from tianping.payments.aml.errors import AmlError
 from tianping.payments.aml.patterns import Alert
@@ -74,3 +76,20 @@ def test_confusion_counts() -> None:
     labels = {"a": True, "b": True, "c": False, "d": False}
     assert confusion({"a", "c"}, labels) == Confusion(1, 1, 1, 1)
     assert confusion(set(), labels) == Confusion(0, 0, 2, 2)
+
+
+def test_the_split_is_stable_and_about_half() -> None:
+    accounts = [f"a{index}" for index in range(2_000)]
+    held_out = [account for account in accounts if is_held_out(account)]
+    assert 900 <= len(held_out) <= 1_100
+    assert held_out == [account for account in accounts if is_held_out(account)]  # stable
+
+
+def test_split_labels_partitions_the_labels() -> None:
+    labels = {f"a{index}": index % 7 == 0 for index in range(500)}
+    fit = split_labels(labels, held_out=False)
+    held = split_labels(labels, held_out=True)
+    assert fit.keys() & held.keys() == set()
+    assert {**fit, **held} == labels
+    assert all(is_held_out(account) for account in held)
+    assert not any(is_held_out(account) for account in fit)

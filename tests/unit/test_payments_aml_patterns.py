@@ -23,6 +23,7 @@ from tianping.payments.aml.patterns import (
     detect_fan_out,
     detect_rapid_in_out,
     detect_structuring,
+    triage_order,
 )
 
 T0 = 1_800_000_000
@@ -196,6 +197,48 @@ def test_fan_in_ignores_near_misses(edges: list[tuple[int, int, str, str]]) -> N
     assert detect_fan_in(graph(*edges), FAN) == []
 
 
+SIMILAR_FAN = FanParameters(
+    window_seconds=DAY, min_counterparties=4, max_amount_spread_permille=1_100
+)
+
+
+def test_a_fan_of_similar_amounts_is_found_with_the_spread_check() -> None:
+    edges = [
+        (index * HOUR, amount, source, "hub")
+        for index, (source, amount) in enumerate(
+            zip("pqrs", (10_000, 10_300, 10_500, 10_900), strict=True)
+        )
+    ]
+    (alert,) = detect_fan_in(graph(*edges), SIMILAR_FAN)
+    assert alert.account_ids == ("hub", "p", "q", "r", "s")
+    assert "within 1100 per mille of each other" in alert.reason
+
+
+def test_a_fan_of_unrelated_amounts_is_dropped_by_the_spread_check() -> None:
+    # A shop's customers pay what they owe: four payers, amounts far apart.
+    edges = [
+        (index * HOUR, amount, source, "hub")
+        for index, (source, amount) in enumerate(
+            zip("pqrs", (1_000, 5_000, 12_000, 80_000), strict=True)
+        )
+    ]
+    assert len(detect_fan_in(graph(*edges), FAN)) == 1
+    assert detect_fan_in(graph(*edges), SIMILAR_FAN) == []
+
+
+def test_the_spread_check_finds_the_similar_band_among_other_payments() -> None:
+    similar = [(index, 10_000 + index, source, "hub") for index, source in enumerate("pqrst")]
+    others = [
+        (10 + index, amount, source, "hub")
+        for index, (source, amount) in enumerate(zip("uvw", (300, 50_000, 900_000), strict=True))
+    ]
+    (alert,) = detect_fan_in(graph(*similar, *others), SIMILAR_FAN)
+    assert alert.account_ids == ("hub", "p", "q", "r", "s", "t")
+    # Spread over more than the window, the same band is no fan.
+    slow = [(index * 2 * DAY, 10_000, source, "hub") for index, source in enumerate("pqrst")]
+    assert detect_fan_in(graph(*slow), SIMILAR_FAN) == []
+
+
 def test_fan_keeps_the_widest_window_only() -> None:
     early = [(index, 100, source, "hub") for index, source in enumerate("pqrs")]
     late = [(10 * DAY + index, 100, source, "hub") for index, source in enumerate("tuvwx")]
@@ -252,11 +295,56 @@ def test_min_hops_excludes_round_trips() -> None:
     assert detect_cycles(round_trip, at_least_three).alerts == ()
 
 
+UNBOUNDED = CycleParameters(
+    window_seconds=7 * DAY, max_hops=4, min_retention_permille=0, max_growth_permille=0
+)
+
+
 def test_retention_drops_cycles_that_lose_most_of_the_money() -> None:
     leaky = graph((0, 1_000, "a", "b"), (1, 100, "b", "c"), (2, 100, "c", "a"))
-    assert len(detect_cycles(leaky, CYCLES).alerts) == 1
+    assert len(detect_cycles(leaky, UNBOUNDED).alerts) == 1
+    assert detect_cycles(leaky, CYCLES).alerts == ()
     strict = CycleParameters(window_seconds=DAY, max_hops=4, min_retention_permille=800)
     assert detect_cycles(leaky, strict).alerts == ()
+
+
+def test_growth_bound_drops_chains_where_the_money_grows() -> None:
+    # A 30-yuan payment followed by 3,000-yuan ones is no money passed on.
+    growing = graph((0, 30_00, "a", "b"), (1, 3_000_00, "b", "c"), (2, 3_000_00, "c", "a"))
+    assert len(detect_cycles(growing, UNBOUNDED).alerts) == 1
+    assert detect_cycles(growing, CYCLES).alerts == ()
+    # Rounding or a refunded fee may add a little: within the default 1050 per mille it is
+    # still a cycle, beyond it not, unless the caller widens the tolerance.
+    slightly = graph((0, 1_000, "a", "b"), (1, 1_040, "b", "c"), (2, 1_080, "c", "a"))
+    assert len(detect_cycles(slightly, CYCLES).alerts) == 1
+    more = graph((0, 1_000, "a", "b"), (1, 1_100, "b", "c"), (2, 1_100, "c", "a"))
+    assert detect_cycles(more, CYCLES).alerts == ()
+    tolerant = CycleParameters(window_seconds=DAY, max_hops=4, max_growth_permille=1_100)
+    assert len(detect_cycles(more, tolerant).alerts) == 1
+
+
+def test_the_default_bounds_keep_a_cycle_that_passes_the_money_on_less_a_cut() -> None:
+    # Each intermediary keeps 5 per cent: 950 per mille of the previous hop, within 800-1050.
+    cut = graph((0, 10_000, "a", "b"), (HOUR, 9_500, "b", "c"), (2 * HOUR, 9_025, "c", "a"))
+    assert len(detect_cycles(cut).alerts) == 1
+
+
+@pytest.mark.parametrize(
+    ("amounts", "score"),
+    [
+        ((1_000, 1_000, 1_000), 1000),  # exactly what was sent came back
+        ((1_000, 900, 810), 810),
+        ((1_000, 1_100, 1_210), 826),  # more came back: scored as far, not as stronger
+        ((1_000, 2_000, 4_000), 250),
+    ],
+)
+def test_cycle_score_is_how_close_the_returned_amount_is_to_the_first(
+    amounts: tuple[int, int, int], score: int
+) -> None:
+    first, second, third = amounts
+    edges = graph((0, first, "a", "b"), (1, second, "b", "c"), (2, third, "c", "a"))
+    (alert,) = detect_cycles(edges, UNBOUNDED).alerts
+    assert alert.score == score
 
 
 def dense_graph(accounts: int) -> TransferGraph:
@@ -299,6 +387,12 @@ def test_cycle_search_stops_when_the_total_budget_is_spent() -> None:
         (CycleParameters, {"window_seconds": 91 * DAY}),
         (FanParameters, {"min_counterparties": 1}),
         (FanParameters, {"window_seconds": 0}),
+        (FanParameters, {"max_amount_spread_permille": 999}),
+        (FanParameters, {"max_amount_spread_permille": 100_001}),
+        (CycleParameters, {"min_retention_permille": 1_001}),
+        (CycleParameters, {"min_retention_permille": 900, "max_growth_permille": 899}),
+        (CycleParameters, {"max_growth_permille": 100_001}),
+        (CycleParameters, {"max_growth_permille": -1}),
         (RapidInOutParameters, {"pass_through_permille": 0}),
         (RapidInOutParameters, {"max_outflow_permille": 999}),
         (StructuringParameters, {"near_threshold_permille": 1_000}),
@@ -315,8 +409,23 @@ def test_parameters_outside_their_limits_are_refused(
 
 
 def test_suite_runs_the_enabled_detectors() -> None:
-    edges = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrst")]
+    # Fan-in's default asks for 6 distinct payers (FAN_IN_DEFAULTS); five are not enough.
+    five = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrst")]
+    assert DetectorSuite().run(graph(*five))["fan_in"] == []
+    edges = [(index * HOUR, 100, source, "hub") for index, source in enumerate("pqrstu")]
     results = DetectorSuite(structuring=STRUCTURING, fan_out=None).run(graph(*edges))
     assert set(results) == {"structuring", "rapid_in_out", "fan_in", "cycle"}
     assert [alert.kind for alert in results["fan_in"]] == ["fan_in"]
     assert all(isinstance(alert, Alert) for alerts in results.values() for alert in alerts)
+
+
+def test_triage_order_takes_each_kind_strongest_first_in_turns() -> None:
+    def alert(kind: Any, score: int, name: str) -> Alert:
+        return Alert(kind, (name,), (name,), score, "r")
+
+    fans = [alert("fan_in", 1000, f"f{index}") for index in range(3)]
+    cycles = [alert("cycle", 700, "c1"), alert("cycle", 990, "c2")]
+    ordered = triage_order([*fans, *cycles])
+    # A saturated fan score does not push the cycles behind every fan.
+    assert [a.transaction_ids[0] for a in ordered] == ["c2", "f0", "c1", "f1", "f2"]
+    assert triage_order([]) == []

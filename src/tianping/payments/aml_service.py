@@ -6,7 +6,10 @@
   change is a rulebook change, not a code change.
 * Suspicious patterns (A3): the detectors of `aml.patterns` (structuring, rapid in-and-out,
   fan-in, fan-out, cycles) over a window of days; each alert opens a case unless a case for the
-  same alert is already open.
+  same alert is already open. One scan opens at most `CASES_PER_SCAN_MAX` cases, each
+  detector's highest-scoring alerts first (the detectors taking turns), and reports how many
+  alerts it left without a case, so a bad day (or a mis-set detector) cannot flood the
+  operators' queue.
 * The case queue: open, assign, annotate, close with a disposition. Each action is an event in
   `aml_case_events` and a record in the audit chain, in the same transaction.
 
@@ -33,26 +36,39 @@ from tianping.payments.aml.large_value import (
     LargeValueThresholds,
     large_value_reports,
 )
-from tianping.payments.aml.patterns import Alert, DetectorSuite, TransferGraph
+from tianping.payments.aml.patterns import Alert, DetectorSuite, TransferGraph, triage_order
 from tianping.payments.model import PaymentError
 from tianping.payments.service import NS, PaymentsService
 from tianping.payments.store import CaseRow, PaymentsStore
 
-__all__ = ["AML_CASE_RECORD", "AmlService", "ScanReport"]
+__all__ = ["AML_CASE_RECORD", "CASES_PER_SCAN_MAX", "AmlService", "ScanReport"]
 
 AML_CASE_RECORD: Final = "payments.aml_case"
 PAYMENTS_PER_DAY_MAX: Final = 2_000_000
 SCAN_DAYS_MAX: Final = 31
 CASES_PER_PAGE_MAX: Final = 1_000
+# One scan opens at most this many cases: about what a small compliance team can triage in a
+# day. The alerts beyond it are counted in the report (and found again by the next scan while
+# their payments are within its days), never silently dropped.
+CASES_PER_SCAN_MAX: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
+    """What one scan saw and did.
+
+    `alerts` counts every alert of the detectors; `cases_opened` lists the new cases;
+    `alerts_not_opened` counts the alerts that had no case yet but were left without one
+    because the scan reached `CASES_PER_SCAN_MAX` (alerts whose case already exists are in
+    neither).
+    """
+
     first_day: str
     last_day: str
     transfers: int
     alerts: int
     cases_opened: tuple[str, ...]
+    alerts_not_opened: int
 
 
 def _case_id(alert: Alert) -> str:
@@ -113,7 +129,12 @@ class AmlService:
 
     def scan(self, last_day: str, days: int = 7, actor: str = "aml-scan") -> ScanReport:
         """Run the pattern detectors over `days` business days ending `last_day`; open a case
-        for every alert that has none yet."""
+        for every alert that has none yet, at most `CASES_PER_SCAN_MAX`, highest score first.
+
+        Alerts are taken in `triage_order`: each detector's highest-scoring alerts first, the
+        detectors taking turns (scores are comparable within a detector, not across), so the
+        cap leaves out each detector's weakest alerts and no single detector fills the queue.
+        """
         if type(days) is not int or not 1 <= days <= SCAN_DAYS_MAX:
             raise PaymentError("payment_input_invalid", f"a scan covers 1 to {SCAN_DAYS_MAX} days")
         end = date.fromisoformat(last_day)
@@ -125,13 +146,21 @@ class AmlService:
             if transaction.direction == "out"
         ]
         graph = TransferGraph.from_transactions(transactions, "CNY")
-        alerts = [alert for found in self.detectors.run(graph).values() for alert in found]
-        opened = []
+        alerts = [
+            (alert, _case_id(alert))
+            for alert in triage_order(
+                alert for found in self.detectors.run(graph).values() for alert in found
+            )
+        ]
+        opened: list[str] = []
+        not_opened = 0
         with PaymentsStore.writing(self.payments.ledger) as (uow, store):
             now = self.payments.ledger_time(uow)
-            for alert in alerts:
-                case_id = _case_id(alert)
+            for alert, case_id in alerts:
                 if store.case(case_id) is not None:
+                    continue
+                if len(opened) >= CASES_PER_SCAN_MAX:
+                    not_opened += 1
                     continue
                 case, event = open_case(case_id, (case_id,), now // NS, actor)
                 store.insert_case(
@@ -155,7 +184,12 @@ class AmlService:
                 self._record(uow, store, event)
                 opened.append(case_id)
         return ScanReport(
-            first.isoformat(), end.isoformat(), len(transactions), len(alerts), tuple(opened)
+            first.isoformat(),
+            end.isoformat(),
+            len(transactions),
+            len(alerts),
+            tuple(opened),
+            not_opened,
         )
 
     def _record(self, uow: LedgerWrite, store: PaymentsStore, event: CaseEvent) -> None:

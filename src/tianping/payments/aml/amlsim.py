@@ -20,6 +20,7 @@ is a money path and floats are banned from it.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -39,7 +40,9 @@ __all__ = [
     "Confusion",
     "confusion",
     "flagged_accounts",
+    "is_held_out",
     "load_scenario",
+    "split_labels",
 ]
 
 # The three 20,000-account scenarios of the shipped samples (MANIFEST.md section 12).
@@ -55,6 +58,8 @@ NODES_MAX: Final = 1_000_000
 TRANSACTIONS_MAX: Final = 2_000_000
 STEP_MAX: Final = 10_000
 _CENT: Final = Decimal("0.01")
+# The salt of the fit / held-out split: fixed, so every run and every reader splits alike.
+SPLIT_SALT: Final = "tianping-amlsim-split-v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +169,19 @@ def confusion(flagged: set[str], labels: dict[str, bool]) -> Confusion:
     false_negatives = len(positives - flagged)
     true_negatives = len(labels) - true_positives - false_negatives - len(flagged - positives)
     return Confusion(true_positives, false_positives, false_negatives, max(true_negatives, 0))
+
+
+def is_held_out(account: str) -> bool:
+    """Whether `account` belongs to the held-out half of the evaluation split.
+
+    The split is by account, because the labels are by account: half of the accounts (by the
+    lowest bit of a salted SHA-256 of the id, so about half of the SAR accounts too) are used
+    to choose detector parameters, the other half only to report them once. The detectors still
+    see the whole graph; only the labels used for scoring are split.
+    """
+    return hashlib.sha256(f"{SPLIT_SALT}:{account}".encode()).digest()[0] & 1 == 1
+
+
+def split_labels(labels: dict[str, bool], *, held_out: bool) -> dict[str, bool]:
+    """The labels of one half of the split (see `is_held_out`)."""
+    return {account: label for account, label in labels.items() if is_held_out(account) == held_out}

@@ -10,7 +10,8 @@ Each detector looks for one typology that AML guidance names again and again and
   pass-through or "mule" account);
 * fan-in and fan-out: many distinct counterparties paying into, or paid from, one account
   within a window (collection and dispersal stages of layering);
-* cycles: money returning to where it started through 2 to k hops within a window.
+* cycles: money returning to where it started through 2 to k hops within a window, each hop
+  passing on roughly what the previous one carried.
 
 Every parameter is named, has a default and a hard limit, and is checked on construction. The
 detectors are hand-written with the standard library because the package must stay pure and
@@ -35,7 +36,9 @@ from tianping.payments.aml.large_value import AmlTransaction
 
 __all__ = [
     "ALERTS_PER_DETECTOR_MAX",
+    "CYCLE_GROWTH_PERMILLE_LIMIT",
     "CYCLE_HOPS_LIMIT",
+    "FAN_IN_DEFAULTS",
     "GRAPH_TRANSFERS_MAX",
     "SCORE_MAX",
     "WINDOW_SECONDS_MAX",
@@ -54,6 +57,7 @@ __all__ = [
     "detect_fan_out",
     "detect_rapid_in_out",
     "detect_structuring",
+    "triage_order",
 ]
 
 AlertKind = Literal["structuring", "rapid_in_out", "fan_in", "fan_out", "cycle"]
@@ -72,6 +76,15 @@ CYCLE_HOPS_LIMIT: Final = 10
 # Counterparty-count thresholds above this are certainly a unit mistake.
 COUNTERPARTIES_LIMIT: Final = 10_000
 PERMILLE: Final = 1000
+# A cycle hop may carry at most this many times (per mille) the previous hop's amount: a
+# bound above 100 times is certainly a unit mistake.
+CYCLE_GROWTH_PERMILLE_LIMIT: Final = 100_000
+# A fan's amount spread above 100 times is no similarity check at all.
+FAN_SPREAD_PERMILLE_LIMIT: Final = 100_000
+# With an amount spread, the fan search examines each amount band of an account separately;
+# it stops examining an account's bands after this many transfers (keeping the widest fan found
+# so far), so a hub with hundreds of thousands of payers stays linear in practice.
+FAN_BAND_TRANSFERS_PER_ACCOUNT_MAX: Final = 1_000_000
 # The explored-edge budgets of the cycle search may not exceed these.
 CYCLE_EDGES_PER_START_LIMIT: Final = 1_000_000
 CYCLE_EDGES_TOTAL_LIMIT: Final = 100_000_000
@@ -326,10 +339,14 @@ class RapidInOutParameters:
     what it received in that window, having received at least `min_inflow_minor` from at least
     `min_inflows` transfers. The upper bound separates pass-through from an account that simply
     spends an existing balance.
+
+    The defaults (one day, 500 to 1100 per mille) were chosen on the fit half of the AMLSim
+    evaluation (benchmarks/aml_calibrate.py, best F0.5 with the outflow at most 1100 per mille:
+    money passed on does not grow beyond a small tolerance, the rule the cycle bounds follow).
     """
 
-    window_seconds: int = 3 * 86_400
-    pass_through_permille: int = 800
+    window_seconds: int = 86_400
+    pass_through_permille: int = 500
     max_outflow_permille: int = 1_100
     min_inflow_minor: int = 1
     min_inflows: int = 2
@@ -425,14 +442,33 @@ def _prefix_sums(transfers: Sequence[Transfer]) -> list[int]:
 @dataclass(frozen=True, slots=True)
 class FanParameters:
     """A fan needs at least `min_counterparties` distinct counterparties on one side of one
-    account within `window_seconds`."""
+    account within `window_seconds`, their transfers' amounts within `max_amount_spread_permille`
+    of each other (the largest at most that many per mille of the smallest; 0 switches the check
+    off).
+
+    The amount check is meant to separate the collection or dispersal stage of layering, where
+    many accounts move similar sums in a short time, from ordinary busy accounts (a shop, a
+    person splitting bills), whose counterparties pay whatever they owe. It is off by default:
+    on the AMLSim fit half it helped only at low counterparty counts, and the best setting with
+    it (F0.5 0.236) scored below the best without it (0.240; benchmarks/RESULTS.md,
+    2026-11-27). The defaults here (7 days, 4 counterparties) are fan-out's; fan-in's default
+    in `DetectorSuite` asks for 6, which scored best for fan-in on the same fit half.
+    """
 
     window_seconds: int = 7 * 86_400
     min_counterparties: int = 4
+    max_amount_spread_permille: int = 0
 
     def __post_init__(self) -> None:
         _check_int(self.window_seconds, "window_seconds", 1, WINDOW_SECONDS_MAX)
         _check_int(self.min_counterparties, "min_counterparties", 2, COUNTERPARTIES_LIMIT)
+        if self.max_amount_spread_permille != 0:
+            _check_int(
+                self.max_amount_spread_permille,
+                "max_amount_spread_permille (or 0 for no check)",
+                PERMILLE,
+                FAN_SPREAD_PERMILLE_LIMIT,
+            )
 
 
 def detect_fan_in(graph: TransferGraph, parameters: FanParameters | None = None) -> list[Alert]:
@@ -455,46 +491,104 @@ def detect_fan_out(graph: TransferGraph, parameters: FanParameters | None = None
 def _detect_fan(
     index: dict[str, list[Transfer]], kind: Literal["fan_in", "fan_out"], parameters: FanParameters
 ) -> list[Alert]:
-    """Sliding window with a counter of counterparties; keeps each account's widest window."""
+    """Each account's widest window of distinct counterparties, within each amount band when
+    the amounts must be similar; one alert per account whose widest window is wide enough."""
     alerts: list[Alert] = []
     for account in sorted(index):
         transfers = index[account]
         if len(transfers) < parameters.min_counterparties:
             continue
-        counts: Counter[str] = Counter()
-        left = 0
-        best_distinct, best_left, best_right = 0, 0, -1
-        for right, transfer in enumerate(transfers):
-            counts[transfer.source if kind == "fan_in" else transfer.target] += 1
-            while transfer.at - transfers[left].at > parameters.window_seconds:
-                leaving = transfers[left].source if kind == "fan_in" else transfers[left].target
-                counts[leaving] -= 1
-                if counts[leaving] == 0:
-                    del counts[leaving]
-                left += 1
-            if len(counts) > best_distinct:
-                best_distinct, best_left, best_right = len(counts), left, right
-        if best_distinct < parameters.min_counterparties:
+        if parameters.max_amount_spread_permille:
+            members = _widest_similar_fan(transfers, kind, parameters)
+        else:
+            members = _widest_fan(transfers, kind, parameters.window_seconds)
+        counterparties = [t.source if kind == "fan_in" else t.target for t in members]
+        distinct = len(set(counterparties))
+        if distinct < parameters.min_counterparties:
             continue
         if len(alerts) >= ALERTS_PER_DETECTOR_MAX:
             raise AmlError("too_many_alerts", f"{kind} alert limit reached")
-        members = transfers[best_left : best_right + 1]
-        counterparties = [t.source if kind == "fan_in" else t.target for t in members]
+        spread = (
+            f", amounts within {parameters.max_amount_spread_permille} per mille of each other"
+            if parameters.max_amount_spread_permille
+            else ""
+        )
         alerts.append(
             Alert(
                 kind=kind,
                 account_ids=_accounts(account, counterparties),
                 transaction_ids=_capped_ids(members),
-                score=min(
-                    SCORE_MAX, SCORE_MAX * best_distinct // (2 * parameters.min_counterparties)
-                ),
+                score=min(SCORE_MAX, SCORE_MAX * distinct // (2 * parameters.min_counterparties)),
                 reason=(
-                    f"{best_distinct} distinct {'sources' if kind == 'fan_in' else 'targets'}"
-                    f" in {len(members)} transfers within {parameters.window_seconds} s"
+                    f"{distinct} distinct {'sources' if kind == 'fan_in' else 'targets'}"
+                    f" in {len(members)} transfers within {parameters.window_seconds} s{spread}"
                 ),
             )
         )
     return alerts
+
+
+def _widest_fan(
+    transfers: Sequence[Transfer], kind: Literal["fan_in", "fan_out"], window_seconds: int
+) -> Sequence[Transfer]:
+    """The time window (of time-ordered `transfers`) with the most distinct counterparties.
+
+    A sliding window with a counter of counterparties; the first widest window wins.
+    """
+    counts: Counter[str] = Counter()
+    left = 0
+    best_distinct, best_left, best_right = 0, 0, -1
+    for right, transfer in enumerate(transfers):
+        counts[transfer.source if kind == "fan_in" else transfer.target] += 1
+        while transfer.at - transfers[left].at > window_seconds:
+            leaving = transfers[left].source if kind == "fan_in" else transfers[left].target
+            counts[leaving] -= 1
+            if counts[leaving] == 0:
+                del counts[leaving]
+            left += 1
+        if len(counts) > best_distinct:
+            best_distinct, best_left, best_right = len(counts), left, right
+    return transfers[best_left : best_right + 1]
+
+
+def _widest_similar_fan(
+    transfers: Sequence[Transfer], kind: Literal["fan_in", "fan_out"], parameters: FanParameters
+) -> Sequence[Transfer]:
+    """The widest fan among transfers whose amounts lie within the spread of each other.
+
+    The transfers are sorted by amount; every maximal band [smallest, smallest * spread] is
+    searched with `_widest_fan` (a band contained in the previous one is skipped), until the
+    account's examined-transfer budget runs out.
+    """
+    by_amount = sorted(transfers, key=lambda transfer: (transfer.amount_minor, transfer.at))
+    spread = parameters.max_amount_spread_permille
+    best: Sequence[Transfer] = ()
+    best_distinct = 0
+    examined = 0
+    right = 0
+    previous_right = -1
+    for left, smallest in enumerate(by_amount):
+        right = max(right, left)
+        while (
+            right + 1 < len(by_amount)
+            and by_amount[right + 1].amount_minor * PERMILLE <= smallest.amount_minor * spread
+        ):
+            right += 1
+        if right == previous_right or right - left + 1 < parameters.min_counterparties:
+            continue
+        previous_right = right
+        band = sorted(
+            by_amount[left : right + 1],
+            key=lambda transfer: (transfer.at, transfer.transaction_id),
+        )
+        examined += len(band)
+        members = _widest_fan(band, kind, parameters.window_seconds)
+        distinct = len({t.source if kind == "fan_in" else t.target for t in members})
+        if distinct > best_distinct:
+            best, best_distinct = members, distinct
+        if examined >= FAN_BAND_TRANSFERS_PER_ACCOUNT_MAX:
+            break
+    return best
 
 
 # -- cycles ---------------------------------------------------------------------------------
@@ -506,9 +600,19 @@ class CycleParameters:
 
     A cycle is a simple, time-respecting path of `min_hops` to `max_hops` transfers that
     starts and ends at the same account, where each transfer happens no earlier than the one
-    before it and all happen within `window_seconds` of the first. Each hop must carry at least
-    `min_retention_permille` of the previous hop's amount (0 switches the check off); laundering
-    cycles pass most of the money on, which this expresses and which prunes the search hard.
+    before it and all happen within `window_seconds` of the first.
+
+    Each hop's amount is bounded from both sides relative to the previous hop's: at least
+    `min_retention_permille` of it and at most `max_growth_permille` of it (0 switches either
+    check off). A laundering cycle passes on roughly what it received, a little less after the
+    cuts of each intermediary, and money does not grow along the chain beyond rounding or a fee
+    refund; without both bounds every chain of unrelated payments that happens to close in a
+    dense payment graph is a "cycle" (a 30-yuan payment followed by a 3,000-yuan one). The
+    bounds also prune the search hard.
+
+    The defaults were chosen on the fit half of the AMLSim evaluation (benchmarks/aml.py and
+    benchmarks/aml_calibrate.py, best F0.5 among searches bounded on both sides): 60 days, 2 to
+    4 hops, each hop 800 to 1050 per mille of the one before.
 
     The search is a depth-first search from every transfer. It is exponential in the worst
     case, so it is bounded twice: `max_edges_per_start` edges examined from one starting
@@ -519,7 +623,8 @@ class CycleParameters:
     window_seconds: int = 60 * 86_400
     min_hops: int = 2
     max_hops: int = 4
-    min_retention_permille: int = 0
+    min_retention_permille: int = 800
+    max_growth_permille: int = 1_050
     max_edges_per_start: int = 5_000
     max_edges_total: int = 20_000_000
 
@@ -528,6 +633,14 @@ class CycleParameters:
         _check_int(self.min_hops, "min_hops", 2, CYCLE_HOPS_LIMIT)
         _check_int(self.max_hops, "max_hops", self.min_hops, CYCLE_HOPS_LIMIT)
         _check_int(self.min_retention_permille, "min_retention_permille", 0, PERMILLE)
+        if self.max_growth_permille != 0:
+            # The upper bound may not sit below the lower one (no amount could pass both).
+            _check_int(
+                self.max_growth_permille,
+                "max_growth_permille (or 0 for no bound)",
+                max(1, self.min_retention_permille),
+                CYCLE_GROWTH_PERMILLE_LIMIT,
+            )
         _check_int(self.max_edges_per_start, "max_edges_per_start", 1, CYCLE_EDGES_PER_START_LIMIT)
         _check_int(self.max_edges_total, "max_edges_total", 1, CYCLE_EDGES_TOTAL_LIMIT)
 
@@ -553,9 +666,10 @@ def detect_cycles(graph: TransferGraph, parameters: CycleParameters | None = Non
     results, except through the explored-edge budgets.
 
     A cycle found again from another starting transfer, or along the same transfers, is
-    recognised by its set of transaction ids and reported once. Score: 1000 * (amount on the
-    last hop) / (amount on the first), at most 1000: the more of the money that came back, the
-    stronger the signal.
+    recognised by its set of transaction ids and reported once. Score: 1000 * the smaller of
+    (amount on the last hop, amount on the first) / the larger, so a cycle that brings back
+    exactly what it sent scores 1000 and one that brings back much less, or much more, scores
+    low: "more came back" is not "more suspicious", it is more likely unrelated payments.
     """
     parameters = parameters or CycleParameters()
     search = _CycleSearcher(graph, parameters)
@@ -698,6 +812,7 @@ class _CycleSearcher:
         if not transfers:
             return
         retention = parameters.min_retention_permille
+        growth = parameters.max_growth_permille
         position = bisect.bisect_left(times, earliest)
         while position < len(transfers):
             transfer = transfers[position]
@@ -709,6 +824,8 @@ class _CycleSearcher:
                 self.truncated = True
                 return
             if retention and transfer.amount_minor * PERMILLE < previous_amount * retention:
+                continue
+            if growth and transfer.amount_minor * PERMILLE > previous_amount * growth:
                 continue
             target = transfer.target
             if target == self.origin:
@@ -734,12 +851,17 @@ def _record_cycle(cycle: list[Transfer], found: set[frozenset[str]], alerts: lis
     found.add(key)
     first, last = cycle[0], cycle[-1]
     returned = last.amount_minor * PERMILLE // first.amount_minor
+    closeness = (
+        SCORE_MAX
+        * min(first.amount_minor, last.amount_minor)
+        // max(first.amount_minor, last.amount_minor)
+    )
     alerts.append(
         Alert(
             kind="cycle",
             account_ids=tuple(transfer.source for transfer in cycle),
             transaction_ids=tuple(transfer.transaction_id for transfer in cycle),
-            score=min(SCORE_MAX, returned),
+            score=closeness,
             reason=(
                 f"money returned to its origin in {len(cycle)} hops over {last.at - first.at} s,"
                 f" {returned} per mille of the first amount"
@@ -751,17 +873,24 @@ def _record_cycle(cycle: list[Transfer], found: set[frozenset[str]], alerts: lis
 # -- running the detectors together ---------------------------------------------------------
 
 
+# Fan-in's default: 6 distinct payers in 7 days scored the best F0.5 on the AMLSim fit half
+# (fan-out's best stayed at 4 targets, the `FanParameters` default).
+FAN_IN_DEFAULTS: Final = FanParameters(min_counterparties=6)
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorSuite:
     """One parameter set per detector; `None` switches a detector off.
 
     Structuring is off by default because it needs the threshold of the category being
-    watched, which only the caller (through the rules engine) knows.
+    watched, which only the caller (through the rules engine) knows. The other defaults were
+    chosen on the fit half of the AMLSim evaluation (benchmarks/aml_calibrate.py) and reported
+    on its held-out half (benchmarks/RESULTS.md).
     """
 
     structuring: StructuringParameters | None = None
     rapid_in_out: RapidInOutParameters | None = field(default_factory=RapidInOutParameters)
-    fan_in: FanParameters | None = field(default_factory=FanParameters)
+    fan_in: FanParameters | None = field(default=FAN_IN_DEFAULTS)
     fan_out: FanParameters | None = field(default_factory=FanParameters)
     cycle: CycleParameters | None = field(default_factory=CycleParameters)
 
@@ -779,3 +908,34 @@ class DetectorSuite:
         if self.cycle is not None:
             results["cycle"] = list(detect_cycles(graph, self.cycle).alerts)
         return results
+
+
+def triage_order(alerts: Iterable[Alert]) -> list[Alert]:
+    """Alerts in the order a capped queue should take them: the strongest of each kind first,
+    the kinds taking turns.
+
+    Scores are comparable within a detector, not across detectors (a fan of twice the minimum
+    scores 1000 whatever the population; a cycle scores by how much came back), so a plain sort
+    by score would let one noisy detector fill the queue. Taking turns (kinds in the order of
+    `AlertKind`, each kind's alerts by descending score, ties by transaction ids) keeps every
+    detector's strongest alerts in front. The order is fully determined by the alerts.
+    """
+    by_kind: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_kind.setdefault(alert.kind, []).append(alert)
+    kinds = [kind for kind in _KIND_ORDER if kind in by_kind]
+    ranked: list[tuple[int, int, Alert]] = []
+    for kind_position, kind in enumerate(kinds):
+        ordered = sorted(by_kind[kind], key=lambda alert: (-alert.score, alert.transaction_ids))
+        ranked.extend((rank, kind_position, alert) for rank, alert in enumerate(ordered))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    return [alert for _, _, alert in ranked]
+
+
+_KIND_ORDER: Final[tuple[AlertKind, ...]] = (
+    "cycle",
+    "structuring",
+    "rapid_in_out",
+    "fan_in",
+    "fan_out",
+)
