@@ -137,10 +137,9 @@ BATCH_SIZE = 500
 DAY_NS = 24 * 3600 * 1_000_000_000
 SECOND_NS = 1_000_000_000
 # The AML scan looks back a week; the summary counts up to AML_CASES_READ open cases and
-# lists the strongest few.
+# lists the strongest of each pattern.
 AML_SCAN_DAYS = 7
 AML_CASES_READ = 1_000
-AML_CASES_SHOWN = 5
 # Credit lines bill on a day of the month from 1 to 28; the month end comes this many days on.
 LINE_STATEMENT_DAY_MAX = 28
 MONTH_END_DAYS = 38
@@ -1452,11 +1451,19 @@ def _print_aml(
         )
     by_pattern: Counter[str] = Counter(case.kind for case in cases)
     out.print(_count_table("AML cases open, by pattern", "pattern", by_pattern))
-    strongest = sorted(cases, key=lambda case: -int(case.alert.get("score", 0)))
-    table = Table(title=f"AML scan {scan.first_day} to {scan.last_day}: the strongest open cases")
+    # The strongest case of each pattern: one detector's many strong alerts (a busy merchant
+    # is a fan-in by nature) must not hide the others.
+    strongest: dict[str, CaseRow] = {}
+    for case in cases:
+        best = strongest.get(case.kind)
+        if best is None or int(case.alert.get("score", 0)) > int(best.alert.get("score", 0)):
+            strongest[case.kind] = case
+    table = Table(
+        title=f"AML scan {scan.first_day} to {scan.last_day}: the strongest case of each pattern"
+    )
     for name in ("case", "pattern", "score", "why (counts and ratios, never names)"):
         table.add_column(name)
-    for case in strongest[:AML_CASES_SHOWN]:
+    for _, case in sorted(strongest.items()):
         table.add_row(
             cell(case.case_id),
             cell(case.kind),
@@ -1464,9 +1471,14 @@ def _print_aml(
             cell(case.alert.get("reason", "-")),
         )
     out.print(table)
+    left = (
+        f"; {scan.alerts_not_opened} more over the per-scan limit, found again by the next scan"
+        if scan.alerts_not_opened
+        else ""
+    )
     out.print(
         f"AML scan: {scan.transfers} payments, {scan.alerts} alert(s), "
-        f"{len(scan.cases_opened)} case(s) opened for review",
+        f"{len(scan.cases_opened)} case(s) opened for review{left}",
         markup=False,
     )
 
