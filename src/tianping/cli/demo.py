@@ -5,9 +5,8 @@ and its ``-wal``/``-shm`` companions from an earlier run), opens a chart of acco
 thousand transfers drawn from a seeded random generator, walks through the ledger's features one
 scenario at a time, registers a population through the identity flows, runs a day of payments
 through the payments HTTP API, served in process on the demo's own services (see "a day of
-payments" below), prints the main balances, runs
-`ledger check` and `audit verify`, and then serves the API on the demo database unless
-``--no-serve`` is given.
+payments" below), prints the main balances, runs `ledger check` and `audit verify`, and then
+serves the API on the demo database unless ``--no-serve`` is given.
 
 Ledger time comes from a clock the demo controls: it starts at midnight China time four days
 before the wall clock and moves forward as the days are replayed, so a hold's timeout can pass
@@ -994,7 +993,7 @@ class _PaymentsApi:
         )
 
     def print_summary(self, out: Console) -> None:
-        title = "The payments day over HTTP: requests by route"
+        title = "Payments over HTTP (the day, then checkouts on credit): requests by route"
         out.print(_count_table(title, "route", self.requests))
         out.print(
             "HTTP API in process, as the operator acting for each payer: "
