@@ -162,6 +162,67 @@ def test_over_the_daily_cap_without_and_with_step_up(
     assert over["status"] in ("declined", "step_up_required")
 
 
+def test_the_operator_acting_for_a_payer_states_the_sessions_factors(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    """A checkout backend paying as the operator for a payer states the factors of the payer's
+    session, and the caps read them as they read a customer's own token; unstated, the operator
+    counts as two factors, and a customer cannot state any."""
+    alice, bob = people["alice"], people["bob"]
+    body = {
+        "payment_id": "p-op",
+        "payer_id": alice.party_id,
+        "payee_id": bob.party_id,
+        "amount": 1_500_00,
+    }
+    stopped = ok(_operator(api, "POST", "", {**body, "payer_auth_factors": 1}))
+    assert stopped["status"] == "step_up_required"
+    assert "cn.payments.daily_cap_by_authentication" in stopped["reasons"]
+    # The payer proved a second factor at the checkout; the operator resumes as two factors.
+    assert ok(_operator(api, "POST", "/p-op/resume"))["status"] == "completed"
+
+    merchant, shop = _merchant(api, "till", "91330100716105852", "5812")
+
+    def order(reference: str) -> str:
+        made = api.as_party(
+            shop,
+            "POST",
+            f"/merchants/{merchant}/orders",
+            {"reference": reference, "amount": 1_200_00, "merchant_name": "Till"},
+            prefix=PAYMENTS,
+        )
+        payload: str = ok(made, 201)["payload"]
+        return payload
+
+    def pay_qr(payment_id: str, factors: int) -> Any:
+        qr = {
+            "payment_id": payment_id,
+            "payload": order(f"o-{payment_id}"),
+            "payer_id": alice.party_id,
+            "payer_auth_factors": factors,
+        }
+        return ok(_operator(api, "POST", "/qr", qr))
+
+    # A dynamic code paid from a one-factor session is grade C (1,000 CNY a day); from a
+    # two-factor session grade B, which admits it.
+    one = pay_qr("q-op-1", 1)
+    assert (one["status"], one["channel"]) == ("step_up_required", "qr_dynamic")
+    assert pay_qr("q-op-2", 2)["status"] == "completed"
+
+    # A customer's strength is their token's: they cannot state another, on either route.
+    stated = {**body, "payment_id": "p-self", "payer_id": None, "payer_auth_factors": 2}
+    assert problem_code(_pay(api, alice, stated)) == "forbidden"
+    own_qr = {"payment_id": "q-self", "payload": order("o-self"), "payer_auth_factors": 2}
+    assert problem_code(api.as_party(alice.token, "POST", "/qr", own_qr, prefix=PAYMENTS)) == (
+        "forbidden"
+    )
+    # From one factor up to the two the operator counts as.
+    for factors in (0, 3):
+        stating = {**body, "payment_id": "p-x", "payer_auth_factors": factors}
+        out_of_range = _operator(api, "POST", "", stating)
+        assert out_of_range.status_code == 422, out_of_range.text
+
+
 def test_a_blocked_party_cannot_pay(api: IdentityApi, people: dict[str, Customer]) -> None:
     alice, bob = people["alice"], people["bob"]
     listed = api.operator(

@@ -185,6 +185,19 @@ def test_demo_runs_a_day_of_payments(tmp_path: Path) -> None:
     ):
         assert expected in out, expected
     assert re.search(r"missing_in_ledger\s*│\s*demo-withdrawal-late", out), out
+
+    # Every payment of the day went through the HTTP API (in process): its P2P and QR routes
+    # answered at least as many payments as the day counts, and the step-up resumes, refunds
+    # and rails went through theirs.
+    def requests_to(route: str) -> int:
+        row = re.search(rf"│ POST /v1/payments{re.escape(route)}\s*│\s*(\d+) │", out)
+        return 0 if row is None else int(row[1])
+
+    assert requests_to("") + requests_to("/qr") >= int(summary[2]), out
+    for route in ("/{payment_id}/resume", "/{payment_id}/refunds", "/rails"):
+        assert requests_to(route) > 0, route
+    http = re.search(r"HTTP API in process, .*?: (\d+) requests, (\d+) refused", out)
+    assert http is not None and int(http[1]) > int(summary[2]), out
     assert "1 break(s) for an operator" in out
     safeguarding = re.search(
         r"safeguarding: in balance \(reserve ([\d.]+), client money ([\d.]+), difference 0.00\)",

@@ -1,15 +1,16 @@
 """Payments over HTTP, under /v1/payments.
 
 A customer pays from their own wallet: the payer of `POST /v1/payments` is the caller (the
-operator may name any payer), and the session's authentication strength (its factors) is what
-the daily caps of P2 read; after a `step_up_required` answer the customer proves a second
-factor at `/v1/identity/step-up` and calls `POST /v1/payments/{id}/resume` with the stronger
-session. A merchant makes its own QR codes and orders and refunds payments made to it, registers
-the bank account held in its own business name, and pays its free balance (an SME loan's
-proceeds, say; settlement pays out takings only) out to it through the clearing house. A
-payment is readable by its payer and its payee; supervisors and auditors read payments and the
-day's aggregates; the operator runs settlement, reconciliation, the clearing house's callbacks
-and the safeguarding check.
+operator may name any payer and, acting for one as a checkout backend, state the factors of
+the payer's session in `payer_auth_factors`), and the session's authentication strength (its
+factors) is what the daily caps of P2 read; after a `step_up_required` answer the customer
+proves a second factor at `/v1/identity/step-up` and calls `POST /v1/payments/{id}/resume` with
+the stronger session. A merchant makes its own QR codes and orders and refunds payments made
+to it, registers the bank account held in its own business name, and pays its free balance (an
+SME loan's proceeds, say; settlement pays out takings only) out to it through the clearing
+house. A payment is readable by its payer and its payee; supervisors and auditors read
+payments and the day's aggregates; the operator runs settlement, reconciliation, the clearing
+house's callbacks and the safeguarding check.
 
 Single payments go through the process's `PaymentBatcher`, so concurrent requests share one
 transaction and one durable commit. Amounts are integers of minor units with their currency.
@@ -111,6 +112,10 @@ Amount = Annotated[int, PydanticField(ge=1, le=AMOUNT_MAX)]
 BusinessDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MerchantName = Annotated[str, StringConstraints(pattern=r"^[ -~]{1,25}$")]
+# The operator's own session counts as this many factors; a payer session it states on a
+# payer's behalf has from one factor up to it.
+PAYER_AUTH_FACTORS_MAX: Final = 2
+PayerAuthFactors = Annotated[int, PydanticField(ge=1, le=PAYER_AUTH_FACTORS_MAX)]
 
 
 def _service(services: ServicesDependency) -> PaymentsService:
@@ -120,8 +125,23 @@ def _service(services: ServicesDependency) -> PaymentsService:
 Payments = Annotated[PaymentsService, Depends(_service)]
 
 
-def _session(access: Access) -> dict[str, Any]:
-    """The payer session's strength, as the rules read it (P2)."""
+def _session(access: Access, stated_factors: int | None = None) -> dict[str, Any]:
+    """The payer session's strength, as the rules read it (P2).
+
+    A customer's is their token's, and they may not state another. The operator, when it acts
+    for a payer (a checkout backend paying for the customer in front of it), may state the
+    factors that customer's session was authenticated with; without it the operator's own
+    session counts, as two factors. The operator holds every scope and may already pay as
+    two factors for anyone, so what it states can only make the rules stricter, never looser.
+    """
+    if stated_factors is not None:
+        if not access.unrestricted:
+            raise ApiProblem(
+                "forbidden",
+                "payer_auth_factors is for the operator acting for a payer; a customer's "
+                "session strength is their token's",
+            )
+        return {"auth_factors": stated_factors}
     return {"auth_factors": len(access.principal.factors) if access.principal.factors else 2}
 
 
@@ -173,6 +193,9 @@ class PayRequest(_Strict):
     # line for a merchant payment (L6). The request cannot say the source was pre-selected:
     # what arrives here is always the payer's own choice.
     funding_source: Literal["balance", "credit_line"] = "balance"
+    # The payer session's authentication factors, stated only by the operator acting for the
+    # payer (a checkout backend); see `_session`.
+    payer_auth_factors: PayerAuthFactors | None = None
 
 
 class PayeeLookup(_Strict):
@@ -186,6 +209,9 @@ class QrPayRequest(_Strict):
     amount: Amount | None = None
     payer_id: PartyIdText | None = None
     device_id: DeviceId = "unknown-device"
+    # The payer session's authentication factors, stated only by the operator acting for the
+    # payer (a checkout backend); see `_session`.
+    payer_auth_factors: PayerAuthFactors | None = None
 
 
 class RefundRequest(_Strict):
@@ -463,7 +489,7 @@ def pay(body: PayRequest, access: Payer, services: ServicesDependency) -> dict[s
         device_id=body.device_id,
         payee_name=body.payee_name,
         funding_source=body.funding_source,
-        **_session(access),
+        **_session(access, body.payer_auth_factors),
     )
     if command.funding_source == "credit_line":
         # Paying on credit takes the slower path of its own (the draw on the line runs in the
@@ -492,7 +518,7 @@ def pay_by_qr(body: QrPayRequest, access: Payer, services: ServicesDependency) -
         body.payload,
         body.amount,
         device_id=body.device_id,
-        **_session(access),
+        **_session(access, body.payer_auth_factors),
     )
     return _outcome(services.payment_batcher.pay(command))
 

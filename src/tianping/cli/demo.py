@@ -4,9 +4,9 @@ The demo builds its own database, ``DIR/demo.db`` under ``--data-dir`` (removing
 and its ``-wal``/``-shm`` companions from an earlier run), opens a chart of accounts, posts a few
 thousand transfers drawn from a seeded random generator, walks through the ledger's features one
 scenario at a time, registers a population through the identity flows, runs a day of payments
-through the payments context (see "a day of payments" below), prints the main balances, runs
-`ledger check` and `audit verify`, and then serves the API on the demo database unless
-``--no-serve`` is given.
+through the payments HTTP API, served in process on the demo's own services (see "a day of
+payments" below), prints the main balances, runs `ledger check` and `audit verify`, and then
+serves the API on the demo database unless ``--no-serve`` is given.
 
 Ledger time comes from a clock the demo controls: it starts at midnight China time four days
 before the wall clock and moves forward as the days are replayed, so a hold's timeout can pass
@@ -65,7 +65,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -76,7 +76,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tianping.bootstrap import build_services
+from tianping.bootstrap import Services, build_services
 from tianping.cli.audit_commands import print_report, verify
 from tianping.cli.common import (
     EXIT_FAILED,
@@ -91,7 +91,6 @@ from tianping.cli.common import (
 )
 from tianping.cli.ledger_commands import results_table, run_check
 from tianping.cli.serve import run_server
-from tianping.config import Settings
 from tianping.identity import party_service
 from tianping.identity.errors import IdentityError
 from tianping.identity.parties import event_date
@@ -118,7 +117,7 @@ from tianping.payments.clearing_sim import (
     SimulatedClearingHouse,
     SimulatorBehaviour,
 )
-from tianping.payments.model import PaymentCommand, PaymentError, PaymentOutcome, local_date
+from tianping.payments.model import PaymentOutcome, local_date
 from tianping.payments.reconciliation import ReconciliationReport
 from tianping.payments.service import (
     DEFAULT_RAIL_TIMEOUT_S,
@@ -130,9 +129,11 @@ from tianping.payments.store import CaseRow
 from tianping.rules.config import cached_rulebook
 
 if TYPE_CHECKING:
-    from tianping.payments.runtime import PaymentBatcher
+    import httpx
 
 DEMO_DATABASE = "demo.db"
+# Where the payments routes are; the payments day calls them in process (see `_payments_api`).
+PAYMENTS_API = "/v1/payments"
 BATCH_SIZE = 500
 DAY_NS = 24 * 3600 * 1_000_000_000
 SECOND_NS = 1_000_000_000
@@ -887,7 +888,10 @@ def _identity_population(ledger: Ledger, clock: DemoClock, out: Console) -> _Ide
 #
 # The payments context on the same database: persons verified to Class II through identity,
 # wallets and bound cards, merchants, top-ups and withdrawals through the simulated clearing
-# house, and a day of payments decided by the rulebook and the default risk engine.
+# house, and a day of payments decided by the rulebook and the default risk engine. What a
+# customer's app or a merchant's till would ask goes through the HTTP API, called in process
+# by the checkout backend acting (as the operator) for the payer; the operator's batch jobs
+# call the service.
 
 PAYMENT_CUSTOMERS = 50
 # (display name, merchant category code, discount rate in basis points).
@@ -907,6 +911,9 @@ _PAYMENT_MERCHANT_REGISTRATIONS: Final = (
 )
 PAYMENTS_PER_DAY = 2_000
 PAYMENT_ROUNDS = 62
+# A round's payments come this many seconds apart: its ~33 payments and the rails' callbacks
+# (165 s) fit in its quarter of an hour.
+PAYMENT_SPACING_S = 15
 # The day's payments run from 07:00 to 22:30 China time, before the clearing cut-off at 23:00,
 # so every rail request and payment of the day shares one business date.
 _DAY_OPENS_S, _DAY_CLOSES_S = 7 * 3600, 22 * 3600 + 1800
@@ -938,15 +945,110 @@ class _Customer:
     device: str
 
 
+class _Refused(Exception):
+    """The API refused a request with a problem+json document; `code` is its stable code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class _PaymentsApi:
+    """The payments routes as the demo's checkout backend calls them: over HTTP, in this
+    process, as the operator acting for each payer (or merchant).
+
+    Every answer is read from its JSON; a refusal raises `_Refused` with the problem's code.
+    `requests` counts the requests by method and route, for the line the summary prints.
+    """
+
+    client: httpx.Client
+    requests: Counter[str] = field(default_factory=Counter)
+    refusals: int = 0
+
+    def call(
+        self,
+        method: str,
+        route: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: dict[str, str] | None = None,
+        **path: str,
+    ) -> Any:
+        """Send one request to `PAYMENTS_API + route` (its `{names}` filled from `path`)."""
+        response = self.client.request(
+            method, PAYMENTS_API + route.format(**path), json=body, params=params
+        )
+        self.requests[f"{method} {PAYMENTS_API}{route}"] += 1
+        if response.is_success:
+            return response.json()
+        if response.is_client_error:
+            # Every refusal is problem+json (RFC 9457) with a stable `code`.
+            self.refusals += 1
+            raise _Refused(str(response.json()["code"]))
+        raise CliError(
+            f"the API answered {method} {PAYMENTS_API}{route} with HTTP {response.status_code}",
+            EXIT_FAILED,
+        )
+
+    def print_summary(self, out: Console) -> None:
+        title = "Payments over HTTP (the day, then checkouts on credit): requests by route"
+        out.print(_count_table(title, "route", self.requests))
+        out.print(
+            "HTTP API in process, as the operator acting for each payer: "
+            f"{sum(self.requests.values())} requests, {self.refusals} refused with problem+json",
+            markup=False,
+        )
+
+
+@contextlib.contextmanager
+def _payments_api(services: Services) -> Iterator[_PaymentsApi]:
+    """The HTTP API on the demo's own services, and a client that calls it in this process.
+
+    The operator's token is made here for this process alone: the app and the client get it,
+    and it is never printed, stored or put in the environment (the API the demo serves
+    afterwards is configured as usual). httpx's ASGI transport is asynchronous, so each request
+    of the synchronous client is carried to it on an event loop in a helper thread.
+    """
+    # Imported here so that the other commands do not load the web stack.
+    import httpx
+    from anyio.from_thread import start_blocking_portal
+
+    from tianping.api.app import create_app
+    from tianping.api.security import BearerTokenAuthenticator
+
+    token = secrets.token_urlsafe(32)
+    app = create_app(services, authenticator=BearerTokenAuthenticator(token))
+    asgi = httpx.ASGITransport(app=app)
+
+    async def send(request: httpx.Request) -> httpx.Response:
+        response = await asgi.handle_async_request(request)
+        content = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+    with (
+        start_blocking_portal() as portal,
+        httpx.Client(
+            # A transport that hands each request to a function: here, to the app.
+            transport=httpx.MockTransport(lambda request: portal.call(send, request)),
+            base_url="http://tianping.demo",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield _PaymentsApi(client)
+
+
 @dataclass
 class _PaymentsDay:
     """What the payments day did, tallied for its summary tables."""
 
     service: PaymentsService
+    api: _PaymentsApi
     clock: DemoClock
     rng: random.Random
     customers: list[_Customer] = field(default_factory=list)
     merchants: list[tuple[str, str]] = field(default_factory=list)  # (party id, name)
+    static_codes: dict[str, str] = field(default_factory=dict)  # merchant id -> QR payload
     first: dict[str, PaymentOutcome] = field(default_factory=dict)
     final: dict[str, PaymentOutcome] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
@@ -964,22 +1066,38 @@ class _PaymentsDay:
         return f"{prefix}-{self.sequence:05d}"
 
     def callbacks(self) -> None:
+        # An operator's batch job: the service is called directly (see `_run_payments_day`).
         for report in self.service.process_callbacks():
             self.dispositions[report.disposition] += 1
 
     def rail(self, direction: str, customer: _Customer, amount: int, request_id: str) -> None:
+        body = {
+            "request_id": request_id,
+            "direction": direction,
+            "card_fingerprint": customer.card,
+            "amount": amount,
+        }
         try:
-            self.service.request_rail(
-                request_id, direction, customer.party_id, customer.card, amount
-            )
+            self.api.call("POST", "/rails", body, params={"party_id": customer.party_id})
             self.rails.append(request_id)
-        except PaymentError as refused:
+        except _Refused as refused:
             self.rail_refused[f"{direction}: {refused.code}"] += 1
 
 
+def _outcome_of(document: dict[str, Any]) -> PaymentOutcome:
+    """A payment's outcome from the API's JSON (ids travel as decimal strings there)."""
+    values = {name: document[name] for name in PaymentOutcome.__dataclass_fields__}
+    for name in ("decision_id", "transfer_id"):
+        if values[name] is not None:
+            values[name] = int(values[name])
+    values["reasons"] = tuple(values["reasons"])
+    return PaymentOutcome(**values)
+
+
 def _payments_population(day: _PaymentsDay, ledger: Ledger, world: _IdentityWorld) -> None:
-    """Class II customers with wallets and bound cards, and merchants, via identity's flows."""
-    clock, service = day.clock, day.service
+    """Class II customers with wallets and bound cards, and merchants, via identity's flows;
+    wallets, merchants and the merchants' static QR codes through the payments API."""
+    clock, api = day.clock, day.api
     channels = ("id_document_name_check", "bank_card_element_check", "mobile_carrier_check")
     for index in range(PAYMENT_CUSTOMERS):
         party_id = party_service.register_person(
@@ -1002,7 +1120,12 @@ def _payments_population(day: _PaymentsDay, ledger: Ledger, world: _IdentityWorl
         account = party_service.open_payment_account(
             ledger, f"demo-payer-{index}-account", party_id, world.bank, clock=clock
         )
-        service.open_wallet(party_id, account.account_id)
+        api.call(
+            "POST",
+            "/parties/{party_id}/wallet",
+            {"payment_account_id": account.account_id},
+            party_id=party_id,
+        )
         card = world.fingerprint_key.card(f"62220202{index:011d}")
         party_service.bind_bank_card(
             ledger,
@@ -1025,15 +1148,29 @@ def _payments_population(day: _PaymentsDay, ledger: Ledger, world: _IdentityWorl
     for merchant_id, (name, category, discount_bps) in zip(
         registered, PAYMENT_MERCHANTS, strict=True
     ):
-        service.register_merchant(merchant_id, category, discount_bps)
+        api.call(
+            "POST",
+            "/merchants/{party_id}",
+            {"category_code": category, "discount_bps": discount_bps},
+            party_id=merchant_id,
+        )
         day.merchants.append((merchant_id, name))
+        # The static code is printed once and stays at the till all day.
+        day.static_codes[merchant_id] = api.call(
+            "GET", "/merchants/{party_id}/qr", params={"merchant_name": name}, party_id=merchant_id
+        )["payload"]
 
 
 def _top_up_everyone(day: _PaymentsDay) -> None:
     """Every wallet funded from its bound card; a failed top-up is retried once."""
     amounts = {c.party_id: day.rng.randrange(1_500, 6_000) * 100 for c in day.customers}
     for attempt in ("top-up", "top-up-retry"):
-        unfunded = [c for c in day.customers if day.service.balance(c.party_id) == 0]
+        unfunded = [
+            c
+            for c in day.customers
+            if day.api.call("GET", "/parties/{party_id}/wallet", party_id=c.party_id)["available"]
+            == 0
+        ]
         for customer in unfunded:
             request_id = f"demo-{attempt}-{day.customers.index(customer):03d}"
             day.rail("top_up", customer, amounts[customer.party_id], request_id)
@@ -1049,61 +1186,62 @@ def _await_rails(day: _PaymentsDay) -> None:
     day.callbacks()
 
 
-def _draw_payments(day: _PaymentsDay, count: int) -> list[PaymentCommand]:
-    """`count` payments of one moment of the day: person to person and merchant QR codes."""
-    rng, service = day.rng, day.service
-    commands: list[PaymentCommand] = []
-    while len(commands) < count:
-        payer = rng.choice(day.customers)
-        factors = 2 if rng.random() < 0.85 else 1
-        # Now and then a payer uses a phone the risk engine has not seen.
-        device = payer.device if rng.random() < 0.97 else f"{payer.device}-new{rng.randrange(99)}"
-        session: dict[str, Any] = {"auth_factors": factors, "device_id": device}
-        kind = rng.choices(("p2p", "big_p2p", "static", "dynamic"), (40, 2, 30, 28))[0]
-        payment_id = day.next_id("demo-pay")
-        try:
-            if kind in ("p2p", "big_p2p"):
-                payee = rng.choice([c for c in day.customers if c is not payer])
-                # A large transfer from a one-factor session is over P2's daily cap: step-up.
-                amount = (
-                    rng.randrange(1_200, 2_500) * 100
-                    if kind == "big_p2p"
-                    else rng.randrange(200, 15_000)
-                )
-                if kind == "big_p2p":
-                    session["auth_factors"] = 1
-                commands.append(
-                    PaymentCommand(
-                        payment_id, payer.party_id, payee.party_id, amount, "CNY", **session
-                    )
-                )
-                continue
-            merchant_id, name = rng.choice(day.merchants)
-            if kind == "static":
-                payload = service.static_qr(merchant_id, name)
-                amount = rng.randrange(300, 8_000)
-                commands.append(
-                    service.qr_command(payment_id, payer.party_id, payload, amount, **session)
-                )
-            else:
-                _, payload = service.create_order(
-                    merchant_id, name, day.next_id("order"), rng.randrange(1_000, 40_000)
-                )
-                commands.append(service.qr_command(payment_id, payer.party_id, payload, **session))
-        except PaymentError as refused:
-            day.refused[refused.code] += 1
-    return commands
+def _draw_payment(day: _PaymentsDay) -> tuple[str, dict[str, Any]] | None:
+    """One payment, person to person or to a merchant's QR code, as the request (route and
+    body) that pays it; a dynamic code's order is made just before. None when the merchant's
+    till could not make the order."""
+    rng = day.rng
+    payer = rng.choice(day.customers)
+    factors = 2 if rng.random() < 0.85 else 1
+    # Now and then a payer uses a phone the risk engine has not seen.
+    device = payer.device if rng.random() < 0.97 else f"{payer.device}-new{rng.randrange(99)}"
+    kind = rng.choices(("p2p", "big_p2p", "static", "dynamic"), (40, 2, 30, 28))[0]
+    # The checkout backend pays as the operator for this payer, stating the factors of the
+    # session the payer authenticated with (what the daily caps of P2 read).
+    body: dict[str, Any] = {
+        "payment_id": day.next_id("demo-pay"),
+        "payer_id": payer.party_id,
+        "device_id": device,
+        "payer_auth_factors": factors,
+    }
+    if kind in ("p2p", "big_p2p"):
+        payee = rng.choice([c for c in day.customers if c is not payer])
+        # A large transfer from a one-factor session is over P2's daily cap: step-up.
+        amount = (
+            rng.randrange(1_200, 2_500) * 100 if kind == "big_p2p" else rng.randrange(200, 15_000)
+        )
+        if kind == "big_p2p":
+            body["payer_auth_factors"] = 1
+        return "", body | {"payee_id": payee.party_id, "amount": amount, "currency": "CNY"}
+    merchant_id, name = rng.choice(day.merchants)
+    if kind == "static":
+        amount = rng.randrange(300, 8_000)
+        return "/qr", body | {"payload": day.static_codes[merchant_id], "amount": amount}
+    order = {
+        "reference": day.next_id("order"),
+        "amount": rng.randrange(1_000, 40_000),
+        "merchant_name": name,
+    }
+    try:
+        created = day.api.call("POST", "/merchants/{party_id}/orders", order, party_id=merchant_id)
+    except _Refused as refused:
+        day.refused[refused.code] += 1
+        return None
+    return "/qr", body | {"payload": created["payload"]}
 
 
-def _pay_round(day: _PaymentsDay, batcher: PaymentBatcher, count: int) -> None:
+def _pay_round(day: _PaymentsDay, count: int) -> None:
     """One moment of the day: earlier step-ups resumed, new payments, a refund, a withdrawal."""
-    rng, service = day.rng, day.service
+    rng, api = day.rng, day.api
     # About two thirds of the payers asked for a second factor provide it.
     for payment_id in day.awaiting_step_up:
         if rng.random() < 0.67:
             try:
-                outcome = service.resume(payment_id, auth_factors=2)
-            except PaymentError as refused:
+                # The operator's session counts as two factors: the payer's stepped-up one.
+                outcome = _outcome_of(
+                    api.call("POST", "/{payment_id}/resume", payment_id=payment_id)
+                )
+            except _Refused as refused:
                 day.resumed[refused.code] += 1
                 continue
             day.final[payment_id] = outcome
@@ -1113,14 +1251,24 @@ def _pay_round(day: _PaymentsDay, batcher: PaymentBatcher, count: int) -> None:
         else:
             day.resumed["abandoned"] += 1
     day.awaiting_step_up = []
-    commands = _draw_payments(day, count)
-    for command, answer in zip(commands, batcher.submit(commands), strict=True):
-        if isinstance(answer, PaymentError):
-            day.refused[answer.code] += 1
+    sent = 0
+    while sent < count:
+        drawn = _draw_payment(day)
+        if drawn is None:
             continue
-        day.first[command.payment_id] = day.final[command.payment_id] = answer
+        sent += 1
+        route, body = drawn
+        # Payments arrive one after another over the moment, not all at the same instant,
+        # so the risk engine sees a payer's pace as it would be.
+        day.clock.advance(PAYMENT_SPACING_S * SECOND_NS)
+        try:
+            answer = _outcome_of(api.call("POST", route, body))
+        except _Refused as refused:
+            day.refused[refused.code] += 1
+            continue
+        day.first[answer.payment_id] = day.final[answer.payment_id] = answer
         if answer.status == "step_up_required":
-            day.awaiting_step_up.append(command.payment_id)
+            day.awaiting_step_up.append(answer.payment_id)
     if rng.random() < 0.25:
         merchant_paid = [
             o for o in day.final.values() if o.kind == "merchant" and o.status == "completed"
@@ -1129,10 +1277,16 @@ def _pay_round(day: _PaymentsDay, batcher: PaymentBatcher, count: int) -> None:
             paid = rng.choice(merchant_paid)
             amount = paid.amount if rng.random() < 0.5 else max(1, paid.amount // 3)
             try:
-                service.refund(day.next_id("demo-refund"), paid.payment_id, amount)
+                # The merchant refunds (the operator acting for it).
+                api.call(
+                    "POST",
+                    "/{payment_id}/refunds",
+                    {"refund_id": day.next_id("demo-refund"), "amount": amount},
+                    payment_id=paid.payment_id,
+                )
                 day.refunds["refunded"] += 1
                 day.refunded_minor += amount
-            except PaymentError as refused:
+            except _Refused as refused:
                 day.refunds[refused.code] += 1
     if rng.random() < 0.35:
         customer = rng.choice(day.customers)
@@ -1141,8 +1295,7 @@ def _pay_round(day: _PaymentsDay, batcher: PaymentBatcher, count: int) -> None:
 
 
 def _run_payments_day(
-    settings: Settings,
-    ledger: Ledger,
+    services: Services,
     clock: DemoClock,
     world: _IdentityWorld,
     seed: int,
@@ -1150,28 +1303,35 @@ def _run_payments_day(
 ) -> bool:
     """Seed, fund and run the payments day, settle T+1, reconcile, safeguard; print it all.
 
-    Returns whether client money is safeguarded at the end (the reserve equals every wallet and
-    merchant payable).
+    Wallets, merchants, top-ups, payments, step-up resumes, refunds and withdrawals, and the
+    credit morning's checkouts on credit, go through the HTTP API in this process; the
+    operator's batch jobs (the clearing house's callbacks, settlement, reconciliation, the
+    safeguarding check, AML) and the summary's reads call the service, whose reports carry
+    more than their operator routes answer with. Returns whether client money is safeguarded
+    at the end (the reserve equals every wallet and merchant payable).
     """
     # Imported here so that `tianping --help` and the other commands do not load the risk
     # model's LightGBM and NumPy.
-    from tianping.payments.runtime import PaymentBatcher, build_payments
+    from tianping.payments.runtime import build_payments
 
+    settings, ledger = services.settings, services.ledger
     rulebook = cached_rulebook(settings.rulebook, tuple(settings.rulebook_overlays))
     clearing = SimulatedClearingHouse(lambda: clock() // SECOND_NS, seed, DEMO_RAIL_BEHAVIOUR)
     # The service as `Services.payments` builds it (the configured rulebook, the default risk
-    # engine trained on synthetic data), but on a clearing house that misbehaves on purpose.
+    # engine trained on synthetic data), but on a clearing house that misbehaves on purpose;
+    # installed in the demo's services, it is the one the HTTP API serves.
     service = build_payments(ledger, rulebook, clock=clock, clearing=clearing, risk=True)
+    services.install_payments(service)
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not cryptography
-    day = _PaymentsDay(service, clock, rng)
-    # Customers join at the end of the ledger's day; their payments day is the China calendar
-    # day after the next, so their wallets are no longer brand new to the risk engine.
-    _payments_population(day, ledger, world)
-    day_start = china_midnight(clock()) + 2 * DAY_NS
-    clock.now = max(clock.now, day_start + 300 * SECOND_NS)
-    _top_up_everyone(day)
-    batcher = PaymentBatcher(service)
-    try:
+    with _payments_api(services) as api:
+        day = _PaymentsDay(service, api, clock, rng)
+        # Customers join at the end of the ledger's day; their payments day is the China
+        # calendar day after the next, so their wallets are no longer brand new to the risk
+        # engine.
+        _payments_population(day, ledger, world)
+        day_start = china_midnight(clock()) + 2 * DAY_NS
+        clock.now = max(clock.now, day_start + 300 * SECOND_NS)
+        _top_up_everyone(day)
         opens = day_start + _DAY_OPENS_S * SECOND_NS
         step = (_DAY_CLOSES_S - _DAY_OPENS_S) * SECOND_NS // PAYMENT_ROUNDS
         per_round = -(-PAYMENTS_PER_DAY // PAYMENT_ROUNDS)
@@ -1188,31 +1348,30 @@ def _run_payments_day(
                 clock.now = max(clock.now, opens + number * step)
                 day.callbacks()
                 count = min(per_round, PAYMENTS_PER_DAY - done)
-                _pay_round(day, batcher, count)
+                _pay_round(day, count)
                 done += count
                 progress.advance(task, count)
                 if number == PAYMENT_ROUNDS // 2:
                     day.rail("withdrawal", day.customers[0], 200_00, _LATE_WITHDRAWAL)
                 _await_rails(day)
-    finally:
-        batcher.close()
-    # The late success arrives an hour after its timeout; settlement runs the next morning.
-    settle_at = day_start + DAY_NS + 9 * 3600 * SECOND_NS
-    clock.now = max(clock.now, settle_at)
-    day.callbacks()
-    business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
-    settlement = service.settle_merchants(business_date)
-    reconciliation = service.reconcile(business_date)
-    # The compliance officer's morning: the day's large-value reports (A1, thresholds as
-    # dated in the rulebook) and a scan of the week's payments for laundering patterns, each
-    # alert opening a case in the audited queue.
-    aml = AmlService(service)
-    large_values = aml.large_value_reports(business_date)
-    scan = aml.scan(business_date, days=AML_SCAN_DAYS)
-    cases = aml.cases(limit=AML_CASES_READ)
-    credit = _credit_morning(ledger, clock, rulebook, day, world)
+        # The late success arrives an hour after its timeout; settlement runs the next morning.
+        settle_at = day_start + DAY_NS + 9 * 3600 * SECOND_NS
+        clock.now = max(clock.now, settle_at)
+        day.callbacks()
+        business_date = local_date(day_start + _DAY_OPENS_S * SECOND_NS).isoformat()
+        settlement = service.settle_merchants(business_date)
+        reconciliation = service.reconcile(business_date)
+        # The compliance officer's morning: the day's large-value reports (A1, thresholds as
+        # dated in the rulebook) and a scan of the week's payments for laundering patterns,
+        # each alert opening a case in the audited queue.
+        aml = AmlService(service)
+        large_values = aml.large_value_reports(business_date)
+        scan = aml.scan(business_date, days=AML_SCAN_DAYS)
+        cases = aml.cases(limit=AML_CASES_READ)
+        credit = _credit_morning(ledger, clock, rulebook, day, world)
     safeguarding = service.safeguarding_check("CNY")
     _print_payments_day(day, business_date, settlement, reconciliation, safeguarding, out)
+    api.print_summary(out)
     _print_aml(business_date, large_values, scan, cases, out)
     _print_credit_morning(credit, out)
     return safeguarding.in_balance
@@ -1345,25 +1504,27 @@ def _credit_lines(
         line_id = f"demo-line-{index:03d}"
         lending.open_line(application_id, line_id, statement_on.day)
         morning.lines += 1
-        command = PaymentCommand(
-            f"demo-credit-checkout-{index:03d}",
-            customer.party_id,
-            merchant,
-            day.rng.choice((88_00, 268_00, 1_299_00)),
-            "CNY",
-            kind="merchant",
+        amount = day.rng.choice((88_00, 268_00, 1_299_00))
+        checkout = {
+            "payment_id": f"demo-credit-checkout-{index:03d}",
+            "payer_id": customer.party_id,
+            "payee_id": merchant,
+            "amount": amount,
+            "currency": "CNY",
+            "kind": "merchant",
             # The payer chose the line for this payment; nothing ever chooses it for them.
-            funding_source="credit_line",
-            auth_factors=2,
-            device_id=customer.device,
-        )
-        (paid,) = day.service.pay([command])
-        if isinstance(paid, PaymentError):
-            morning.credit_checkouts[paid.code] += 1
+            "funding_source": "credit_line",
+            "payer_auth_factors": 2,
+            "device_id": customer.device,
+        }
+        try:
+            paid = _outcome_of(day.api.call("POST", "", checkout))
+        except _Refused as refused:
+            morning.credit_checkouts[refused.code] += 1
             continue
         morning.credit_checkouts[paid.status] += 1
         if paid.status == "completed":
-            morning.drawn += command.amount
+            morning.drawn += amount
     while local_date(clock()) < statement_on:
         clock.advance(DAY_NS)
     morning.statements = lending.issue_statements(statement_on).issued
@@ -1654,7 +1815,7 @@ def run_demo(
         posted = _post_the_day(run, transfers, progress_console())
         _scenarios(run)
         world = _identity_population(ledger, clock, out)
-        safeguarded = _run_payments_day(settings, ledger, clock, world, seed, out)
+        safeguarded = _run_payments_day(services, clock, world, seed, out)
         out.print(
             f"posted {len(funding)} opening top-ups, {posted} generated transfers "
             f"(seed {seed}) and {len(run.scenarios)} scenario steps",
