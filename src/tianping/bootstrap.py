@@ -273,6 +273,15 @@ class Services:
                 self._payment_batcher = PaymentBatcher(service)
             return self._payment_batcher
 
+    @property
+    def built_payment_batcher(self) -> PaymentBatcher | None:
+        """The payment batcher if it has been built, else None; never builds it.
+
+        For callers on an event loop, which must not build it there: building trains the
+        risk model, which would stall every other request of the loop meanwhile.
+        """
+        return self._payment_batcher
+
     def close(self) -> None:
         with self._payments_lock:
             batcher, self._payment_batcher = self._payment_batcher, None
