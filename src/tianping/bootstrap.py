@@ -329,7 +329,10 @@ def build_services(
     if migrate:
         upgrade(settings.database_url)
     pool = ConnectionPool(
-        settings.database_url, size=pool_size, sqlite_synchronous=settings.sqlite_synchronous
+        settings.database_url,
+        size=pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_writer_lock=settings.sqlite_writer_lock,
     )
     ledger = Ledger(pool, clock=clock)
     try:
