@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tianping.bootstrap import build_services
+from tianping.config import load_settings
 from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
 from tianping.db.writer_lock import SqliteWriterLock, writer_lock_path
@@ -223,3 +225,17 @@ def test_a_lock_file_that_cannot_be_opened_leaves_writers_correct(url: str) -> N
     finally:
         ledger.pool.close()
     assert transfer_ids(url) == {400, 401}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_setting_reaches_the_services_pool(
+    sqlite_url: str, tmp_path: Path, enabled: bool
+) -> None:
+    settings = load_settings(database_url=sqlite_url, data_dir=tmp_path, sqlite_writer_lock=enabled)
+    services = build_services(settings, migrate=True, environ={})
+    try:
+        accounts = [NewAccount(SOURCE, USD, 1), NewAccount(TARGET, USD, 1)]
+        assert services.ledger.create_accounts(accounts) == [CreateAccountResult.ok] * 2
+    finally:
+        services.close()
+    assert writer_lock_path(sqlite_url.removeprefix("sqlite:///")).exists() is enabled

@@ -36,7 +36,12 @@ from tianping.api.security import (
     IdentityTokenAuthenticator,
     authenticator_from_environment,
 )
-from tianping.bootstrap import Services, build_services, merged_secrets
+from tianping.bootstrap import (
+    Services,
+    build_services,
+    freeze_long_lived_heap,
+    merged_secrets,
+)
 from tianping.config import load_settings
 from tianping.identity.tokens import AccessClaims
 
@@ -94,6 +99,7 @@ def create_app(
             built = build_services(migrate=False, role_scopes=ROLE_SCOPES)
             app.state.services = built
             built.start_background_work()
+            freeze_long_lived_heap()
         if chosen_authenticator.development_mode:
             logger.warning(
                 "authentication is OFF: %s is not set, so every request acts as the operator. "
