@@ -7,6 +7,7 @@ connection pool per database, one `Ledger`, and one group committer for single-r
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import threading
 import time
@@ -241,6 +242,7 @@ class Services:
                     privacy=None if identity is None else identity.privacy,
                 )
                 self._payments.credit_line = _LendingCreditLines(self)
+                freeze_long_lived_heap()
             return self._payments
 
     @property
@@ -296,6 +298,15 @@ class Services:
                 self._payment_batcher = PaymentBatcher(service)
             return self._payment_batcher
 
+    @property
+    def built_payment_batcher(self) -> PaymentBatcher | None:
+        """The payment batcher if it has been built, else None; never builds it.
+
+        For callers on an event loop, which must not build it there: building trains the
+        risk model, which would stall every other request of the loop meanwhile.
+        """
+        return self._payment_batcher
+
     def close(self) -> None:
         with self._payments_lock:
             batcher, self._payment_batcher = self._payment_batcher, None
@@ -321,6 +332,18 @@ def merged_secrets(settings: Settings, environ: Mapping[str, str] | None = None)
     return {**from_file, **(os.environ if environ is None else environ)}
 
 
+def freeze_long_lived_heap() -> None:
+    """Exempt every object alive now from the garbage collector's scans (`gc.freeze`).
+
+    Called once what a process builds to keep (the services, the payments service with its
+    risk model and rulebook) has been built. A full collection walks every tracked object: in a
+    serving process that was about 180 ms, during which no request is answered, and full
+    collections come every so often under steady load; it was most of the HTTP p99 latency.
+    Frozen objects are never freed, which is what these objects were going to be anyway.
+    """
+    gc.freeze()
+
+
 def build_services(
     settings: Settings | None = None,
     *,
@@ -343,7 +366,10 @@ def build_services(
     if migrate:
         upgrade(settings.database_url)
     pool = ConnectionPool(
-        settings.database_url, size=pool_size, sqlite_synchronous=settings.sqlite_synchronous
+        settings.database_url,
+        size=pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_writer_lock=settings.sqlite_writer_lock,
     )
     ledger = Ledger(pool, clock=clock)
     try:

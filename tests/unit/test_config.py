@@ -19,6 +19,7 @@ def test_defaults(clean_env: Path) -> None:
     assert settings.data_dir == Path("var")
     assert settings.database_url == f"sqlite:///{clean_env}/var/tianping.db"
     assert settings.sqlite_synchronous == "FULL"
+    assert settings.sqlite_writer_lock is True
     assert settings.log_level == "INFO"
 
 
@@ -31,10 +32,12 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TIANPING_DATA_DIR", str(tmp_path / "d"))
     monkeypatch.setenv("TIANPING_SQLITE_SYNCHRONOUS", "normal")
     monkeypatch.setenv("TIANPING_LOG_LEVEL", "debug")
+    monkeypatch.setenv("TIANPING_SQLITE_WRITER_LOCK", "false")
     settings = load_settings()
     assert settings.data_dir == tmp_path / "d"
     assert settings.database_url == f"sqlite:///{tmp_path}/d/tianping.db"
     assert settings.sqlite_synchronous == "NORMAL"
+    assert settings.sqlite_writer_lock is False
     assert settings.log_level == "DEBUG"
 
 

@@ -78,6 +78,13 @@ def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
 
+async def _services_dependency(request: Request) -> Services:
+    """`get_services` as a route dependency. A coroutine, because FastAPI runs a plain function
+    dependency on a worker thread, and a hop to a thread and back for reading one attribute
+    costs more than everything else the dependency does."""
+    return get_services(request)
+
+
 def _account_owners(request: Request) -> tuple[str, ...]:
     account_id = parse_id(str(request.path_params["account_id"]))
     account = get_services(request).ledger.lookup_account(account_id)
@@ -123,7 +130,7 @@ _AUDIT: Final = [Depends(require("ledger:audit"))]
 _ID_LIST_TEXT_LENGTH_MAX: Final = IDS_PER_LOOKUP_MAX * (ID_TEXT_LENGTH_MAX + 1) - 1
 
 
-ServicesDependency = Annotated[Services, Depends(get_services)]
+ServicesDependency = Annotated[Services, Depends(_services_dependency)]
 TimestampMin = Annotated[
     int, Query(ge=0, le=TIMESTAMP_MAX, description="Inclusive lower bound, ns; 0 = unbounded.")
 ]

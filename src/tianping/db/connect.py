@@ -13,16 +13,24 @@ from typing import Any, Final, Literal
 
 import psycopg
 
-__all__ = ["SQLITE_SYNCHRONOUS_MODES", "SqliteSynchronous", "connect_postgres", "connect_sqlite"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "SQLITE_SYNCHRONOUS_MODES",
+    "SqliteSynchronous",
+    "connect_postgres",
+    "connect_sqlite",
+]
 
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 SQLITE_SYNCHRONOUS_MODES: Final[tuple[str, ...]] = ("OFF", "NORMAL", "FULL", "EXTRA")
+# How long a writer waits for the database's write lock before it fails as "database is locked".
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
 
 def connect_sqlite(
     path: str | os.PathLike[str],
     synchronous: SqliteSynchronous | str = "FULL",
-    busy_timeout_ms: int = 30_000,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
 ) -> sqlite3.Connection:
     """Open the SQLite database file at ``path``.
 

@@ -13,13 +13,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from psycopg.pq import TransactionStatus
 
-from tianping.db.connect import connect_postgres, connect_sqlite
+from tianping.db.connect import SQLITE_BUSY_TIMEOUT_MS, connect_postgres, connect_sqlite
 from tianping.db.urls import DatabaseURL, parse_database_url
+from tianping.db.writer_lock import SqliteWriterLock
 
 Connection = Any  # sqlite3.Connection or psycopg.Connection; the store knows which.
 _PG_IDLE = TransactionStatus.IDLE
@@ -34,9 +35,18 @@ class ConnectionPool:
         size: int = 8,
         sqlite_synchronous: str = "FULL",
         acquire_timeout_s: int = 30,
+        sqlite_writer_lock: bool = True,
     ) -> None:
         self.url = url if isinstance(url, DatabaseURL) else parse_database_url(url)
         self.backend = self.url.backend
+        # SQLite writers take turns on a file lock beside the database (see `writer_lock`);
+        # PostgreSQL writers queue on the ledger's advisory lock, which wakes them already.
+        self._writer_lock: SqliteWriterLock | None = None
+        if self.backend == "sqlite" and sqlite_writer_lock:
+            assert self.url.sqlite_path is not None
+            self._writer_lock = SqliteWriterLock(
+                self.url.sqlite_path, wait_s=SQLITE_BUSY_TIMEOUT_MS / 1000
+            )
         self._size = size
         self._synchronous = sqlite_synchronous
         self._timeout = acquire_timeout_s
@@ -128,6 +138,12 @@ class ConnectionPool:
         with contextlib.suppress(Exception):
             connection.close()
 
+    def writer_turn(self) -> AbstractContextManager[None]:
+        """Held around each write transaction: this pool's turn among the database's writers."""
+        if self._writer_lock is None:
+            return nullcontext()
+        return self._writer_lock.held()
+
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Borrow a connection. After an exception the connection's transaction is rolled back;
@@ -156,3 +172,5 @@ class ConnectionPool:
             # Closing at shutdown: there is nothing to recover from a failure here.
             with contextlib.suppress(Exception):
                 connection.close()
+        if self._writer_lock is not None:
+            self._writer_lock.close()

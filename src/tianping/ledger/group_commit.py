@@ -12,6 +12,10 @@ the transaction holding its events has committed. If a merged transaction fails 
 lost database connection, say), each of its requests is retried alone, so one poisoned request
 cannot fail the others.
 
+Callers on an asyncio event loop (the HTTP API) use `submit_async`, which parks the coroutine
+instead of a thread: the writer wakes the loop with the results, so a request does not need a
+worker thread of its own just to wait for its commit.
+
 The machinery (queue, writer thread, lingering, the fallback to one request per transaction) is
 `Batcher`, generic over what a request carries and what it gets back, so that other contexts'
 writes (payments, say) share durable commits the same way; `GroupCommitter` is the ledger's own
@@ -20,6 +24,8 @@ use of it, for transfer batches.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -47,23 +53,38 @@ def split_by_request(batches: Sequence[Sequence[E]], results: Sequence[R]) -> li
 
 
 class _Request(Generic[E, R]):
-    """One caller's batch, and the lock the caller sleeps on until its commit is durable.
+    """One caller's batch, and how the writer tells the caller that its commit is durable.
 
-    A plain lock, acquired at creation and released by the writer, is the cheapest way in
-    CPython to park one thread until another says so (an `Event` adds a condition variable).
+    A thread caller sleeps on `done`: a plain lock, acquired at creation and released by the
+    writer, is the cheapest way in CPython to park one thread until another says so (an `Event`
+    adds a condition variable). An event-loop caller passes `on_done` instead, which the writer
+    calls (on its own thread) in place of releasing the lock.
     """
 
-    __slots__ = ("done", "error", "events", "results")
+    __slots__ = ("done", "error", "events", "on_done", "results")
 
-    def __init__(self, events: Sequence[E]) -> None:
+    def __init__(self, events: Sequence[E], on_done: Callable[[], None] | None = None) -> None:
         self.events = events
+        self.on_done = on_done
         self.done = threading.Lock()
-        self.done.acquire()
+        if on_done is None:
+            self.done.acquire()
         self.results: list[R] | None = None
         self.error: BaseException | None = None
 
     def finish(self) -> None:
-        self.done.release()
+        if self.on_done is None:
+            self.done.release()
+        else:
+            self.on_done()
+
+    def outcome(self) -> list[R]:
+        """The results once finished, or the error that failed the request."""
+        if self.error is not None:
+            raise self.error
+        # A finished request carries its results or its error.
+        assert self.results is not None
+        return self.results
 
 
 # Commits the events of several requests in one durable transaction: given each request's
@@ -109,29 +130,67 @@ class Batcher(Generic[E, R]):
 
     def submit(self, events: Sequence[E], timeout_s: int = 60) -> list[R]:
         """Commit `events` with whatever else is waiting; returns their results after the commit."""
+        if not events:
+            self._check_submission(events)
+            return []
+        request: _Request[E, R] = _Request(events)
+        self._enqueue(request)
+        if not request.done.acquire(timeout=timeout_s):
+            # The request may still commit later; the caller must retry with the same ids,
+            # which the ledger answers with `exists` if it did.
+            raise TimeoutError(f"the {self.name} writer did not answer within {timeout_s} s")
+        return request.outcome()
+
+    async def submit_async(self, events: Sequence[E], timeout_s: int = 60) -> list[R]:
+        """`submit` for a coroutine: the same semantics, but the event loop keeps running.
+
+        The writer thread wakes the loop through `call_soon_threadsafe` once the commit is
+        durable; no thread is parked for the caller meanwhile.
+        """
+        if not events:
+            self._check_submission(events)
+            return []
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            # Runs on the loop; the caller may have stopped waiting (its timeout passed).
+            if not finished.done():
+                finished.set_result(None)
+
+        def wake_loop() -> None:
+            # Runs on the writer thread, which must survive a loop that has since closed.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(resolve)
+
+        request: _Request[E, R] = _Request(events, wake_loop)
+        self._enqueue(request)
+        try:
+            await asyncio.wait_for(finished, timeout_s)
+        except TimeoutError:
+            # As in `submit`: the request may still commit later, and a retry with the same
+            # ids is answered with `exists` if it did.
+            raise TimeoutError(
+                f"the {self.name} writer did not answer within {timeout_s} s"
+            ) from None
+        return request.outcome()
+
+    def _check_submission(self, events: Sequence[E]) -> None:
         if len(events) > self.events_per_commit_max:
             raise BatchTooLarge(
                 f"a batch holds at most {self.events_per_commit_max} events, not {len(events)}"
             )
         if self._stopped:
             raise RuntimeError(f"the {self.name} batcher is closed")
-        if not events:
-            return []
+
+    def _enqueue(self, request: _Request[E, R]) -> None:
+        self._check_submission(request.events)
         if len(self._pending) >= self.queue_size_max:
             # Shed load at once rather than queue work that would wait longer than any client.
             raise TimeoutError(f"the {self.name} queue is full ({self.queue_size_max} requests)")
-        request: _Request[E, R] = _Request(events)
         self._pending.append(request)
         if self._writer_asleep:
             self._wakeup.set()
-        if not request.done.acquire(timeout=timeout_s):
-            # The request may still commit later; the caller must retry with the same ids,
-            # which the ledger answers with `exists` if it did.
-            raise TimeoutError(f"the {self.name} writer did not answer within {timeout_s} s")
-        if request.error is not None:
-            raise request.error
-        assert request.results is not None
-        return request.results
 
     def close(self) -> None:
         """Finish every queued request, then stop the writer thread."""

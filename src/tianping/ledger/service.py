@@ -324,7 +324,10 @@ class Ledger:
     @contextmanager
     def write(self) -> Iterator[LedgerWrite]:
         """A unit of work: everything done through it commits together or not at all."""
-        with self.pool.connection() as connection:
+        # The writer's turn is taken before the transaction opens and given back after it
+        # ends, so that writers in other processes wait for it in the kernel rather than in
+        # SQLite's sleeping busy handler (see `tianping.db.writer_lock`).
+        with self.pool.connection() as connection, self.pool.writer_turn():
             store = store_for(self.backend, connection)
             head, next_expiry = store.begin_write()
             try:

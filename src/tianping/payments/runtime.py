@@ -91,6 +91,13 @@ class PaymentBatcher(Batcher[PaymentCommand, PaymentOutcome | PaymentError]):
             raise answer
         return answer
 
+    async def pay_async(self, command: PaymentCommand, timeout_s: int = 60) -> PaymentOutcome:
+        """`pay` for a coroutine on an event loop (the HTTP API): no thread waits for it."""
+        (answer,) = await self.submit_async([command], timeout_s)
+        if isinstance(answer, PaymentError):
+            raise answer
+        return answer
+
     def _commit_payments(
         self, batches: list[Sequence[PaymentCommand]]
     ) -> list[list[PaymentOutcome | PaymentError]]:
