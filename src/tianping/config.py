@@ -102,10 +102,10 @@ class Settings(BaseSettings):
         sqlite_writer_lock: whether the ledger's SQLite writers take turns on an OS file lock
             beside the database (``<database file>.writer-lock``), so that a writer waiting
             for another process wakes as soon as the lock is free instead of sleeping in
-            SQLite's busy handler (up to 100 ms a time). Default true. With it, a writer waits
-            for a writer in another process for as long as that one's transaction lasts (the
-            operating system releases the lock when a process dies); without it, a writer
-            fails with "database is locked" after 30 s. Env ``TIANPING_SQLITE_WRITER_LOCK``.
+            SQLite's busy handler (up to 100 ms a time): it takes a freed lock within about a
+            millisecond. Default true. Either way a writer gives up with "database is locked"
+            after the 30 s busy timeout (the operating system releases the lock of a process
+            that dies). Env ``TIANPING_SQLITE_WRITER_LOCK``.
         log_level: DEBUG, INFO (default), WARNING, ERROR or CRITICAL. Case-insensitive.
             Env ``TIANPING_LOG_LEVEL``.
         rulebook: the rulebook the process enforces: a shipped one (``cn``, ``eu``) or a

@@ -213,6 +213,29 @@ def test_threads_of_one_pool_wait_no_longer_than_the_busy_timeout(tmp_path: Path
     lock.close()
 
 
+def test_a_writer_waits_for_another_holders_turn_no_longer_than_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    """A holder that never gives the turn back (a live process stuck in a transaction) makes
+    other writers fail like SQLite's busy handler would, after its timeout: never for ever."""
+    holder = SqliteWriterLock(tmp_path / "ledger.db", wait_s=5.0)
+    waiter = SqliteWriterLock(tmp_path / "ledger.db", wait_s=0.3)
+    with holder.held():
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            with waiter.held():
+                pass
+        waited = time.monotonic() - started
+    assert 0.3 <= waited < 3.0, waited
+    # Given back, the waiter takes the turn at once.
+    started = time.monotonic()
+    with waiter.held():
+        pass
+    assert time.monotonic() - started < 1.0
+    holder.close()
+    waiter.close()
+
+
 def test_a_lock_file_that_cannot_be_opened_leaves_writers_correct(url: str) -> None:
     database = url.removeprefix("sqlite:///")
     # A directory where the lock file should be: opening it for writing fails.

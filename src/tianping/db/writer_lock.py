@@ -13,10 +13,15 @@ waits in SQLite's busy handler as before, and a lock file that cannot be opened 
 directory) means the writers go back to that busy handler, correct as ever, only slower.
 
 Within a process, the writers of one pool first take a thread lock, so that at most one of its
-threads waits in the kernel; that wait is bounded by the connection's busy timeout, after which
-the writer fails with SQLite's own "database is locked", as it did before. The wait for another
-process has no bound: a process holds the lock only while it holds a write transaction, and the
-operating system releases it when the process ends, however it ends.
+threads waits for the file lock. Both waits are bounded by the connection's busy timeout, after
+which the writer fails with SQLite's own "database is locked", as it did before: a process holds
+the file lock only while it holds a write transaction, and the operating system releases it when
+the process ends, however it ends, but a live process stuck inside a transaction must not stop
+every other writer for ever (the ledger's promise: no deadlock lasts for ever). `flock` has no
+timeout and a blocking call cannot be interrupted from another thread, so the wait is a
+non-blocking attempt repeated after sleeps that start at 50 µs and double up to 1 ms: a freed
+lock is taken within about a millisecond (SQLite's handler sleeps up to 100 ms), and the
+deadline holds.
 
 Set `sqlite_writer_lock = false` (env `TIANPING_SQLITE_WRITER_LOCK=false`) to rely on SQLite's
 busy handler alone.
@@ -29,6 +34,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 # The lock file is the database file's name with this suffix, beside it.
 WRITER_LOCK_SUFFIX: Final = ".writer-lock"
+# A waiter tries again after these pauses, doubling from the first to the longest.
+_FIRST_PAUSE_S: Final = 0.000_05
+_LONGEST_PAUSE_S: Final = 0.001
 
 
 def writer_lock_path(database_path: str | os.PathLike[str]) -> Path:
@@ -75,14 +84,27 @@ class SqliteWriterLock:
             if descriptor is None:
                 yield
                 return
-            # Blocks in the kernel, without the interpreter lock, until the holder releases.
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._acquire_file(descriptor)
             try:
                 yield
             finally:
                 fcntl.flock(descriptor, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    def _acquire_file(self, descriptor: int) -> None:
+        """Take the file lock within the busy timeout, else fail as SQLite would."""
+        deadline = time.monotonic() + self._wait_s
+        pause = _FIRST_PAUSE_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(pause)
+                pause = min(pause * 2, _LONGEST_PAUSE_S)
 
     def _descriptor(self) -> int | None:
         """The lock file, opened once per process; None when it cannot be opened."""
