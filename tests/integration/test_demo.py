@@ -21,6 +21,7 @@ from tianping.cli.demo import (
     chart_of_accounts,
 )
 from tianping.cli.main import app
+from tianping.db.writer_lock import WRITER_LOCK_SUFFIX
 
 # No TIANPING_* settings from outside, and an empty working directory (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -143,7 +144,12 @@ def test_demo_creates_its_population_through_the_identity_flows(tmp_path: Path) 
         "merchant",
     ):
         assert expected in out, expected
-    assert sorted(path.name for path in data_dir.iterdir()) == [DEMO_DATABASE]
+    # The database and its writers' lock file (`tianping.db.writer_lock`), nothing else: no
+    # keys, no personal data outside the database.
+    assert sorted(path.name for path in data_dir.iterdir()) == [
+        DEMO_DATABASE,
+        DEMO_DATABASE + WRITER_LOCK_SUFFIX,
+    ]
     connection = sqlite3.connect(data_dir / DEMO_DATABASE)
     try:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
