@@ -115,9 +115,10 @@ def _sme_scorecard() -> ScorecardBundle:
     return sme_scorecard()
 
 
-class _LazyCardRails:
-    """The payments context's bank rails as lending uses them (a loan paid on to the
-    borrower's own card), from the payments service built on first use."""
+class _PaymentsOnFirstUse:
+    """What lending asks of payments (a merchant's acquiring, and the bank rails that pay a
+    loan on to the borrower's own card), from the payments service built on first use, so
+    lending can be built before payments is."""
 
     def __init__(self, payments: Callable[[], PaymentsService]) -> None:
         self._payments = payments
@@ -134,14 +135,6 @@ class _LazyCardRails:
         return self._payments().request_rail(
             request_id, direction, party_id, card_fingerprint, amount, currency
         )
-
-
-class _LazyAcquiring:
-    """A merchant's acquiring as lending reads it, from the payments service built on first
-    use (so lending can be built before payments is)."""
-
-    def __init__(self, payments: Callable[[], PaymentsService]) -> None:
-        self._payments = payments
 
     def merchant_cash_flow_profile(
         self, merchant_id: str, as_of: dt.date, months: int, currency: str = "CNY"
@@ -255,6 +248,7 @@ class Services:
                     self.settings.rulebook, tuple(self.settings.rulebook_overlays)
                 )
                 identity = self.identity
+                payments_on_first_use = _PaymentsOnFirstUse(lambda: self.payments)
                 self._lending = build_lending(
                     self.ledger,
                     rulebook,
@@ -265,8 +259,8 @@ class Services:
                     # Looked up per application, so payments is built only when needed.
                     profile=lambda party_id: self.payments.payer_profile(party_id),
                     sme_scorer=TrainedOnFirstUse(_sme_scorecard),
-                    acquiring=_LazyAcquiring(lambda: self.payments),
-                    card_rails=_LazyCardRails(lambda: self.payments),
+                    acquiring=payments_on_first_use,
+                    card_rails=payments_on_first_use,
                 )
             return self._lending
 

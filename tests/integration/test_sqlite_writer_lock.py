@@ -222,9 +222,11 @@ def test_a_writer_waits_for_another_holders_turn_no_longer_than_the_busy_timeout
     waiter = SqliteWriterLock(tmp_path / "ledger.db", wait_s=0.3)
     with holder.held():
         started = time.monotonic()
-        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-            with waiter.held():
-                pass
+        with (
+            pytest.raises(sqlite3.OperationalError, match="database is locked"),
+            waiter.held(),
+        ):
+            pass
         waited = time.monotonic() - started
     assert 0.3 <= waited < 3.0, waited
     # Given back, the waiter takes the turn at once.

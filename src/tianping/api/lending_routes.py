@@ -49,12 +49,10 @@ from tianping.lending.line_service import (
     STATEMENTS_PAGE_MAX,
     TRANSACTIONS_PAGE_MAX,
 )
-from tianping.lending.line_service import (
-    WRITE_OFF_REASON_MAX as LINE_WRITE_OFF_REASON_MAX,
-)
 from tianping.lending.line_store import LineRow
+from tianping.lending.loan_book import WRITE_OFF_REASON_MAX
 from tianping.lending.model import Application
-from tianping.lending.service import NOTICES_PAGE_MAX, WRITE_OFF_REASON_MAX, LendingService
+from tianping.lending.service import NOTICES_PAGE_MAX, LendingService
 from tianping.lending.sweep import SWEEP_BPS_MAX
 
 __all__ = ["router"]
@@ -509,7 +507,7 @@ def classify_lines(day: dt.date, lending: Lending) -> dict[str, Any]:
 class LineWriteOffRequest(_Strict):
     write_off_id: RequestId
     on: dt.date
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=LINE_WRITE_OFF_REASON_MAX)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=WRITE_OFF_REASON_MAX)]
 
 
 @router.post("/credit-lines/{line_id}/write-off", dependencies=_OPERATE)

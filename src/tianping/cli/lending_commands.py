@@ -118,7 +118,6 @@ MONEY_FIELDS: Final = frozenset(
 BAR_WIDTH: Final = 30
 TERM_MONTHS_MAX: Final = 60
 PRODUCTS: Final = ("instalment", "credit_line", "sme")
-REASON_LENGTH_MAX: Final = 500
 # Refusals that mean "what the command names does not exist" without saying `_not_found`.
 NOT_FOUND_CODES: Final = frozenset({"partner_not_registered"})
 
@@ -521,8 +520,6 @@ def write_off(
 ) -> None:
     """Write a loan off (loss class, or past the write-off threshold); the borrower gets a
     notice with its reasons and the review path."""
-    if not 0 < len(reason.strip()) <= REASON_LENGTH_MAX:
-        raise CliError(f"--reason is 1 to {REASON_LENGTH_MAX} characters")
     service = _service(ctx)
     outcome = _run(
         lambda: service.write_off(loan_id, write_off_id, date.fromisoformat(on), reason.strip())
@@ -834,8 +831,6 @@ def line_write_off(
     as_json: Json = False,
 ) -> None:
     """Write a line off (loss class, or past the write-off threshold)."""
-    if not 0 < len(reason.strip()) <= REASON_LENGTH_MAX:
-        raise CliError(f"--reason is 1 to {REASON_LENGTH_MAX} characters")
     service = _service(ctx)
     outcome = _run(
         lambda: service.write_off_line(

@@ -73,6 +73,7 @@ from tianping.lending.line_store import (
 )
 from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
+    check_write_off_reason,
     ecl,
     line_class_change_notice,
     line_frozen_notice,
@@ -121,7 +122,6 @@ BILLS_LOOKED_AT: Final = 13
 # A line is written off in the loss class or from this many days past due (the card rules'
 # loss threshold, `credit_lines.LINE_THRESHOLDS`).
 LINE_WRITE_OFF_DPD: Final = 181
-WRITE_OFF_REASON_MAX: Final = 200
 TRANSACTIONS_PAGE_MAX: Final = 200
 # The lines one person may have held in a currency that a refund looks through for its draw.
 LINES_PER_PERSON_MAX: Final = 50
@@ -1286,10 +1286,7 @@ class CreditLines:
         no interest), a `write_off` transaction records it and the holder gets a notice with
         the review path. Idempotent by `write_off_id`.
         """
-        if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
-            raise LendingRefusal(
-                "reason_invalid", f"a write-off reason is 1 to {WRITE_OFF_REASON_MAX} characters"
-            )
+        check_write_off_reason(reason)
         txn_id = f"write-off/{write_off_id}"
         digest = _digest({"on": on.isoformat(), "reason": reason})
         with LineStore.writing(self.ledger) as (uow, store):

@@ -28,6 +28,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Final
 
 from tianping.lending.colending import position_change
+from tianping.lending.model import LendingRefusal
 from tianping.lending.schedules import DECIMAL_PRECISION, InvalidLendingInput, round_half_up
 from tianping.lending.servicing import PENALTY_UPLIFT_DEFAULT, RiskTier, penalty_rate
 
@@ -38,7 +39,9 @@ __all__ = [
     "LGD_DEFAULT",
     "NOTICE_REASONS",
     "PENALTY_DENOMINATOR_MAX",
+    "WRITE_OFF_REASON_MAX",
     "PenaltySurcharge",
+    "check_write_off_reason",
     "class_change_notice",
     "daily_penalty",
     "ecl",
@@ -53,6 +56,8 @@ __all__ = [
 ]
 
 BASIS_POINTS: Final = 10_000
+# A write-off's reason, in the operator's words: stored with the event, so bounded.
+WRITE_OFF_REASON_MAX: Final = 200
 # One day's interest at rate_bps a year (ACT/365) is amount x rate_bps / DAY_DENOMINATOR.
 DAY_DENOMINATOR: Final = BASIS_POINTS * 365
 # The surcharge fraction's denominator: an uplift in whole per cent at most. It keeps
@@ -307,6 +312,15 @@ def line_class_change_notice(
         ],
         "review_path": _review_path(party_id),
     }
+
+
+def check_write_off_reason(reason: object) -> None:
+    """A write-off's reason, in the operator's words, is stored with the loan or line: 1 to
+    `WRITE_OFF_REASON_MAX` characters, else the refusal `reason_invalid`."""
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
+        raise LendingRefusal(
+            "reason_invalid", f"a write-off reason is 1 to {WRITE_OFF_REASON_MAX} characters"
+        )
 
 
 def line_frozen_notice(party_id: str, line_id: str, day: str, cause: str) -> dict[str, Any]:

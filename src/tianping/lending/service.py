@@ -59,6 +59,7 @@ from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     LGD_DEFAULT,
     PenaltySurcharge,
+    check_write_off_reason,
     class_change_notice,
     daily_penalty,
     ecl,
@@ -166,8 +167,6 @@ ACCRUAL_DAYS_MAX: Final = 366
 # A loan may be written off once its class is loss, or once it is this many days past due (the
 # first day of the doubtful class under the retail thresholds); configurable per service.
 WRITE_OFF_DPD_DEFAULT: Final = 181
-# A write-off's reason, in the operator's words: stored with the event, so bounded.
-WRITE_OFF_REASON_MAX: Final = 200
 # Notices returned in one page.
 NOTICES_PAGE_MAX: Final = 200
 # The platform as the bank's co-lending partner, in the concentration report.
@@ -260,6 +259,14 @@ class CardRails(Protocol):
         amount: int,
         currency: str = "CNY",
     ) -> Any: ...
+
+
+def _loan_row(store: LendingStore, loan_id: str) -> LoanRow:
+    """The loan's sub-ledger row, or the refusal every use case gives for an unknown id."""
+    found = store.loan(loan_id)
+    if found is None:
+        raise LendingRefusal("loan_not_found", "no loan has this id")
+    return found
 
 
 def _repayment_method(application: Application) -> RepaymentMethod:
@@ -889,18 +896,14 @@ class LendingService(CreditLines, TakingsSweeps):
 
     def loan(self, loan_id: str) -> LoanRow:
         with LendingStore.reading(self.ledger) as store:
-            found = store.loan(loan_id)
-        if found is None:
-            raise LendingRefusal("loan_not_found", "no loan has this id")
+            found = _loan_row(store, loan_id)
         return found
 
     def schedule(self, loan_id: str) -> dict[str, Any]:
         """The loan's repayment schedule (its method, and each instalment's due date, principal
         and interest as priced at disbursement, with what has been paid of each)."""
         with LendingStore.reading(self.ledger) as store:
-            loan = store.loan(loan_id)
-            if loan is None:
-                raise LendingRefusal("loan_not_found", "no loan has this id")
+            loan = _loan_row(store, loan_id)
             found = store.application(loan.application_id)
             instalments = store.instalments(loan_id)
         method = found[0].repayment_method if found is not None else "equal_instalment"
@@ -923,9 +926,7 @@ class LendingService(CreditLines, TakingsSweeps):
         if type(amount) is not int or amount <= 0:
             raise LendingRefusal("amount_invalid", "a repayment is a positive amount")
         with self._write() as (uow, store):
-            loan = store.loan(loan_id)
-            if loan is None:
-                raise LendingRefusal("loan_not_found", "no loan has this id")
+            loan = _loan_row(store, loan_id)
             done = store.event(loan_id, f"repayment/{payment_id}")
             if done is not None:
                 return RepaymentOutcome(
@@ -1226,9 +1227,7 @@ class LendingService(CreditLines, TakingsSweeps):
         only the sub-ledger is right for one who paid early, late or in odd amounts.
         """
         with LendingStore.reading(self.ledger) as store:
-            loan = store.loan(loan_id)
-            if loan is None:
-                raise LendingRefusal("loan_not_found", "no loan has this id")
+            loan = _loan_row(store, loan_id)
             if loan.status != "active":
                 raise LendingRefusal("loan_not_active", "the loan is not active")
             if on < date.fromisoformat(loan.disbursed_on):
@@ -1399,15 +1398,10 @@ class LendingService(CreditLines, TakingsSweeps):
         status becomes written_off, an event records the write-off and the borrower gets a
         notice with the review path. Idempotent by `write_off_id`.
         """
-        if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= WRITE_OFF_REASON_MAX:
-            raise LendingRefusal(
-                "reason_invalid", f"a write-off reason is 1 to {WRITE_OFF_REASON_MAX} characters"
-            )
+        check_write_off_reason(reason)
         event_id = f"write-off/{write_off_id}"
         with self._write() as (uow, store):
-            loan = store.loan(loan_id)
-            if loan is None:
-                raise LendingRefusal("loan_not_found", "no loan has this id")
+            loan = _loan_row(store, loan_id)
             done = store.event(loan_id, event_id)
             if done is not None:
                 if (done["on"], done["reason"]) != (on.isoformat(), reason):
@@ -1538,9 +1532,7 @@ class LendingService(CreditLines, TakingsSweeps):
             raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
         event_id = f"recovery/{recovery_id}"
         with self._write() as (uow, store):
-            loan = store.loan(loan_id)
-            if loan is None:
-                raise LendingRefusal("loan_not_found", "no loan has this id")
+            loan = _loan_row(store, loan_id)
             done = store.event(loan_id, event_id)
             if done is not None:
                 if (done["on"], done["amount"]) != (on.isoformat(), amount):
