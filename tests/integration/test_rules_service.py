@@ -19,6 +19,7 @@ import pytest
 from tianping.db.urls import parse_database_url
 from tianping.ledger.audit import BODY_SOURCES, verify_chain
 from tianping.ledger.ids import derive_id
+from tianping.ledger.journal import inline_body_hash
 from tianping.ledger.model import NewAccount, NewTransfer
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger
@@ -133,7 +134,9 @@ def test_a_denied_payment_stores_its_decision_and_moves_no_money(ledger: Ledger)
         record = store.chain_records(head_before, 1)[0]
     assert record.kind == DECISION_KIND
     assert record.seq == decision.seq
-    assert record.body == decision.body()
+    # The record keeps the body's hash; the body itself is rebuilt from the decision's row.
+    assert record.body is None
+    assert record.body_hash == inline_body_hash(decision.body())
     stored = rules.get(decision.decision_id)
     assert stored == decision
     assert stored.parameters == {"payments.sca_failed_attempts_max": 5}
@@ -322,7 +325,12 @@ def test_the_assembled_body_is_the_canonical_body(ledger: Ledger) -> None:
     command = {"payment_id": "p-中文", "amount": 1_500_00}
     stored = rules.decide("payment.authorize", facts, date(2026, 11, 27), command)
     assert stored.rule_ids  # a finding with messages in English and Chinese
-    parts = _body_parts(stored, _encoded(facts, "facts"), _encoded(command, "command"))
+    parts = _body_parts(stored, _encoded(facts, "facts")[0], _encoded(command, "command")[0])
     assert _assembled(parts) == stored.body()
+    small = {**facts, "amount": 1_00, "realname_ratio": Decimal("1")}
+    allowed = rules.decide("payment.authorize", small, date(2026, 11, 27), command)
+    assert allowed.findings == ()  # the path that writes the empty parts without the encoder
+    parts = _body_parts(allowed, _encoded(small, "facts")[0], _encoded(command, "command")[0])
+    assert _assembled(parts) == allowed.body()
     with ledger.read(snapshot=True) as store:
         assert verify_chain(store).ok

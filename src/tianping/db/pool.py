@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from psycopg.pq import TransactionStatus
 
+from tianping.db.checkpointer import CHECKPOINT_INTERVAL_S, WalCheckpointer, writer_pragmas
 from tianping.db.connect import SQLITE_BUSY_TIMEOUT_MS, connect_postgres, connect_sqlite
 from tianping.db.urls import DatabaseURL, parse_database_url
 from tianping.db.writer_lock import SqliteWriterLock
@@ -36,7 +38,11 @@ class ConnectionPool:
         sqlite_synchronous: str = "FULL",
         acquire_timeout_s: int = 30,
         sqlite_writer_lock: bool = True,
+        sqlite_checkpoint_interval_s: float | None = CHECKPOINT_INTERVAL_S,
     ) -> None:
+        """`sqlite_checkpoint_interval_s`: how often a thread of the pool's own checkpoints
+        an SQLite database's WAL (see `tianping.db.checkpointer`); None leaves checkpoints
+        to the writers, as SQLite does by default."""
         self.url = url if isinstance(url, DatabaseURL) else parse_database_url(url)
         self.backend = self.url.backend
         # SQLite writers take turns on a file lock beside the database (see `writer_lock`);
@@ -47,6 +53,14 @@ class ConnectionPool:
             self._writer_lock = SqliteWriterLock(
                 self.url.sqlite_path, wait_s=SQLITE_BUSY_TIMEOUT_MS / 1000
             )
+        self._checkpointer: WalCheckpointer | None = None
+        if self.backend == "sqlite" and sqlite_checkpoint_interval_s is not None:
+            assert self.url.sqlite_path is not None
+            self._checkpointer = WalCheckpointer(
+                self.url.sqlite_path, sqlite_synchronous, sqlite_checkpoint_interval_s
+            )
+            # A pool dropped without `close` still stops its thread.
+            weakref.finalize(self, self._checkpointer.stop)
         self._size = size
         self._synchronous = sqlite_synchronous
         self._timeout = acquire_timeout_s
@@ -63,7 +77,10 @@ class ConnectionPool:
     def _open(self) -> Connection:
         if self.backend == "sqlite":
             assert self.url.sqlite_path is not None
-            return connect_sqlite(self.url.sqlite_path, synchronous=self._synchronous)
+            lite = connect_sqlite(self.url.sqlite_path, synchronous=self._synchronous)
+            if self._checkpointer is not None:
+                writer_pragmas(lite, int(lite.execute("PRAGMA page_size").fetchone()[0]))
+            return lite
         assert self.url.dsn is not None
         connection = connect_postgres(self.url.dsn)
         # Pooled PostgreSQL connections run in autocommit mode and the ledger store opens its
@@ -174,3 +191,5 @@ class ConnectionPool:
                 connection.close()
         if self._writer_lock is not None:
             self._writer_lock.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()

@@ -265,26 +265,30 @@ class LedgerWrite:
     # -- records of other contexts ----------------------------------------------------------
 
     def append_record(
-        self, kind: str, body: bytes, *, deferred: bool = False
+        self, kind: str, body: bytes, *, deferred: bool = False, store_body: bool = True
     ) -> journal.ChainRecord:
         """Chain a record of another context (a rule decision, say) with its canonical body.
 
         The record takes one ledger timestamp of its own, so it has a place in ledger time and
         the chain's ranges stay contiguous. With `deferred`, its row is written at commit with
         the other deferred records (see `defer_insert`); its place in the chain is fixed now.
+        Without `store_body`, the record keeps only the body's hash: for a kind whose body
+        source in `tianping.ledger.audit.BODY_SOURCES` rebuilds the body from the context's
+        own rows, a second copy in the chain would double what every such write puts on disk.
         """
         if not kind or len(kind) > 64 or kind == journal.LEDGER_BATCH_KIND:
             raise ValueError("a record kind is 1 to 64 characters and not the ledger's own")
         timestamp = self._next_timestamp()
+        kept = body if store_body else None
         if not deferred:
-            return self._append(kind, timestamp, journal.inline_body_hash(body), body)
+            return self._append(kind, timestamp, journal.inline_body_hash(body), kept)
         record = journal.next_record(
             self.head,
             kind,
             self.head.last_timestamp + 1,
             timestamp,
             journal.inline_body_hash(body),
-            body,
+            kept,
         )
         self._deferred_records.append(record)
         self.head = journal.ChainHead(record.last_timestamp, record.seq, record.hash)

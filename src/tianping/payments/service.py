@@ -35,7 +35,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -75,6 +75,7 @@ from tianping.payments.model import (
     PaymentCommand,
     PaymentError,
     PaymentOutcome,
+    PaymentStatus,
     RefundOutcome,
     check_amount,
     check_id,
@@ -130,8 +131,23 @@ CALLBACKS_PER_POLL_MAX: Final = 1_000
 QR_COUNTRY: Final = "CN"
 
 
+_OUTCOME_FIELDS: Final = tuple(item.name for item in fields(PaymentOutcome))
+
+
+def _replaced(outcome: PaymentOutcome, **changes: Any) -> PaymentOutcome:
+    """`dataclasses.replace` for the payment path: the same result without inspecting the
+    class's fields on every call (it runs once per payment)."""
+    values = {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
+    values.update(changes)
+    return PaymentOutcome(**values)
+
+
 def _digest(document: dict[str, Any]) -> bytes:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
+    return hashlib.sha256(_DIGEST_ENCODER.encode(document).encode()).digest()
+
+
+# `json.dumps(document, sort_keys=True)`'s text, from one encoder instead of a new one per call.
+_DIGEST_ENCODER = json.JSONEncoder(sort_keys=True)
 
 
 def _command_digest(command: PaymentCommand) -> bytes:
@@ -1093,41 +1109,39 @@ class PaymentsService(MerchantPayouts):
             # The payment's own row, committed with its decision, was looked for above.
             known_new=True,
         )
-        base = PaymentOutcome(
-            payment_id=command.payment_id,
-            status="completed",
-            decline_code=None,
-            reasons=(),
-            amount=command.amount,
-            currency=command.currency,
-            payer_id=command.payer_id,
-            payee_id=command.payee_id,
-            kind=command.kind,
-            channel=command.channel,
-            decision_id=decision.decision_id,
-            risk_action=None,
-            risk_score_ppm=None,
-            model_version=None,
-            transfer_id=None,
-            business_date=on.isoformat(),
-            created_at=now,
-        )
+
+        # Each path builds its outcome once (`dataclasses.replace` inspects every field on each
+        # call, and this runs once per payment).
+        def outcome(
+            status: PaymentStatus,
+            decline_code: str | None = None,
+            reasons: tuple[str, ...] = (),
+            transfer_id: int | None = None,
+        ) -> PaymentOutcome:
+            return PaymentOutcome(
+                payment_id=command.payment_id,
+                status=status,
+                decline_code=decline_code,
+                reasons=reasons,
+                amount=command.amount,
+                currency=command.currency,
+                payer_id=command.payer_id,
+                payee_id=command.payee_id,
+                kind=command.kind,
+                channel=command.channel,
+                decision_id=decision.decision_id,
+                risk_action=None,
+                risk_score_ppm=None,
+                model_version=None,
+                transfer_id=transfer_id,
+                business_date=on.isoformat(),
+                created_at=now,
+            )
+
         if decision.outcome is Outcome.deny:
-            return (
-                replace(
-                    base, status="declined", decline_code="rule_denied", reasons=decision.rule_ids
-                ),
-                None,
-                [],
-                None,
-            )
+            return outcome("declined", "rule_denied", decision.rule_ids), None, [], None
         if decision.outcome is Outcome.step_up:
-            return (
-                replace(base, status="step_up_required", reasons=decision.rule_ids),
-                None,
-                [],
-                None,
-            )
+            return outcome("step_up_required", reasons=decision.rule_ids), None, [], None
         context = None
         if self.risk is not None:
             context = PaymentContext(
@@ -1156,27 +1170,31 @@ class PaymentsService(MerchantPayouts):
         # (see the module docstring); what is stored counts only completed payments.
         for key in charged:
             batch.counters[key] += command.amount
-        return replace(base, transfer_id=transfer_key), transfer, charged, context
+        return outcome("completed", transfer_id=transfer_key), transfer, charged, context
 
     @staticmethod
     def _apply_risk(
         outcome: PaymentOutcome, risk: RiskDecision, auth_factors: int
     ) -> PaymentOutcome:
         """The outcome once the risk engine has spoken: denied, held for a step-up, or not."""
-        outcome = replace(
+        status: PaymentStatus = outcome.status
+        decline_code, transfer_id = outcome.decline_code, outcome.transfer_id
+        if risk.action == "deny":
+            status, decline_code, transfer_id = "declined", "risk_denied", None
+        # A challenge is met by a second factor: a payer already verified with two factors (or
+        # one who has just stepped up) passes it.
+        elif risk.action == "challenge" and auth_factors < 2:
+            status, transfer_id = "step_up_required", None
+        return _replaced(
             outcome,
+            status=status,
+            decline_code=decline_code,
+            reasons=risk.reasons,
             risk_action=risk.action,
             risk_score_ppm=min(1_000_000, max(0, round(risk.score * 1_000_000))),
             model_version=risk.model_version,
-            reasons=risk.reasons,
+            transfer_id=transfer_id,
         )
-        if risk.action == "deny":
-            return replace(outcome, status="declined", decline_code="risk_denied", transfer_id=None)
-        # A challenge is met by a second factor: a payer already verified with two factors (or
-        # one who has just stepped up) passes it.
-        if risk.action == "challenge" and auth_factors < 2:
-            return replace(outcome, status="step_up_required", transfer_id=None)
-        return outcome
 
     def _check_order(self, store: PaymentsStore, command: PaymentCommand, now: int) -> None:
         assert command.order_reference is not None

@@ -13,12 +13,15 @@ decision's row into `rule_decisions`. Callers that move money pass their own uni
 so an allowed payment commits with its decision, and a denied one commits only the decision:
 no money moves, and the refusal is on record.
 
-Evidence, and how tampering is caught. The chain record stores the body inline, and
+Evidence, and how tampering is caught. The chain record stores the body's hash, and
 `tianping.ledger.audit.BODY_SOURCES` gets a source for `rules.decision` (registered when this
 module is imported) that rebuilds the body from the `rule_decisions` row. `verify_chain` then
 hashes the rebuilt body, so an edited row breaks its record; the source also compares the
-rebuilt body with the inline copy and the row's timestamp with the record's, so an edited
-inline body, or a row moved to another record, breaks it too. The body leaves out the row's
+row's timestamp with the record's, so a row moved to another record breaks it too. Records
+written before 2026-11-28 also carry the body inline; the source compares that copy with the
+rebuilt body, so an edited inline copy breaks its record as well. New records leave the copy
+out: the row holds every byte of it, and a payment writes one decision on its hot path, where
+the copy was about a kilobyte of the two a payment put on disk. The body leaves out the row's
 `seq` and `timestamp`, because they are the record's own position in the chain, fixed only
 when the record is appended.
 
@@ -226,7 +229,27 @@ class Explanation:
         return document
 
 
+def _placed(pending: StoredDecision, seq: int, timestamp: int) -> StoredDecision:
+    """The decision at its place in the chain. Spelled out rather than `dataclasses.replace`,
+    which inspects the fields on every call: this runs once per payment."""
+    return StoredDecision(
+        pending.decision_id,
+        seq,
+        timestamp,
+        pending.point,
+        pending.on,
+        pending.outcome,
+        pending.findings,
+        pending.evaluated,
+        pending.rulebook,
+        pending.rulebook_hash,
+        pending.facts,
+        pending.command,
+    )
+
+
 _PLAIN_TYPES = frozenset({int, str, bool, type(None)})
+_STR_TYPE = frozenset({str})
 
 
 def _plain_json(value: Any) -> str:
@@ -237,36 +260,41 @@ def _plain_json(value: Any) -> str:
     (`_encoded`, the findings' parameters), so writing its row and its chain body need only
     the encoder; a payment's decision is written on the hot path of every payment.
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL_ENCODER.encode(value)
 
 
-def _encoded(value: Mapping[str, Any], what: str) -> str:
+# One encoder for every call: `json.dumps` with these options builds a new encoder each time.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _encoded(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
+    """The canonical text of a command or facts, and the JSON-ready value it stands for (what
+    reading the text back gives)."""
     if not isinstance(value, Mapping):
         raise InvalidCommand(f"the {what} is a mapping of names to values")
     try:
         # Commands and facts are mostly flat maps of integers and texts, whose canonical text
-        # the encoder gives directly; anything else goes through `canonical_json`'s checks.
-        if all(type(item) in _PLAIN_TYPES for item in value.values()) and all(
-            type(key) is str for key in value
-        ):
-            text = _plain_json(value)
-        else:
-            text = canonical_json(value)
+        # the encoder gives directly and whose JSON-ready value is a copy; anything else goes
+        # through `canonical_json`'s checks and is read back from its text.
+        plain = set(map(type, value)) <= _STR_TYPE and set(map(type, value.values())) <= (
+            _PLAIN_TYPES
+        )
+        text = _plain_json(value) if plain else canonical_json(value)
     except UnencodableValue as error:
         raise InvalidCommand(f"the {what} cannot be stored exactly: {error}") from None
     if len(text) > DOCUMENT_LENGTH_MAX:
         raise InvalidCommand(
             f"the {what} is {len(text)} characters of JSON; at most {DOCUMENT_LENGTH_MAX}"
         )
-    return text
+    return text, dict(value) if plain else json.loads(text)
 
 
 def _stored_from_decision(
     rulebook: Rulebook,
     decision: Decision,
     decision_id: int,
-    facts_json: str,
-    command_json: str,
+    facts: dict[str, Any],
+    command: dict[str, Any],
 ) -> StoredDecision:
     findings = []
     for finding in decision.findings:
@@ -293,23 +321,9 @@ def _stored_from_decision(
         evaluated=decision.evaluated,
         rulebook=decision.rulebook,
         rulebook_hash=decision.rulebook_hash,
-        facts=json.loads(facts_json),
-        command=json.loads(command_json),
+        facts=facts,
+        command=command,
     )
-
-
-_LARGE_PARTS = frozenset({"facts", "command"})
-
-
-def _small_json(value: Any) -> str:
-    """`_plain_json` with the common cases of a decision's small parts answered without the
-    encoder: an allowed command has no findings, and a point's list of evaluated rules is the
-    same for every decision there."""
-    if not value:
-        return "[]" if isinstance(value, list) else _plain_json(value)
-    if isinstance(value, list) and all(type(item) is str for item in value):
-        return _string_list_json(tuple(value))
-    return _plain_json(value)
 
 
 @lru_cache(maxsize=1024)
@@ -317,17 +331,48 @@ def _string_list_json(items: tuple[str, ...]) -> str:
     return _plain_json(list(items))
 
 
+@lru_cache(maxsize=1024)
+def _name_json(name: str) -> str:
+    """A point's, rulebook's or hash's text as JSON; a process sees few of them."""
+    return _plain_json(name)
+
+
 def _body_parts(decision: StoredDecision, facts_json: str, command_json: str) -> dict[str, str]:
-    """The canonical JSON text of each field of a decision's body, each encoded once.
+    """The canonical JSON text of each field of a decision's body (`body_document`), each
+    encoded once.
 
     The facts and the command are already canonical text (`_encoded`); re-encoding them for
     the row and again inside the body would triple the cost of the largest parts of every
-    decision, and a payment decides one on its hot path.
+    decision, and a payment decides one on its hot path. For the same reason the other parts
+    skip the encoder where their text is known: most decisions have no findings, a point's
+    list of evaluated rules is the same for every decision there, and the id, the date and
+    the outcome's name are digits, dashes and letters that need no escaping. The test
+    `test_the_assembled_body_is_the_canonical_body` holds this to `body()` byte for byte.
     """
-    document = decision.body_document()
-    parts = {
-        name: _small_json(value) for name, value in document.items() if name not in _LARGE_PARTS
-    }
+    findings = decision.findings
+    if findings:
+        parts = {
+            "rule_ids": _string_list_json(decision.rule_ids),
+            "findings": _plain_json([finding.document() for finding in findings]),
+            "parameters": _plain_json(decision.parameters),
+            "messages_en": _plain_json(decision.messages_en),
+            "messages_zh": _plain_json(decision.messages_zh),
+        }
+    else:
+        parts = {
+            "rule_ids": "[]",
+            "findings": "[]",
+            "parameters": "{}",
+            "messages_en": "[]",
+            "messages_zh": "[]",
+        }
+    parts["decision_id"] = f'"{decision.decision_id}"'
+    parts["point"] = _name_json(decision.point)
+    parts["date"] = f'"{decision.on.isoformat()}"'
+    parts["outcome"] = f'"{decision.outcome.name}"'
+    parts["evaluated"] = _string_list_json(decision.evaluated)
+    parts["rulebook"] = _name_json(decision.rulebook)
+    parts["rulebook_hash"] = _name_json(decision.rulebook_hash)
     parts["facts"] = facts_json
     parts["command"] = command_json
     return parts
@@ -481,12 +526,12 @@ class RulesService:
         so the lookup for a replay is skipped. A wrong claim is still caught: the decision's
         primary key refuses a second row and the whole unit of work rolls back.
         """
-        facts_json = _encoded(facts, "facts")
-        command_json = _encoded(command, "command")
+        facts_json, plain_facts = _encoded(facts, "facts")
+        command_json, plain_command = _encoded(command, "command")
         chosen_id = self._decision_id(decision_id, decision_key)
         decision = self.rulebook.evaluate(point, facts, on)
         pending = _stored_from_decision(
-            self.rulebook, decision, chosen_id, facts_json, command_json
+            self.rulebook, decision, chosen_id, plain_facts, plain_command
         )
         with self._unit_of_work(uow) as write:
             if not known_new:
@@ -495,10 +540,13 @@ class RulesService:
                     return self._replay(_from_row(existing), pending)
             # A decision known to be new is written at commit with the others of its unit of
             # work (one statement for a whole batch of payments), since nothing reads it back
-            # before then.
+            # before then. The record keeps the body's hash only: `decision_body_from_row`
+            # rebuilds the body from the row.
             parts = _body_parts(pending, facts_json, command_json)
-            record = write.append_record(DECISION_KIND, _assembled(parts), deferred=known_new)
-            stored = replace(pending, seq=record.seq, timestamp=record.last_timestamp)
+            record = write.append_record(
+                DECISION_KIND, _assembled(parts), deferred=known_new, store_body=False
+            )
+            stored = _placed(pending, record.seq, record.last_timestamp)
             row = _row(stored, parts)
             if known_new:
                 write.defer_insert(insert_decision_sql(write.store.placeholder), row)
