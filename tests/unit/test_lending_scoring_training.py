@@ -374,3 +374,31 @@ def test_a_ratio_that_overflows_counts_as_missing() -> None:
     ratio = Derivation(DerivationOp.RATIO, ("debt", "income"))
     assert ratio.compute([2.0, 1.1125369292536007e-308]) is None
     assert ratio.compute([2.0, 4.0]) == 0.5
+
+
+def test_shipped_schemas_never_read_protected_or_excluded_columns() -> None:
+    """No model input, and no input of a derived feature, is a protected attribute or a column
+    the schema excludes (sex, marital status, age, foreign_worker, ...)."""
+    from tianping.lending.scoring.datasets import DATASETS
+    from tianping.lending.scoring.schema import SCHEMA_DIR
+
+    for spec in DATASETS.values():
+        schema = DatasetSchema.load(SCHEMA_DIR / spec.schema_file)
+        read = {
+            name
+            for feature in schema.features
+            for name in (feature.derived.inputs if feature.derived else (feature.name,))
+        }
+        forbidden = set(schema.excluded) | {attribute.column for attribute in schema.protected}
+        assert not read & forbidden, spec.name
+
+
+def test_german_amount_per_month_is_the_amount_over_the_term() -> None:
+    from tianping.lending.scoring.schema import SCHEMA_DIR
+
+    schema = DatasetSchema.load(SCHEMA_DIR / "german_credit.yaml")
+    feature = schema.feature("amount_per_month")
+    assert feature.derived is not None
+    assert feature.derived.inputs == ("credit_amount", "duration_in_month")
+    assert feature.reason_id == "R-TERM-LONG-FOR-AMOUNT"
+    assert feature.derived.compute([1200.0, 24.0]) == 50.0
