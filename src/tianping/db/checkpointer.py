@@ -11,9 +11,7 @@ every `interval_s` (a tenth of a second) when the log has been written since the
 standard library's `sqlite3` releases the interpreter lock while SQLite works, so the copy and
 its fsyncs overlap with the writers instead of stalling one of them. The checkpoints are
 `PASSIVE`: they never wait for a reader or a writer, they copy what no reader still needs, and
-SQLite starts the log again from its beginning once a checkpoint has copied all of it. A
-checkpoint copies the last version of each page once, so checkpointing less often also writes
-less.
+SQLite starts the log again from its beginning once a checkpoint has copied all of it.
 
 Writers keep a backstop: the pool sets their `wal_autocheckpoint` to `BACKSTOP_PAGES`, so a
 log the thread cannot keep up with (a stalled thread, a disk slower than the writers) is still
