@@ -1,0 +1,86 @@
+"""Migration 0016 stores SQLite's `payments` as a rowid table: rows, refunds and rules survive."""
+
+from __future__ import annotations
+
+import pytest
+
+from tianping.db.migrate import upgrade
+from tianping.db.pool import ConnectionPool
+from tianping.ledger.service import Ledger
+
+PAYER = "pty_" + "a" * 26
+PAYEE = "pty_" + "b" * 26
+_INSERT_PAYMENT = (
+    "INSERT INTO payments (payment_id, kind, channel, payer_id, payee_id, amount, currency, "
+    "status, decline_code, reasons, digest, decision_id, risk_action, risk_score_ppm, "
+    "model_version, transfer_id, order_reference, business_date, refunded, settlement_id, "
+    "created_at, updated_at) VALUES (?, 'p2p', 'balance', ?, ?, ?, 'CNY', 'completed', NULL, "
+    "'[]', ?, NULL, 'allow', 12, 'v1', ?, NULL, '2026-11-27', 0, NULL, ?, ?)"
+)
+
+
+def _run(ledger: Ledger, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run one statement in a write transaction of its own; the rows it returns."""
+    with ledger.write() as uow:
+        connection = uow.store.connection
+        if ledger.pool.backend == "postgresql":
+            sql = sql.replace("?", "%s")
+        cursor = connection.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+    return [tuple(row) for row in rows]
+
+
+def _pay(ledger: Ledger, payment_id: str, amount: int, at: int) -> None:
+    _run(ledger, _INSERT_PAYMENT, (payment_id, PAYER, PAYEE, amount, bytes(32), bytes(16), at, at))
+
+
+def test_payments_and_their_refunds_survive_the_migration(database_url: str) -> None:
+    upgrade(database_url, "0015_repayment_method")
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        _pay(ledger, "pay-2", 700, 2)
+        _pay(ledger, "pay-1", 500, 1)
+        _run(
+            ledger,
+            "INSERT INTO payment_refunds (refund_id, payment_id, amount, transfer_id, created_at)"
+            " VALUES ('ref-1', 'pay-1', 200, ?, 3)",
+            (bytes(16),),
+        )
+    finally:
+        ledger.pool.close()
+    upgrade(database_url)
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        kept = _run(ledger, "SELECT payment_id, amount, created_at FROM payments ORDER BY 1")
+        assert kept == [("pay-1", 500, 1), ("pay-2", 700, 2)]
+        joined = _run(
+            ledger,
+            "SELECT r.refund_id, p.amount FROM payment_refunds r "
+            "JOIN payments p ON p.payment_id = r.payment_id",
+        )
+        assert joined == [("ref-1", 500)]
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            _pay(ledger, "pay-1", 900, 4)
+        # The reference still holds: a refund of a payment that does not exist is refused.
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            _run(
+                ledger,
+                "INSERT INTO payment_refunds (refund_id, payment_id, amount, transfer_id, "
+                "created_at) VALUES ('ref-2', 'no-such-payment', 1, ?, 5)",
+                (bytes(16),),
+            )
+        if ledger.pool.backend == "sqlite":
+            (definition,) = _run(
+                ledger, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'payments'"
+            )[0]
+            assert "WITHOUT ROWID" not in str(definition).upper()
+            indexes = {
+                row[0]
+                for row in _run(
+                    ledger, "SELECT name FROM sqlite_master WHERE tbl_name = 'payments'"
+                )
+            }
+            assert {"payments_by_payer", "payments_by_payee_date", "payments_by_date"} <= indexes
+            assert _run(ledger, "PRAGMA foreign_key_check") == []
+    finally:
+        ledger.pool.close()
