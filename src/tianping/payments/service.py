@@ -142,12 +142,12 @@ def _replaced(outcome: PaymentOutcome, **changes: Any) -> PaymentOutcome:
     return PaymentOutcome(**values)
 
 
-def _digest(document: dict[str, Any]) -> bytes:
-    return hashlib.sha256(_DIGEST_ENCODER.encode(document).encode()).digest()
-
-
 # `json.dumps(document, sort_keys=True)`'s text, from one encoder instead of a new one per call.
 _DIGEST_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
+def _digest(document: dict[str, Any]) -> bytes:
+    return hashlib.sha256(_DIGEST_ENCODER.encode(document).encode()).digest()
 
 
 def _command_digest(command: PaymentCommand) -> bytes:

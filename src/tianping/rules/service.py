@@ -250,6 +250,8 @@ def _placed(pending: StoredDecision, seq: int, timestamp: int) -> StoredDecision
 
 _PLAIN_TYPES = frozenset({int, str, bool, type(None)})
 _STR_TYPE = frozenset({str})
+# One encoder for every call: `json.dumps` with these options builds a new encoder each time.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _plain_json(value: Any) -> str:
@@ -261,10 +263,6 @@ def _plain_json(value: Any) -> str:
     the encoder; a payment's decision is written on the hot path of every payment.
     """
     return _CANONICAL_ENCODER.encode(value)
-
-
-# One encoder for every call: `json.dumps` with these options builds a new encoder each time.
-_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _encoded(value: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
