@@ -193,6 +193,7 @@ EXPECTED: Final[dict[tuple[str, str], dict[str, str]]] = {
     ("GET", "/v1/lending/credit-lines/{line_id}/transactions"): PAYMENT_READERS,
     ("POST", "/v1/lending/credit-line-classifications/{day}"): OPERATOR,
     ("POST", "/v1/lending/credit-lines/{line_id}/write-off"): OPERATOR,
+    ("POST", "/v1/lending/credit-lines/{line_id}/recoveries"): OPERATOR,
     # ledger
     ("POST", "/v1/ledger/accounts"): OPERATOR,
     ("POST", "/v1/ledger/transfers"): OPERATOR,

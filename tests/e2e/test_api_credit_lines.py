@@ -303,3 +303,63 @@ def test_a_past_due_line_is_frozen_noticed_and_written_off(
     assert notices[-1]["notice"] == "written_off"
     portfolio = ok(api.client.get(f"{LENDING}/portfolio", headers=OPERATOR))
     assert portfolio["credit_lines"]["ledger_agrees"]
+
+
+def test_recoveries_on_a_written_off_line(holder: tuple[IdentityApi, Customer, str]) -> None:
+    """The operator books recoveries on a written-off line from the holder's wallet (problem
+    documents with stable codes for every refusal), and a merchant's refund of a purchase on
+    it is booked as a recovery too."""
+    api, lena, merchant = holder
+    _granted_line(api, lena)
+    ok(_pay(api, lena, merchant, "pay-1", funding_source="credit_line"))
+    today = local_date(api.clock()).isoformat()
+    ok(_operate(api, f"/statement-runs/{today}"))
+    recovery = {"recovery_id": "rec-1", "amount": 300_00, "on": today}
+    live = _operate(api, "/credit-lines/line-1/recoveries", recovery)
+    assert (live.status_code, problem_code(live)) == (409, "line_not_written_off")
+    api.clock.advance(192 * DAY_S)
+    day = local_date(api.clock()).isoformat()
+    ok(_operate(api, f"/statement-runs/{day}"))
+    ok(_operate(api, f"/credit-line-classifications/{day}"))
+    body = {"write_off_id": "wo-1", "on": day, "reason": "uncollectable"}
+    written = ok(_operate(api, "/credit-lines/line-1/write-off", body))
+    recovery["on"] = day
+    # Only the operator books a recovery; the holder's wallet must hold it.
+    token = _fresh_token(api, lena)
+    path = "/credit-lines/line-1/recoveries"
+    assert api.as_party(token, "POST", path, recovery, prefix=LENDING).status_code == 403
+    assert problem_code(_operate(api, path, recovery)) == "insufficient_funds"
+    assert problem_code(_operate(api, path, recovery | {"amount": 0})) == "invalid_request"
+    assert problem_code(_operate(api, "/credit-lines/line-x/recoveries", recovery)) == (
+        "credit_line_not_found"
+    )
+    rail = {"request_id": "t-lena", "direction": "top_up", "card_fingerprint": lena.card}
+    ok(api.as_party(token, "POST", "/rails", rail | {"amount": 300_00}, prefix=PAYMENTS), 202)
+    api.clock.advance(60)
+    ok(api.client.post(PAYMENTS + "/clearing/callbacks", headers=OPERATOR))
+    booked = ok(_operate(api, path, recovery))
+    assert (booked["recovered"], booked["overpayment"], booked["replayed"]) == (300_00, 0, False)
+    assert booked["still_written_off"] == written["total"] - 300_00
+    # The platform funds this line alone (the integration tests split co-funded lines).
+    assert booked["by_funder"] == {"platform": 300_00}
+    assert ok(_operate(api, path, recovery))["replayed"] is True
+    conflict = _operate(api, path, recovery | {"amount": 200_00})
+    assert (conflict.status_code, problem_code(conflict)) == (
+        409,
+        "recovery_exists_with_different_fields",
+    )
+    # The merchant refunds 100.00 of the purchase: the line's funders recover it.
+    refund = {"refund_id": "rf-1", "amount": 100_00}
+    token = _fresh_token(api, lena)  # refreshes the revocations for the new tokens too
+    shop = _merchant_token(api, merchant)
+    ok(api.as_party(shop, "POST", "/pay-1/refunds", refund, prefix=PAYMENTS), 201)
+    page = ok(api.as_party(token, "GET", "/credit-lines/line-1/transactions", None, prefix=LENDING))
+    assert [(t["kind"], t["amount"], t["reference"]) for t in page["transactions"][-2:]] == [
+        ("recovery", 300_00, "rec-1"),
+        ("recovery", 100_00, "pay-1"),
+    ]
+    line = ok(api.as_party(token, "GET", "/credit-lines/line-1", None, prefix=LENDING))
+    assert line["status"] == "written_off"
+    assert line["fees"] + line["interest"] + line["principal"] == written["total"] - 400_00
+    portfolio = ok(api.client.get(f"{LENDING}/portfolio", headers=OPERATOR))
+    assert portfolio["credit_lines"]["ledger_agrees"] and portfolio["ledger_agrees"]

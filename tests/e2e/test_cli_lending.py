@@ -11,22 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from ledger_support import ManualClock
-from payments_support import make_world
+from lending_support import FixedScorer
+from payments_support import PaymentsWorld, make_world
 from tianping import bootstrap
 from tianping.cli import common
 from tianping.cli.main import app
 from tianping.config import load_settings
+from tianping.lending.model import Application
+from tianping.lending.service import LendingService
 from tianping.payments.model import local_date
+from tianping.rules.config import cached_rulebook
+from tianping.rules.service import RulesService
 
 NS = 1_000_000_000
 DAY_S = 86_400
@@ -64,8 +70,14 @@ def refused(result: Result, code: int) -> str:
     return lines[0]
 
 
-def _open_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, funds: int) -> Desk:
-    """A fresh database with one verified borrower (wallet, bound card) topped up by `funds`."""
+def _open_desk(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    funds: int,
+    prepare: Callable[[PaymentsWorld], None] | None = None,
+) -> Desk:
+    """A fresh database with one verified borrower (wallet, bound card) topped up by `funds`,
+    and whatever `prepare` makes of it through the services."""
     clock = ManualClock(START)
     monkeypatch.setattr(common, "build_services", partial(bootstrap.build_services, clock=clock))
     data_dir = tmp_path / "data"
@@ -76,6 +88,8 @@ def _open_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, funds: int) -> D
         borrower = world.person("alice")
         if funds:
             world.fund("alice", funds)
+        if prepare is not None:
+            prepare(world)
     finally:
         services.close()
     return Desk(data_dir, clock, borrower, world.cards["alice"])
@@ -262,9 +276,74 @@ def test_a_credit_line_needs_the_reporting_consent_then_bills(
         "next": None,
     }
     assert as_json(desk("line", "close", "line-1", "--json"))["status"] == "closed"
-    # A closed line is not written off.
+    # A closed line is not written off, nor does it take a recovery.
     closed = desk("line", "write-off", "line-1", "wo-1", "--on", "2027-03-20", "--reason", "x")
     assert "credit_line_not_active" in refused(closed, 2)
+    recovery = desk("line", "recover", "line-1", "rec-1", "--amount", "1.00", "--on", "2027-03-20")
+    assert "line_not_written_off" in refused(recovery, 2)
+
+
+WRITTEN_OFF_ON = dt.date(2027, 9, 20)
+
+
+def _written_off_line(world: PaymentsWorld) -> None:
+    """A line with a 1,000.00 purchase never repaid, written off on `WRITTEN_OFF_ON` (over 181
+    days after its first bill's due date); the holder's wallet then holds 2,000.00. Built
+    through the services with the bureau-reporting consent taken as live."""
+    live = SimpleNamespace(available=True, missing=())
+    lending = LendingService(
+        world.ledger,
+        world.clock,
+        rules=RulesService(world.ledger, cached_rulebook("cn")),
+        scorer=FixedScorer(),
+        consent=SimpleNamespace(service_available=lambda *_, **__: live),
+    )
+    world.service.credit_line = lending
+    world.merchant("noodles")
+    alice = world.people["alice"]
+    offer = lending.apply(
+        Application("app-line", alice, 5_000_00, 12, 150_000_00, product="credit_line")
+    )
+    assert offer.outcome == "approved", offer
+    lending.open_line("app-line", "line-1", 5)
+    assert world.pay(
+        "pay-1", "alice", "noodles", 1_000_00, funding_source="credit_line"
+    ).status == ("completed")
+    for day in (dt.date(2027, 3, 5), WRITTEN_OFF_ON):
+        while local_date(world.clock()) < day:
+            world.clock.advance(nanoseconds=DAY_S * NS)
+        lending.issue_statements(day)
+    lending.classify_lines(WRITTEN_OFF_ON)
+    lending.write_off_line("line-1", "wo-1", WRITTEN_OFF_ON, "uncollectable")
+    world.fund("alice", 2_000_00)
+
+
+def test_a_written_off_line_recovers_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = _open_desk(tmp_path, monkeypatch, funds=0, prepare=_written_off_line)
+    on = WRITTEN_OFF_ON.isoformat()
+    owed = as_json(desk("line", "show", "line-1", "--json"))["owed"]
+    booked = as_json(
+        desk("line", "recover", "line-1", "rec-1", "--amount", "300.00", "--on", on, "--json")
+    )
+    assert (booked["recovered"], booked["still_written_off"]) == (300_00, owed - 300_00)
+    assert sum(booked["by_funder"].values()) == 300_00
+    shown = desk("line", "recover", "line-1", "rec-2", "--amount", "50", "--on", on)
+    assert shown.exit_code == 0 and "Recovery rec-2 of line-1" in shown.stdout
+    page = as_json(desk("line", "transactions", "line-1", "--json"))["transactions"]
+    assert [(t["kind"], t["amount"]) for t in page[-2:]] == [
+        ("recovery", 300_00),
+        ("recovery", 50_00),
+    ]
+    # Refusals are one line: a known id with another amount, no such line (exit 3), a bad
+    # amount or date.
+    conflict = desk("line", "recover", "line-1", "rec-1", "--amount", "1.00", "--on", on)
+    assert "recovery_exists_with_different_fields" in refused(conflict, 2)
+    missing = desk("line", "recover", "line-x", "rec-9", "--amount", "1.00", "--on", on)
+    assert "credit_line_not_found" in refused(missing, 3)
+    for amount, day in (("-1", on), ("ten", on), ("0.001", on), ("1.00", "2027-13-01")):
+        refused(desk("line", "recover", "line-1", "rec-9", "--amount", amount, "--on", day), 2)
 
 
 def test_equal_principal_through_the_cli_and_the_schedule(desk: Desk) -> None:

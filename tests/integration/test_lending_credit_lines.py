@@ -15,6 +15,8 @@ import pytest
 from ledger_support import ManualClock
 from lending_support import FixedScorer
 from payments_support import PaymentsWorld, make_world
+from tianping.db.migrate import upgrade
+from tianping.db.pool import ConnectionPool
 from tianping.ledger.service import Ledger
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount
@@ -609,3 +611,171 @@ def test_an_active_lines_undrawn_limit_is_provided_for(world: PaymentsWorld) -> 
     frozen = lending.portfolio()["credit_lines"]["by_stage"]["1"]
     assert frozen["undrawn"] == 0
     assert frozen["ecl"] == round_half_up(Decimal(line.owed) * Decimal("0.02") * Decimal("0.45"))
+
+
+# -- recoveries on a written-off line ---------------------------------------------------------
+
+
+def _recovered(world: PaymentsWorld, funder: str) -> int:
+    # Recoveries are income: a credit balance.
+    account = world.ledger.get_account(chart.account_id(LendingAccount.RECOVERIES, funder, "CNY"))
+    return account.credits_posted - account.debits_posted
+
+
+def _written_off(world: PaymentsWorld) -> tuple[LendingService, Any]:
+    """A co-funded line with a 1,000.00 purchase, never repaid, written off at 183 days past
+    due (after its interest was billed); and the write-off."""
+    lending = _opened(world, partner_bank_id="bank-7")
+    assert _checkout(world, "pay-1", 1_000_00).status == "completed"
+    _to(world, dt.date(2027, 1, 20))
+    lending.issue_statements(dt.date(2027, 1, 20))
+    day = dt.date(2027, 7, 31)
+    _to(world, day)
+    lending.issue_statements(day)
+    lending.classify_lines(day)
+    return lending, lending.write_off_line("line-1", "wo-1", day, "uncollectable")
+
+
+def test_a_written_off_line_recovers_per_funder_what_it_wrote_off(world: PaymentsWorld) -> None:
+    lending, done = _written_off(world)
+    day = dt.date(2027, 8, 3)
+    with pytest.raises(LendingRefusal) as absent:
+        lending.record_line_recovery("line-x", "rec-1", 100_00, day)
+    assert absent.value.code == "credit_line_not_found"
+    with pytest.raises(LendingRefusal) as zero:
+        lending.record_line_recovery("line-1", "rec-1", 0, day)
+    assert zero.value.code == "amount_invalid"
+    with pytest.raises(LendingRefusal) as empty_wallet:
+        lending.record_line_recovery("line-1", "rec-1", 100_00, day)
+    assert empty_wallet.value.code == "insufficient_funds"
+    written = lending.line("line-1")
+    lost = {funder: sum(parts.values()) for funder, parts in done.by_funder.items()}
+    assert sum(lost.values()) == written.owed > 1_000_00  # the billed interest is owed too
+    world.fund("alice", 2_000_00)
+    first = lending.record_line_recovery("line-1", "rec-1", 300_00, day)
+    assert (first.recovered, first.overpayment) == (300_00, 0)
+    assert first.allocation["interest"] == written.interest  # charges first
+    assert first.still_written_off == written.owed - 300_00
+    assert sum(first.by_funder.values()) == 300_00
+    assert first.by_funder == {funder: _recovered(world, funder) for funder in ("bank-7", PLATFORM)}
+    assert world.service.balance(world.people["alice"]) == 1_700_00
+    assert world.service.safeguarding_check().in_balance
+    line = lending.line("line-1")
+    assert (line.status, line.owed) == ("written_off", written.owed - 300_00)
+    # Idempotent by the recovery id; the id with another amount or date conflicts.
+    again = lending.record_line_recovery("line-1", "rec-1", 300_00, day)
+    assert again.replayed and again.by_funder == first.by_funder
+    assert world.service.balance(world.people["alice"]) == 1_700_00
+    for other in ((300_01, day), (300_00, dt.date(2027, 8, 4))):
+        with pytest.raises(LendingRefusal) as conflict:
+            lending.record_line_recovery("line-1", "rec-1", *other)
+        assert conflict.value.code == "recovery_exists_with_different_fields"
+    # The rest, with more than remains: each funder gets back exactly what it wrote off, and
+    # the excess stays in the wallet.
+    rest = lending.record_line_recovery("line-1", "rec-2", 1_500_00, day)
+    assert (rest.recovered, rest.still_written_off) == (written.owed - 300_00, 0)
+    assert rest.overpayment == 1_500_00 - rest.recovered
+    assert {funder: _recovered(world, funder) for funder in ("bank-7", PLATFORM)} == lost
+    assert world.service.balance(world.people["alice"]) == 2_000_00 - written.owed
+    line = lending.line("line-1")
+    assert line.owed == 0 and line.bank_principal == line.bank_interest == 0
+    with pytest.raises(LendingRefusal) as nothing:
+        lending.record_line_recovery("line-1", "rec-3", 1_00, day)
+    assert nothing.value.code == "nothing_to_recover"
+    page, _ = lending.line_transactions("line-1")
+    assert [(t.kind, t.reference) for t in page[-2:]] == [
+        ("recovery", "rec-1"),
+        ("recovery", "rec-2"),
+    ]
+    assert sum(t.amount for t in page if t.kind == "recovery") == written.owed
+    # The receivables stay empty and the books agree; the safeguarded money is whole.
+    report = lending.portfolio()
+    assert report["ledger_agrees"] and report["credit_lines"]["ledger_agrees"]
+    assert world.service.safeguarding_check().in_balance
+
+
+def test_only_a_written_off_line_takes_a_recovery(world: PaymentsWorld) -> None:
+    lending = _opened(world)
+    assert _checkout(world, "pay-1", 100_00).status == "completed"
+    world.fund("alice", 100_00)
+    with pytest.raises(LendingRefusal) as live:
+        lending.record_line_recovery("line-1", "rec-1", 50_00, _today(world))
+    assert live.value.code == "line_not_written_off"
+    assert lending.line("line-1").principal == 100_00
+
+
+def test_a_refund_on_a_written_off_line_is_a_recovery(world: PaymentsWorld) -> None:
+    lending, done = _written_off(world)
+    written = lending.line("line-1")
+    payable = _merchant_payable(world)
+    refund = world.service.refund("rf-1", "pay-1", 400_00)
+    assert refund.refunded_total == 400_00 and not refund.replayed
+    assert _merchant_payable(world) == payable - 400_00
+    assert sum(_recovered(world, funder) for funder in ("bank-7", PLATFORM)) == 400_00
+    assert lending.line("line-1").owed == written.owed - 400_00
+    assert world.service.balance(world.people["alice"]) == 0  # all of it to the line
+    (entry,) = [t for t in lending.line_transactions("line-1")[0] if t.kind == "recovery"]
+    assert (entry.amount, entry.reference, entry.details["refunded"]) == (400_00, "pay-1", 400_00)
+    assert world.service.refund("rf-1", "pay-1", 400_00).replayed
+    with pytest.raises(PaymentError) as too_much:
+        world.service.refund("rf-2", "pay-1", 600_01)
+    assert too_much.value.code == "refund_exceeds_payment"
+    # The operator recovers all but 1.00; the rest of the purchase then pays that 1.00 and
+    # only the excess reaches the wallet.
+    world.fund("alice", written.owed)
+    lending.record_line_recovery("line-1", "rec-1", written.owed - 400_00 - 1_00, _today(world))
+    before = world.service.balance(world.people["alice"])
+    world.service.refund("rf-2", "pay-1", 600_00)
+    assert world.service.balance(world.people["alice"]) == before + 599_00
+    assert lending.line("line-1").owed == 0
+    lost = {funder: sum(parts.values()) for funder, parts in done.by_funder.items()}
+    assert {funder: _recovered(world, funder) for funder in ("bank-7", PLATFORM)} == lost
+    assert world.service.safeguarding_check().in_balance
+    assert lending.portfolio()["credit_lines"]["ledger_agrees"]
+
+
+# A line transaction as 0013 to 0015 store it, written with sqlite3's placeholders.
+_INSERT_TXN = (
+    "INSERT INTO credit_line_transactions (line_id, txn_id, kind, amount, on_date, reference, "
+    "details, digest, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _raw(ledger: Ledger, sql: str, *row: Any) -> None:
+    with ledger.write() as uow:
+        text = sql if uow.store.backend == "sqlite" else sql.replace("?", "%s")
+        uow.connection.execute(text, row)
+
+
+def _insert_txn(ledger: Ledger, txn_id: str, kind: str) -> None:
+    _raw(ledger, _INSERT_TXN, "line-old", txn_id, kind, 5, "2027-01-15", None, "{}", b"d" * 32, 1)
+
+
+def test_the_migration_keeps_line_transactions_and_takes_recoveries(database_url: str) -> None:
+    """0017 widens `credit_line_transactions.kind` (SQLite rebuilds the table): rows written
+    before it survive, `recovery` is accepted after it, an unknown kind is still refused, and
+    the table is still append-only."""
+    upgrade(database_url, "0016_payments_rowid")
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    _insert_txn(ledger, "write-off/old", "write_off")
+    ledger.pool.close()
+    upgrade(database_url)
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        with ledger.read() as store:
+            kept = store.connection.execute(
+                "SELECT kind, amount, on_date FROM credit_line_transactions "
+                "WHERE txn_id = 'write-off/old'"
+            ).fetchone()
+        assert tuple(kept) == ("write_off", 5, "2027-01-15")
+        _insert_txn(ledger, "recovery/new", "recovery")
+        with pytest.raises(Exception, match=r"(?i)check"):
+            _insert_txn(ledger, "gift/new", "gift")
+        for change in (
+            "UPDATE credit_line_transactions SET amount = 6",
+            "DELETE FROM credit_line_transactions",
+        ):
+            with pytest.raises(Exception, match=r"append-only"):
+                _raw(ledger, change)
+    finally:
+        ledger.pool.close()

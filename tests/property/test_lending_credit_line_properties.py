@@ -3,7 +3,9 @@ losing a minor unit and never pays a bucket more than is owed; a repayment's spl
 funders never repays a funder more than it is owed, whatever the earlier rounding; a refund is
 split between the line and the wallet without losing a unit; paying more never makes a line
 more past due, and covering every minimum makes it current; a conversion takes only billed
-principal."""
+principal; the funders' parts of any sequence of recoveries on a written-off line add up to
+each recovery and never exceed, per bucket and in all, what each funder wrote off, and a line
+recovered in full gives each back exactly that."""
 
 from __future__ import annotations
 
@@ -15,12 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tianping.lending.credit_lines import (
+    WRITTEN_OFF_BUCKETS,
     BillDue,
     LineOwed,
+    WrittenOff,
     allocate_refund,
     convertible_principal,
     line_standing,
     oldest_unpaid_due,
+    recover_line,
     repayment_order,
     split_charge,
     split_repayment,
@@ -122,3 +127,48 @@ def test_a_conversion_never_takes_more_than_billed_principal(
 ) -> None:
     amount = convertible_principal(unpaid, charges, principal)
     assert 0 <= amount <= principal and amount <= max(0, unpaid - charges)
+
+
+@st.composite
+def written_off_lines(draw: st.DrawFn) -> WrittenOff:
+    """A written-off line: any balance per bucket, the bank holding any part of each (a line's
+    parts come from largest-remainder splits, so no formula gives them)."""
+    fields: dict[str, int] = {}
+    for bucket in WRITTEN_OFF_BUCKETS:
+        total = draw(st.integers(min_value=0, max_value=10**10))
+        fields[bucket] = total
+        fields[f"bank_{bucket}"] = draw(st.integers(min_value=0, max_value=total))
+    return WrittenOff(**fields)
+
+
+@given(
+    written_off_lines(),
+    st.lists(st.integers(min_value=1, max_value=10**10), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_recoveries_split_exactly_and_never_return_more_than_was_written_off(
+    written: WrittenOff, amounts: list[int], finish: bool
+) -> None:
+    bank_lost = {bucket: written.of(bucket)[1] for bucket in WRITTEN_OFF_BUCKETS}
+    platform_lost = {b: written.of(b)[0] - bank_lost[b] for b in WRITTEN_OFF_BUCKETS}
+    bank_back = dict.fromkeys(WRITTEN_OFF_BUCKETS, 0)
+    platform_back = dict.fromkeys(WRITTEN_OFF_BUCKETS, 0)
+    remaining = written
+    # Optionally a last recovery of everything left, to check the full return.
+    for amount in [*amounts, *([written.total + 1] if finish else [])]:
+        step = recover_line(remaining, amount)
+        assert step.recovered + step.overpayment == amount
+        assert step.recovered == sum(step.allocation.values())
+        for bucket in WRITTEN_OFF_BUCKETS:
+            paid, bank = step.allocation[bucket], step.bank[bucket]
+            assert 0 <= bank <= paid
+            bank_back[bucket] += bank
+            platform_back[bucket] += paid - bank
+            assert bank_back[bucket] <= bank_lost[bucket]
+            assert platform_back[bucket] <= platform_lost[bucket]
+            # What the line still records for the bank is exactly what it has not recovered.
+            assert step.remaining.of(bucket)[1] == bank_lost[bucket] - bank_back[bucket]
+        remaining = step.remaining
+    if finish:
+        assert remaining.total == 0
+        assert bank_back == bank_lost and platform_back == platform_lost

@@ -1,5 +1,6 @@
 """The credit line's servicing rules, pure: where a refund goes, what of a bill converts, when
-a line is past due and the class and stage that follow, and the line notices' texts."""
+a line is past due and the class and stage that follow, the line notices' texts, and how a
+recovery pays what remains written off and splits between the funders."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import datetime as dt
 
 import pytest
 
+from tianping.lending.colending import CoLendingInputInvalid, bank_position, position_change
 from tianping.lending.credit_lines import (
     BillDue,
     Bucket,
     LineOwed,
+    WrittenOff,
     allocate_refund,
     convertible_principal,
     line_standing,
     oldest_unpaid_due,
+    recover_line,
 )
 from tianping.lending.loan_book import line_class_change_notice, line_write_off_notice
 from tianping.lending.schedules import InvalidLendingInput
@@ -95,3 +99,81 @@ def test_line_notices_carry_reasons_and_the_review_path() -> None:
     written = line_write_off_notice(party, "line-1", "2027-08-01", 183, 1_234)
     assert written["still_owed"] == 1_234
     assert written["reasons"][-1]["reason_id"] == "N-LINE-WRITTEN-OFF"
+
+
+# -- recoveries on a written-off line ---------------------------------------------------------
+
+# A co-funded line as a write-off leaves it: the bank's part of each bucket is what the line
+# recorded (largest-remainder splits of its draws and charges), not 70 % rounded down.
+WRITTEN = WrittenOff(
+    fees=3,
+    interest=1_001,
+    principal=900_01,
+    instalment_principal=300_00,
+    bank_fees=2,
+    bank_interest=701,
+    bank_principal=630_01,
+    bank_instalment_principal=210_00,
+)
+
+
+def test_a_recovery_pays_charges_then_principal_then_converted_principal() -> None:
+    first = recover_line(WRITTEN, 2_000)
+    assert first.allocation == {
+        "fees": 3,
+        "interest": 1_001,
+        "principal": 996,
+        "instalment_principal": 0,
+    }
+    assert (first.recovered, first.overpayment) == (2_000, 0)
+    assert first.remaining.total == WRITTEN.total - 2_000
+    rest = recover_line(first.remaining, WRITTEN.total)
+    assert rest.allocation["instalment_principal"] == 300_00
+    assert (rest.recovered, rest.overpayment) == (WRITTEN.total - 2_000, 2_000)
+    assert rest.remaining.total == 0
+
+
+def test_recovered_in_full_each_bucket_returns_exactly_the_banks_recorded_part() -> None:
+    # Each bucket's bank part is the change of the bank's position: its recorded part as a
+    # fraction of the bucket, rounded down; in full, exactly the recorded part.
+    whole = recover_line(WRITTEN, WRITTEN.total)
+    assert whole.bank == {
+        "fees": 2,
+        "interest": 701,
+        "principal": 630_01,
+        "instalment_principal": 210_00,
+    }
+    assert whole.remaining == WrittenOff(0, 0, 0, 0)
+    # In pieces, the same totals: position changes telescope.
+    remaining, bank = WRITTEN, 0
+    for piece in (1, 7, 333, 1_000, 50_000, 10**9):
+        step = recover_line(remaining, piece)
+        assert 0 <= step.bank_total <= step.recovered
+        bank += step.bank_total
+        remaining = step.remaining
+    assert remaining.total == 0
+    assert bank == 2 + 701 + 630_01 + 210_00
+
+
+def test_a_platform_line_and_nothing_left_to_recover() -> None:
+    alone = WrittenOff(fees=0, interest=50, principal=1_000, instalment_principal=0)
+    parts = recover_line(alone, 600)
+    assert parts.bank_total == 0 and parts.recovered == 600
+    nothing = recover_line(WrittenOff(0, 0, 0, 0), 100)
+    assert (nothing.recovered, nothing.overpayment) == (0, 100)
+    with pytest.raises(InvalidLendingInput):
+        recover_line(alone, 0)
+    with pytest.raises(InvalidLendingInput):
+        WrittenOff(fees=1, interest=0, principal=0, instalment_principal=0, bank_fees=2)
+
+
+def test_a_position_may_be_any_fraction_of_the_balance() -> None:
+    # Basis points by default, as the loans use it; `whole` is the share's denominator.
+    assert bank_position(1_001, 7_000) == 700
+    assert bank_position(1_001, 701, whole=1_001) == 701
+    assert bank_position(500, 701, whole=1_001) == 350
+    assert position_change(1_001, 500, 701, whole=1_001).bank == 351
+    with pytest.raises(CoLendingInputInvalid):
+        bank_position(10, 11, whole=10)
+    with pytest.raises(CoLendingInputInvalid):
+        bank_position(10, 0, whole=0)

@@ -16,9 +16,10 @@ Credit lines: an approved `credit_line` offer is opened as a line (`POST
 line, its statements and its transactions (page by page); the holder repays it, turns a bill
 into instalments after a quote that shows the all-in APR, and closes it once repaid; the
 operator issues a day's statements, classifies the lines (a past-due line is frozen and its
-holder notified), freezes and unfreezes a line and writes one off. Paying a merchant on the line
-is a payment (`POST /v1/payments` with `funding_source: "credit_line"`), never a default; a
-merchant's refund of it (`POST /v1/payments/{id}/refunds`) goes back to the line.
+holder notified), freezes and unfreezes a line, writes one off and books recoveries on it.
+Paying a merchant on the line is a payment (`POST /v1/payments` with `funding_source:
+"credit_line"`), never a default; a merchant's refund of it (`POST /v1/payments/{id}/refunds`)
+goes back to the line (on a written-off line, as a recovery).
 """
 
 from __future__ import annotations
@@ -518,4 +519,16 @@ def write_off_line(
     to its credit losses; the holder gets a notice. Idempotent by `write_off_id`."""
     return dataclasses.asdict(
         lending.write_off_line(line_id, body.write_off_id, body.on, body.reason)
+    )
+
+
+@router.post("/credit-lines/{line_id}/recoveries", dependencies=_OPERATE)
+def record_line_recovery(
+    line_id: RequestId, body: RecoveryRequest, lending: Lending
+) -> dict[str, Any]:
+    """Book cash recovered on a written-off line from the holder's wallet, as each funder's
+    recovery income, split so that a line recovered in full returns to each funder what it
+    wrote off. Idempotent by `recovery_id`."""
+    return dataclasses.asdict(
+        lending.record_line_recovery(line_id, body.recovery_id, body.amount, body.on)
     )

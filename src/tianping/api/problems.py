@@ -233,7 +233,7 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "recovery_exists_with_different_fields": ProblemKind(
         409, "The recovery id was already used with other fields"
     ),
-    "nothing_to_recover": ProblemKind(409, "Nothing remains written off on the loan"),
+    "nothing_to_recover": ProblemKind(409, "Nothing remains written off on the loan or line"),
     "partner_not_registered": ProblemKind(404, "The bank has no registered co-lending figures"),
     "partner_figures_inconsistent": ProblemKind(
         409, "The bank's registered figures are inconsistent with its co-lending balances"
@@ -259,6 +259,7 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
     "statement_past_due": ProblemKind(409, "The bill is past its due date"),
     "credit_line_past_due": ProblemKind(409, "The credit line is past due"),
     "credit_line_written_off": ProblemKind(409, "The credit line is written off"),
+    "line_not_written_off": ProblemKind(409, "Only a written-off credit line takes recoveries"),
     "payment_codes_unavailable": ProblemKind(503, "Payment codes are not configured"),
     "payee_lookup_unavailable": ProblemKind(503, "Payee lookup is not configured"),
     "payee_not_found": ProblemKind(404, "No customer has this phone number"),

@@ -22,6 +22,7 @@
     tianping lending line statement-run DATE | classify DATE
     tianping lending line freeze | unfreeze | close | transactions LINE_ID
     tianping lending line write-off LINE_ID WRITE_OFF_ID --on DATE --reason TEXT
+    tianping lending line recover LINE_ID RECOVERY_ID --amount 100.00 --on DATE
 
 Each command calls one use case of `tianping.lending.service.LendingService`, built by
 `Services.lending` with the configured rulebook, the identity context's consents and the
@@ -539,24 +540,46 @@ def write_off(
     console().print(table)
 
 
+# A recovery's arguments, the same for a loan and a credit line.
+RecoveryId = Annotated[str, typer.Argument(metavar="RECOVERY_ID")]
+Collected = Annotated[str, typer.Option("--amount", help="Decimal amount collected.")]
+RecoveryDay = Annotated[str, typer.Option("--on", parser=parse_day, help="The recovery's date.")]
+
+
+def _show_recovery(
+    title: str,
+    currency: Callable[[], str],
+    book: Callable[[int, date], Any],
+    amount: str,
+    on: str,
+    as_json: bool,
+) -> None:
+    """Book a recovery of `amount` (decimal text in the currency of what it recovers) on `on`
+    and show it."""
+    unit = _run(currency)
+    outcome = _run(lambda: book(parse_amount(amount, unit), date.fromisoformat(on)))
+    show_record(title, outcome, as_json, MONEY_FIELDS)
+
+
 @app.command("recover")
 def recover(
     ctx: typer.Context,
     loan_id: Annotated[str, typer.Argument(metavar="LOAN_ID")],
-    recovery_id: Annotated[str, typer.Argument(metavar="RECOVERY_ID")],
-    amount: Annotated[str, typer.Option("--amount", help="Decimal amount collected.")],
-    on: Annotated[str, typer.Option("--on", parser=parse_day, help="The recovery's date.")],
+    recovery_id: RecoveryId,
+    amount: Collected,
+    on: RecoveryDay,
     as_json: Json = False,
 ) -> None:
     """Book cash recovered on a written-off loan (collected from the borrower's account)."""
     service = _service(ctx)
-    currency = _run(lambda: service.loan(loan_id)).currency
-    outcome = _run(
-        lambda: service.record_recovery(
-            loan_id, recovery_id, parse_amount(amount, currency), date.fromisoformat(on)
-        )
+    _show_recovery(
+        f"Recovery {recovery_id} of {loan_id}",
+        lambda: service.loan(loan_id).currency,
+        lambda minor, day: service.record_recovery(loan_id, recovery_id, minor, day),
+        amount,
+        on,
+        as_json,
     )
-    show_record(f"Recovery {recovery_id} of {loan_id}", outcome, as_json, MONEY_FIELDS)
 
 
 @app.command("notices")
@@ -838,3 +861,24 @@ def line_write_off(
         )
     )
     show_record(f"Write-off {write_off_id} of {line_id}", outcome, as_json, MONEY_FIELDS)
+
+
+@line_app.command("recover")
+def line_recover(
+    ctx: typer.Context,
+    line_id: LineId,
+    recovery_id: RecoveryId,
+    amount: Collected,
+    on: RecoveryDay,
+    as_json: Json = False,
+) -> None:
+    """Book cash recovered on a written-off line (collected from the holder's wallet)."""
+    service = _service(ctx)
+    _show_recovery(
+        f"Recovery {recovery_id} of {line_id}",
+        lambda: service.line(line_id).currency,
+        lambda minor, day: service.record_line_recovery(line_id, recovery_id, minor, day),
+        amount,
+        on,
+        as_json,
+    )

@@ -14,8 +14,9 @@ owns of the loan book:
   statements and not yet paid;
 * fee income (4102): instalment fees earned on credit lines (interest earned on a line goes to
   interest income, 4101, like a loan's);
-* recoveries (4202): cash recovered on loans already written off (income of the funder, shown
-  against its credit losses, as IFRS 9 credits recoveries to the impairment line).
+* recoveries (4202): cash recovered on loans and credit lines already written off (income of
+  the funder, shown against its credit losses, as IFRS 9 credits recoveries to the impairment
+  line).
 
 A line's receivables are kept apart from the loans' so that each product's sub-ledger
 (`loans`, `credit_lines`) reconciles with accounts of its own.
@@ -78,6 +79,8 @@ class LendingCode(IntEnum):
     LINE_REFUND_FUNDING = 449
     LINE_REFUND_TO_WALLET = 450
     LINE_WRITE_OFF = 451
+    LINE_RECOVERY = 452
+    LINE_RECOVERY_FUNDING = 453
 
 
 def account_id(kind: LendingAccount, funder: str, currency: str) -> int:

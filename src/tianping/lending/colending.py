@@ -245,28 +245,39 @@ def split_drift_bound(flow_count: int) -> int:
     return count // 2
 
 
-def bank_position(balance: int, bank_share_bps: int) -> int:
+def bank_position(balance: int, bank_share_bps: int, *, whole: int = BASIS_POINTS) -> int:
     """What the bank holds of one balance of a loan it co-funds: the balance times its share,
     rounded down. The platform holds `balance - bank_position(balance)`.
 
     Floor on non-negative integers, which both databases compute identically (`balance *
     bank_share_bps / 10000` in SQL truncates, and truncation is floor here), so the ledger's
     receivables and the loan sub-ledger can be compared funder by funder to the minor unit.
+
+    `whole` makes the share `bank_share_bps / whole` instead of a number of basis points. A
+    credit line needs it: its draws and charges are split by largest remainder, so the bank's
+    part of a balance is whatever the line recorded, and what the bank holds of a part of that
+    balance is the recorded fraction of it (`credit_lines.recover_line`).
     """
+    denominator = _require_int("whole", whole, 1, AMOUNT_MINOR_MAX)
     amount = _require_int("balance", balance, 0, AMOUNT_MINOR_MAX)
-    share = _require_int("bank_share_bps", bank_share_bps, 0, BASIS_POINTS)
-    return amount * share // BASIS_POINTS
+    share = _require_int("bank_share_bps", bank_share_bps, 0, denominator)
+    return amount * share // denominator
 
 
-def position_change(before: int, after: int, bank_share_bps: int) -> Split:
+def position_change(
+    before: int, after: int, bank_share_bps: int, *, whole: int = BASIS_POINTS
+) -> Split:
     """The two parts of a flow that moves one balance of a loan from `before` to `after` (a
     disbursement, a day's interest, a repayment bucket, a write-off, a recovery): the bank's is
     the change of its position, the platform's the rest. Both are non-negative whichever way
     the balance moves, they add up to `|after - before|`, and after any sequence of flows each
-    funder holds exactly its position of the balance (zero when the balance is zero).
+    funder holds exactly its position of the balance (zero when the balance is zero). `whole`
+    is the share's denominator, as in `bank_position`.
     """
     low, high = sorted((before, after))
-    bank = bank_position(high, bank_share_bps) - bank_position(low, bank_share_bps)
+    bank = bank_position(high, bank_share_bps, whole=whole) - bank_position(
+        low, bank_share_bps, whole=whole
+    )
     return Split(bank=bank, platform=high - low - bank)
 
 

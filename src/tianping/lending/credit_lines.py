@@ -22,6 +22,8 @@ any I/O:
 * what of a bill may be converted (its unpaid principal);
 * where a merchant refund of a purchase on the line goes (the line first, the rest to the
   wallet);
+* how cash recovered on a written-off line pays what remains written off and splits between
+  the funders (`recover_line`, the loans' waterfall and funder positions);
 * when a line is past due: days past due from the oldest minimum payment not paid, and the
   line's class and stage from them.
 """
@@ -36,6 +38,7 @@ from enum import StrEnum
 from typing import Final
 
 from tianping.ledger.money import allocate
+from tianping.lending.colending import position_change
 from tianping.lending.pricing import (
     CostDisclosure,
     CostItem,
@@ -53,10 +56,14 @@ from tianping.lending.schedules import (
 )
 from tianping.lending.servicing import (
     CREDIT_CARD_THRESHOLDS,
+    DEFAULT_WATERFALL,
+    LoanBalances,
     TierThresholds,
     classify,
     days_past_due,
+    recover,
 )
+from tianping.lending.servicing import Bucket as LoanBucket
 
 __all__ = [
     "DUE_DAY_OFFSET",
@@ -65,12 +72,15 @@ __all__ = [
     "MIN_PAYMENT_FLOOR",
     "MIN_PAYMENT_RATIO",
     "STATEMENT_DAY_MAX",
+    "WRITTEN_OFF_BUCKETS",
     "BillDue",
     "Bucket",
     "InstalmentQuote",
     "LineOwed",
+    "LineRecoveryAmounts",
     "LineStanding",
     "RefundAllocation",
+    "WrittenOff",
     "allocate_refund",
     "convertible_principal",
     "daily_rate",
@@ -81,6 +91,7 @@ __all__ = [
     "oldest_unpaid_due",
     "posting_date",
     "quote_instalments",
+    "recover_line",
     "repayment_order",
     "split_charge",
     "split_repayment",
@@ -372,6 +383,111 @@ def allocate_refund(amount: int, owed: LineOwed) -> RefundAllocation:
         raise InvalidLendingInput("amount", "a refund is a positive int of minor units")
     paid, left = owed.pay(amount)
     return RefundAllocation(paid, left)
+
+
+# --------------------------------------------------------------------------- recovery
+
+# What remains written off of a line, in the order a recovery pays it: the charges first, as
+# every repayment pays them (`servicing.DEFAULT_WATERFALL`, Civil Code Art. 561), then the
+# revolving principal, then the principal converted into instalments. A written-off line bills
+# nothing more, so the two principals differ only in where the line keeps them.
+WRITTEN_OFF_BUCKETS: Final = ("fees", "interest", "principal", "instalment_principal")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenOff:
+    """What remains written off of a line, by bucket, with the partner bank's part of each as
+    the line records it (the platform holds the rest)."""
+
+    fees: int
+    interest: int
+    principal: int
+    instalment_principal: int
+    bank_fees: int = 0
+    bank_interest: int = 0
+    bank_principal: int = 0
+    bank_instalment_principal: int = 0
+
+    def __post_init__(self) -> None:
+        for bucket in WRITTEN_OFF_BUCKETS:
+            total, bank = self.of(bucket)
+            if type(total) is not int or type(bank) is not int or not 0 <= bank <= total:
+                raise InvalidLendingInput(bucket, "needs ints with 0 <= bank part <= balance")
+
+    def of(self, bucket: str) -> tuple[int, int]:
+        """(balance, the bank's part of it) of one bucket."""
+        total: int = getattr(self, bucket)
+        bank: int = getattr(self, f"bank_{bucket}")
+        return total, bank
+
+    @property
+    def total(self) -> int:
+        return self.fees + self.interest + self.principal + self.instalment_principal
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecoveryAmounts:
+    """Cash applied to what remains written off of a line: what it pays of each bucket, the
+    bank's part of each of those (the platform's is the rest), what is left written off and
+    the cash beyond it (`overpayment`, never income)."""
+
+    allocation: dict[str, int]
+    bank: dict[str, int]
+    recovered: int
+    overpayment: int
+    remaining: WrittenOff
+
+    @property
+    def bank_total(self) -> int:
+        return sum(self.bank.values())
+
+
+def recover_line(remaining: WrittenOff, amount: int) -> LineRecoveryAmounts:
+    """Apply `amount` recovered to what remains written off of a line.
+
+    The loans' rules, not a copy of them: `servicing.recover` pays the charges and then the
+    principal by the default waterfall (the two principals together, the revolving one first),
+    and each bucket's payment is split by the change of the bank's position in it
+    (`colending.position_change`), the position being the bank's recorded part of the bucket
+    as a fraction of the bucket. So the two parts add up to the payment, neither is negative,
+    the bank's part of a bucket paid to zero is exactly what it held of it, and a line
+    recovered in full returns to each funder exactly what it wrote off, whatever the
+    instalments of the recovery; no funder ever recovers more than it lost.
+    """
+    if type(amount) is not int or amount <= 0:
+        raise InvalidLendingInput("amount", "a recovery is a positive int of minor units")
+    applied = recover(
+        LoanBalances(
+            fees=remaining.fees,
+            interest=remaining.interest,
+            principal=remaining.principal + remaining.instalment_principal,
+        ),
+        amount,
+        DEFAULT_WATERFALL,
+    )
+    principal = applied.allocation[LoanBucket.PRINCIPAL]
+    revolving = min(principal, remaining.principal)
+    allocation = {
+        "fees": applied.allocation[LoanBucket.FEES],
+        "interest": applied.allocation[LoanBucket.INTEREST],
+        "principal": revolving,
+        "instalment_principal": principal - revolving,
+    }
+    bank: dict[str, int] = {}
+    left: dict[str, int] = {}
+    for bucket in WRITTEN_OFF_BUCKETS:
+        total, held = remaining.of(bucket)
+        paid = allocation[bucket]
+        bank[bucket] = position_change(total, total - paid, held, whole=total).bank if paid else 0
+        left[bucket] = total - paid
+        left[f"bank_{bucket}"] = held - bank[bucket]
+    return LineRecoveryAmounts(
+        allocation=allocation,
+        bank=bank,
+        recovered=applied.recovery_income,
+        overpayment=applied.overpayment,
+        remaining=WrittenOff(**left),
+    )
 
 
 # --------------------------------------------------------------------------- delinquency

@@ -1,7 +1,7 @@
 """Credit-line use cases on the ledger: open a line, draw on it at checkout, take a merchant's
 refund back onto it, issue statements, repay, turn a bill into instalments, freeze, unfreeze
-and close it, classify overdue lines (frozen while past due, with notices) and write a line
-off. `LendingService` inherits them (`CreditLines`).
+and close it, classify overdue lines (frozen while past due, with notices), write a line off
+and book recoveries on it. `LendingService` inherits them (`CreditLines`).
 
 Every use case runs in one ledger unit of work; a draw runs in the *payment's* unit of work
 (through the payments port `CreditLineFunding`), so the draw and the merchant payment commit
@@ -17,7 +17,9 @@ least 30 %, as for loans; L1, L3):
 * interest and instalment fees charged on a statement: debit line charges receivable, credit
   interest income or fee income;
 * a repayment from the wallet credits the receivables (fees and interest first, then
-  principal) and the cash leaves the reserve to each funder.
+  principal) and the cash leaves the reserve to each funder;
+* cash recovered on a written-off line (from the wallet, or a merchant's refund of a purchase
+  on it) is each funder's recovery income, and the cash leaves the reserve to each funder.
 
 Each bucket's repayment is split between the funders pro rata to what each is owed in it, so a
 funder is never repaid more than it is owed whatever the rounding of earlier charges.
@@ -33,7 +35,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -52,6 +54,8 @@ from tianping.lending.credit_lines import (
     Bucket,
     InstalmentQuote,
     LineOwed,
+    LineRecoveryAmounts,
+    WrittenOff,
     allocate_refund,
     convertible_principal,
     first_statement_date,
@@ -60,6 +64,7 @@ from tianping.lending.credit_lines import (
     next_statement_date,
     posting_date,
     quote_instalments,
+    recover_line,
     split_charge,
     split_repayment,
 )
@@ -81,7 +86,7 @@ from tianping.lending.loan_book import (
     stage_pd,
     tier_rank,
 )
-from tianping.lending.model import LendingRefusal
+from tianping.lending.model import LendingRefusal, recovery_fields
 from tianping.lending.schedules import (
     CREDIT_LINE_ENTRIES_MAX,
     DatedAmount,
@@ -106,6 +111,7 @@ __all__ = [
     "STATEMENT_BATCH_MAX",
     "TRANSACTIONS_PAGE_MAX",
     "CreditLines",
+    "LineRecovery",
     "LineRepayment",
     "LineWriteOff",
     "StatementRun",
@@ -180,6 +186,20 @@ class LineWriteOff:
     replayed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LineRecovery:
+    line_id: str
+    recovery_id: str
+    on: str
+    amount: int
+    allocation: dict[str, int]
+    recovered: int
+    overpayment: int
+    still_written_off: int
+    by_funder: dict[str, int]
+    replayed: bool = False
+
+
 def _digest(document: dict[str, Any]) -> bytes:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).digest()
 
@@ -191,6 +211,18 @@ def _refuse_ledger(results: Sequence[CreateTransferResult], what: str) -> None:
     for result in results:
         if result not in (CreateTransferResult.ok, CreateTransferResult.exists):
             raise LendingRefusal("ledger_refused", f"the {what} was refused: {result.name}")
+
+
+def _refuse_refund(results: Sequence[CreateTransferResult]) -> None:
+    # The merchant pays a refund from its unsettled takings; the payments context maps these
+    # codes to the refund's answer.
+    if CreateTransferResult.exceeds_credits in results:
+        raise CreditFundingRefused(
+            "merchant_funds_insufficient",
+            "the merchant's unsettled takings do not cover the refund",
+        )
+    if any(r is not CreateTransferResult.ok for r in results):
+        raise CreditFundingRefused("ledger_refused", "the ledger refused the refund")
 
 
 def _linked(events: list[NewTransfer]) -> list[NewTransfer]:
@@ -587,11 +619,10 @@ class CreditLines:
         owed, the cash behind it leaving the reserve for the funder), which restores the
         available limit and shows on the next statement as a credit; anything beyond what is
         owed is paid into the holder's wallet (`credit_lines.allocate_refund` says why). The
-        refunds of one payment never total more than its draw. Idempotent by the refund id (the
-        payments context also replays a known refund before calling). Refusals:
-        `credit_line_not_found` (not a draw on a line), `refund_exceeds_payment`,
-        `credit_line_written_off` (the receivables are gone: a refund then is a recovery, not
-        built yet), `merchant_funds_insufficient`.
+        refunds of one payment never total more than its draw. On a written-off line the refund
+        is a recovery (`_refund_as_recovery`). Idempotent by the refund id (the payments context
+        also replays a known refund before calling). Refusals: `credit_line_not_found` (not a
+        draw on a line), `refund_exceeds_payment`, `merchant_funds_insufficient`.
         """
         store = LineStore(uow.connection, uow.store.backend)
         line, drawn = self._line_of_draw(store, refund.payer_id, refund.currency, refund.payment_id)
@@ -609,9 +640,7 @@ class CreditLines:
                 "refund_exceeds_payment", "refunds would total more than the purchase"
             )
         if line.status == "written_off":
-            raise CreditFundingRefused(
-                "credit_line_written_off", "a refund to a written-off line is not booked yet"
-            )
+            return self._refund_as_recovery(uow, store, line, refund, txn_id, digest)
         allocation = allocate_refund(
             refund.amount, LineOwed(line.fees, line.interest, line.principal)
         )
@@ -625,45 +654,108 @@ class CreditLines:
             ("line-refund", "line-refund-cash"),
             (LendingCode.LINE_REFUND, LendingCode.LINE_REFUND, LendingCode.LINE_REFUND_FUNDING),
         )
-        if allocation.to_wallet:
+        return self._book_refund(
+            uow,
+            store,
+            (line, settled),
+            refund,
+            (txn_id, digest),
+            events,
+            kind="refund",
+            credited=allocation.credited_to_line,
+            posted_on=self._posted(refund.on, line),
+            to_wallet=allocation.to_wallet,
+            details={"allocation": {b.value: part for b, part in allocation.to_line.items()}},
+        )
+
+    def _book_refund(
+        self,
+        uow: LedgerWrite,
+        store: LineStore,
+        lines: tuple[LineRow, LineRow],
+        refund: CreditRefund,
+        stored_as: tuple[str, bytes],
+        events: list[NewTransfer],
+        *,
+        kind: str,
+        credited: int,
+        posted_on: dt.date,
+        to_wallet: int,
+        details: dict[str, Any],
+    ) -> int:
+        """Write a refund: `events` (what it credits to the line), the transfer of what it
+        leaves over (`to_wallet`) into the holder's wallet, the line transaction (`kind`, the
+        amount `credited` to the line, under the id and digest `stored_as`) and the line as it
+        is after (`lines`: before, after). The id of the first transfer, the refund's."""
+        line, after = lines
+        if to_wallet:
             events.append(
                 NewTransfer(
-                    chart.transfer_id("line-refund-wallet", key),
+                    chart.transfer_id("line-refund-wallet", f"{line.line_id}/{refund.refund_id}"),
                     refund.merchant_account,
                     payments_chart.wallet_account(line.party_id, line.currency),
-                    allocation.to_wallet,
+                    to_wallet,
                     line.currency,
                     int(LendingCode.LINE_REFUND_TO_WALLET),
                 )
             )
-        results = uow.create_transfers(_linked(events))
-        if CreateTransferResult.exceeds_credits in results:
-            raise CreditFundingRefused(
-                "merchant_funds_insufficient",
-                "the merchant's unsettled takings do not cover the refund",
-            )
-        if any(r is not CreateTransferResult.ok for r in results):
-            raise CreditFundingRefused("ledger_refused", "the ledger refused the refund")
+        _refuse_refund(uow.create_transfers(_linked(events)))
         first_id = events[0].id
+        txn_id, digest = stored_as
         store.insert_transaction(
             line.line_id,
             txn_id,
-            "refund",
-            allocation.credited_to_line,
-            self._posted(refund.on, line).isoformat(),
+            kind,
+            credited,
+            posted_on.isoformat(),
             refund.at,
             digest=digest,
             reference=refund.payment_id,
             details={
                 "refund_id": refund.refund_id,
                 "refunded": refund.amount,
-                "allocation": {b.value: part for b, part in allocation.to_line.items()},
-                "to_wallet": allocation.to_wallet,
+                "to_wallet": to_wallet,
                 "transfer": str(first_id),
+                **details,
             },
         )
-        store.update_line(replace(settled, updated_at=refund.at))
+        store.update_line(replace(after, updated_at=refund.at))
         return first_id
+
+    def _refund_as_recovery(
+        self,
+        uow: LedgerWrite,
+        store: LineStore,
+        line: LineRow,
+        refund: CreditRefund,
+        txn_id: str,
+        digest: bytes,
+    ) -> int:
+        """A merchant's refund of a purchase on a written-off line. The refund belongs to the
+        line first, as on any line (`allocate_refund`), but the line's receivables are gone:
+        what it pays of what remains written off is therefore a recovery, applied and split
+        between the funders exactly as the operator's (`recover_line`), and only the rest goes
+        to the holder's wallet, as a refund beyond what is owed does on a live line. It is a
+        `recovery` transaction (a `refund` one when nothing remained written off) under the
+        refund's id, so the refunds of the payment are still counted against its draw."""
+        amounts = recover_line(self._written_off(line), refund.amount)
+        self._line_accounts(uow, line)
+        events, by_funder = self._recovery_events(
+            line, amounts, refund.merchant_account, f"{line.line_id}/refund/{refund.refund_id}"
+        )
+        return self._book_refund(
+            uow,
+            store,
+            (line, self._recovered(line, amounts.remaining, refund.at)),
+            refund,
+            (txn_id, digest),
+            events,
+            kind="recovery" if amounts.recovered else "refund",
+            credited=amounts.recovered,
+            posted_on=refund.on,
+            to_wallet=amounts.overpayment,
+            details={"allocation": amounts.allocation, "by_funder": by_funder},
+        )
 
     @staticmethod
     def _posted(today: dt.date, line: LineRow) -> dt.date:
@@ -1271,6 +1363,24 @@ class CreditLines:
         )
         return LineClassification(label, lines, past_due, worsened)
 
+    @staticmethod
+    def _line_and_done(
+        store: LineStore, line_id: str, txn_id: str, digest: bytes, what: str
+    ) -> tuple[LineRow, LineTransaction | None]:
+        """The line (`credit_line_not_found` without one) and the transaction an operator's
+        request already wrote under `txn_id`, if any. The same id with other fields is refused
+        `<what>_exists_with_different_fields`: replaying it would answer another request."""
+        line = store.line(line_id)
+        if line is None:
+            raise LendingRefusal("credit_line_not_found", "no credit line has this id")
+        done = store.transaction(line_id, txn_id)
+        if done is not None and done.digest != digest:
+            raise LendingRefusal(
+                f"{what}_exists_with_different_fields",
+                f"the {what.replace('_', '-')} id was used with other fields",
+            )
+        return line, done
+
     def write_off_line(
         self, line_id: str, write_off_id: str, on: dt.date, reason: str
     ) -> LineWriteOff:
@@ -1290,16 +1400,8 @@ class CreditLines:
         txn_id = f"write-off/{write_off_id}"
         digest = _digest({"on": on.isoformat(), "reason": reason})
         with LineStore.writing(self.ledger) as (uow, store):
-            line = store.line(line_id)
-            if line is None:
-                raise LendingRefusal("credit_line_not_found", "no credit line has this id")
-            done = store.transaction(line_id, txn_id)
+            line, done = self._line_and_done(store, line_id, txn_id, digest, "write_off")
             if done is not None:
-                if done.digest != digest:
-                    raise LendingRefusal(
-                        "write_off_exists_with_different_fields",
-                        "the write-off id was used with other fields",
-                    )
                 return self._line_write_off(line_id, write_off_id, done.details, replayed=True)
             if line.status not in ("active", "frozen"):
                 raise LendingRefusal("credit_line_not_active", f"the line is {line.status}")
@@ -1392,6 +1494,152 @@ class CreditLines:
             total=record["total"],
             by_funder={funder: dict(parts) for funder, parts in record["by_funder"].items()},
             replayed=replayed,
+        )
+
+    # -- recoveries on written-off lines ------------------------------------------------------
+
+    @staticmethod
+    def _written_off(line: LineRow) -> WrittenOff:
+        return WrittenOff(
+            fees=line.fees,
+            interest=line.interest,
+            principal=line.principal,
+            instalment_principal=line.instalment_principal,
+            bank_fees=line.bank_fees,
+            bank_interest=line.bank_interest,
+            bank_principal=line.bank_principal,
+            bank_instalment_principal=line.bank_instalment_principal,
+        )
+
+    @staticmethod
+    def _recovered(line: LineRow, remaining: WrittenOff, now: int) -> LineRow:
+        """The line once a recovery leaves `remaining` written off (the bank's part of each
+        bucket with it, so the next recovery splits from where this one left off)."""
+        return replace(
+            line,
+            fees=remaining.fees,
+            interest=remaining.interest,
+            principal=remaining.principal,
+            instalment_principal=remaining.instalment_principal,
+            bank_fees=remaining.bank_fees,
+            bank_interest=remaining.bank_interest,
+            bank_principal=remaining.bank_principal,
+            bank_instalment_principal=remaining.bank_instalment_principal,
+            updated_at=now,
+        )
+
+    def _recovery_events(
+        self, line: LineRow, amounts: LineRecoveryAmounts, source: int, key: str
+    ) -> tuple[list[NewTransfer], dict[str, int]]:
+        """The transfers that book `amounts` recovered from `source` (the holder's wallet, or
+        the merchant's account for a refund), and each funder's part. A funder's part is
+        recovery income in its recoveries account (4202), as for a loan: its receivables were
+        emptied by the write-off, so nothing is credited to them. The cash behind the part
+        leaves the client-money reserve for the funder's own account, as a repayment's does,
+        so safeguarding stays whole."""
+        bank = amounts.bank_total
+        by_funder = (
+            {PLATFORM: amounts.recovered}
+            if line.partner_bank_id == PLATFORM
+            else {line.partner_bank_id: bank, PLATFORM: amounts.recovered - bank}
+        )
+        events: list[NewTransfer] = []
+        for funder, part in self._by_funder(line, bank, amounts.recovered):
+            funder_key = f"{key}/{funder}"
+            events += [
+                NewTransfer(
+                    chart.transfer_id("line-recovery", funder_key),
+                    source,
+                    chart.account_id(LendingAccount.RECOVERIES, funder, line.currency),
+                    part,
+                    line.currency,
+                    int(LendingCode.LINE_RECOVERY),
+                ),
+                NewTransfer(
+                    chart.transfer_id("line-recovery-cash", funder_key),
+                    self._funder_cash(funder, line.currency),
+                    payments_chart.reserve_account(line.currency),
+                    part,
+                    line.currency,
+                    int(LendingCode.LINE_RECOVERY_FUNDING),
+                ),
+            ]
+        return events, by_funder
+
+    def record_line_recovery(
+        self, line_id: str, recovery_id: str, amount: int, on: dt.date
+    ) -> LineRecovery:
+        """Book cash recovered on a written-off line (the operator), collected from the
+        holder's wallet, where a holder's payments arrive, as `record_recovery` does for a loan.
+
+        The cash pays what remains written off by the loans' waterfall (fees, interest, then
+        principal, the revolving part before the converted one) and each bucket's payment is
+        split by the change of each funder's position in it (`credit_lines.recover_line`), so
+        the parts add up to the recovery and a line recovered in full returns to each funder
+        exactly what it wrote off. Each part is recovery income in the funder's recoveries
+        account, with the cash leaving the client-money reserve for the funder. More than
+        remains written off stays in the wallet (`overpayment`). The line stays written off,
+        with what remains; the recovery is a `recovery` transaction on it.
+
+        Refusals: `amount_invalid`, `credit_line_not_found`, `line_not_written_off`,
+        `nothing_to_recover`, `insufficient_funds` (the wallet), and
+        `recovery_exists_with_different_fields` for a known id with another amount or date.
+        Idempotent by `recovery_id`.
+        """
+        if type(amount) is not int or not 0 < amount <= 10**10:
+            raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
+        txn_id = f"recovery/{recovery_id}"
+        digest = _digest({"on": on.isoformat(), "amount": amount})
+        with LineStore.writing(self.ledger) as (uow, store):
+            line, done = self._line_and_done(store, line_id, txn_id, digest, "recovery")
+            if done is not None:
+                return self._line_recovery(line_id, recovery_id, done.details, replayed=True)
+            if line.status != "written_off":
+                raise LendingRefusal(
+                    "line_not_written_off", "only a written-off line takes recoveries"
+                )
+            amounts = recover_line(self._written_off(line), amount)
+            if not amounts.recovered:
+                raise LendingRefusal("nothing_to_recover", "nothing remains written off")
+            self._line_accounts(uow, line)
+            events, by_funder = self._recovery_events(
+                line,
+                amounts,
+                payments_chart.wallet_account(line.party_id, line.currency),
+                f"{line_id}/recovery/{recovery_id}",
+            )
+            _refuse_ledger(uow.create_transfers(_linked(events)), "recovery")
+            now = self._line_now(uow)
+            record = {
+                "on": on.isoformat(),
+                "amount": amount,
+                "allocation": amounts.allocation,
+                "recovered": amounts.recovered,
+                "overpayment": amounts.overpayment,
+                "still_written_off": amounts.remaining.total,
+                "by_funder": by_funder,
+            }
+            store.insert_transaction(
+                line_id,
+                txn_id,
+                "recovery",
+                amounts.recovered,
+                on.isoformat(),
+                now,
+                digest=digest,
+                reference=recovery_id,
+                details=record,
+            )
+            store.update_line(self._recovered(line, amounts.remaining, now))
+        _log.info("credit line recovery: %d minor units", amounts.recovered)
+        return self._line_recovery(line_id, recovery_id, record)
+
+    @staticmethod
+    def _line_recovery(
+        line_id: str, recovery_id: str, record: Mapping[str, Any], replayed: bool = False
+    ) -> LineRecovery:
+        return LineRecovery(
+            line_id=line_id, recovery_id=recovery_id, **recovery_fields(record), replayed=replayed
         )
 
     # -- notices and the portfolio (read by LendingService) ------------------------------------

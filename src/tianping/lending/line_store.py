@@ -1,4 +1,4 @@
-"""SQL for the credit-line tables (migration 0012), on both backends.
+"""SQL for the credit-line tables (migrations 0012, 0013, 0017), on both backends.
 
 The only module that knows these tables; like `LendingStore` it runs on the connection of a
 ledger unit of work or read, so a line's rows and its ledger transfers commit together. Every
@@ -417,11 +417,14 @@ class LineStore(Statements):
         return [LineRow(*row) for row in rows]
 
     def refunded_of(self, line_id: str, payment_id: str) -> int:
-        """What refunds of one payment have credited so far, to the line and the wallet."""
+        """What refunds of one payment have credited so far, to the line and the wallet. A
+        refund on a written-off line is a `recovery` transaction under the refund's id
+        (`refund/...`), and counts too; the operator's recoveries (`recovery/...`) do not."""
         rows = self._execute(
             "SELECT details FROM credit_line_transactions "
-            f"WHERE line_id = {self.p} AND kind = 'refund' AND reference = {self.p}",
-            (line_id, payment_id),
+            f"WHERE line_id = {self.p} AND kind IN ('refund', 'recovery') "
+            f"AND txn_id LIKE {self.p} AND reference = {self.p}",
+            (line_id, "refund/%", payment_id),
         ).fetchall()
         return sum(int(json.loads(row[0])["refunded"]) for row in rows)
 

@@ -78,6 +78,7 @@ from tianping.lending.model import (
     RecoveryOutcome,
     RepaymentOutcome,
     WriteOffOutcome,
+    recovery_fields,
 )
 from tianping.lending.pricing import (
     CostDisclosure,
@@ -1632,16 +1633,7 @@ class LendingService(CreditLines, TakingsSweeps):
         loan_id: str, recovery_id: str, record: Mapping[str, Any], replayed: bool = False
     ) -> RecoveryOutcome:
         return RecoveryOutcome(
-            loan_id=loan_id,
-            recovery_id=recovery_id,
-            on=record["on"],
-            amount=record["amount"],
-            allocation=dict(record["allocation"]),
-            recovered=record["recovered"],
-            overpayment=record["overpayment"],
-            still_written_off=record["still_written_off"],
-            by_funder=dict(record["by_funder"]),
-            replayed=replayed,
+            loan_id=loan_id, recovery_id=recovery_id, **recovery_fields(record), replayed=replayed
         )
 
     # -- notices and concentration ----------------------------------------------------------
