@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tianping.db.checkpointer import BACKSTOP_PAGES, WalCheckpointer
+from tianping.db.checkpointer import BACKSTOP_PAGES, CHECKPOINT_NICENESS, WalCheckpointer
 from tianping.db.pool import ConnectionPool
 
 # Generous: the suite runs beside other work on a shared two-core machine.
@@ -119,6 +122,19 @@ def test_a_pool_dropped_without_close_stops_its_thread(tmp_path: Path) -> None:
     gc.collect()
     checkpointer._thread.join(WAIT_S)
     assert not checkpointer._thread.is_alive()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own niceness on Linux")
+def test_the_thread_runs_nicer_than_the_process(tmp_path: Path) -> None:
+    with _pool_with_checkpointer(tmp_path / "nice.db") as (_, checkpointer):
+        _wait_for(lambda: checkpointer.native_id is not None, "the thread to start")
+        assert checkpointer.native_id is not None
+        ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        expected = min(19, ours + CHECKPOINT_NICENESS)
+        _wait_for(
+            lambda: os.getpriority(os.PRIO_PROCESS, checkpointer.native_id or 0) == expected,
+            "the thread's niceness",
+        )
 
 
 def test_the_interval_is_positive(tmp_path: Path) -> None:

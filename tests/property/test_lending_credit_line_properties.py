@@ -30,6 +30,7 @@ from tianping.lending.credit_lines import (
     split_charge,
     split_repayment,
 )
+from tianping.lending.schedules import PRINCIPAL_MINOR_MAX
 
 AMOUNTS = st.integers(min_value=0, max_value=10**12)
 
@@ -131,11 +132,13 @@ def test_a_conversion_never_takes_more_than_billed_principal(
 
 @st.composite
 def written_off_lines(draw: st.DrawFn) -> WrittenOff:
-    """A written-off line: any balance per bucket, the bank holding any part of each (a line's
-    parts come from largest-remainder splits, so no formula gives them)."""
+    """A written-off line: any balance per bucket up to the largest principal a line can lend
+    (`PRINCIPAL_MINOR_MAX`; so a recovery of everything stays within the largest recovery
+    amount), the bank holding any part of each (a line's parts come from largest-remainder
+    splits, so no formula gives them)."""
     fields: dict[str, int] = {}
     for bucket in WRITTEN_OFF_BUCKETS:
-        total = draw(st.integers(min_value=0, max_value=10**10))
+        total = draw(st.integers(min_value=0, max_value=PRINCIPAL_MINOR_MAX))
         fields[bucket] = total
         fields[f"bank_{bucket}"] = draw(st.integers(min_value=0, max_value=total))
     return WrittenOff(**fields)
