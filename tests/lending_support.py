@@ -5,6 +5,7 @@ service (consent, rules, pricing, money) and not about a model."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 
@@ -41,3 +42,9 @@ class FixedScorer:
                 "fallback_used": "platform_payments" not in sources,
             },
         )()
+
+
+def rate_text(recovered: int, written_off: int) -> str:
+    """A recovery rate as the portfolio reports it, computed apart from it: six decimal
+    places, rounded half up."""
+    return str((Decimal(recovered) / written_off).quantize(Decimal("0.000001"), ROUND_HALF_UP))

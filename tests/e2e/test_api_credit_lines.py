@@ -11,7 +11,7 @@ from typing import Any, Final
 import pytest
 
 from identity_api_support import IdentityApi, problem_code
-from lending_support import FixedScorer
+from lending_support import FixedScorer, rate_text
 from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
 from payments_support import registration_number
 from tianping.identity import party_service
@@ -363,3 +363,21 @@ def test_recoveries_on_a_written_off_line(holder: tuple[IdentityApi, Customer, s
     assert line["fees"] + line["interest"] + line["principal"] == written["total"] - 400_00
     portfolio = ok(api.client.get(f"{LENDING}/portfolio", headers=OPERATOR))
     assert portfolio["credit_lines"]["ledger_agrees"] and portfolio["ledger_agrees"]
+    # The credit losses count the refund on the written-off line as recovered, like the
+    # operator's recovery, and agree with the platform's accounts.
+    lines = portfolio["credit_losses"]["credit_lines"]
+    assert (lines["written_off"], lines["recovered"], lines["write_offs"]) == (
+        written["total"],
+        400_00,
+        1,
+    )
+    assert lines["net_charge_off"] == written["total"] - 400_00
+    assert lines["by_funder"] == {
+        "platform": {
+            "written_off": written["total"],
+            "recovered": 400_00,
+            "net_charge_off": written["total"] - 400_00,
+            "recovery_rate": rate_text(400_00, written["total"]),
+        }
+    }
+    assert portfolio["credit_losses"]["ledger_agrees"]

@@ -12,7 +12,7 @@ from typing import Any, Final
 import pytest
 
 from identity_api_support import PASSWORD, IdentityApi, problem_code
-from lending_support import FixedScorer
+from lending_support import FixedScorer, rate_text
 from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
 from tianping.identity import party_service
 from tianping.lending import chart
@@ -197,6 +197,51 @@ def test_default_notices_write_off_and_recovery(world: tuple[IdentityApi, Custom
     book = ok(_operator(api, "GET", "/portfolio"))
     assert book["by_stage"] == {} and book["ledger_agrees"]
     assert book["ledger"]["loan_receivable"] == 0 == book["ledger"]["sub_ledger_principal"]
+    # The credit losses to date: the write-off and the recovery, per funder, with the net
+    # charge-off and the recovery rate (six places), agreeing with each funder's accounts.
+    losses = book["credit_losses"]
+    bank_lost = sum(written["by_funder"][bank].values())
+    assert losses["loans"]["by_funder"] == {
+        bank: {
+            "written_off": bank_lost,
+            "recovered": bank_part,
+            "net_charge_off": bank_lost - bank_part,
+            "recovery_rate": rate_text(bank_part, bank_lost),
+        },
+        PLATFORM: {
+            "written_off": total - bank_lost,
+            "recovered": 1_000_00 - bank_part,
+            "net_charge_off": total - bank_lost - (1_000_00 - bank_part),
+            "recovery_rate": rate_text(1_000_00 - bank_part, total - bank_lost),
+        },
+    }
+    assert (losses["loans"]["written_off"], losses["loans"]["recovered"]) == (total, 1_000_00)
+    assert losses["loans"]["net_charge_off"] == total - 1_000_00
+    assert losses["credit_lines"]["written_off"] == 0
+    assert losses["credit_lines"]["recovery_rate"] is None
+    assert losses["total"] == {**losses["loans"], "by_funder": losses["loans"]["by_funder"]}
+    assert losses["ledger_by_funder"][bank] == {
+        "credit_losses": bank_lost,
+        "recoveries": bank_part,
+        "sub_ledger_written_off": bank_lost,
+        "sub_ledger_recovered": bank_part,
+    }
+    assert losses["ledger_agrees"] and losses["window"] is None
+    # Over a window: the write-off's day alone holds the write-off and the recovery (both
+    # dated that day); the day after holds neither. A window ending before it starts and a
+    # currency that is not a code are refused.
+    on = body["on"]
+    window = ok(_operator(api, "GET", f"/portfolio?since={on}&until={on}"))["credit_losses"]
+    assert window["window"]["since"] == window["window"]["until"] == on
+    assert window["window"]["total"] == losses["total"]
+    after = str(date.fromisoformat(on) + timedelta(days=1))
+    later = ok(_operator(api, "GET", f"/portfolio?since={after}"))["credit_losses"]["window"]
+    assert (later["total"]["written_off"], later["total"]["recovered"]) == (0, 0)
+    backwards = _operator(api, "GET", f"/portfolio?since={after}&until={on}")
+    assert (backwards.status_code, problem_code(backwards)) == (422, "window_invalid")
+    assert problem_code(_operator(api, "GET", "/portfolio?currency=cny")) == "invalid_query"
+    elsewhere = ok(_operator(api, "GET", "/portfolio?currency=USD"))["credit_losses"]
+    assert elsewhere["total"]["written_off"] == 0
     wallet = ok(
         api.as_party(lena.token, "GET", f"/parties/{lena.party_id}/wallet", prefix=PAYMENTS)
     )

@@ -13,6 +13,7 @@ import json
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,12 +23,15 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from ledger_support import ManualClock
-from lending_support import FixedScorer
+from lending_support import FixedScorer, rate_text
 from payments_support import PaymentsWorld, make_world
 from tianping import bootstrap
-from tianping.cli import common
+from tianping.cli import common, lending_commands
+from tianping.cli.common import format_amount
 from tianping.cli.main import app
 from tianping.config import load_settings
+from tianping.lending.chart import PLATFORM
+from tianping.lending.loan_book import ChargeOffGroup, charge_offs
 from tianping.lending.model import Application
 from tianping.lending.service import LendingService
 from tianping.payments.model import local_date
@@ -152,6 +156,43 @@ def test_apply_accept_accrue_repay_classify_and_report(desk: Desk) -> None:
     assert "normal" in chart.stdout and "Expected-loss provision by stage" in chart.stdout
 
 
+def test_a_ledger_disagreement_on_credit_losses_is_printed_per_funder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The table the portfolio prints when the recoveries accounts do not hold what the
+    sub-ledger recovered: every funder's four figures, under a heading that says so."""
+    section = charge_offs([ChargeOffGroup("bank-7", 1_000_00, 300_00, 100_00, 30_00, 1)], PLATFORM)
+    ledger = {"credit_losses": 1_000_00, "sub_ledger_written_off": 1_000_00}
+    losses = {
+        "loans": section,
+        "credit_lines": charge_offs([], PLATFORM),
+        "total": section,
+        "ledger": {**ledger, "recoveries": 90_00, "sub_ledger_recovered": 100_00},
+        "ledger_by_funder": {
+            "bank-7": {
+                "credit_losses": 700_00,
+                "sub_ledger_written_off": 700_00,
+                "recoveries": 60_00,
+                "sub_ledger_recovered": 70_00,
+            },
+        },
+        "ledger_agrees": False,
+        "window": None,
+    }
+    lending_commands._show_credit_losses(losses, "CNY")
+    out = capsys.readouterr().out
+    assert "LEDGER DISAGREES" in out and "agree with the sub-ledger" not in out
+    check = out[out.index("LEDGER DISAGREES") :]
+    bank_row = next(row for row in check.splitlines() if "│ bank-7" in row)
+    assert [column.strip() for column in bank_row.split("│")[1:-1]] == [
+        "bank-7",
+        "700.00",
+        "700.00",
+        "60.00",
+        "70.00",
+    ]
+
+
 def test_a_declined_application_shows_its_reasons_and_exits_zero(desk: Desk) -> None:
     """A student is refused by the rule, not the model; the answer is printed, not an error."""
     declined = as_json(_apply(desk, "app-student", "--student", "--json"))
@@ -218,6 +259,36 @@ def test_a_loan_never_repaid_is_classified_written_off_and_recovers(desk: Desk) 
     )
     assert recovered["recovered"] == 100_00
     assert recovered["still_written_off"] == written["total"] - 100_00
+    # The portfolio's credit losses: the platform funds the loan alone, so its row is the
+    # loans' row; nothing was lost on lines, whose rate is undefined.
+    losses = as_json(desk("portfolio", "--json"))["credit_losses"]
+    lost = written["total"]
+    assert losses["loans"]["by_funder"] == {
+        "platform": {
+            "written_off": lost,
+            "recovered": 100_00,
+            "net_charge_off": lost - 100_00,
+            "recovery_rate": rate_text(100_00, lost),
+        }
+    }
+    assert losses["credit_lines"]["recovery_rate"] is None and losses["ledger_agrees"]
+    chart = desk("portfolio")
+    assert chart.exit_code == 0, chart.output
+    assert "Credit losses (CNY) to date" in chart.stdout
+    percent = f"{Decimal(rate_text(100_00, lost)) * 100:.4f} %"
+    loans_row = next(row for row in chart.stdout.splitlines() if "│ loans" in row)
+    for text in ("all", format_amount(lost, "CNY"), "100.00", percent):
+        assert text in loans_row, (text, loans_row)
+    assert "agree with the sub-ledger for every funder" in chart.stdout
+    # A window: the day of the write-off and the recovery, then the day after (nothing).
+    day = late.isoformat()
+    windowed = desk("portfolio", "--since", day, "--until", day)
+    assert f"Credit losses (CNY) from {day} to {day}" in windowed.stdout
+    after = (late + dt.timedelta(days=1)).isoformat()
+    empty = as_json(desk("portfolio", "--since", after, "--json"))["credit_losses"]["window"]
+    assert (empty["total"]["written_off"], empty["total"]["recovered"]) == (0, 0)
+    backwards = desk("portfolio", "--since", after, "--until", day)
+    assert "window_invalid" in refused(backwards, 2)
     # A bank that registered no figures has no concentration report (exit 3: not found).
     assert "partner_not_registered" in refused(desk("concentration", "no-such-bank"), 3)
 

@@ -41,6 +41,9 @@ def test_demo_runs_and_passes_check_and_verify(tmp_path: Path) -> None:
     assert re.search(r"ledger check: OK \(\d+ accounts,", out)
     assert "audit verify: OK (" in out
     assert "Balances of the main accounts" in out
+    assert re.search(
+        r"credit losses to date: .* CNY written off, .*; against the ledger: agrees", out
+    )
     assert elapsed < 30, f"the demo took {elapsed:.1f} s"
 
     database = data_dir / DEMO_DATABASE

@@ -1,5 +1,7 @@
 """Properties of loan-book quality: daily penalty roundings stay within a fen a day of the exact
-surcharge; PDs grow with the horizon."""
+surcharge; PDs grow with the horizon; charge-offs by funder add up to the totals, with the net
+charge-off the loss less the recoveries and the recovery rate within rounding of the exact
+fraction."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from hypothesis import strategies as st
 
 from tianping.lending.loan_book import (
     BASIS_POINTS,
+    ChargeOffGroup,
     PenaltySurcharge,
+    charge_offs,
     daily_penalty,
     horizon_pd,
 )
@@ -46,3 +50,43 @@ def test_a_longer_horizon_never_has_a_smaller_pd(pd_ppm: int, shorter: int, long
     shorter, longer = sorted((shorter, longer))
     pd = Decimal(pd_ppm) / 1_000_000
     assert Decimal(0) <= horizon_pd(pd, shorter) <= horizon_pd(pd, longer) <= Decimal(1)
+
+
+@st.composite
+def _groups(draw: st.DrawFn) -> list[ChargeOffGroup]:
+    """Groups as the sub-ledger gives them: per funder, a platform part within each gross
+    amount (everything for the platform's own loans), and recoveries in which no funder gets
+    back more than it lost (the split of every recovery guarantees it)."""
+    groups = []
+    for funder in draw(st.lists(st.sampled_from(["platform", "bank-1", "bank-2"]), unique=True)):
+        written = draw(st.integers(0, 10**12))
+        recovered = draw(st.integers(0, written))
+        own = written if funder == "platform" else draw(st.integers(0, written))
+        bank = written - own
+        own_recovered = draw(st.integers(max(0, recovered - bank), min(own, recovered)))
+        count = draw(st.integers(0 if written == 0 else 1, 1_000))
+        groups.append(ChargeOffGroup(funder, written, own, recovered, own_recovered, count))
+    return groups
+
+
+@given(_groups())
+def test_funders_add_up_to_the_totals_and_net_is_lost_less_recovered(
+    groups: list[ChargeOffGroup],
+) -> None:
+    report = charge_offs(groups, "platform")
+    funders = report["by_funder"].values()
+    assert report["written_off"] == sum(g.written_off for g in groups)
+    assert report["recovered"] == sum(g.recovered for g in groups)
+    assert report["write_offs"] == sum(g.write_offs for g in groups)
+    for name in ("written_off", "recovered", "net_charge_off"):
+        assert sum(figures[name] for figures in funders) == report[name]
+    for figures in (report, *funders):
+        assert figures["net_charge_off"] == figures["written_off"] - figures["recovered"] >= 0
+        rate = figures["recovery_rate"]
+        if figures["written_off"] == 0:
+            assert rate is None
+        else:
+            # Within half a unit of the sixth place of the exact fraction, and at most one.
+            exact = Decimal(figures["recovered"]) / Decimal(figures["written_off"])
+            assert abs(Decimal(rate) - exact) <= Decimal("0.0000005")
+            assert Decimal(0) <= Decimal(rate) <= Decimal(1)

@@ -1,5 +1,5 @@
 """Loan-book quality, pure: the penalty surcharge, funders' parts of a flow, PDs by horizon and
-stage, and adverse-change notices."""
+stage, charge-offs by funder with recovery rates, and adverse-change notices."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import pytest
 
 from tianping.lending.loan_book import (
     DAY_DENOMINATOR,
+    ChargeOffGroup,
     PenaltySurcharge,
+    charge_offs,
     class_change_notice,
     daily_penalty,
     ecl,
     funder_parts,
     horizon_pd,
+    recovery_rate,
     stage_pd,
     tier_rank,
     write_off_notice,
@@ -101,3 +104,47 @@ def test_notices_carry_reasons_and_the_review_path() -> None:
     assert written["still_owed"] == 3_000_00
     assert written["reasons"][-1]["reason_id"] == "N-WRITTEN-OFF"
     assert [tier_rank(t) for t in ("normal", "special_mention", "loss")] == [1, 2, 5]
+
+
+# -- charge-offs ---------------------------------------------------------------------------
+
+
+def test_a_recovery_rate_is_six_places_rounded_half_up_and_undefined_without_losses() -> None:
+    assert recovery_rate(1_000_01, 3_000_00) == "0.333337"
+    assert recovery_rate(1, 2_000_000) == "0.000001"  # a half, rounded up
+    assert recovery_rate(0, 5_00) == "0.000000"
+    assert recovery_rate(5_00, 5_00) == "1.000000"
+    assert recovery_rate(0, 0) is None
+    with pytest.raises(InvalidLendingInput):
+        recovery_rate(-1, 5_00)
+
+
+def test_each_bank_gets_the_rest_of_its_groups_and_the_platform_its_parts() -> None:
+    report = charge_offs(
+        [
+            ChargeOffGroup("bank-7", 3_000_00, 900_00, 1_000_01, 300_00, 1),
+            ChargeOffGroup("platform", 500_00, 500_00, 0, 0, 2),
+        ],
+        "platform",
+    )
+    assert (report["written_off"], report["recovered"], report["write_offs"]) == (
+        3_500_00,
+        1_000_01,
+        3,
+    )
+    assert report["by_funder"]["bank-7"] == {
+        "written_off": 2_100_00,
+        "recovered": 700_01,
+        "net_charge_off": 1_399_99,
+        "recovery_rate": "0.333338",
+    }
+    assert report["by_funder"]["platform"]["written_off"] == 1_400_00
+    # Nothing at all still shows the platform, at zero and with no rate.
+    assert charge_offs([], "platform")["by_funder"] == {
+        "platform": {
+            "written_off": 0,
+            "recovered": 0,
+            "net_charge_off": 0,
+            "recovery_rate": None,
+        }
+    }

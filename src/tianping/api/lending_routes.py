@@ -288,9 +288,17 @@ def classify(day: dt.date, lending: Lending) -> dict[str, int]:
 
 
 @router.get("/portfolio", dependencies=[Depends(require("lending:read"))])
-def portfolio(lending: Lending) -> dict[str, Any]:
-    """The active book by five-tier class and stage, with each stage's expected-loss provision."""
-    return lending.portfolio()
+def portfolio(
+    lending: Lending,
+    currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "CNY",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> dict[str, Any]:
+    """The active book by five-tier class and stage, with each stage's expected-loss provision;
+    the credit losses to date (written off, recovered, net charge-offs and recovery rates of
+    loans and lines, by funder, checked against the ledger), and over `since`..`until`
+    (inclusive) when either is given."""
+    return lending.portfolio(currency, since=since, until=until)
 
 
 @router.get("/loans/{loan_id}/schedule", dependencies=_READ_LOAN)

@@ -218,6 +218,7 @@ PROBLEMS: Final[Mapping[str, ProblemKind]] = {
         422, "The amount is above what the merchant's receipts support"
     ),
     "accrual_range_invalid": ProblemKind(422, "The accrual range is not valid"),
+    "window_invalid": ProblemKind(422, "The date window ends before it starts"),
     "sweep_invalid": ProblemKind(422, "The sweep of takings is not valid for this loan"),
     "accrual_inconsistent": ProblemKind(500, "The loan book changed during the accrual"),
     "payoff_date_invalid": ProblemKind(422, "A payoff cannot be quoted for this date"),

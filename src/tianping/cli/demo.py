@@ -1583,6 +1583,17 @@ def _print_credit_morning(morning: _CreditMorning, out: Console) -> None:
             f"expected-loss provision: {format_amount(morning.portfolio['ecl_total'], 'CNY')} CNY",
             markup=False,
         )
+        losses = morning.portfolio["credit_losses"]
+        total = losses["total"]
+        # A month in, no loan is near the write-off threshold, so the figures are zero; the
+        # line shows where they appear and that the ledger check ran.
+        out.print(
+            f"credit losses to date: {format_amount(total['written_off'], 'CNY')} CNY written "
+            f"off, {format_amount(total['recovered'], 'CNY')} CNY recovered, net charge-off "
+            f"{format_amount(total['net_charge_off'], 'CNY')} CNY; against the ledger: "
+            + ("agrees" if losses["ledger_agrees"] else "DISAGREES"),
+            markup=False,
+        )
     loans, outstanding, interest = morning.book
     out.print(
         f"loan book: {loans} active loans, {format_amount(outstanding, 'CNY')} CNY outstanding, "

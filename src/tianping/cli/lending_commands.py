@@ -12,7 +12,7 @@
     tianping lending notices PARTY
     tianping lending accrue DATE [--since DATE]
     tianping lending classify DATE
-    tianping lending portfolio [--currency CNY]
+    tianping lending portfolio [--currency CNY] [--since DATE] [--until DATE]
     tianping lending concentration BANK
     tianping lending line open APPLICATION_ID --line LINE_ID --statement-day 5
     tianping lending line show LINE_ID | statements LINE_ID | statement LINE_ID DATE
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
@@ -436,11 +437,99 @@ def classify(ctx: typer.Context, day: Day, as_json: Json = False) -> None:
 TIER_ORDER: Final = ("normal", "special_mention", "substandard", "doubtful", "loss")
 
 
+WindowStart = Annotated[
+    str | None,
+    typer.Option("--since", parser=parse_day, help="Credit losses dated from this day too."),
+]
+WindowEnd = Annotated[
+    str | None,
+    typer.Option("--until", parser=parse_day, help="Credit losses dated through this day too."),
+]
+PRODUCT_LABELS: Final = (("loans", "loans"), ("credit_lines", "credit lines"), ("total", "total"))
+
+
+def _rate_text(rate: str | None) -> str:
+    """A recovery rate (a decimal fraction with six places) as a percentage with four: exact,
+    no rounding; '-' when nothing was written off."""
+    return "-" if rate is None else f"{Decimal(rate) * 100:.4f} %"
+
+
+def _credit_loss_table(title: str, sections: dict[str, Any], currency: str) -> Table:
+    """Written off, recovered, net charge-off and recovery rate of loans, lines and both, each
+    in total and by funder."""
+    table = Table(title=title)
+    table.add_column("product")
+    table.add_column("funder")
+    for column in ("written off", "recovered", "net charge-off", "recovery rate"):
+        table.add_column(column, justify="right")
+    for key, label in PRODUCT_LABELS:
+        section = sections[key]
+        rows = [("all", section), *section["by_funder"].items()]
+        for funder, figures in rows:
+            table.add_row(
+                cell(label if funder == "all" else ""),
+                cell(funder),
+                cell(format_amount(figures["written_off"], currency)),
+                cell(format_amount(figures["recovered"], currency)),
+                cell(format_amount(figures["net_charge_off"], currency)),
+                cell(_rate_text(figures["recovery_rate"])),
+            )
+    return table
+
+
+def _show_credit_losses(losses: dict[str, Any], currency: str) -> None:
+    """The credit losses to date with the ledger check, and the window's if asked for. A
+    disagreement with the ledger is printed with each funder's figures, never summarised."""
+    out = console()
+    out.print(_credit_loss_table(f"Credit losses ({currency}) to date", losses, currency))
+    if losses["ledger_agrees"]:
+        out.print(
+            "ledger: credit losses (4201) and recoveries (4202) agree with the sub-ledger "
+            "for every funder",
+            markup=False,
+        )
+    else:
+        check = Table(title="LEDGER DISAGREES: credit losses and recoveries by funder")
+        for column in ("funder", "credit losses", "written off", "recoveries", "recovered"):
+            check.add_column(column, justify="left" if column == "funder" else "right")
+        for funder, figures in (("all", losses["ledger"]), *losses["ledger_by_funder"].items()):
+            check.add_row(
+                cell(funder),
+                *(
+                    cell(format_amount(figures[name], currency))
+                    for name in (
+                        "credit_losses",
+                        "sub_ledger_written_off",
+                        "recoveries",
+                        "sub_ledger_recovered",
+                    )
+                ),
+            )
+        out.print(check)
+    window = losses["window"]
+    if window is not None:
+        span = f"{window['since'] or 'the start'} to {window['until'] or 'today'}"
+        out.print(_credit_loss_table(f"Credit losses ({currency}) from {span}", window, currency))
+
+
 @app.command("portfolio")
-def portfolio(ctx: typer.Context, currency: Currency = "CNY", as_json: Json = False) -> None:
-    """The active book by five-tier class, charted by exposure, and each stage's provision."""
+def portfolio(
+    ctx: typer.Context,
+    currency: Currency = "CNY",
+    since: WindowStart = None,
+    until: WindowEnd = None,
+    as_json: Json = False,
+) -> None:
+    """The active book by five-tier class, charted by exposure, each stage's provision, and the
+    credit losses (written off, recovered, net, recovery rate) by product and funder."""
     service = _service(ctx)
-    report: dict[str, Any] = _run(lambda: service.portfolio(currency))
+    report: dict[str, Any] = _run(
+        lambda: service.portfolio(
+            currency,
+            since=None if since is None else date.fromisoformat(since),
+            until=None if until is None else date.fromisoformat(until),
+        )
+    )
     if as_json:
         emit_json(report)
         return
@@ -473,6 +562,7 @@ def portfolio(ctx: typer.Context, currency: Currency = "CNY", as_json: Json = Fa
     ecl_total = format_amount(report["ecl_total"], currency)
     stages.add_row(cell("total"), cell(""), cell(""), cell(ecl_total))
     console().print(stages)
+    _show_credit_losses(report["credit_losses"], currency)
 
 
 @app.command("concentration")

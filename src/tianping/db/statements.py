@@ -61,6 +61,36 @@ class Statements:
         """`count` placeholders separated by commas, for a VALUES or IN list."""
         return ", ".join([self.p] * count)
 
+    def _json_field(self, column: str, keys: Sequence[str], sql_type: str) -> tuple[str, Any]:
+        """The value at `keys` inside a JSON text column, cast to `sql_type`, as SQL and its one
+        parameter (the path, bound, never formatted): SQLite's `json_extract` with a quoted
+        path, PostgreSQL's `#>>` with a text array. A missing key is NULL on both."""
+        if any('"' in key or "\\" in key for key in keys):
+            raise ValueError("a JSON key may not hold a quote or a backslash")
+        if self.p == "?":
+            path = "$" + "".join(f'."{key}"' for key in keys)
+            return f"CAST(json_extract({column}, ?) AS {sql_type})", path
+        return f"CAST(CAST({column} AS JSONB) #>> %s AS {sql_type})", list(keys)
+
+    def _date_window(
+        self,
+        expression: str,
+        since: str | None,
+        until: str | None,
+        expression_parameters: Sequence[Any] = (),
+    ) -> tuple[str, tuple[Any, ...]]:
+        """` AND` conditions keeping the rows whose ISO date `expression` (with its own
+        parameters, repeated in each condition) falls from `since` through `until`, either
+        bound open, and the parameters in order: ISO dates compare as text alike on both
+        backends."""
+        conditions = ""
+        parameters: tuple[Any, ...] = ()
+        for bound, operator in ((since, ">="), (until, "<=")):
+            if bound is not None:
+                conditions += f" AND {expression} {operator} {self.p}"
+                parameters += (*expression_parameters, bound)
+        return conditions, parameters
+
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return

@@ -15,6 +15,9 @@ from dataclasses import astuple, dataclass
 from typing import Any, Final
 
 from tianping.db.statements import Statements
+from tianping.lending.chart import PLATFORM
+from tianping.lending.loan_book import ChargeOffGroup
+from tianping.lending.store import sum_when
 
 __all__ = [
     "BillStanding",
@@ -536,3 +539,36 @@ class LineStore(Statements):
             (currency,),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def charge_off_groups(
+        self, currency: str, since: str | None = None, until: str | None = None
+    ) -> list[ChargeOffGroup]:
+        """The write-offs and recoveries (the operator's and refunds on written-off lines) of
+        the lines in `currency` per funding bank, from their transactions (one statement):
+        gross amounts, the platform's part of each (from the transaction's split by funder)
+        and how many write-offs; with `since` / `until`, only those dated in that window (the
+        transaction's date). Only a written-off line has either, and it stays written off, so
+        the statement reads those lines' transactions alone."""
+        details = "t.details"
+        principal, principal_path = self._json_field(
+            details, ("by_funder", PLATFORM, "principal"), "BIGINT"
+        )
+        charges, charges_path = self._json_field(
+            details, ("by_funder", PLATFORM, "charges"), "BIGINT"
+        )
+        own, own_path = self._json_field(details, ("by_funder", PLATFORM), "BIGINT")
+        window, window_parameters = self._date_window("t.on_date", since, until)
+        rows = self._execute(
+            "SELECT l.partner_bank_id, "
+            f"{sum_when('t', 'write_off', 't.amount')}, "
+            f"{sum_when('t', 'write_off', f'COALESCE({principal}, 0) + COALESCE({charges}, 0)')}, "
+            f"{sum_when('t', 'recovery', 't.amount')}, "
+            f"{sum_when('t', 'recovery', f'COALESCE({own}, 0)')}, "
+            f"{sum_when('t', 'write_off', '1')} "
+            "FROM credit_lines l JOIN credit_line_transactions t ON t.line_id = l.line_id "
+            f"WHERE l.status = 'written_off' AND l.currency = {self.p} "
+            f"AND t.kind IN ('write_off', 'recovery'){window} "
+            "GROUP BY l.partner_bank_id ORDER BY l.partner_bank_id",
+            (principal_path, charges_path, own_path, currency, *window_parameters),
+        ).fetchall()
+        return [ChargeOffGroup(str(r[0]), *(int(value) for value in r[1:])) for r in rows]

@@ -1,6 +1,7 @@
 """Loan-book quality, pure: the terms of the daily penalty accrual, each funder's part of a flow
 that moves a loan's balance, probabilities of default calibrated from each loan's own decision,
-and the adverse-change notices a borrower receives.
+the charge-offs (written off, recovered, net, the recovery rate) by funder, and the
+adverse-change notices a borrower receives.
 
 Standard library (and the lending domain's pure modules) only; money is integer minor units,
 rates and probabilities are `Decimal`.
@@ -22,9 +23,9 @@ interest): the conservative reading for consumer loans.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Final
 
 from tianping.lending.colending import position_change
@@ -39,8 +40,12 @@ __all__ = [
     "LGD_DEFAULT",
     "NOTICE_REASONS",
     "PENALTY_DENOMINATOR_MAX",
+    "RECOVERY_RATE_QUANTUM",
     "WRITE_OFF_REASON_MAX",
+    "ChargeOffGroup",
     "PenaltySurcharge",
+    "charge_off_figures",
+    "charge_offs",
     "check_write_off_reason",
     "class_change_notice",
     "daily_penalty",
@@ -50,6 +55,7 @@ __all__ = [
     "line_class_change_notice",
     "line_frozen_notice",
     "line_write_off_notice",
+    "recovery_rate",
     "stage_pd",
     "tier_rank",
     "write_off_notice",
@@ -162,6 +168,86 @@ def ecl(exposure: int, probability: Decimal, lgd: Decimal) -> int:
     with localcontext() as context:
         context.prec = DECIMAL_PRECISION
         return round_half_up(probability * lgd * exposure)
+
+
+# --------------------------------------------------------------------------- charge-offs
+
+# A recovery rate is reported to six decimal places (a part per million of what was written off):
+# finer than any amount of minor units a book of 10^10-unit loans could make visible.
+RECOVERY_RATE_QUANTUM: Final = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeOffGroup:
+    """What the sub-ledger records of the write-offs and recoveries of the loans (or the lines)
+    funded with one bank, the platform's own under the platform's id: the gross amounts, the
+    platform's part of each, and how many write-offs. The bank's part is the rest, as in the
+    split of every flow (`funder_parts`)."""
+
+    funder: str
+    written_off: int
+    platform_written_off: int
+    recovered: int
+    platform_recovered: int
+    write_offs: int
+
+
+def recovery_rate(recovered: int, written_off: int) -> str | None:
+    """Recovered / written off as a decimal string to six places, rounded half up, like the
+    report's other ratios (`lgd`). None when nothing was written off: the rate is then
+    undefined, and zero would read as losses that went unrecovered. Over a date window it can
+    exceed one (recoveries of losses written off before the window)."""
+    for name, value in (("recovered", recovered), ("written_off", written_off)):
+        if type(value) is not int or value < 0:
+            raise InvalidLendingInput(name, "must be a non-negative int of minor units")
+    if not written_off:
+        return None
+    with localcontext() as context:
+        context.prec = DECIMAL_PRECISION
+        rate = Decimal(recovered) / Decimal(written_off)
+        return str(rate.quantize(RECOVERY_RATE_QUANTUM, rounding=ROUND_HALF_UP))
+
+
+def charge_off_figures(written_off: int, recovered: int) -> dict[str, Any]:
+    """Gross written off, recovered, net charge-off (written off less recovered) and the
+    recovery rate."""
+    return {
+        "written_off": written_off,
+        "recovered": recovered,
+        "net_charge_off": written_off - recovered,
+        "recovery_rate": recovery_rate(recovered, written_off),
+    }
+
+
+def charge_offs(groups: Iterable[ChargeOffGroup], platform: str) -> dict[str, Any]:
+    """The charge-offs of some groups in total and by funder: each bank the gross less the
+    platform's part of its groups, the platform its parts of every group (it is always shown,
+    at zero if need be). The funders' figures add up to the totals by construction."""
+    parts: dict[str, tuple[int, int]] = {platform: (0, 0)}
+    write_offs = 0
+    for group in groups:
+        write_offs += group.write_offs
+        own = parts[platform]
+        parts[platform] = (
+            own[0] + group.platform_written_off,
+            own[1] + group.platform_recovered,
+        )
+        bank = parts.get(group.funder, (0, 0))
+        parts[group.funder] = (
+            bank[0] + group.written_off - group.platform_written_off,
+            bank[1] + group.recovered - group.platform_recovered,
+        )
+    return {
+        **charge_off_figures(
+            sum(written for written, _ in parts.values()),
+            sum(recovered for _, recovered in parts.values()),
+        ),
+        "write_offs": write_offs,
+        "by_funder": {
+            funder: charge_off_figures(written, recovered)
+            for funder, (written, recovered) in sorted(parts.items())
+        },
+    }
 
 
 # --------------------------------------------------------------------------- notices

@@ -55,10 +55,13 @@ from tianping.lending.bureau import (
 from tianping.lending.chart import PLATFORM, LendingAccount, LendingCode
 from tianping.lending.colending import CoLendingInputInvalid, concentration
 from tianping.lending.line_service import CreditLines
+from tianping.lending.line_store import LineStore
 from tianping.lending.loan_book import (
     FALLBACK_PD_12_MONTH,
     LGD_DEFAULT,
+    ChargeOffGroup,
     PenaltySurcharge,
+    charge_offs,
     check_write_off_reason,
     class_change_notice,
     daily_penalty,
@@ -282,6 +285,17 @@ def _repayment_method(application: Application) -> RepaymentMethod:
     if application.product == "credit_line" and method is not RepaymentMethod.EQUAL_INSTALMENT:
         raise LendingRefusal("repayment_method_invalid", "a credit line has no repayment method")
     return method
+
+
+def _charge_off_sections(
+    loans: Sequence[ChargeOffGroup], lines: Sequence[ChargeOffGroup]
+) -> dict[str, dict[str, Any]]:
+    """The charge-offs of loans, of credit lines and of both, each in total and by funder."""
+    return {
+        "loans": charge_offs(loans, PLATFORM),
+        "credit_lines": charge_offs(lines, PLATFORM),
+        "total": charge_offs([*loans, *lines], PLATFORM),
+    }
 
 
 class LendingService(CreditLines, TakingsSweeps):
@@ -1069,9 +1083,14 @@ class LendingService(CreditLines, TakingsSweeps):
         currency: str = "CNY",
         stage_pd: Mapping[int, Decimal] | None = None,
         lgd: Decimal | None = None,
+        *,
+        since: date | None = None,
+        until: date | None = None,
     ) -> dict[str, Any]:
         """The active book by five-tier class and stage, with the expected-loss provision of
-        each stage, and the sub-ledger against the general ledger.
+        each stage, and the sub-ledger against the general ledger; and the credit losses to
+        date (`credit_losses`, see `_credit_losses`), also over the window from `since`
+        through `until` when either is given.
 
         PDs come from each loan's own decision: the scorecard's PD (`pd_ppm` on its
         application) is read as a 12-month PD and turned into the PD of the horizon the loan's
@@ -1166,6 +1185,87 @@ class LendingService(CreditLines, TakingsSweeps):
             and ledger["interest_receivable"] == interest_owed
             and funders_agree,
             "credit_lines": self._line_portfolio(currency, loss_given_default),
+            "credit_losses": self._credit_losses(currency, since, until),
+        }
+
+    def _credit_losses(
+        self, currency: str, since: date | None, until: date | None
+    ) -> dict[str, Any]:
+        """What has been written off and recovered to date, of loans and of credit lines apart
+        and together, in total and by funder: gross amounts, the net charge-off (written off
+        less recovered) and the recovery rate (`loan_book.charge_offs`), summed in SQL from
+        the loans' write-off and recovery events and the lines' transactions.
+
+        The ledger check reads the same snapshot: each funder's credit losses (4201, a debit
+        balance) must hold exactly what the sub-ledger says it wrote off of loans and lines,
+        and its recoveries (4202, a credit balance) what it recovered; and so must the totals
+        over every account of the two codes, which would also show a balance under a funder
+        the sub-ledger does not know. Nothing else posts to either account, so any difference
+        is a fault, reported in `ledger_agrees` and never netted away.
+
+        With `since` or `until` (inclusive), `window` gives the same figures for the write-offs
+        and recoveries dated in it (a write-off's date, a recovery's date); it has no ledger
+        check, the ledger's balances being cumulative. A rate over a window may exceed one
+        (recoveries of older losses)."""
+        if since is not None and until is not None and since > until:
+            raise LendingRefusal("window_invalid", "the window ends before it starts")
+        bounds = tuple(None if day is None else day.isoformat() for day in (since, until))
+        with self.ledger.read(snapshot=True) as ledger_store:
+            loans = LendingStore(ledger_store.connection, ledger_store.backend)
+            lines = LineStore(ledger_store.connection, ledger_store.backend)
+            loan_groups = loans.charge_off_groups(currency)
+            line_groups = lines.charge_off_groups(currency)
+            windowed = (
+                None
+                if since is None and until is None
+                else (
+                    loans.charge_off_groups(currency, *bounds),
+                    lines.charge_off_groups(currency, *bounds),
+                )
+            )
+            funders = sorted(
+                {PLATFORM, *loans.funders(currency)}
+                | {group.funder for group in (*loan_groups, *line_groups)}
+            )
+            kinds = (LendingAccount.CREDIT_LOSSES, LendingAccount.RECOVERIES)
+            totals = ledger_store.posted_totals_by_code(currency, [int(kind) for kind in kinds])
+            accounts = ledger_store.fetch_accounts(
+                [chart.account_id(kind, funder, currency) for funder in funders for kind in kinds]
+            )
+        report = _charge_off_sections(loan_groups, line_groups)
+        by_funder: dict[str, dict[str, int]] = {}
+        for funder in funders:
+            losses = accounts.get(chart.account_id(LendingAccount.CREDIT_LOSSES, funder, currency))
+            income = accounts.get(chart.account_id(LendingAccount.RECOVERIES, funder, currency))
+            figures = report["total"]["by_funder"].get(funder, {})
+            by_funder[funder] = {
+                "credit_losses": 0
+                if losses is None
+                else losses.debits_posted - losses.credits_posted,
+                "recoveries": 0 if income is None else income.credits_posted - income.debits_posted,
+                "sub_ledger_written_off": figures.get("written_off", 0),
+                "sub_ledger_recovered": figures.get("recovered", 0),
+            }
+        losses_posted = totals.get(int(LendingAccount.CREDIT_LOSSES), (0, 0))
+        recoveries_posted = totals.get(int(LendingAccount.RECOVERIES), (0, 0))
+        ledger = {
+            "credit_losses": losses_posted[0] - losses_posted[1],
+            "recoveries": recoveries_posted[1] - recoveries_posted[0],
+            "sub_ledger_written_off": report["total"]["written_off"],
+            "sub_ledger_recovered": report["total"]["recovered"],
+        }
+        return {
+            **report,
+            "ledger": ledger,
+            "ledger_by_funder": by_funder,
+            "ledger_agrees": all(
+                figures["credit_losses"] == figures["sub_ledger_written_off"]
+                and figures["recoveries"] == figures["sub_ledger_recovered"]
+                for figures in (ledger, *by_funder.values())
+            ),
+            "window": None
+            if windowed is None
+            else {"since": bounds[0], "until": bounds[1], **_charge_off_sections(*windowed)},
         }
 
     @staticmethod

@@ -18,10 +18,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tianping.db.statements import Statements
+from tianping.lending.chart import PLATFORM
 from tianping.lending.colending import BASIS_POINTS
+from tianping.lending.loan_book import ChargeOffGroup
 from tianping.lending.model import Application, ApplicationOutcome
 
-__all__ = ["ACCRUAL_DENOMINATOR", "AccrualGroup", "LendingStore", "LoanRow", "new_loan"]
+__all__ = [
+    "ACCRUAL_DENOMINATOR",
+    "AccrualGroup",
+    "LendingStore",
+    "LoanRow",
+    "new_loan",
+    "sum_when",
+]
 
 # Interest for one day on `outstanding` at `rate_bps` basis points a year (ACT/365) is
 # outstanding x rate_bps / (10,000 x 365) fen; the remainder of that division is carried in
@@ -34,6 +43,13 @@ _LOAN_COLUMNS = (
     "fees_due, penalty_due, disbursed_on, last_accrual_on, next_due_on, oldest_unpaid_due_on, "
     "days_past_due, tier, stage, status, created_at, updated_at"
 )
+
+
+def sum_when(alias: str, kind: str, value: str) -> str:
+    """SQL summing `value` over the rows of table `alias` of one kind (a fixed identifier, never
+    input), zero over none; cast because PostgreSQL sums BIGINTs as NUMERIC."""
+    summed = f"SUM(CASE WHEN {alias}.kind = '{kind}' THEN {value} ELSE 0 END)"
+    return f"CAST(COALESCE({summed}, 0) AS BIGINT)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,6 +679,51 @@ class LendingStore(Statements):
             (currency,),
         ).fetchall()
         return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    # -- charge-offs ---------------------------------------------------------------------
+
+    def charge_off_groups(
+        self, currency: str, since: str | None = None, until: str | None = None
+    ) -> list[ChargeOffGroup]:
+        """The write-offs and recoveries of the loans in `currency` per funding bank, from their
+        events (one statement): gross amounts, the platform's part of each (from the event's
+        split by funder) and how many write-offs; with `since` / `until`, only those dated in
+        that window (the event's `on`). Only a written-off loan has either, and it stays
+        written off, so the statement reads those loans' events alone."""
+        amounts = "e.amounts"
+        total, total_path = self._json_field(amounts, ("total",), "BIGINT")
+        principal, principal_path = self._json_field(
+            amounts, ("by_funder", PLATFORM, "principal"), "BIGINT"
+        )
+        interest, interest_path = self._json_field(
+            amounts, ("by_funder", PLATFORM, "interest"), "BIGINT"
+        )
+        recovered, recovered_path = self._json_field(amounts, ("recovered",), "BIGINT")
+        own, own_path = self._json_field(amounts, ("by_funder", PLATFORM), "BIGINT")
+        on, on_path = self._json_field(amounts, ("on",), "TEXT")
+        window, window_parameters = self._date_window(on, since, until, (on_path,))
+        rows = self._execute(
+            "SELECT l.partner_bank_id, "
+            f"{sum_when('e', 'write_off', total)}, "
+            f"{sum_when('e', 'write_off', f'COALESCE({principal}, 0) + COALESCE({interest}, 0)')}, "
+            f"{sum_when('e', 'recovery', recovered)}, "
+            f"{sum_when('e', 'recovery', f'COALESCE({own}, 0)')}, "
+            f"{sum_when('e', 'write_off', '1')} "
+            "FROM loans l JOIN loan_events e ON e.loan_id = l.loan_id "
+            f"WHERE l.status = 'written_off' AND l.currency = {self.p} "
+            f"AND e.kind IN ('write_off', 'recovery'){window} "
+            "GROUP BY l.partner_bank_id ORDER BY l.partner_bank_id",
+            (
+                total_path,
+                principal_path,
+                interest_path,
+                recovered_path,
+                own_path,
+                currency,
+                *window_parameters,
+            ),
+        ).fetchall()
+        return [ChargeOffGroup(str(r[0]), *(int(value) for value in r[1:])) for r in rows]
 
     def application_decided_at(self, application_id: str) -> int | None:
         row = self._execute(
