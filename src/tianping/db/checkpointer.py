@@ -36,10 +36,18 @@ from typing import Final
 
 from tianping.db.connect import connect_sqlite
 
-__all__ = ["BACKSTOP_PAGES", "CHECKPOINT_INTERVAL_S", "WalCheckpointer", "writer_pragmas"]
+__all__ = [
+    "BACKSTOP_PAGES",
+    "CHECKPOINT_INTERVAL_S",
+    "JOURNAL_SIZE_LIMIT_BYTES",
+    "WalCheckpointer",
+    "writer_pragmas",
+]
 
 # A writer checkpoints by itself only past this many pages of log (64 MiB of 4 KiB pages).
 BACKSTOP_PAGES: Final = 16_384
+# What the log file is trimmed back to when it restarts: the backstop's worth of 4 KiB pages.
+JOURNAL_SIZE_LIMIT_BYTES: Final = BACKSTOP_PAGES * 4_096
 # How often the thread looks at the log (a `stat` of the file; a checkpoint only when it was
 # written). On the payments benchmark 0.1 s did a little better than 0.5 s and 2 s: shorter
 # checkpoints let the log restart from its beginning more often instead of growing.
@@ -50,11 +58,11 @@ CHECKPOINT_INTERVAL_S: Final = 0.1
 CHECKPOINT_NICENESS: Final = 10
 
 
-def writer_pragmas(connection: sqlite3.Connection, page_size: int) -> None:
+def writer_pragmas(connection: sqlite3.Connection) -> None:
     """Raise a writer connection's own checkpoint threshold to the backstop, and bound what
     the log keeps on disk after it restarts."""
     connection.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
-    connection.execute(f"PRAGMA journal_size_limit = {BACKSTOP_PAGES * page_size}")
+    connection.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
 
 
 class WalCheckpointer:

@@ -79,7 +79,7 @@ class ConnectionPool:
             assert self.url.sqlite_path is not None
             lite = connect_sqlite(self.url.sqlite_path, synchronous=self._synchronous)
             if self._checkpointer is not None:
-                writer_pragmas(lite, int(lite.execute("PRAGMA page_size").fetchone()[0]))
+                writer_pragmas(lite)
             return lite
         assert self.url.dsn is not None
         connection = connect_postgres(self.url.dsn)

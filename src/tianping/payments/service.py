@@ -35,7 +35,7 @@ import secrets
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -129,17 +129,6 @@ SETTLEMENT_PAYMENTS_MAX: Final = 100_000
 CALLBACKS_PER_POLL_MAX: Final = 1_000
 # The platform's own name as a QR code shows it to payers, and its city.
 QR_COUNTRY: Final = "CN"
-
-
-_OUTCOME_FIELDS: Final = tuple(item.name for item in fields(PaymentOutcome))
-
-
-def _replaced(outcome: PaymentOutcome, **changes: Any) -> PaymentOutcome:
-    """`dataclasses.replace` for the payment path: the same result without inspecting the
-    class's fields on every call (it runs once per payment)."""
-    values = {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
-    values.update(changes)
-    return PaymentOutcome(**values)
 
 
 # `json.dumps(document, sort_keys=True)`'s text, from one encoder instead of a new one per call.
@@ -1185,7 +1174,7 @@ class PaymentsService(MerchantPayouts):
         # one who has just stepped up) passes it.
         elif risk.action == "challenge" and auth_factors < 2:
             status, transfer_id = "step_up_required", None
-        return _replaced(
+        return replace(
             outcome,
             status=status,
             decline_code=decline_code,

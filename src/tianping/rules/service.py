@@ -383,10 +383,9 @@ def _assembled(parts: dict[str, str]) -> bytes:
     return ("{" + ",".join(f'"{name}":{parts[name]}' for name in sorted(parts)) + "}").encode()
 
 
-def _row(decision: StoredDecision, parts: dict[str, str] | None = None) -> tuple[Any, ...]:
-    """The `rule_decisions` row of a decision, in `DECISION_COLUMNS` order."""
-    if parts is None:
-        parts = {name: _plain_json(value) for name, value in decision.body_document().items()}
+def _row(decision: StoredDecision, parts: dict[str, str]) -> tuple[Any, ...]:
+    """The `rule_decisions` row of a decision, in `DECISION_COLUMNS` order, from the texts of
+    its body's parts (`_body_parts`)."""
     return (
         id_to_bytes(decision.decision_id),
         decision.seq,
