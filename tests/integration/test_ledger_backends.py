@@ -24,6 +24,7 @@ from tianping.ledger.model import (
     Account,
     AccountBalance,
     AccountFlags,
+    Balances,
     NewAccount,
     NewTransfer,
     Transfer,
@@ -79,9 +80,12 @@ def post(ledger: Ledger, *transfers: NewTransfer) -> None:
 
 
 def balances(ledger: Ledger, account_id: int) -> tuple[int, int, int, int]:
-    """(debits_pending, debits_posted, credits_pending, credits_posted)."""
+    """(debits_pending, debits_posted, credits_pending, credits_posted), read both by the whole
+    account and by the balances-only point read, which must agree."""
     a = ledger.get_account(account_id)
-    return (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+    whole = (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+    assert ledger.lookup_balances(account_id) == Balances(*whole)
+    return whole
 
 
 def head(ledger: Ledger) -> tuple[ChainHead, int]:
@@ -95,6 +99,15 @@ def transfer_ids(transfers: Sequence[Transfer]) -> list[int]:
 
 
 # -- round trips ----------------------------------------------------------------------------
+
+
+def test_point_reads_of_unknown_and_malformed_ids(ledger: Ledger) -> None:
+    """The hot point reads answer None, never raise, for ids no account can have."""
+    open_accounts(ledger, usd(BANK))
+    for missing in (ALICE, 0, -1, ID_MAX + 1, True):
+        assert ledger.lookup_balances(missing) is None
+        assert ledger.lookup_account(missing) is None
+    assert ledger.lookup_balances(BANK) == Balances(0, 0, 0, 0)
 
 
 def test_accounts_round_trip(ledger: Ledger, clock: ManualClock) -> None:

@@ -123,6 +123,17 @@ class Account:
 
 
 @dataclass(slots=True)
+class Balances:
+    """An account's four balances as they stand now: what a wallet shows, without the fields
+    an account never changes."""
+
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+
+
+@dataclass(slots=True)
 class NewTransfer:
     """A request to move money. Zero means "not given" for every optional integer field.
 

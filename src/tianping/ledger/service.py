@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tianping.db.pool import ConnectionPool
 from tianping.ledger import engine, journal
@@ -35,6 +35,7 @@ from tianping.ledger.model import (
     Account,
     AccountBalance,
     AccountFlags,
+    Balances,
     NewAccount,
     NewTransfer,
     Transfer,
@@ -47,6 +48,7 @@ from tianping.ledger.results import (
 )
 
 Clock = Callable[[], int]
+_Read = TypeVar("_Read")
 
 # Expired holds are voided at the start of each write, at most this many at a time, so that a
 # backlog of expiries cannot make one client's batch arbitrarily slow; `expire_pending` drains
@@ -323,7 +325,9 @@ class Ledger:
         self.pool = pool
         self.backend = pool.backend
         self.clock = clock
-        self._fetch_account_on = type(store_for(self.backend, None)).fetch_account_on
+        store_class = type(store_for(self.backend, None))
+        self._fetch_account_on = store_class.fetch_account_on
+        self._fetch_balances_on = store_class.fetch_balances_on
 
     @contextmanager
     def write(self) -> Iterator[LedgerWrite]:
@@ -401,17 +405,25 @@ class Ledger:
         It skips the generic lookup's batching and snapshot machinery, because a balance read
         is the most frequent query a wallet makes and a single statement is already atomic.
         """
+        return self._point_read(self._fetch_account_on, account_id)
+
+    def lookup_balances(self, account_id: int) -> Balances | None:
+        """One account's current balances, or None: the read behind a wallet's balance, which
+        needs none of the fields an account never changes."""
+        return self._point_read(self._fetch_balances_on, account_id)
+
+    def _point_read(self, fetch: Callable[[Any, int], _Read], account_id: int) -> _Read | None:
         if type(account_id) is not int or not ID_MIN <= account_id <= ID_MAX:
             return None
         pool = self.pool
         connection = pool.acquire()
         try:
-            account = self._fetch_account_on(connection, account_id)
+            found = fetch(connection, account_id)
         except BaseException:
             pool.release(connection, broken=True)
             raise
         pool.release(connection)
-        return account
+        return found
 
     def lookup_accounts(self, ids: Sequence[int]) -> list[Account]:
         """The accounts with these ids, in the order asked; unknown ids are left out."""

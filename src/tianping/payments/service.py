@@ -404,10 +404,10 @@ class PaymentsService(MerchantPayouts):
 
     def balance(self, party_id: str, currency: str = "CNY") -> int:
         """The wallet's available balance (posted credits less posted and pending debits)."""
-        account = self.ledger.lookup_account(chart.wallet_account(party_id, currency))
-        if account is None:
+        balances = self.ledger.lookup_balances(chart.wallet_account(party_id, currency))
+        if balances is None:
             raise PaymentError("wallet_not_found", "the party has no wallet in this currency")
-        return account.credits_posted - account.debits_posted - account.debits_pending
+        return balances.credits_posted - balances.debits_posted - balances.debits_pending
 
     # -- QR codes ---------------------------------------------------------------------------
 
