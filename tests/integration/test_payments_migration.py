@@ -1,4 +1,5 @@
-"""Migration 0016 stores SQLite's `payments` as a rowid table: rows, refunds and rules survive."""
+"""Migrations of the payments table: 0016 stores SQLite's `payments` as a rowid table (rows,
+refunds and rules survive); 0018 limits the payee index to merchant payments."""
 
 from __future__ import annotations
 
@@ -80,7 +81,53 @@ def test_payments_and_their_refunds_survive_the_migration(database_url: str) -> 
                     ledger, "SELECT name FROM sqlite_master WHERE tbl_name = 'payments'"
                 )
             }
-            assert {"payments_by_payer", "payments_by_payee_date", "payments_by_date"} <= indexes
+            assert {
+                "payments_by_payer",
+                "merchant_payments_by_payee_date",
+                "payments_by_date",
+            } <= indexes
+            assert "payments_by_payee_date" not in indexes
             assert _run(ledger, "PRAGMA foreign_key_check") == []
+    finally:
+        ledger.pool.close()
+
+
+_MERCHANT_QUERY = (
+    "SELECT payment_id FROM payments WHERE payee_id = ? AND business_date = ? "
+    "AND status = 'completed' AND kind = 'merchant' ORDER BY payment_id"
+)
+
+
+def test_merchant_queries_use_the_partial_payee_index(database_url: str) -> None:
+    upgrade(database_url)
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        _pay(ledger, "pay-p2p", 300, 1)  # a P2P payment to the same payee
+        _run(
+            ledger,
+            _INSERT_PAYMENT.replace("'p2p'", "'merchant'"),
+            ("pay-shop", PAYER, PAYEE, 400, bytes(32), bytes(16), 2, 2),
+        )
+        rows = _run(ledger, _MERCHANT_QUERY, (PAYEE, "2026-11-27"))
+        assert rows == [("pay-shop",)]
+        if ledger.pool.backend == "sqlite":
+            plan = " ".join(
+                str(row[-1])
+                for row in _run(
+                    ledger, "EXPLAIN QUERY PLAN " + _MERCHANT_QUERY, (PAYEE, "2026-11-27")
+                )
+            )
+            assert "merchant_payments_by_payee_date" in plan
+            definition = _run(
+                ledger,
+                "SELECT sql FROM sqlite_master WHERE name = 'merchant_payments_by_payee_date'",
+            )
+        else:
+            definition = _run(
+                ledger,
+                "SELECT indexdef FROM pg_indexes "
+                "WHERE indexname = 'merchant_payments_by_payee_date'",
+            )
+        assert "kind = 'merchant'" in str(definition[0][0]).replace("::text", "")
     finally:
         ledger.pool.close()
