@@ -322,6 +322,42 @@ def test_a_scan_opens_at_most_its_case_limit_highest_scores_first(
     ] == [500]
 
 
+def test_a_merchants_ordinary_trade_opens_no_fan_in_case(world: PaymentsWorld) -> None:
+    from tianping.payments.aml.patterns import DetectorSuite
+    from tianping.payments.aml_service import AmlService
+
+    # Four days of a shop's trade: the same eight customers buy lunch every day. On the last
+    # day they also pay bob back for a dinner, a fan-in of eight payers into a person.
+    payers = [f"eater{index}" for index in range(8)]
+    for payer in payers:
+        world.person(payer)
+        world.fund(payer, 500_00)
+    days = []
+    for day in range(4):
+        for index, payer in enumerate(payers):
+            lunch = 25_00 + 150 * index
+            paid = _pay(world, f"lunch-{day}-{payer}", payer, "noodles", lunch, auth_factors=2)
+            assert paid.status == "completed", paid
+        days.append(paid.business_date)
+        if day == 3:
+            for payer in payers:
+                _pay(world, f"dinner-{payer}", payer, "bob", 60_00, auth_factors=2)
+        world.clock.advance(86_400)
+    assert len(set(days)) == 4 and world.service.payment("dinner-eater0").business_date == days[-1]
+    aml = AmlService(world.service, DetectorSuite(rapid_in_out=None, fan_out=None, cycle=None))
+    scan = aml.scan(days[-1], days=4)
+    fan_in = [case for case in aml.cases("open") if case.kind == "fan_in"]
+    assert [case.alert["accounts"][0] for case in fan_in] == [world.people["bob"]]
+    assert scan.alerts == 1
+    # The merchant's eight payers a day would open a case if it were judged like a person:
+    # the service knows it is a merchant from its payments.
+    as_person = DetectorSuite(rapid_in_out=None, fan_out=None, cycle=None, merchant_fan_in=None)
+    again = AmlService(world.service, as_person).scan(days[-1], days=4)
+    (opened,) = again.cases_opened
+    merchant_case = next(case for case in aml.cases("open") if case.case_id == opened)
+    assert merchant_case.alert["accounts"][0] == world.merchants["noodles"]
+
+
 def test_large_value_reports_see_both_sides_of_each_payment(
     world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

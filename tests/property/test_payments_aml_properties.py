@@ -3,7 +3,8 @@
 Large-value reports: every transaction a report counts belongs to its customer, business day,
 direction, category and currency, the report's total is their sum, no transaction of that group
 is left out, and adding a transaction never removes a report. Cycle search: with generous caps
-it finds exactly the cycles a brute-force enumeration finds, however the pruning works.
+it finds exactly the cycles a brute-force enumeration finds, however the pruning works. Fan-in:
+marking accounts as merchants changes no alert on any other account.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from tianping.payments.aml.large_value import (
     category_of,
     large_value_reports,
 )
-from tianping.payments.aml.patterns import CycleParameters, Transfer, TransferGraph, detect_cycles
+from tianping.payments.aml.patterns import (
+    CycleParameters,
+    FanParameters,
+    MerchantFanInParameters,
+    Transfer,
+    TransferGraph,
+    detect_cycles,
+    detect_fan_in,
+)
 
 # 2026-03-02 15:00 UTC: an hour before midnight in Beijing, so generated times cross the
 # business-day boundary often.
@@ -200,3 +209,51 @@ def test_cycle_search_finds_what_brute_force_finds(
         amounts = {t.transaction_id: t.amount_minor for t in transfers}
         first, last = amounts[alert.transaction_ids[0]], amounts[alert.transaction_ids[-1]]
         assert alert.score == 1000 * min(first, last) // max(first, last)
+
+
+# -- fan-in with merchants ------------------------------------------------------------------
+
+FAN_NODES = [f"n{index}" for index in range(8)]
+# Small counts and short windows, so that random graphs of a few dozen transfers have fans,
+# surges and bursts often; amounts on both sides of the burst band of a 50,000 threshold.
+SMALL_FAN = FanParameters(window_seconds=86_400, min_counterparties=3)
+SMALL_MERCHANT = MerchantFanInParameters(
+    window_seconds=86_400, min_payers=3, min_history_windows=1, burst_min_payers=2
+)
+FAN_AMOUNTS = [100, 47_400, 47_500, 49_999, 50_000]
+
+
+@st.composite
+def fan_graphs(draw: st.DrawFn) -> list[Transfer]:
+    transfers = []
+    for index in range(draw(st.integers(0, 40))):
+        source = draw(st.sampled_from(FAN_NODES))
+        target = draw(st.sampled_from([node for node in FAN_NODES if node != source]))
+        at = T0 + draw(st.integers(0, 5 * 86_400))
+        transfers.append(
+            Transfer(at, draw(st.sampled_from(FAN_AMOUNTS)), source, target, f"t{index}")
+        )
+    return transfers
+
+
+@settings(max_examples=300, deadline=None)
+@given(fan_graphs(), st.sets(st.sampled_from(FAN_NODES)))
+def test_marking_merchants_changes_no_alert_on_other_accounts(
+    transfers: list[Transfer], merchants: set[str]
+) -> None:
+    plain = detect_fan_in(TransferGraph.from_transfers(transfers, "CNY"), SMALL_FAN, SMALL_MERCHANT)
+    marked = detect_fan_in(
+        TransferGraph.from_transfers(transfers, "CNY", merchants=merchants),
+        SMALL_FAN,
+        SMALL_MERCHANT,
+    )
+    assert [a for a in marked if a.subject_ids[0] not in merchants] == [
+        a for a in plain if a.subject_ids[0] not in merchants
+    ]
+    # Operators see why: a merchant's alert says so, no other does; one alert per account.
+    for alert in marked:
+        is_merchant = alert.subject_ids[0] in merchants
+        assert alert.reason.startswith("merchant (acquiring) account") == is_merchant
+        assert alert.kind == "fan_in" and 0 <= alert.score <= 1000
+    assert len({alert.subject_ids for alert in marked}) == len(marked)
+    assert [alert.subject_ids for alert in marked] == sorted(alert.subject_ids for alert in marked)

@@ -6,10 +6,12 @@
   change is a rulebook change, not a code change.
 * Suspicious patterns (A3): the detectors of `aml.patterns` (structuring, rapid in-and-out,
   fan-in, fan-out, cycles) over a window of days; each alert opens a case unless a case for the
-  same alert is already open. One scan opens at most `CASES_PER_SCAN_MAX` cases, each
-  detector's highest-scoring alerts first (the detectors taking turns), and reports how many
-  alerts it left without a case, so a bad day (or a mis-set detector) cannot flood the
-  operators' queue.
+  same alert is already open. The payees of merchant payments are marked as merchants in the
+  graph, so fan-in judges them against their own trailing normal and the acquiring-typical
+  new-payer burst (`MerchantFanInParameters`), not by a count of payers every shop exceeds.
+  One scan opens at most `CASES_PER_SCAN_MAX` cases, each detector's highest-scoring alerts
+  first (the detectors taking turns), and reports how many alerts it left without a case, so a
+  bad day (or a mis-set detector) cannot flood the operators' queue.
 * The case queue: open, assign, annotate, close with a disposition. Each action is an event in
   `aml_case_events` and a record in the audit chain, in the same transaction.
 
@@ -139,13 +141,17 @@ class AmlService:
             raise PaymentError("payment_input_invalid", f"a scan covers 1 to {SCAN_DAYS_MAX} days")
         end = date.fromisoformat(last_day)
         first = end - timedelta(days=days - 1)
-        transactions = [
-            transaction
-            for offset in range(days)
-            for transaction in self._transactions((first + timedelta(days=offset)).isoformat())
-            if transaction.direction == "out"
-        ]
-        graph = TransferGraph.from_transactions(transactions, "CNY")
+        transactions: list[AmlTransaction] = []
+        merchants: set[str] = set()
+        for offset in range(days):
+            for transaction in self._transactions((first + timedelta(days=offset)).isoformat()):
+                if transaction.direction == "out":
+                    transactions.append(transaction)
+                elif transaction.customer_kind == "entity":
+                    # `_transactions` makes the payee of a merchant payment an entity: an
+                    # acquiring account, whose fan-in is judged against its own normal.
+                    merchants.add(transaction.customer_id)
+        graph = TransferGraph.from_transactions(transactions, "CNY", merchants=merchants)
         alerts = [
             (alert, _case_id(alert))
             for alert in triage_order(

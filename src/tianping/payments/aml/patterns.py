@@ -9,7 +9,9 @@ Each detector looks for one typology that AML guidance names again and again and
 * rapid in-and-out: money received and mostly sent on again within a short window (a
   pass-through or "mule" account);
 * fan-in and fan-out: many distinct counterparties paying into, or paid from, one account
-  within a window (collection and dispersal stages of layering);
+  within a window (collection and dispersal stages of layering); a merchant, paid by many
+  by nature, is judged against its own normal and the signature of a collection run through
+  its code instead;
 * cycles: money returning to where it started through 2 to k hops within a window, each hop
   passing on roughly what the previous one carried.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple
 
 from tianping.payments.aml.errors import AmlError
-from tianping.payments.aml.large_value import AmlTransaction
+from tianping.payments.aml.large_value import DEFAULT_UTC_OFFSET_MINUTES, AmlTransaction
 
 __all__ = [
     "ALERTS_PER_DETECTOR_MAX",
@@ -40,6 +42,7 @@ __all__ = [
     "CYCLE_HOPS_LIMIT",
     "FAN_IN_DEFAULTS",
     "GRAPH_TRANSFERS_MAX",
+    "MERCHANT_FAN_IN_DEFAULTS",
     "SCORE_MAX",
     "WINDOW_SECONDS_MAX",
     "Alert",
@@ -48,6 +51,7 @@ __all__ = [
     "CycleSearch",
     "DetectorSuite",
     "FanParameters",
+    "MerchantFanInParameters",
     "RapidInOutParameters",
     "StructuringParameters",
     "Transfer",
@@ -75,6 +79,9 @@ WINDOW_SECONDS_MAX: Final = 90 * 86_400
 CYCLE_HOPS_LIMIT: Final = 10
 # Counterparty-count thresholds above this are certainly a unit mistake.
 COUNTERPARTIES_LIMIT: Final = 10_000
+# A merchant's baseline looks back at most this many windows (a year of days): older trade
+# says little about today's, and the bound keeps the per-window median cheap.
+MERCHANT_HISTORY_WINDOWS_LIMIT: Final = 366
 PERMILLE: Final = 1000
 # A cycle hop may carry at most this many times (per mille) the previous hop's amount: a
 # bound above 100 times is certainly a unit mistake.
@@ -147,6 +154,12 @@ class TransferGraph:
     views of a transfer are present they carry the same transaction id and the edge is kept
     once. Transactions in other currencies are left out (and counted), because adding amounts
     across currencies needs a rate.
+
+    `merchants` names the acquiring accounts: accounts that receive card or QR payments for
+    goods and services, whose many distinct payers are their business, not a pattern. Fan-in
+    judges them against their own normal (`MerchantFanInParameters`). The caller knows which
+    accounts these are (a payment row says whether its payee is a merchant); a graph built
+    without them treats every account alike, as before merchants were known.
     """
 
     currency: str
@@ -154,12 +167,18 @@ class TransferGraph:
     outgoing: dict[str, list[Transfer]] = field(repr=False)
     incoming: dict[str, list[Transfer]] = field(repr=False)
     other_currency_count: int = 0
+    merchants: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
     def from_transactions(
-        cls, transactions: Iterable[AmlTransaction], currency: str
+        cls,
+        transactions: Iterable[AmlTransaction],
+        currency: str,
+        *,
+        merchants: Iterable[str] = (),
     ) -> TransferGraph:
-        """Index the transactions in `currency` by source and by target account, by time."""
+        """Index the transactions in `currency` by source and by target account, by time;
+        `merchants` are the acquiring accounts among them."""
         seen: set[str] = set()
         transfers: list[Transfer] = []
         other_currency = 0
@@ -187,11 +206,16 @@ class TransferGraph:
                     transaction.transaction_id,
                 )
             )
-        return cls.from_transfers(transfers, currency, other_currency)
+        return cls.from_transfers(transfers, currency, other_currency, merchants=merchants)
 
     @classmethod
     def from_transfers(
-        cls, transfers: Iterable[Transfer], currency: str, other_currency_count: int = 0
+        cls,
+        transfers: Iterable[Transfer],
+        currency: str,
+        other_currency_count: int = 0,
+        *,
+        merchants: Iterable[str] = (),
     ) -> TransferGraph:
         """Index ready-made transfers (for callers that already hold edges)."""
         ordered = sorted(transfers, key=lambda transfer: (transfer.at, transfer.transaction_id))
@@ -202,7 +226,9 @@ class TransferGraph:
         for transfer in ordered:
             outgoing.setdefault(transfer.source, []).append(transfer)
             incoming.setdefault(transfer.target, []).append(transfer)
-        return cls(currency, tuple(ordered), outgoing, incoming, other_currency_count)
+        return cls(
+            currency, tuple(ordered), outgoing, incoming, other_currency_count, frozenset(merchants)
+        )
 
     def accounts(self) -> set[str]:
         """Every account that sends or receives at least one transfer."""
@@ -471,13 +497,111 @@ class FanParameters:
             )
 
 
-def detect_fan_in(graph: TransferGraph, parameters: FanParameters | None = None) -> list[Alert]:
+@dataclass(frozen=True, slots=True)
+class MerchantFanInParameters:
+    """Fan-in for merchant (acquiring) accounts, which have many distinct payers by nature.
+
+    A merchant alerts on either of two rules, each checked against what acquiring explains:
+
+    * surge: in one window (`window_seconds`, aligned to local midnight at
+      `utc_offset_minutes`, so one-day windows are calendar days), its distinct payers exceed
+      `surge_permille` of the median of its distinct payers per window over the earlier
+      windows of the graph (at most `max_history_windows` of them, windows without payments
+      counting as 0), and number at least `min_payers`. A window with fewer than
+      `min_history_windows` earlier windows in the graph has no baseline and is not judged by
+      this rule: a merchant's normal cannot be told from a few hours of its business.
+    * new-payer burst: at least `burst_min_payers` distinct payers, each first seen in the
+      graph at most `burst_window_seconds` before its payment, each paying from
+      `burst_near_threshold_permille` per mille of `burst_threshold_minor` up to just under
+      it, all within `burst_window_seconds`. This is the collection stage run through a
+      merchant's code: many fresh accounts each paying the most a limit lets through. The
+      band is narrow, so the amounts are near-identical by construction.
+
+    Defaults and why:
+
+    * one-day windows, local time UTC+8 (the business day the scan reads): a merchant's trade
+      runs in a daily rhythm, and shorter windows measure the hour of day, not the merchant.
+    * `surge_permille` 3000: a steady merchant's daily count of distinct payers varies like a
+      count of independent arrivals plus a weekly cycle (a restaurant's weekend may double its
+      weekday); three times the median is beyond both for any merchant above the floor, while
+      a collection stage that brings a week's payers in one day clears it.
+    * `min_payers` 12: twice the distinct payers at which a person's fan-in alerts
+      (`FAN_IN_DEFAULTS`); a small shop going from 2 payers to 7 is a market day, not a
+      pattern. The baseline may be 0 (a merchant idle until now): then the floor decides.
+    * `min_history_windows` 3 and `max_history_windows` 28: a median of three windows already
+      ignores one odd day; four weeks of days cover the weekly cycle four times and keep the
+      baseline about the merchant's present business.
+    * `burst_threshold_minor` 50,000 (500.00 CNY): the daily cap on a customer's static-QR
+      (grade D) payments, `payments.qr_daily_cap_grade_d_static` in the rulebook (PBoC Yinfa
+      [2017] No. 296), the limit a collection through a merchant's printed code runs into; pass
+      another threshold if another limit is the one being skirted.
+    * `burst_near_threshold_permille` 950: amounts from 95 % of the threshold to just under it
+      (475.00 to 499.99 CNY), within 5.3 % of each other.
+    * `burst_window_seconds` one day (the cap is daily), and `burst_min_payers` 6: the count
+      at which a person's fan-in alerts, applied only to the payments that carry the
+      signature, so a merchant is held to the person's standard on exactly the traffic
+      acquiring does not explain.
+
+    These are reasoned starting points, not calibrated ones: AMLSim has no merchants.
+    """
+
+    window_seconds: int = 86_400
+    utc_offset_minutes: int = DEFAULT_UTC_OFFSET_MINUTES
+    surge_permille: int = 3_000
+    min_payers: int = 12
+    min_history_windows: int = 3
+    max_history_windows: int = 28
+    burst_threshold_minor: int = 50_000
+    burst_near_threshold_permille: int = 950
+    burst_window_seconds: int = 86_400
+    burst_min_payers: int = 6
+
+    def __post_init__(self) -> None:
+        # Windows shorter than an hour would make the baseline a measure of minutes of noise.
+        _check_int(self.window_seconds, "window_seconds", 3_600, WINDOW_SECONDS_MAX)
+        _check_int(self.utc_offset_minutes, "utc_offset_minutes", -12 * 60, 14 * 60)
+        # Below one and a half times the median, ordinary day-to-day variation would alert;
+        # above a hundred times, the baseline no longer matters and only the floor decides.
+        _check_int(self.surge_permille, "surge_permille", 1_500, 100 * PERMILLE)
+        _check_int(self.min_payers, "min_payers", 2, COUNTERPARTIES_LIMIT)
+        _check_int(
+            self.max_history_windows, "max_history_windows", 1, MERCHANT_HISTORY_WINDOWS_LIMIT
+        )
+        _check_int(self.min_history_windows, "min_history_windows", 1, self.max_history_windows)
+        _check_int(self.burst_threshold_minor, "burst_threshold_minor", 1, 10**15)
+        _check_int(self.burst_near_threshold_permille, "burst_near_threshold_permille", 500, 999)
+        _check_int(self.burst_window_seconds, "burst_window_seconds", 1, WINDOW_SECONDS_MAX)
+        _check_int(self.burst_min_payers, "burst_min_payers", 2, COUNTERPARTIES_LIMIT)
+
+
+MERCHANT_FAN_IN_DEFAULTS: Final = MerchantFanInParameters()
+
+
+def detect_fan_in(
+    graph: TransferGraph,
+    parameters: FanParameters | None = None,
+    merchant_parameters: MerchantFanInParameters | None = MERCHANT_FAN_IN_DEFAULTS,
+) -> list[Alert]:
     """One alert per account paid by many distinct sources within a window (its best window).
 
     Score: 1000 * distinct / (2 * min_counterparties), at most 1000, so twice the minimum
     scores full marks.
+
+    The graph's merchants are judged by `merchant_parameters` instead (see
+    `MerchantFanInParameters`; their alerts keep the kind "fan_in" and their reason starts
+    with "merchant (acquiring) account"); `None` judges them like every other account. A graph
+    without merchants gets exactly the alerts it got before merchants were known. Alerts come
+    in the order of their accounts.
     """
-    return _detect_fan(graph.incoming, "fan_in", parameters or FanParameters())
+    parameters = parameters or FanParameters()
+    if merchant_parameters is None or not graph.merchants:
+        return _detect_fan(graph.incoming, "fan_in", parameters)
+    alerts = _detect_fan(graph.incoming, "fan_in", parameters, skip=graph.merchants)
+    alerts.extend(_detect_merchant_fan_in(graph, merchant_parameters))
+    if len(alerts) > ALERTS_PER_DETECTOR_MAX:
+        raise AmlError("too_many_alerts", "fan_in alert limit reached")
+    alerts.sort(key=lambda alert: alert.account_ids[0])
+    return alerts
 
 
 def detect_fan_out(graph: TransferGraph, parameters: FanParameters | None = None) -> list[Alert]:
@@ -489,12 +613,18 @@ def detect_fan_out(graph: TransferGraph, parameters: FanParameters | None = None
 
 
 def _detect_fan(
-    index: dict[str, list[Transfer]], kind: Literal["fan_in", "fan_out"], parameters: FanParameters
+    index: dict[str, list[Transfer]],
+    kind: Literal["fan_in", "fan_out"],
+    parameters: FanParameters,
+    skip: frozenset[str] = frozenset(),
 ) -> list[Alert]:
     """Each account's widest window of distinct counterparties, within each amount band when
-    the amounts must be similar; one alert per account whose widest window is wide enough."""
+    the amounts must be similar; one alert per account whose widest window is wide enough.
+    Accounts in `skip` are judged elsewhere."""
     alerts: list[Alert] = []
     for account in sorted(index):
+        if account in skip:
+            continue
         transfers = index[account]
         if len(transfers) < parameters.min_counterparties:
             continue
@@ -589,6 +719,140 @@ def _widest_similar_fan(
         if examined >= FAN_BAND_TRANSFERS_PER_ACCOUNT_MAX:
             break
     return best
+
+
+# Every merchant alert's reason starts with this, so an operator sees at once that the account
+# was judged as a merchant and by which rule.
+_MERCHANT: Final = "merchant (acquiring) account"
+
+
+def _detect_merchant_fan_in(
+    graph: TransferGraph, parameters: MerchantFanInParameters
+) -> list[Alert]:
+    """One alert per merchant for its strongest surge or new-payer burst, if any.
+
+    Score: 1000 * distinct / (2 * the count it had to reach), at most 1000, as for fans: for a
+    burst the count is `burst_min_payers`; for a surge it is the larger of `min_payers` and
+    `surge_permille` of the baseline. When both rules fire the higher score wins, a burst on a
+    tie (it is the more specific finding).
+    """
+    merchants = sorted(account for account in graph.merchants if account in graph.incoming)
+    if not merchants:
+        return []
+    first_seen: dict[str, int] = {}
+    for transfer in graph.transfers:
+        first_seen.setdefault(transfer.source, transfer.at)
+        first_seen.setdefault(transfer.target, transfer.at)
+    offset = parameters.utc_offset_minutes * 60
+    first_window = (graph.transfers[0].at + offset) // parameters.window_seconds
+    alerts: list[Alert] = []
+    for merchant in merchants:
+        transfers = graph.incoming[merchant]
+        found = [
+            alert
+            for alert in (
+                _merchant_burst(merchant, transfers, first_seen, parameters),
+                _merchant_surge(merchant, transfers, first_window, parameters),
+            )
+            if alert is not None
+        ]
+        if found:
+            alerts.append(max(found, key=lambda alert: alert.score))
+    return alerts
+
+
+def _merchant_burst(
+    merchant: str,
+    transfers: Sequence[Transfer],
+    first_seen: dict[str, int],
+    parameters: MerchantFanInParameters,
+) -> Alert | None:
+    """The widest window of new payers paying just under the burst threshold, if wide enough."""
+    threshold = parameters.burst_threshold_minor
+    floor_scaled = threshold * parameters.burst_near_threshold_permille
+    window = parameters.burst_window_seconds
+    signed = [
+        transfer
+        for transfer in transfers
+        if transfer.amount_minor < threshold
+        and transfer.amount_minor * PERMILLE >= floor_scaled
+        and transfer.at - first_seen[transfer.source] <= window
+    ]
+    if len(signed) < parameters.burst_min_payers:
+        return None
+    members = _widest_fan(signed, "fan_in", window)
+    payers = [transfer.source for transfer in members]
+    distinct = len(set(payers))
+    if distinct < parameters.burst_min_payers:
+        return None
+    return Alert(
+        kind="fan_in",
+        account_ids=_accounts(merchant, payers),
+        transaction_ids=_capped_ids(members),
+        score=min(SCORE_MAX, SCORE_MAX * distinct // (2 * parameters.burst_min_payers)),
+        reason=(
+            f"{_MERCHANT}: {distinct} distinct sources first seen within {window} s, each paying"
+            f" {parameters.burst_near_threshold_permille}-999 per mille of a {threshold}"
+            f" threshold, in {len(members)} transfers within {window} s"
+        ),
+    )
+
+
+def _merchant_surge(
+    merchant: str,
+    transfers: Sequence[Transfer],
+    first_window: int,
+    parameters: MerchantFanInParameters,
+) -> Alert | None:
+    """The window whose distinct payers most exceed the merchant's trailing median, if any."""
+    offset = parameters.utc_offset_minutes * 60
+    by_window: dict[int, list[Transfer]] = {}
+    for transfer in transfers:
+        by_window.setdefault((transfer.at + offset) // parameters.window_seconds, []).append(
+            transfer
+        )
+    payers = {window: len({t.source for t in members}) for window, members in by_window.items()}
+    best: tuple[int, int, int, int] | None = None  # score, window, twice the median, history
+    for window in sorted(by_window):
+        distinct = payers[window]
+        history_start = max(first_window, window - parameters.max_history_windows)
+        history = sorted(payers.get(earlier, 0) for earlier in range(history_start, window))
+        if distinct < parameters.min_payers or len(history) < parameters.min_history_windows:
+            continue
+        # Twice the median, so an even count's median (half-way between two) stays an int.
+        middle = len(history) // 2
+        median2 = history[middle] * 2 if len(history) % 2 else history[middle - 1] + history[middle]
+        if distinct * 2 * PERMILLE <= median2 * parameters.surge_permille:
+            continue
+        # The count the window had to reach, times 2000 (the median's 2 and the per mille).
+        bar = max(parameters.min_payers * 2 * PERMILLE, median2 * parameters.surge_permille)
+        score = min(SCORE_MAX, SCORE_MAX * distinct * PERMILLE // bar)
+        if best is None or score > best[0]:
+            best = (score, window, median2, len(history))
+    if best is None:
+        return None
+    score, window, median2, history_windows = best
+    members = by_window[window]
+    sources = [transfer.source for transfer in members]
+    distinct = payers[window]
+    median = f"{median2 // 2}.5" if median2 % 2 else f"{median2 // 2}"
+    ratio = (
+        f", {distinct * 2 * PERMILLE // median2} per mille of its median of {median}"
+        if median2
+        else ", its median being 0"
+    )
+    return Alert(
+        kind="fan_in",
+        account_ids=_accounts(merchant, sources),
+        transaction_ids=_capped_ids(members),
+        score=score,
+        reason=(
+            f"{_MERCHANT}: {distinct} distinct sources in {len(members)} transfers in one"
+            f" {parameters.window_seconds} s window{ratio} over {history_windows} earlier"
+            f" windows (alerts above {parameters.surge_permille} per mille of it and at"
+            f" {parameters.min_payers} sources or more)"
+        ),
+    )
 
 
 # -- cycles ---------------------------------------------------------------------------------
@@ -886,11 +1150,15 @@ class DetectorSuite:
     watched, which only the caller (through the rules engine) knows. The other defaults were
     chosen on the fit half of the AMLSim evaluation (benchmarks/aml_calibrate.py) and reported
     on its held-out half (benchmarks/RESULTS.md).
+
+    `merchant_fan_in` is how fan-in judges the graph's merchants (`detect_fan_in`); `None`
+    there judges them like every other account, and fan-in off (`fan_in=None`) judges no one.
     """
 
     structuring: StructuringParameters | None = None
     rapid_in_out: RapidInOutParameters | None = field(default_factory=RapidInOutParameters)
     fan_in: FanParameters | None = field(default=FAN_IN_DEFAULTS)
+    merchant_fan_in: MerchantFanInParameters | None = field(default=MERCHANT_FAN_IN_DEFAULTS)
     fan_out: FanParameters | None = field(default_factory=FanParameters)
     cycle: CycleParameters | None = field(default_factory=CycleParameters)
 
@@ -902,7 +1170,7 @@ class DetectorSuite:
         if self.rapid_in_out is not None:
             results["rapid_in_out"] = detect_rapid_in_out(graph, self.rapid_in_out)
         if self.fan_in is not None:
-            results["fan_in"] = detect_fan_in(graph, self.fan_in)
+            results["fan_in"] = detect_fan_in(graph, self.fan_in, self.merchant_fan_in)
         if self.fan_out is not None:
             results["fan_out"] = detect_fan_out(graph, self.fan_out)
         if self.cycle is not None:
