@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 from tianping.ledger.limits import ID_MAX, ID_MIN
@@ -68,6 +69,44 @@ def derive_id(namespace: str, key: str) -> int:
     return min(max(number, ID_MIN), ID_MAX)
 
 
+class _EntropyBlocks:
+    """The random low bits of time-ordered ids, read from the operating system a block at a time.
+
+    `os.urandom` costs a system call, and a payment makes two ids on its hot path, where one
+    call each measured a few per cent of the payment's time; a 4 KiB block serves 409 ids.
+    These bits only keep ids apart (they are not secrets: nothing is authorised by knowing an
+    id), so handing out a block in pieces loses nothing. A child process starts with no block
+    of its own: a block inherited across `fork` would give parent and child the same ids.
+    """
+
+    BLOCK_BYTES = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block = b""
+        self._offset = 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            start = self._offset
+            if start + count > len(self._block):
+                self._block = os.urandom(max(self.BLOCK_BYTES, count))
+                start = 0
+            self._offset = start + count
+            return self._block[start : start + count]
+
+    def forget(self) -> None:
+        """Drop the block and the lock (another thread may have held it at the fork)."""
+        self._lock = threading.Lock()
+        self._block = b""
+        self._offset = 0
+
+
+_ENTROPY = _EntropyBlocks()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ENTROPY.forget)
+
+
 def time_ordered_id(now_ns: int | None = None, entropy: bytes | None = None) -> int:
     """Make a new id whose high bits are the time in milliseconds, like a ULID.
 
@@ -75,6 +114,6 @@ def time_ordered_id(now_ns: int | None = None, entropy: bytes | None = None) -> 
     deterministic tests; normally 80 bits come from the operating system's random source.
     """
     millis = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    random_bits = int.from_bytes(entropy if entropy is not None else os.urandom(10), "big")
+    random_bits = int.from_bytes(entropy if entropy is not None else _ENTROPY.take(10), "big")
     number = ((millis & (2**48 - 1)) << 80) | (random_bits & (2**80 - 1))
     return min(max(number, ID_MIN), ID_MAX)
