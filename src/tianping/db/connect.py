@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Final, Literal
+from collections.abc import Callable
+from typing import Any, Final, Literal, cast
 
 import psycopg
 
@@ -31,6 +32,20 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 # small cache every insert reads its page back from the operating system. The cache fills only
 # as pages are read, so a small database never uses it all.
 SQLITE_CACHE_KIB: Final = 32_768
+
+# Identity adapters for the parameter types the stdlib driver does not bind directly. CPython's
+# `sqlite3` (3.11) binds an exact int, float, str or bytearray as it is, but sends every other
+# value (`bytes`, `None`, `bool`) through its adapter protocol first: a registry lookup that
+# misses, then two failed attribute lookups, before it binds the value unchanged. Measured here,
+# that cost about 300 ns for each 16-byte id and 490 ns for each NULL, and a payment binds some
+# twenty ids and a handful of NULLs. With an adapter registered the lookup hits at once and
+# calls a C function that returns the value unchanged (`{}.get` answers None for any key), so
+# the stored values and their SQLite types are exactly what they were
+# (`tests/integration/test_sqlite_adapters.py`). The registry is process-wide; these adapters
+# change no value, so any other user of `sqlite3` in the process sees no difference but speed.
+sqlite3.register_adapter(bytes, bytes)
+sqlite3.register_adapter(type(None), cast(Callable[[None], None], {}.get))
+sqlite3.register_adapter(bool, int)
 
 
 def connect_sqlite(
