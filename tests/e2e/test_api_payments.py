@@ -352,6 +352,41 @@ def test_aml_reports_and_the_case_queue(api: IdentityApi, people: dict[str, Cust
     assert api.as_party(alice.token, "GET", "/aml/cases", prefix=PAYMENTS).status_code == 403
 
 
+def test_large_value_reports_name_the_flow_of_each_transaction(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    """A top-up and a withdrawal reaching the thresholds in force are reported on the day the
+    clearing house posted them, each transaction with its flow; a declined one is not."""
+    from tianping.payments.model import local_date
+
+    alice = people["alice"]
+    _rail(api, alice, "t-large", "top_up", 500_000_00)
+    _callbacks(api)
+    _rail(api, alice, "w-large", "withdrawal", 500_000_00)
+    _rail(api, alice, "w-decline", "withdrawal", 1_000_00)
+    _callbacks(api)
+    day = local_date(api.clock()).isoformat()
+    rows = ok(_operator(api, "GET", f"/aml/large-value/{day}"))
+    by_direction = {row["direction"]: row for row in rows}
+    assert set(by_direction) == {"in", "out"}
+    top_ups = by_direction["in"]
+    assert (top_ups["customer_id"], top_ups["category"], top_ups["trigger"]) == (
+        alice.party_id,
+        "person_domestic_transfer",
+        "single",
+    )
+    # The people fixture's top-up of the same day counts towards the same report.
+    assert top_ups["transaction_ids"] == ["topup:t-alice", "topup:t-large"]
+    assert top_ups["transaction_flows"] == ["topup", "topup"]
+    assert by_direction["out"]["transaction_ids"] == ["withdrawal:w-large"]
+    assert by_direction["out"]["total"] == "500000.00"
+    csv = _operator(api, "GET", f"/aml/large-value/{day}?format=csv")
+    header, *lines = csv.text.splitlines()
+    assert header.endswith(",transaction_flows") and len(lines) == 2
+    assert any(line.endswith(",topup;topup") for line in lines)
+    assert "w-decline" not in csv.text
+
+
 def test_a_merchant_scans_a_customers_payment_code(
     api: IdentityApi, people: dict[str, Customer]
 ) -> None:

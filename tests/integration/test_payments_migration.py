@@ -1,5 +1,6 @@
 """Migrations of the payments table: 0016 stores SQLite's `payments` as a rowid table (rows,
-refunds and rules survive); 0018 limits the payee index to merchant payments."""
+refunds and rules survive); 0018 limits the payee index to merchant payments; 0019 indexes
+posted rail requests, refunds and settlements by time."""
 
 from __future__ import annotations
 
@@ -129,5 +130,24 @@ def test_merchant_queries_use_the_partial_payee_index(database_url: str) -> None
                 "WHERE indexname = 'merchant_payments_by_payee_date'",
             )
         assert "kind = 'merchant'" in str(definition[0][0]).replace("::text", "")
+    finally:
+        ledger.pool.close()
+
+
+def test_posted_rail_requests_refunds_and_settlements_are_indexed_by_time(
+    database_url: str,
+) -> None:
+    upgrade(database_url)
+    ledger = Ledger(ConnectionPool(database_url, size=2))
+    try:
+        if ledger.pool.backend == "sqlite":
+            sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN (?, ?, ?)"
+        else:
+            sql = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN (?, ?, ?)"
+        names = ("rail_requests_posted", "payment_refunds_by_time", "merchant_settlements_by_time")
+        definitions = {str(row[0]): str(row[1]) for row in _run(ledger, sql, names)}
+        assert set(definitions) == set(names)
+        # Only succeeded (posted, final) requests are in the rail index.
+        assert "state = 'succeeded'" in definitions["rail_requests_posted"].replace("::text", "")
     finally:
         ledger.pool.close()

@@ -361,6 +361,8 @@ def test_a_merchants_ordinary_trade_opens_no_fan_in_case(world: PaymentsWorld) -
 def test_large_value_reports_see_both_sides_of_each_payment(
     world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Payments here; the other flows (rails, refunds, payouts) are in
+    test_payments_aml_movements.py."""
     from tianping.payments.aml.large_value import LargeValueThresholds
     from tianping.payments.aml_service import AmlService
 
@@ -383,6 +385,7 @@ def test_large_value_reports_see_both_sides_of_each_payment(
     reports = aml.large_value_reports(day)
     sides = {(r.customer_id, r.direction, r.total_minor, r.trigger) for r in reports}
     assert sides == {
+        (world.people["alice"], "in", 100_00, "single"),  # her top-up
         (world.people["alice"], "out", 60_00, "cumulative"),
         (world.people["bob"], "in", 60_00, "cumulative"),
     }

@@ -288,12 +288,24 @@ def test_a_calendar_without_working_days_is_refused() -> None:
         {"cross_border": 1},
         {"utc_offset_minutes": -800},
         {"utc_offset_minutes": 900},
+        {"flow": ""},
+        {"flow": "Top-up"},
+        {"flow": "payment;refund"},
+        {"flow": "x" * 33},
+        {"flow": 1},
     ],
 )
 def test_invalid_transactions_are_refused(overrides: dict[str, Any]) -> None:
     with pytest.raises(AmlError) as raised:
         tx(**overrides)
     assert raised.value.code == "invalid_transaction"
+
+
+def test_ids_may_hold_a_slash_as_the_payments_ids_do() -> None:
+    """A client's payment or rail request id may hold "/" (payments' id alphabet)."""
+    assert tx("payment:order/2026/7:out").transaction_id == "payment:order/2026/7:out"
+    with pytest.raises(AmlError):
+        tx("/leading")
 
 
 def test_error_messages_carry_no_identifiers() -> None:
@@ -320,8 +332,8 @@ def test_every_raised_code_is_registered() -> None:
 def sample_reports() -> list[Any]:
     return large_value_reports(
         [
-            cash("t1", 3_000_000),
-            cash("t2", 2_000_050, at=MONDAY_NOON + 5),
+            cash("t1", 3_000_000, flow="topup"),
+            cash("t2", 2_000_050, at=MONDAY_NOON + 5, flow="payment"),
             tx("t3", amount_minor=50_000_000, customer_id="c2", direction="in"),
         ],
         CN,
@@ -349,6 +361,7 @@ def test_csv_has_the_stable_header_and_decimal_amounts() -> None:
         "transaction_ids": "t1;t2",
         "filing_deadline": "2026-03-09",
         "citation": A1_CITATION,
+        "transaction_flows": "topup;payment",
     }
     assert text.endswith("\r\n")
 
@@ -359,6 +372,8 @@ def test_json_has_the_same_keys_in_order_and_string_amounts() -> None:
     second = rows[1]
     assert second["total"] == "500000.00"
     assert second["transaction_ids"] == ["t3"]
+    assert rows[0]["transaction_flows"] == ["topup", "payment"]
+    assert second["transaction_flows"] == [None]  # a transaction without a flow
     assert second["category"] == "person_domestic_transfer"
     assert second["transaction_count"] == 1
     assert all(isinstance(row["total"], str) for row in rows)

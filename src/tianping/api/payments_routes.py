@@ -676,7 +676,9 @@ def large_value_reports(
     aml: Aml,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
-    """The day's large-value transaction reports (A1, A2), as JSON or CSV for the filing."""
+    """The day's large-value transaction reports (A1, A2), as JSON or CSV for the filing: every
+    movement of money executed that day (payments, refunds, posted top-ups and withdrawals,
+    merchant payouts), each transaction with its flow (`transaction_flows`)."""
     reports = aml.large_value_reports(business_date)
     if format == "csv":
         return Response(to_csv(reports), media_type="text/csv")

@@ -32,6 +32,7 @@ from tianping.ledger.ids import derive_id
 from tianping.ledger.model import AccountFlags, NewAccount
 
 __all__ = [
+    "SETTLEMENT_CLEARING_ID",
     "AccountCode",
     "TransferCode",
     "clearing_account",
@@ -45,6 +46,10 @@ __all__ = [
 ]
 
 _NAMESPACE: Final = "tianping.payments"
+# The clearing side of merchant settlement (T+1 net payouts): the pseudonymous "bank" whose
+# clearing account the net passes through on its way to the merchants' banks. AML names it as
+# a settlement payout's counterparty.
+SETTLEMENT_CLEARING_ID: Final = "merchant-payout"
 
 
 class AccountCode(IntEnum):

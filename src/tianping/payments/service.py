@@ -1669,7 +1669,7 @@ class PaymentsService(MerchantPayouts):
                 fee, net = settlement_split(kept, merchant.discount_bps, swept)
                 settlement_id = f"stl:{merchant.merchant_id}:{business_date}"
                 currency = merchant.currency
-                payout = chart.clearing_account("merchant-payout", currency)
+                payout = chart.clearing_account(chart.SETTLEMENT_CLEARING_ID, currency)
                 self._create_accounts(
                     uow, [chart.new_account(AccountCode.CLEARING, payout, currency)]
                 )

@@ -19,11 +19,13 @@ from typing import Any
 from tianping.db.statements import Statements
 from tianping.ledger.ids import id_from_bytes, id_to_bytes
 from tianping.payments.cash_flow import MonthlyAcquiring
+from tianping.payments.chart import SETTLEMENT_CLEARING_ID
 from tianping.payments.model import PaymentOutcome
 
 __all__ = [
     "CaseRow",
     "MerchantRow",
+    "MovementRow",
     "OrderRow",
     "PaymentsStore",
     "RailRow",
@@ -108,6 +110,29 @@ class SettlementRow:
     net: int
     transfer_id: int | None
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MovementRow:
+    """One movement of money the platform executed, as `executed_movements` reads it.
+
+    `flow` is `payment`, `refund`, `settlement` or a rail direction (`top_up`, `withdrawal`,
+    `merchant_payout`). `party_id` and `other_id` are, for a payment and for a refund of one,
+    the payment's payer and payee (a refund moves money back from the payee); for a rail
+    request, its party and the partner bank's pseudonymous id; for a settlement, the merchant
+    and the settlement's clearing side. `kind` is the payment's kind (`p2p`, `merchant`),
+    `rail` for a rail request and `merchant` for a settlement. `at` is when it was executed
+    (ns since the epoch).
+    """
+
+    flow: str
+    movement_id: str
+    party_id: str
+    other_id: str
+    kind: str
+    amount: int
+    currency: str
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,17 +440,48 @@ class PaymentsStore(Statements):
         ).fetchone()
         return int(row[0])
 
-    def completed_payments(
-        self, business_date: str, limit: int
-    ) -> list[tuple[str, str, str, int, str, int, str]]:
-        """(payment_id, payer_id, payee_id, amount, currency, created_at, kind) of a day."""
+    def executed_movements(
+        self, business_date: str, start_ns: int, end_ns: int, limit: int
+    ) -> list[MovementRow]:
+        """Every movement of money executed on a local business day, in no particular order:
+        its completed payments (by their business date), and the refunds, posted rail requests
+        and merchant settlements executed from `start_ns` up to, not including, `end_ns` (the
+        day's local midnights). At most `limit` rows.
+
+        One statement; each part reads its own index (`payments_by_date`, and those of
+        migration 0019). A rail request is posted when its state is `succeeded`, which is final,
+        so its `updated_at` is the moment it was posted. A settlement of nothing net (all fee,
+        or all released to a loan sweep) moved no money to the merchant and is left out.
+        """
+        p = self.p
         rows = self._execute(
-            "SELECT payment_id, payer_id, payee_id, amount, currency, created_at, kind "
-            f"FROM payments WHERE business_date = {self.p} AND status = 'completed' "
-            f"ORDER BY created_at, payment_id LIMIT {self.p}",
-            (business_date, limit),
+            "SELECT 'payment', payment_id, payer_id, payee_id, kind, amount, currency, "
+            f"created_at FROM payments WHERE business_date = {p} AND status = 'completed' "
+            "UNION ALL "
+            "SELECT 'refund', r.refund_id, o.payer_id, o.payee_id, o.kind, r.amount, o.currency, "
+            "r.created_at FROM payment_refunds r JOIN payments o ON o.payment_id = r.payment_id "
+            f"WHERE r.created_at >= {p} AND r.created_at < {p} "
+            "UNION ALL "
+            "SELECT direction, request_id, party_id, bank_id, 'rail', amount, currency, "
+            f"updated_at FROM rail_requests WHERE state = 'succeeded' AND updated_at >= {p} "
+            f"AND updated_at < {p} "
+            "UNION ALL "
+            f"SELECT 'settlement', settlement_id, merchant_id, {p}, 'merchant', net, currency, "
+            f"created_at FROM merchant_settlements WHERE created_at >= {p} AND created_at < {p} "
+            f"AND net > 0 LIMIT {p}",
+            (
+                business_date,
+                start_ns,
+                end_ns,
+                start_ns,
+                end_ns,
+                SETTLEMENT_CLEARING_ID,
+                start_ns,
+                end_ns,
+                limit,
+            ),
         ).fetchall()
-        return [(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), r[6]) for r in rows]
+        return [MovementRow(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], int(r[7])) for r in rows]
 
     # -- refunds ----------------------------------------------------------------------------
 

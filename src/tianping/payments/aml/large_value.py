@@ -41,6 +41,7 @@ __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_UTC_OFFSET_MINUTES",
     "FILING_WORKING_DAYS",
+    "FLOW_LENGTH_MAX",
     "ID_LENGTH_MAX",
     "RECORD_RETENTION_YEARS",
     "TRANSACTIONS_PER_CALL_MAX",
@@ -79,9 +80,13 @@ RECORD_RETENTION_YEARS: Final = 10
 
 # Identifiers are pseudonymous ids of bounded length from a safe alphabet. The alphabet also
 # keeps exported CSV free of spreadsheet formula injection: no id can start with "=", "+", "-"
-# or "@", because the first character must be a letter or digit.
+# or "@", because the first character must be a letter or digit. It takes "/" because the
+# payments context's client-chosen ids (payments, refunds, rail requests) may hold one.
 ID_LENGTH_MAX: Final = 128
-_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
+# A flow names the caller's kind of movement (a payment, a top-up, a refund) in lower case.
+FLOW_LENGTH_MAX: Final = 32
+_FLOW_PATTERN: Final = re.compile(r"[a-z][a-z_]*")
 
 # One call groups at most this many transactions. A day's activity of a large payment
 # institution, split by the caller, stays well below it, and the bound keeps memory predictable.
@@ -139,7 +144,7 @@ def _check_id(value: object, name: str) -> None:
     ):
         raise AmlError(
             "invalid_transaction",
-            f"{name} must be 1 to {ID_LENGTH_MAX} characters of letters, digits and _.:- "
+            f"{name} must be 1 to {ID_LENGTH_MAX} characters of letters, digits and _.:/- "
             "starting with a letter or digit",
         )
 
@@ -152,7 +157,9 @@ class AmlTransaction:
     `customer_id` and `counterparty_id` are pseudonymous party ids, never names or account
     numbers. `business_date` is derived from `at` in the local time given by
     `utc_offset_minutes` (UTC+8 by default), because the daily cumulative total runs over the
-    local calendar day, not the UTC one.
+    local calendar day, not the UTC one. `flow` optionally names the caller's kind of movement
+    (a payment, a top-up, a refund); the exports show it next to the transaction id, so a
+    filing clerk can trace each transaction of a report to its record.
     """
 
     transaction_id: str
@@ -166,6 +173,7 @@ class AmlTransaction:
     channel: Channel
     cross_border: bool
     utc_offset_minutes: int = DEFAULT_UTC_OFFSET_MINUTES
+    flow: str | None = None
     business_date: date = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -182,6 +190,15 @@ class AmlTransaction:
             raise AmlError("invalid_transaction", "channel must be 'cash' or 'transfer'")
         if type(self.cross_border) is not bool:
             raise AmlError("invalid_transaction", "cross_border must be a bool")
+        if self.flow is not None and (
+            not isinstance(self.flow, str)
+            or len(self.flow) > FLOW_LENGTH_MAX
+            or _FLOW_PATTERN.fullmatch(self.flow) is None
+        ):
+            raise AmlError(
+                "invalid_transaction",
+                f"flow must be None or 1 to {FLOW_LENGTH_MAX} lower-case letters and _",
+            )
         if type(self.amount_minor) is not int or not 0 < self.amount_minor <= AMOUNT_MINOR_MAX:
             raise AmlError(
                 "invalid_transaction",
@@ -355,6 +372,7 @@ class LargeValueReport:
     `transaction_ids` lists every transaction of the group (time order), whichever way it was
     triggered: "single" when at least one transaction reached the threshold on its own,
     "cumulative" when only the day's total did. `total_minor` is their sum.
+    `transaction_flows` gives each of them its `AmlTransaction.flow`, in the same order.
     """
 
     customer_id: str
@@ -367,6 +385,7 @@ class LargeValueReport:
     threshold_minor: int
     trigger: Trigger
     transaction_ids: tuple[str, ...]
+    transaction_flows: tuple[str | None, ...]
     filing_deadline: date
     citation: str
 
@@ -458,6 +477,7 @@ def large_value_reports(
                 threshold_minor=threshold,
                 trigger=trigger,
                 transaction_ids=tuple(member.transaction_id for member in members),
+                transaction_flows=tuple(member.flow for member in members),
                 filing_deadline=deadlines[business_date],
                 citation=thresholds.citation,
             )
@@ -482,6 +502,7 @@ CSV_COLUMNS: Final = (
     "transaction_ids",
     "filing_deadline",
     "citation",
+    "transaction_flows",
 )
 
 
@@ -490,8 +511,8 @@ def _decimal_text(amount_minor: int, currency: str) -> str:
     return Money(amount_minor, Currency.of(currency)).format()
 
 
-def _row(report: LargeValueReport) -> dict[str, str | int | list[str]]:
-    """One report as an ordered mapping of the export columns (ids as a list)."""
+def _row(report: LargeValueReport) -> dict[str, str | int | list[str] | list[str | None]]:
+    """One report as an ordered mapping of the export columns (ids and flows as lists)."""
     return {
         "report_key": report.report_key,
         "customer_id": report.customer_id,
@@ -507,6 +528,7 @@ def _row(report: LargeValueReport) -> dict[str, str | int | list[str]]:
         "transaction_ids": list(report.transaction_ids),
         "filing_deadline": report.filing_deadline.isoformat(),
         "citation": report.citation,
+        "transaction_flows": list(report.transaction_flows),
     }
 
 
@@ -514,6 +536,8 @@ def to_csv(reports: Iterable[LargeValueReport]) -> str:
     """The reports as CSV (RFC 4180, CRLF line ends) with a header of `CSV_COLUMNS`.
 
     Transaction ids are joined with ";" in one cell; ids cannot contain ";" (see `_ID_PATTERN`).
+    Their flows are joined the same way in `transaction_flows`, the n-th flow the n-th id's,
+    an empty entry for a transaction without one.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -521,6 +545,7 @@ def to_csv(reports: Iterable[LargeValueReport]) -> str:
     for report in reports:
         row = _row(report)
         row["transaction_ids"] = ";".join(report.transaction_ids)
+        row["transaction_flows"] = ";".join(flow or "" for flow in report.transaction_flows)
         writer.writerow([row[column] for column in CSV_COLUMNS])
     return buffer.getvalue()
 
@@ -528,6 +553,7 @@ def to_csv(reports: Iterable[LargeValueReport]) -> str:
 def to_json(reports: Iterable[LargeValueReport]) -> str:
     """The reports as a JSON array of objects whose keys follow `CSV_COLUMNS` in order.
 
-    Amounts are decimal strings, never JSON numbers, so no reader parses them as floats.
+    Amounts are decimal strings, never JSON numbers, so no reader parses them as floats. A
+    transaction without a flow has null in `transaction_flows`.
     """
     return json.dumps([_row(report) for report in reports], ensure_ascii=False)
