@@ -473,3 +473,31 @@ def test_a_checkout_paid_from_the_bound_card(ledger: Ledger, clock: ManualClock)
     with pytest.raises(PaymentError):
         world.service.payment("co-2")
     assert world.service.safeguarding_check().in_balance
+
+
+def test_a_callback_that_overtakes_the_submission_is_kept(
+    world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clearing house may call back before the submitting request has recorded its
+    reference (another worker polls callbacks meanwhile): the posted outcome must stand, and
+    the request must not time out later with its money already moved."""
+    service = world.service
+    submit = service.clearing.submit
+
+    def submit_then_poll(request: object) -> object:
+        submission = submit(request)  # type: ignore[arg-type]
+        world.clock.advance(30)
+        service.process_callbacks()
+        return submission
+
+    monkeypatch.setattr(service.clearing, "submit", submit_then_poll)
+    alice = world.people["alice"]
+    row = service.request_rail("race-1", "top_up", alice, world.cards["alice"], 50_00)
+    assert row.clearing_reference is not None
+    stored = service.rail_request("race-1")
+    assert (stored.state, stored.clearing_reference) == ("succeeded", row.clearing_reference)
+    world.clock.advance(2 * 86_400)
+    service.process_callbacks()  # also expires overdue requests
+    assert service.rail_request("race-1").state == "succeeded"
+    assert service.balance(alice) == 50_00
+    assert service.safeguarding_check().in_balance

@@ -190,10 +190,11 @@ def _rapid_in_out(
     39 of them new or changed and 27 of those one morning top-up against the day's ordinary
     payments, no withdrawal in them; withdrawals alone gave 18 (17 unchanged, one changed to
     include its withdrawal, one gone because with its withdrawal the wallet sent out more than
-    it received, which the detector reads as spending a balance). So a round trip from one own card to another through the wallet is
-    not judged here; it needs a detector of its own (top-ups against withdrawals, spending left
-    out). Merchant payouts are left out (a merchant's takings leaving for its bank are its
-    business) and so are refunds (the reverse of a payment already in the graph).
+    it received, which the detector reads as spending a balance). So a round trip from one own
+    card to another through the wallet is not judged here; it needs a detector of its own
+    (top-ups against withdrawals, spending left out). Merchant payouts are left out (a
+    merchant's takings leaving for its bank are its business) and so are refunds (the reverse
+    of a payment already in the graph).
 
     The other detectors keep the payments graph: a partner bank, the counterparty of many
     customers' withdrawals, would be a fan-in by construction. Here a bank only receives, and an

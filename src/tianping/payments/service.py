@@ -1456,11 +1456,16 @@ class PaymentsService(MerchantPayouts):
         if not submission.accepted:
             self._finish_rail(row, "refused", None, submission.refusal_code, post=False)
             return replace(row, state="refused", outcome_code=submission.refusal_code)
-        with self._write() as (uow, store):
-            store.update_rail(
-                row.request_id, "submitted", submission.clearing_reference, None, self._now(uow)
-            )
-        return replace(row, clearing_reference=submission.clearing_reference)
+        # Another worker polling callbacks may already have posted or voided the request (the
+        # clearing house can answer before `submit` returns here): only the reference is
+        # recorded, and the caller gets the request as it now stands.
+        reference = submission.clearing_reference
+        assert reference is not None  # an accepted submission always carries one
+        with self._write() as (_, store):
+            store.set_rail_reference(row.request_id, reference)
+            current = store.rail_request(row.request_id)
+        assert current is not None  # rail requests are never deleted
+        return current
 
     def _finish_rail(
         self,

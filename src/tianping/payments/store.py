@@ -633,6 +633,16 @@ class PaymentsStore(Statements):
             (state, clearing_reference, outcome_code, at, request_id),
         )
 
+    def set_rail_reference(self, request_id: str, clearing_reference: str) -> None:
+        """Record the clearing house's reference of a request it accepted, unless a callback
+        has already recorded it; state, outcome and time stay as they are, because that
+        callback may have posted or voided the request in the meantime."""
+        self._execute(
+            f"UPDATE rail_requests SET clearing_reference = {self.p} "
+            f"WHERE request_id = {self.p} AND clearing_reference IS NULL",
+            (clearing_reference, request_id),
+        )
+
     def due_rail_requests(self, now_s: int, limit: int) -> list[RailRow]:
         rows = self._execute(
             f"SELECT {_RAIL_COLUMNS} FROM rail_requests WHERE state = 'submitted' "
