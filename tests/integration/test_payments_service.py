@@ -501,3 +501,28 @@ def test_a_callback_that_overtakes_the_submission_is_kept(
     assert service.rail_request("race-1").state == "succeeded"
     assert service.balance(alice) == 50_00
     assert service.safeguarding_check().in_balance
+
+
+def test_a_reused_id_in_one_batch_charges_only_the_first_payers_counters(
+    world: PaymentsWorld,
+) -> None:
+    from tianping.payments.model import PaymentCommand
+    from tianping.payments.store import PaymentsStore
+
+    world.fund("alice", 100_00)
+    world.fund("bob", 100_00)
+    alice, bob = world.people["alice"], world.people["bob"]
+    first, second = world.service.pay(
+        [
+            PaymentCommand("p-twice", alice, bob, 10_00, "CNY", auth_factors=2),
+            PaymentCommand("p-twice", bob, alice, 20_00, "CNY", auth_factors=2),
+        ]
+    )
+    assert isinstance(first, PaymentOutcome) and first.status == "completed", first
+    assert isinstance(second, PaymentError) and second.code == "request_conflict", second
+    day = first.business_date
+    with PaymentsStore.reading(world.service.ledger) as store:
+        spent = store.counters([(alice, "spent_today", day), (bob, "spent_today", day)])
+    assert spent == {(alice, "spent_today", day): 10_00, (bob, "spent_today", day): 0}
+    assert world.service.balance(alice) == 90_00
+    assert world.service.balance(bob) == 110_00

@@ -894,10 +894,13 @@ def blocklist_statuses(
         if missing:
             raise PartyNotFound(f"no party has the id {min(missing)}")
         entries = store.blocklist_entries_of(ids)
+    # Most parties were never listed; they share one (immutable) standing instead of one
+    # object each, since a batch of payments asks for a thousand parties at a time.
+    never_listed = blocklist_status_of((), on)
     return {
-        party_id: blocklist_status_of(
-            entries.get(party_id, [])[:BLOCKLIST_ENTRIES_PER_PARTY_MAX], on
-        )
+        party_id: blocklist_status_of(listings[:BLOCKLIST_ENTRIES_PER_PARTY_MAX], on)
+        if (listings := entries.get(party_id))
+        else never_listed
         for party_id in ids
     }
 

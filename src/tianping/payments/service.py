@@ -223,6 +223,8 @@ class _Batch:
     counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
     wallets: dict[tuple[str, str], WalletRow] = field(default_factory=dict)
     blocklist: dict[str, Any] = field(default_factory=dict)
+    # Each command's counter keys, worked out once for the preload and again for its decision.
+    counter_keys: dict[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
 
 
 class PaymentsService(MerchantPayouts):
@@ -878,12 +880,9 @@ class PaymentsService(MerchantPayouts):
             charges.append(keys)
         results = uow.create_transfers(transfers) if transfers else []
         completed_contexts = []
-        base = {
-            key: batch.stored[key]
-            for keys in (*charges, *(keys for _, _, keys, _ in on_credit))
-            for key in keys
-        }
-        final_counters = dict(base)
+        # What the completed payments add to each counter; the stored value is written back
+        # with it once for the whole batch.
+        increments: dict[tuple[str, str, str], int] = {}
         for index, result, keys, transfer in zip(
             executing, results, charges, transfers, strict=True
         ):
@@ -892,7 +891,7 @@ class PaymentsService(MerchantPayouts):
                 raise TypeError("a transfer was planned for a refused payment")
             if result in (CreateTransferResult.ok, CreateTransferResult.exists):
                 for key in keys:
-                    final_counters[key] += transfer.amount
+                    increments[key] = increments.get(key, 0) + transfer.amount
                 if index in contexts:
                     completed_contexts.append(contexts[index])
                 continue
@@ -916,10 +915,10 @@ class PaymentsService(MerchantPayouts):
             new_rows[by_id[planned.payment_id]] = (funded, row[1], row[2])
             if funded.status == "completed":
                 for key in keys:
-                    final_counters[key] += command.amount
+                    increments[key] = increments.get(key, 0) + command.amount
                 if index in contexts:
                     completed_contexts.append(contexts[index])
-        store.write_counters({k: v for k, v in final_counters.items() if v != base.get(k)})
+        store.write_counters({key: batch.stored[key] + add for key, add in increments.items()})
         for outcome, _, order_reference in new_rows:
             if order_reference is not None and outcome.status == "completed":
                 store.mark_order_paid(outcome.payee_id, order_reference, outcome.payment_id)
@@ -973,8 +972,13 @@ class PaymentsService(MerchantPayouts):
             )
             for party_id, wallet in batch.store.wallets_of(parties, currency).items():
                 batch.wallets[(party_id, currency)] = wallet
-        keys = [key for c in commands for key in self._counter_keys(c, on).values()]
-        self._read_counters(batch, keys)
+        counter_keys = batch.counter_keys
+        for command in commands:
+            # The first command with an id is the one decided; a later one with the same id is
+            # answered as a replay or a conflict and must not lend it its keys.
+            if command.payment_id not in counter_keys:
+                counter_keys[command.payment_id] = self._counter_keys(command, on)
+        self._read_counters(batch, [key for keys in counter_keys.values() for key in keys.values()])
         parties = sorted({c.payer_id for c in commands} | {c.payee_id for c in commands})
         # When some party is unknown, each command finds out for itself, one by one.
         with suppress(IdentityError):
@@ -1048,7 +1052,7 @@ class PaymentsService(MerchantPayouts):
                 self._check_order(store, command, now)
         if command.funding_source == "credit_line" and self.credit_line is None:
             raise PaymentError("credit_line_unavailable", "credit lines are not offered here")
-        keys = self._counter_keys(command, on)
+        keys = batch.counter_keys.get(command.payment_id) or self._counter_keys(command, on)
         missing = [key for key in keys.values() if key not in batch.stored]
         if missing:
             self._read_counters(batch, missing)
