@@ -526,3 +526,26 @@ def test_a_reused_id_in_one_batch_charges_only_the_first_payers_counters(
     assert spent == {(alice, "spent_today", day): 10_00, (bob, "spent_today", day): 0}
     assert world.service.balance(alice) == 90_00
     assert world.service.balance(bob) == 110_00
+
+
+def test_a_step_up_answered_the_next_day_belongs_to_that_day(world: PaymentsWorld) -> None:
+    from tianping.payments.store import PaymentsStore
+
+    world.fund("alice", 3_000_00)
+    stopped = _pay(world, "p-late", "alice", "noodles", 1_500_00, auth_factors=1)
+    assert stopped.status == "step_up_required"
+    world.clock.advance(86_400)
+    resumed = world.service.resume("p-late", auth_factors=2)
+    assert resumed.status == "completed", resumed
+    assert resumed.business_date > stopped.business_date
+    stored = world.service.payment("p-late")
+    assert (stored.business_date, stored.created_at) == (
+        resumed.business_date,
+        resumed.created_at,
+    )
+    # Settlement of the new day finds it; the first attempt's day has nothing to pay out.
+    merchant = world.merchants["noodles"]
+    with PaymentsStore.reading(world.service.ledger) as store:
+        assert store.unsettled_merchant_payments(merchant, stopped.business_date, 10) == []
+        later = store.unsettled_merchant_payments(merchant, resumed.business_date, 10)
+    assert [row[0] for row in later] == ["p-late"]

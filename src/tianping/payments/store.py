@@ -333,13 +333,18 @@ class PaymentsStore(Statements):
                 f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({self._values(22)})", rows
             )
             return
+        # A resumed payment takes the business date and time of the attempt that decided it:
+        # its money moves then, and settlement, AML reports and the day's counters go by that
+        # day (a step-up answered after midnight belongs to the new day; the first attempt
+        # stays on record in its own rule decision).
         for row in rows:
             self._execute(
                 f"UPDATE payments SET status = {self.p}, decline_code = {self.p}, "
                 f"reasons = {self.p}, decision_id = {self.p}, risk_action = {self.p}, "
                 f"risk_score_ppm = {self.p}, model_version = {self.p}, transfer_id = {self.p}, "
-                f"updated_at = {self.p} WHERE payment_id = {self.p}",
-                (*row[7:10], *row[11:16], at, row[0]),
+                f"business_date = {self.p}, created_at = {self.p}, updated_at = {self.p} "
+                f"WHERE payment_id = {self.p}",
+                (*row[7:10], *row[11:16], row[17], row[20], at, row[0]),
             )
 
     def set_refunded(self, payment_id: str, refunded: int, at: int) -> None:
