@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Final
 
 from tianping.ledger.money import allocate
-from tianping.lending.colending import position_change
+from tianping.lending.losses import Held
 from tianping.lending.pricing import (
     CostDisclosure,
     CostItem,
@@ -448,10 +448,10 @@ def recover_line(remaining: WrittenOff, amount: int) -> LineRecoveryAmounts:
     The loans' rules, not a copy of them: `servicing.recover` pays the charges and then the
     principal by the default waterfall (the two principals together, the revolving one first),
     and each bucket's payment is split by the change of the bank's position in it
-    (`colending.position_change`), the position being the bank's recorded part of the bucket
-    as a fraction of the bucket. So the two parts add up to the payment, neither is negative,
-    the bank's part of a bucket paid to zero is exactly what it held of it, and a line
-    recovered in full returns to each funder exactly what it wrote off, whatever the
+    (`losses.Held.recorded`: `colending.position_change` with the bank's recorded part of the
+    bucket as a fraction of the bucket). So the two parts add up to the payment, neither is
+    negative, the bank's part of a bucket paid to zero is exactly what it held of it, and a
+    line recovered in full returns to each funder exactly what it wrote off, whatever the
     instalments of the recovery; no funder ever recovers more than it lost.
     """
     if type(amount) is not int or amount <= 0:
@@ -478,7 +478,8 @@ def recover_line(remaining: WrittenOff, amount: int) -> LineRecoveryAmounts:
     for bucket in WRITTEN_OFF_BUCKETS:
         total, held = remaining.of(bucket)
         paid = allocation[bucket]
-        bank[bucket] = position_change(total, total - paid, held, whole=total).bank if paid else 0
+        # The bank's position is the part the line recorded, as loans' is their share.
+        bank[bucket] = Held.recorded(total, held).bank_change(total - paid)
         left[bucket] = total - paid
         left[f"bank_{bucket}"] = held - bank[bucket]
     return LineRecoveryAmounts(

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from tianping.ledger.model import NewTransfer, TransferFlags
+from tianping.ledger.model import NewTransfer
 from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.lending import chart
@@ -86,7 +86,30 @@ from tianping.lending.loan_book import (
     stage_pd,
     tier_rank,
 )
-from tianping.lending.model import LendingRefusal, recovery_fields
+from tianping.lending.losses import (
+    LINE,
+    Held,
+    Receivable,
+    bank_of,
+    check_recovered,
+    check_recovery_amount,
+    check_write_off_allowed,
+    check_write_off_date,
+    funder_cash,
+    funder_split,
+    linked,
+    other_fields,
+    plan_write_off,
+    recovery_document,
+    recovery_fields,
+    recovery_request,
+    recovery_transfers,
+    write_off_document,
+    write_off_fields,
+    write_off_request,
+    write_off_transfers,
+)
+from tianping.lending.model import LendingRefusal
 from tianping.lending.schedules import (
     CREDIT_LINE_ENTRIES_MAX,
     DatedAmount,
@@ -225,14 +248,6 @@ def _refuse_refund(results: Sequence[CreateTransferResult]) -> None:
         raise CreditFundingRefused("ledger_refused", "the ledger refused the refund")
 
 
-def _linked(events: list[NewTransfer]) -> list[NewTransfer]:
-    for event in events:
-        event.flags |= TransferFlags.LINKED
-    if events:
-        events[-1].flags &= ~TransferFlags.LINKED
-    return events
-
-
 class CreditLines:
     """The credit-line use cases; mixed into `LendingService`, whose attributes they use."""
 
@@ -273,14 +288,6 @@ class CreditLines:
             )
 
     @staticmethod
-    def _funder_cash(funder: str, currency: str) -> int:
-        """Where a funder's money comes from and goes to: the bank's clearing account, or the
-        platform's own operating account."""
-        if funder == PLATFORM:
-            return payments_chart.operating_account(currency)
-        return payments_chart.clearing_account(funder, currency)
-
-    @staticmethod
     def _by_funder(line: LineRow, bank: int, total: int) -> list[tuple[str, int]]:
         parts = [(line.partner_bank_id, bank), (PLATFORM, total - bank)]
         return [(funder, part) for funder, part in parts if part]
@@ -312,7 +319,7 @@ class CreditLines:
             )
             for funder, part in self._by_funder(line, bank, amount)
         ]
-        _refuse_ledger(uow.create_transfers(_linked(events)), "charge")
+        _refuse_ledger(uow.create_transfers(linked(events)), "charge")
         if bucket is Bucket.FEES:
             line = replace(line, fees=line.fees + amount, bank_fees=line.bank_fees + bank)
         else:
@@ -567,13 +574,13 @@ class CreditLines:
                 NewTransfer(
                     chart.transfer_id("line-draw-cash", key),
                     payments_chart.reserve_account(line.currency),
-                    self._funder_cash(funder, line.currency),
+                    funder_cash(funder, line.currency),
                     part,
                     line.currency,
                     int(LendingCode.LINE_DRAW_FUNDING),
                 ),
             ]
-        results = uow.create_transfers(_linked(events))
+        results = uow.create_transfers(linked(events))
         if any(r not in (CreateTransferResult.ok, CreateTransferResult.exists) for r in results):
             raise CreditFundingRefused("credit_line_refused", "the ledger refused the draw")
         bank, _ = self._draw_split(line, draw.amount)
@@ -699,7 +706,7 @@ class CreditLines:
                     int(LendingCode.LINE_REFUND_TO_WALLET),
                 )
             )
-        _refuse_refund(uow.create_transfers(_linked(events)))
+        _refuse_refund(uow.create_transfers(linked(events)))
         first_id = events[0].id
         txn_id, digest = stored_as
         store.insert_transaction(
@@ -820,7 +827,7 @@ class CreditLines:
                     ),
                     NewTransfer(
                         chart.transfer_id(cash_purpose, funder_key),
-                        self._funder_cash(funder, line.currency),
+                        funder_cash(funder, line.currency),
                         payments_chart.reserve_account(line.currency),
                         share,
                         line.currency,
@@ -884,7 +891,7 @@ class CreditLines:
                 ),
             )
             if events:
-                _refuse_ledger(uow.create_transfers(_linked(events)), "repayment")
+                _refuse_ledger(uow.create_transfers(linked(events)), "repayment")
             allocation = {bucket.value: part for bucket, part in paid.items()}
             line = replace(line, updated_at=now)
             store.insert_transaction(
@@ -1375,10 +1382,7 @@ class CreditLines:
             raise LendingRefusal("credit_line_not_found", "no credit line has this id")
         done = store.transaction(line_id, txn_id)
         if done is not None and done.digest != digest:
-            raise LendingRefusal(
-                f"{what}_exists_with_different_fields",
-                f"the {what.replace('_', '-')} id was used with other fields",
-            )
+            raise other_fields(what)
         return line, done
 
     def write_off_line(
@@ -1398,61 +1402,46 @@ class CreditLines:
         """
         check_write_off_reason(reason)
         txn_id = f"write-off/{write_off_id}"
-        digest = _digest({"on": on.isoformat(), "reason": reason})
+        request = write_off_request(on, reason)
+        digest = _digest(request)
         with LineStore.writing(self.ledger) as (uow, store):
             line, done = self._line_and_done(store, line_id, txn_id, digest, "write_off")
             if done is not None:
                 return self._line_write_off(line_id, write_off_id, done.details, replayed=True)
             if line.status not in ("active", "frozen"):
                 raise LendingRefusal("credit_line_not_active", f"the line is {line.status}")
-            if line.tier != "loss" and line.days_past_due < LINE_WRITE_OFF_DPD:
-                raise LendingRefusal(
-                    "write_off_not_allowed",
-                    f"a line is written off in the loss class or after {LINE_WRITE_OFF_DPD} "
-                    "days past due",
-                )
-            if on < dt.date.fromisoformat(line.opened_on):
-                raise LendingRefusal("write_off_date_invalid", "a write-off follows opening")
-            principal = line.principal + line.instalment_principal
-            bank_principal = line.bank_principal + line.bank_instalment_principal
-            charges = line.fees + line.interest
-            bank_charges = line.bank_fees + line.bank_interest
-            by_funder: dict[str, dict[str, int]] = {}
-            events: list[NewTransfer] = []
-            for bucket, kind, total, bank in (
-                ("principal", LendingAccount.LINE_RECEIVABLE, principal, bank_principal),
-                ("charges", LendingAccount.LINE_CHARGES_RECEIVABLE, charges, bank_charges),
-            ):
-                for funder, part in self._by_funder(line, bank, total):
-                    by_funder.setdefault(funder, {"principal": 0, "charges": 0})[bucket] = part
-                    events.append(
-                        NewTransfer(
-                            chart.transfer_id(
-                                "line-write-off", f"{line_id}/{write_off_id}/{bucket}/{funder}"
-                            ),
-                            chart.account_id(LendingAccount.CREDIT_LOSSES, funder, line.currency),
-                            chart.account_id(kind, funder, line.currency),
-                            part,
-                            line.currency,
-                            int(LendingCode.LINE_WRITE_OFF),
-                        )
-                    )
+            check_write_off_allowed("line", line.tier, line.days_past_due, LINE_WRITE_OFF_DPD)
+            check_write_off_date(on, line.opened_on, "opening")
+            # The bank's part of each receivable is what the line recorded of its buckets
+            # (largest-remainder splits of each draw and charge), not a share of the balance.
+            principal = Held.recorded(
+                line.principal + line.instalment_principal,
+                line.bank_principal + line.bank_instalment_principal,
+            )
+            charges = Held.recorded(line.fees + line.interest, line.bank_fees + line.bank_interest)
+            plan = plan_write_off(
+                LINE,
+                bank_of(line.partner_bank_id, line.bank_share_bps),
+                (
+                    Receivable("principal", LendingAccount.LINE_RECEIVABLE, (principal,)),
+                    Receivable("charges", LendingAccount.LINE_CHARGES_RECEIVABLE, (charges,)),
+                ),
+            )
             self._line_accounts(uow, line)
+            events = write_off_transfers(LINE, plan, f"{line_id}/{write_off_id}", line.currency)
             if events:
-                _refuse_ledger(uow.create_transfers(_linked(events)), "write-off")
+                _refuse_ledger(uow.create_transfers(events), "write-off")
             now = self._line_now(uow)
-            record = {
-                "on": on.isoformat(),
-                "reason": reason,
-                "written_off": {
+            record = write_off_document(
+                request,
+                {
                     "fees": line.fees,
                     "interest": line.interest,
                     "principal": line.principal,
                     "instalment_principal": line.instalment_principal,
                 },
-                "total": line.owed,
-                "by_funder": by_funder,
-            }
+                plan.by_funder,
+            )
             store.insert_transaction(
                 line_id,
                 txn_id,
@@ -1488,11 +1477,7 @@ class CreditLines:
         return LineWriteOff(
             line_id=line_id,
             write_off_id=write_off_id,
-            on=record["on"],
-            reason=record["reason"],
-            written_off=dict(record["written_off"]),
-            total=record["total"],
-            by_funder={funder: dict(parts) for funder, parts in record["by_funder"].items()},
+            **write_off_fields(record),
             replayed=replayed,
         )
 
@@ -1528,43 +1513,21 @@ class CreditLines:
             updated_at=now,
         )
 
+    @staticmethod
     def _recovery_events(
-        self, line: LineRow, amounts: LineRecoveryAmounts, source: int, key: str
+        line: LineRow, amounts: LineRecoveryAmounts, source: int, key: str
     ) -> tuple[list[NewTransfer], dict[str, int]]:
         """The transfers that book `amounts` recovered from `source` (the holder's wallet, or
-        the merchant's account for a refund), and each funder's part. A funder's part is
-        recovery income in its recoveries account (4202), as for a loan: its receivables were
-        emptied by the write-off, so nothing is credited to them. The cash behind the part
-        leaves the client-money reserve for the funder's own account, as a repayment's does,
-        so safeguarding stays whole."""
-        bank = amounts.bank_total
-        by_funder = (
-            {PLATFORM: amounts.recovered}
-            if line.partner_bank_id == PLATFORM
-            else {line.partner_bank_id: bank, PLATFORM: amounts.recovered - bank}
+        the merchant's account for a refund), and each funder's part: the bank's is the change
+        of its recorded part of each bucket (`recover_line`), the platform's the rest. Each part
+        is recovery income in the funder's recoveries account (4202), as for a loan, with the
+        cash leaving the client-money reserve for the funder (`losses.recovery_transfers`)."""
+        by_funder = funder_split(
+            bank_of(line.partner_bank_id, line.bank_share_bps),
+            amounts.bank_total,
+            amounts.recovered,
         )
-        events: list[NewTransfer] = []
-        for funder, part in self._by_funder(line, bank, amounts.recovered):
-            funder_key = f"{key}/{funder}"
-            events += [
-                NewTransfer(
-                    chart.transfer_id("line-recovery", funder_key),
-                    source,
-                    chart.account_id(LendingAccount.RECOVERIES, funder, line.currency),
-                    part,
-                    line.currency,
-                    int(LendingCode.LINE_RECOVERY),
-                ),
-                NewTransfer(
-                    chart.transfer_id("line-recovery-cash", funder_key),
-                    self._funder_cash(funder, line.currency),
-                    payments_chart.reserve_account(line.currency),
-                    part,
-                    line.currency,
-                    int(LendingCode.LINE_RECOVERY_FUNDING),
-                ),
-            ]
-        return events, by_funder
+        return recovery_transfers(LINE, by_funder, source, key, line.currency), by_funder
 
     def record_line_recovery(
         self, line_id: str, recovery_id: str, amount: int, on: dt.date
@@ -1586,10 +1549,10 @@ class CreditLines:
         `recovery_exists_with_different_fields` for a known id with another amount or date.
         Idempotent by `recovery_id`.
         """
-        if type(amount) is not int or not 0 < amount <= 10**10:
-            raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
+        check_recovery_amount(amount)
         txn_id = f"recovery/{recovery_id}"
-        digest = _digest({"on": on.isoformat(), "amount": amount})
+        request = recovery_request(on, amount)
+        digest = _digest(request)
         with LineStore.writing(self.ledger) as (uow, store):
             line, done = self._line_and_done(store, line_id, txn_id, digest, "recovery")
             if done is not None:
@@ -1599,8 +1562,7 @@ class CreditLines:
                     "line_not_written_off", "only a written-off line takes recoveries"
                 )
             amounts = recover_line(self._written_off(line), amount)
-            if not amounts.recovered:
-                raise LendingRefusal("nothing_to_recover", "nothing remains written off")
+            check_recovered(amounts.recovered)
             self._line_accounts(uow, line)
             events, by_funder = self._recovery_events(
                 line,
@@ -1608,17 +1570,15 @@ class CreditLines:
                 payments_chart.wallet_account(line.party_id, line.currency),
                 f"{line_id}/recovery/{recovery_id}",
             )
-            _refuse_ledger(uow.create_transfers(_linked(events)), "recovery")
+            _refuse_ledger(uow.create_transfers(events), "recovery")
             now = self._line_now(uow)
-            record = {
-                "on": on.isoformat(),
-                "amount": amount,
-                "allocation": amounts.allocation,
-                "recovered": amounts.recovered,
-                "overpayment": amounts.overpayment,
-                "still_written_off": amounts.remaining.total,
-                "by_funder": by_funder,
-            }
+            record = recovery_document(
+                request,
+                amounts.allocation,
+                amounts.overpayment,
+                amounts.remaining.total,
+                by_funder,
+            )
             store.insert_transaction(
                 line_id,
                 txn_id,

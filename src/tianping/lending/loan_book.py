@@ -358,15 +358,36 @@ def write_off_notice(
     party_id: str, loan_id: str, day: str, days_past_due: int, remaining: int
 ) -> dict[str, Any]:
     """The notice of a write-off: the debt stays owed, and the review path."""
+    return _written_off_notice(
+        party_id,
+        ("loan_id", loan_id),
+        (day, days_past_due, remaining),
+        ("N-PAYMENT-OVERDUE", "N-WRITTEN-OFF"),
+    )
+
+
+def _written_off_notice(
+    party_id: str,
+    subject: tuple[str, str],
+    when: tuple[str, int, int],
+    reason_ids: tuple[str, str],
+) -> dict[str, Any]:
+    """A loan's or a line's write-off notice: one document, keyed by the loan's or the line's
+    id (`subject`: the key and the id), on `when` (the day, the days past due and what is
+    still owed), with each product's own reasons (`reason_ids`: what is overdue, and that it
+    was written off), since the governed texts are worded for each product."""
+    key, subject_id = subject
+    day, days_past_due, remaining = when
+    overdue_reason, written_off_reason = reason_ids
     return {
         "notice": "written_off",
-        "loan_id": loan_id,
+        key: subject_id,
         "day": day,
         "days_past_due": days_past_due,
         "still_owed": remaining,
         "reasons": [
-            _reason("N-PAYMENT-OVERDUE", days=days_past_due),
-            _reason("N-WRITTEN-OFF"),
+            _reason(overdue_reason, days=days_past_due),
+            _reason(written_off_reason),
         ],
         "review_path": _review_path(party_id),
     }
@@ -433,15 +454,9 @@ def line_write_off_notice(
     party_id: str, line_id: str, day: str, days_past_due: int, remaining: int
 ) -> dict[str, Any]:
     """The notice of a credit line written off: the debt stays owed, and the review path."""
-    return {
-        "notice": "written_off",
-        "line_id": line_id,
-        "day": day,
-        "days_past_due": days_past_due,
-        "still_owed": remaining,
-        "reasons": [
-            _reason("N-LINE-MINIMUM-OVERDUE", days=days_past_due),
-            _reason("N-LINE-WRITTEN-OFF"),
-        ],
-        "review_path": _review_path(party_id),
-    }
+    return _written_off_notice(
+        party_id,
+        ("line_id", line_id),
+        (day, days_past_due, remaining),
+        ("N-LINE-MINIMUM-OVERDUE", "N-LINE-WRITTEN-OFF"),
+    )

@@ -15,7 +15,6 @@ __all__ = [
     "RecoveryOutcome",
     "RepaymentOutcome",
     "WriteOffOutcome",
-    "recovery_fields",
 ]
 
 
@@ -121,20 +120,6 @@ class RecoveryOutcome:
     still_written_off: int
     by_funder: dict[str, int]
     replayed: bool = False
-
-
-def recovery_fields(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What a recovery's stored record (a loan's event, a line's transaction) gives its outcome
-    besides the ids, with the record's dicts copied so that the outcome shares none of them."""
-    return {
-        "on": record["on"],
-        "amount": record["amount"],
-        "allocation": dict(record["allocation"]),
-        "recovered": record["recovered"],
-        "overpayment": record["overpayment"],
-        "still_written_off": record["still_written_off"],
-        "by_funder": dict(record["by_funder"]),
-    }
 
 
 @dataclass(frozen=True, slots=True)

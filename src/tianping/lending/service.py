@@ -72,6 +72,27 @@ from tianping.lending.loan_book import (
 from tianping.lending.loan_book import (
     stage_pd as pd_for_stage,
 )
+from tianping.lending.losses import (
+    LOAN,
+    Held,
+    Receivable,
+    bank_of,
+    check_recovered,
+    check_recovery_amount,
+    check_same_request,
+    check_write_off_allowed,
+    check_write_off_date,
+    plan_write_off,
+    recovery_document,
+    recovery_fields,
+    recovery_parts,
+    recovery_request,
+    recovery_transfers,
+    write_off_document,
+    write_off_fields,
+    write_off_request,
+    write_off_transfers,
+)
 from tianping.lending.model import (
     Application,
     ApplicationOutcome,
@@ -81,7 +102,6 @@ from tianping.lending.model import (
     RecoveryOutcome,
     RepaymentOutcome,
     WriteOffOutcome,
-    recovery_fields,
 )
 from tianping.lending.pricing import (
     CostDisclosure,
@@ -271,6 +291,30 @@ def _loan_row(store: LendingStore, loan_id: str) -> LoanRow:
     if found is None:
         raise LendingRefusal("loan_not_found", "no loan has this id")
     return found
+
+
+def _loan_and_done(
+    store: LendingStore, loan_id: str, event_id: str, request: Mapping[str, Any], what: str
+) -> tuple[LoanRow, dict[str, Any] | None]:
+    """The loan and the event an operator's request (`what`: a write-off, a recovery) already
+    wrote under `event_id`, if any. The same id with other fields than `request` is refused
+    `<what>_exists_with_different_fields`: replaying it would answer another request."""
+    loan = _loan_row(store, loan_id)
+    done = store.event(loan_id, event_id)
+    if done is not None:
+        check_same_request(what, request, done)
+    return loan, done
+
+
+def _balances(loan: LoanRow) -> LoanBalances:
+    """A loan's balances by bucket: what a repayment pays and a write-off removes, and once
+    written off what remains written off."""
+    return LoanBalances(
+        fees=loan.fees_due,
+        penalty_interest=loan.penalty_due,
+        interest=loan.accrued_interest,
+        principal=loan.outstanding_principal,
+    )
 
 
 def _repayment_method(application: Application) -> RepaymentMethod:
@@ -956,12 +1000,7 @@ class LendingService(CreditLines, TakingsSweeps):
                 raise LendingRefusal("loan_not_active", "the loan is not active")
             now = self._now(uow)
             loan = self._accrue_to_date(uow, store, loan, payment_id, local_date(now))
-            balances = LoanBalances(
-                fees=loan.fees_due,
-                penalty_interest=loan.penalty_due,
-                interest=loan.accrued_interest,
-                principal=loan.outstanding_principal,
-            )
+            balances = _balances(loan)
             after, allocation, overpayment = apply_payment(balances, amount, DEFAULT_WATERFALL)
             wallet = self._repayment_account(uow, loan, amount - overpayment)
             events: list[NewTransfer] = []
@@ -1492,93 +1531,54 @@ class LendingService(CreditLines, TakingsSweeps):
         penalty interest (from interest receivable) goes to its credit losses: the bank's
         `colending.bank_position` of each balance, the platform's the rest, which is exactly
         what each holds of the loan, so the parts add up to the loan's balances and no
-        receivable is asked for more than it holds. No allowance is booked on the ledger yet
-        (the provision is reported by `portfolio`), so the allowance used is zero and the
-        whole balance is an impairment loss. The loan keeps its balances as what remains
-        written off (the debt is still owed, and recoveries are counted against it); its
-        status becomes written_off, an event records the write-off and the borrower gets a
-        notice with the review path. Idempotent by `write_off_id`.
+        receivable is asked for more than it holds (`losses.plan_write_off`). No allowance is
+        booked on the ledger yet (the provision is reported by `portfolio`), so the allowance
+        used is zero and the whole balance is an impairment loss. The loan keeps its balances
+        as what remains written off (the debt is still owed, and recoveries are counted
+        against it); its status becomes written_off, an event records the write-off and the
+        borrower gets a notice with the review path. Idempotent by `write_off_id`.
         """
         check_write_off_reason(reason)
         event_id = f"write-off/{write_off_id}"
+        request = write_off_request(on, reason)
         with self._write() as (uow, store):
-            loan = _loan_row(store, loan_id)
-            done = store.event(loan_id, event_id)
+            loan, done = _loan_and_done(store, loan_id, event_id, request, "write_off")
             if done is not None:
-                if (done["on"], done["reason"]) != (on.isoformat(), reason):
-                    raise LendingRefusal(
-                        "write_off_exists_with_different_fields",
-                        "the write-off id was used with other fields",
-                    )
                 return self._write_off_outcome(loan_id, write_off_id, done, replayed=True)
             if loan.status != "active":
                 raise LendingRefusal("loan_not_active", "the loan is not active")
-            if loan.tier != "loss" and loan.days_past_due < self.write_off_dpd_threshold:
-                raise LendingRefusal(
-                    "write_off_not_allowed",
-                    "a loan is written off in the loss class or after "
-                    f"{self.write_off_dpd_threshold} days past due",
-                )
-            if on < date.fromisoformat(loan.disbursed_on):
-                raise LendingRefusal("write_off_date_invalid", "a write-off follows disbursement")
-            balances = LoanBalances(
-                fees=loan.fees_due,
-                penalty_interest=loan.penalty_due,
-                interest=loan.accrued_interest,
-                principal=loan.outstanding_principal,
+            check_write_off_allowed(
+                "loan", loan.tier, loan.days_past_due, self.write_off_dpd_threshold
             )
+            check_write_off_date(on, loan.disbursed_on, "disbursement")
+            balances = _balances(loan)
             amounts = write_off(balances, allowance_held=0)
-            by_funder: dict[str, dict[str, int]] = {}
-            transfers: list[NewTransfer] = []
-            for bucket_name, kind, written in (
-                ("principal", LendingAccount.LOAN_RECEIVABLE, (balances.principal,)),
+            # The fees are not on the ledger: the product charges none, so `fees_due` is zero
+            # and has no receivable to write off; the document still lists the bucket.
+            principal, interest, penalty = (
+                Held.by_share(balances.amount(bucket), loan.bank_share_bps)
+                for bucket in (Bucket.PRINCIPAL, Bucket.INTEREST, Bucket.PENALTY_INTEREST)
+            )
+            plan = plan_write_off(
+                LOAN,
+                bank_of(loan.partner_bank_id, loan.bank_share_bps),
                 (
-                    "interest",
-                    LendingAccount.INTEREST_RECEIVABLE,
-                    (balances.interest, balances.penalty_interest),
+                    Receivable("principal", LendingAccount.LOAN_RECEIVABLE, (principal,)),
+                    Receivable("interest", LendingAccount.INTEREST_RECEIVABLE, (interest, penalty)),
                 ),
-            ):
-                # Each funder's whole position in each balance: exactly what its receivable
-                # holds of this loan, so the receivables of a loan written off end at zero.
-                parts: dict[str, int] = {}
-                for amount in written:
-                    for funder, part in funder_parts(
-                        amount, 0, loan.bank_share_bps, loan.partner_bank_id, PLATFORM
-                    ).items():
-                        parts[funder] = parts.get(funder, 0) + part
-                for funder, part in sorted(parts.items()):
-                    by_funder.setdefault(funder, {"principal": 0, "interest": 0})
-                    by_funder[funder][bucket_name] = part
-                    if not part:
-                        continue
-                    transfers.append(
-                        NewTransfer(
-                            chart.transfer_id(
-                                "write-off", f"{loan_id}/{write_off_id}/{bucket_name}/{funder}"
-                            ),
-                            chart.account_id(LendingAccount.CREDIT_LOSSES, funder, loan.currency),
-                            chart.account_id(kind, funder, loan.currency),
-                            part,
-                            loan.currency,
-                            int(LendingCode.WRITE_OFF),
-                            flags=TransferFlags.LINKED,
-                        )
-                    )
-            self.ensure_accounts(uow, loan.currency, sorted(by_funder))
+            )
+            self.ensure_accounts(uow, loan.currency, sorted(plan.by_funder))
+            transfers = write_off_transfers(LOAN, plan, f"{loan_id}/{write_off_id}", loan.currency)
             if transfers:
-                transfers[-1].flags &= ~TransferFlags.LINKED
                 self._expect_ok(uow.create_transfers(transfers), "write-off")
             now = self._now(uow)
             store.update_balances(replace(loan, status="written_off"), now)
-            record = {
-                "on": on.isoformat(),
-                "reason": reason,
-                "written_off": {bucket.value: balances.amount(bucket) for bucket in Bucket},
-                "total": amounts.total_written_off,
-                "allowance_used": amounts.allowance_used,
-                "loss_expense": amounts.additional_loss_expense,
-                "by_funder": by_funder,
-            }
+            record = write_off_document(
+                request,
+                {bucket.value: balances.amount(bucket) for bucket in Bucket},
+                plan.by_funder,
+                charged=amounts,
+            )
             store.insert_event(loan_id, event_id, "write_off", now, record)
             store.insert_notices(
                 [
@@ -1606,13 +1606,9 @@ class LendingService(CreditLines, TakingsSweeps):
         return WriteOffOutcome(
             loan_id=loan_id,
             write_off_id=write_off_id,
-            on=record["on"],
-            reason=record["reason"],
-            written_off=dict(record["written_off"]),
-            total=record["total"],
+            **write_off_fields(record),
             allowance_used=record["allowance_used"],
             loss_expense=record["loss_expense"],
-            by_funder={funder: dict(parts) for funder, parts in record["by_funder"].items()},
             replayed=replayed,
         )
 
@@ -1623,87 +1619,41 @@ class LendingService(CreditLines, TakingsSweeps):
         borrower's wallet, where a borrower's payments arrive, and allocated to what remains
         written off by the waterfall. Each funder's part is the change of its position
         (`colending.bank_position` for the bank, the rest for the platform) in each balance
-        that remains written off, so the parts add up to the recovery and a loan recovered in
-        full returns to each funder exactly what it wrote off. It is recovery income in its
-        recoveries account, and the cash behind it leaves the client-money reserve for the
-        funder's own account (the platform's operating account, the bank's clearing account),
-        as a repayment's does, so safeguarding stays whole. More than remains written off
-        stays in the wallet as overpayment. Idempotent by `recovery_id`."""
-        if type(amount) is not int or not 0 < amount <= 10**10:
-            raise LendingRefusal("amount_invalid", "a recovery is 1 to 10^10 minor units")
+        that remains written off (`losses.recovery_parts`), so the parts add up to the
+        recovery and a loan recovered in full returns to each funder exactly what it wrote
+        off. It is recovery income in its recoveries account, and the cash behind it leaves
+        the client-money reserve for the funder's own account (the platform's operating
+        account, the bank's clearing account), as a repayment's does, so safeguarding stays
+        whole. More than remains written off stays in the wallet as overpayment. Idempotent by
+        `recovery_id`."""
+        check_recovery_amount(amount)
         event_id = f"recovery/{recovery_id}"
+        request = recovery_request(on, amount)
         with self._write() as (uow, store):
-            loan = _loan_row(store, loan_id)
-            done = store.event(loan_id, event_id)
+            loan, done = _loan_and_done(store, loan_id, event_id, request, "recovery")
             if done is not None:
-                if (done["on"], done["amount"]) != (on.isoformat(), amount):
-                    raise LendingRefusal(
-                        "recovery_exists_with_different_fields",
-                        "the recovery id was used with other fields",
-                    )
                 return self._recovery_outcome(loan_id, recovery_id, done, replayed=True)
             if loan.status != "written_off":
                 raise LendingRefusal("loan_not_written_off", "only a written-off loan recovers")
-            remaining = LoanBalances(
-                fees=loan.fees_due,
-                penalty_interest=loan.penalty_due,
-                interest=loan.accrued_interest,
-                principal=loan.outstanding_principal,
-            )
+            remaining = _balances(loan)
             recovered = recover(remaining, amount, DEFAULT_WATERFALL)
-            if recovered.recovery_income == 0:
-                raise LendingRefusal("nothing_to_recover", "nothing remains written off")
+            check_recovered(recovered.recovery_income)
             # Collected where a repayment would be (an SME loan: the settlement account's
             # free balance, so no settlement fails for it).
             wallet = self._repayment_account(uow, loan, recovered.recovery_income)
-            # Each funder recovers the change of its position in what remains written off,
-            # bucket by bucket: a loan recovered in full gives each funder back exactly what it
-            # wrote off, whatever the instalments of the recovery.
             left = recovered.remaining_written_off
-            parts: dict[str, int] = {}
-            for bucket in Bucket:
-                for funder, part in funder_parts(
-                    remaining.amount(bucket),
-                    left.amount(bucket),
-                    loan.bank_share_bps,
-                    loan.partner_bank_id,
-                    PLATFORM,
-                ).items():
-                    parts[funder] = parts.get(funder, 0) + part
+            parts = recovery_parts(
+                bank_of(loan.partner_bank_id, loan.bank_share_bps),
+                [Held.by_share(remaining.amount(bucket), loan.bank_share_bps) for bucket in Bucket],
+                [left.amount(bucket) for bucket in Bucket],
+            )
             self.ensure_accounts(uow, loan.currency, sorted(parts))
-            transfers: list[NewTransfer] = []
-            for funder, part in sorted(parts.items()):
-                if not part:
-                    continue
-                key = f"{loan_id}/{recovery_id}/{funder}"
-                sink = (
-                    payments_chart.operating_account(loan.currency)
-                    if funder == PLATFORM
-                    else payments_chart.clearing_account(funder, loan.currency)
-                )
-                if funder != PLATFORM:
+            for funder in sorted(parts):
+                if parts[funder] and funder != PLATFORM:
                     self._create_payment_clearing(uow, funder, loan.currency)
-                transfers += [
-                    NewTransfer(
-                        chart.transfer_id("recovery", key),
-                        wallet,
-                        chart.account_id(LendingAccount.RECOVERIES, funder, loan.currency),
-                        part,
-                        loan.currency,
-                        int(LendingCode.RECOVERY),
-                        flags=TransferFlags.LINKED,
-                    ),
-                    NewTransfer(
-                        chart.transfer_id("recovery-cash", key),
-                        sink,
-                        payments_chart.reserve_account(loan.currency),
-                        part,
-                        loan.currency,
-                        int(LendingCode.RECOVERY_FUNDING),
-                        flags=TransferFlags.LINKED,
-                    ),
-                ]
-            transfers[-1].flags &= ~TransferFlags.LINKED
+            transfers = recovery_transfers(
+                LOAN, parts, wallet, f"{loan_id}/{recovery_id}", loan.currency
+            )
             self._expect_ok(uow.create_transfers(transfers), "recovery")
             now = self._now(uow)
             store.update_balances(
@@ -1716,15 +1666,13 @@ class LendingService(CreditLines, TakingsSweeps):
                 ),
                 now,
             )
-            record = {
-                "on": on.isoformat(),
-                "amount": amount,
-                "allocation": {bucket.value: paid for bucket, paid in recovered.allocation.items()},
-                "recovered": recovered.recovery_income,
-                "overpayment": recovered.overpayment,
-                "still_written_off": left.total,
-                "by_funder": parts,
-            }
+            record = recovery_document(
+                request,
+                {bucket.value: paid for bucket, paid in recovered.allocation.items()},
+                recovered.overpayment,
+                left.total,
+                parts,
+            )
             store.insert_event(loan_id, event_id, "recovery", now, record)
         return self._recovery_outcome(loan_id, recovery_id, record)
 
