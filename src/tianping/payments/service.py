@@ -864,11 +864,12 @@ class PaymentsService(MerchantPayouts):
             planned = answers[index]
             assert isinstance(planned, PaymentOutcome)
             if risks:
+                # Always a new outcome (it carries the risk fields), so it always replaces the
+                # planned one; comparing the two first cost a comparison of every field.
                 judged = self._apply_risk(planned, risks[position], command.auth_factors)
-                if judged != planned:
-                    answers[index] = judged
-                    row = new_rows[by_id[judged.payment_id]]
-                    new_rows[by_id[judged.payment_id]] = (judged, row[1], row[2])
+                answers[index] = judged
+                row = new_rows[by_id[judged.payment_id]]
+                new_rows[by_id[judged.payment_id]] = (judged, row[1], row[2])
                 if judged.status != "completed":
                     continue
                 contexts[index] = pending_contexts[position]
