@@ -310,7 +310,7 @@ class PaymentsStore(Statements):
                 outcome.currency,
                 outcome.status,
                 outcome.decline_code,
-                json.dumps(list(outcome.reasons)),
+                json.dumps(list(outcome.reasons)) if outcome.reasons else "[]",
                 digest,
                 _bytes_or_none(outcome.decision_id),
                 outcome.risk_action,
