@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tianping.payments.cash_flow import MerchantCashFlowProfile
     from tianping.payments.payout_store import TakingsRelease
     from tianping.payments.runtime import PaymentBatcher
-    from tianping.payments.store import RailRow
+    from tianping.payments.store import MovementRow, RailRow
 
 # The environment keys the identity context needs; it is built only when all of them are set.
 IDENTITY_KEY_ENV_VARS = (SIGNING_KEY_ENV_VAR, SECRETS_KEY_ENV_VAR, CARD_FINGERPRINT_KEY_ENV)
@@ -99,6 +99,18 @@ class _LendingCreditLines:
 
     def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
         return self._services.lending.refund_payment(uow, refund)
+
+
+class _LendingWalletMovements:
+    """The payments port to lending's movements of customers' money (`WalletMovementSource`),
+    for the AML reports; lending is built when a report first asks (building it trains
+    nothing: its scorers are trained by the first application)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def wallet_movements(self, start_ns: int, end_ns: int, limit: int) -> list[MovementRow]:
+        return self._services.lending.wallet_movements(start_ns, end_ns, limit)
 
 
 def _platform_scorecard() -> ScorecardBundle:
@@ -235,6 +247,7 @@ class Services:
                     privacy=None if identity is None else identity.privacy,
                 )
                 self._payments.credit_line = _LendingCreditLines(self)
+                self._payments.wallet_movements = _LendingWalletMovements(self)
                 freeze_long_lived_heap()
             return self._payments
 
@@ -279,6 +292,8 @@ class Services:
                 raise RuntimeError("the payments service is already in use")
             if service.credit_line is None:
                 service.credit_line = _LendingCreditLines(self)
+            if service.wallet_movements is None:
+                service.wallet_movements = _LendingWalletMovements(self)
             self._payments = service
 
     @property

@@ -14,6 +14,8 @@ from lending_support import FixedScorer
 from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
 from tianping.identity import party_service
 from tianping.lending.runtime import build_lending
+from tianping.payments.aml.large_value import CATEGORIES, LargeValueThresholds
+from tianping.payments.aml_service import AmlService
 from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
@@ -198,3 +200,35 @@ def test_acceptance_pays_the_loan_on_to_the_borrowers_own_card(
     again = ok(api.as_party(lena.token, "POST", path, body, prefix=LENDING), 201)
     assert again["card_payout"]["request_id"] == payout["request_id"]
     assert again["loan_id"] == "loan-card"
+
+
+def test_the_large_value_reports_see_the_loan_through_the_composition_root(
+    borrower: tuple[IdentityApi, Customer, FixedScorer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services built by `tianping.bootstrap` attach lending to payments' AML reports: a
+    loan paid into the wallet is money in for the borrower on the day it was paid."""
+    api, lena, _ = borrower
+    ok(_apply(api, lena, "app-aml"))
+    loan = ok(
+        api.as_party(
+            lena.token,
+            "POST",
+            "/applications/app-aml/acceptance",
+            {"loan_id": "loan-aml"},
+            prefix=LENDING,
+        ),
+        201,
+    )
+    # One threshold for every category, so a loan of 5,000.00 reaches it.
+    small = LargeValueThresholds({"CNY": dict.fromkeys(CATEGORIES, 5_000_00)}, "test")
+    monkeypatch.setattr(AmlService, "_thresholds", lambda self, on: small)
+    rows = ok(
+        api.client.get(f"{PAYMENTS}/aml/large-value/{loan['disbursed_on']}", headers=OPERATOR)
+    )
+    (row,) = [row for row in rows if row["customer_id"] == lena.party_id]
+    assert (row["direction"], row["total"], row["transaction_flows"]) == (
+        "in",
+        "5000.00",
+        ["loan_disbursement"],
+    )
+    assert row["transaction_ids"] == ["loan-disbursement:loan-aml"]

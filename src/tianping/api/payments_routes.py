@@ -678,7 +678,8 @@ def large_value_reports(
 ) -> Response:
     """The day's large-value transaction reports (A1, A2), as JSON or CSV for the filing: every
     movement of money executed that day (payments, refunds, posted top-ups and withdrawals,
-    merchant payouts), each transaction with its flow (`transaction_flows`)."""
+    merchant payouts, and lending's loans paid in and repayments, sweeps and recoveries taken
+    out), each transaction with its flow (`transaction_flows`)."""
     reports = aml.large_value_reports(business_date)
     if format == "csv":
         return Response(to_csv(reports), media_type="text/csv")

@@ -1423,8 +1423,10 @@ def _credit_morning(
         scorer=platform_scorecard(),
         profile=day.service.payer_profile,
     )
-    # Checkouts on credit draw on the lines through this port (in the payment's transaction).
+    # Checkouts on credit draw on the lines through this port (in the payment's transaction),
+    # and the AML reports see the money lending moves through the other.
     day.service.credit_line = lending
+    day.service.wallet_movements = lending
     morning = _CreditMorning()
     rng = day.rng
     third = len(day.customers) // 3

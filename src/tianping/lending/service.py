@@ -103,6 +103,7 @@ from tianping.lending.model import (
     RepaymentOutcome,
     WriteOffOutcome,
 )
+from tianping.lending.movements import WalletMovements
 from tianping.lending.pricing import (
     CostDisclosure,
     CostItem,
@@ -342,10 +343,11 @@ def _charge_off_sections(
     }
 
 
-class LendingService(CreditLines, TakingsSweeps):
+class LendingService(CreditLines, TakingsSweeps, WalletMovements):
     """Lending over one ledger, under one rules service; the credit-line use cases come from
     `CreditLines` (line_service.py), the daily sweep of SME loans from `TakingsSweeps`
-    (sweep_service.py)."""
+    (sweep_service.py), the movements of customers' money for the AML reports from
+    `WalletMovements` (movements.py)."""
 
     def __init__(
         self,

@@ -5,7 +5,10 @@
   payee's inflow); refunds, from both sides (the merchant's outflow, the payer's inflow);
   posted bank top-ups and withdrawals, from the person's side (the partner bank is the
   counterparty); merchant payouts, by settlement or of the free balance, from the merchant's
-  side. Each is measured against the thresholds in force that day, read from the rulebook's
+  side; and, with the lending context attached (`PaymentsService.wallet_movements`), the money
+  lending moves into and out of customers' wallets: loans paid in, repayments (early payoffs
+  among them), recoveries and SME sweeps taken out. Each is measured against the thresholds in
+  force that day, read from the rulebook's
   dated parameters (`aml.lvtr_*`), so a threshold change is a rulebook change, not a code
   change. Every transaction id starts with its flow, and the exports name each one's flow.
 * Suspicious patterns (A3): the detectors of `aml.patterns` (structuring, rapid in-and-out,
@@ -39,6 +42,7 @@ from tianping.payments.aml.large_value import (
     A1_CITATION,
     CATEGORIES,
     CN_RULEBOOK_PARAMETERS,
+    ID_LENGTH_MAX,
     TRANSACTIONS_PER_CALL_MAX,
     AmlTransaction,
     CustomerKind,
@@ -87,6 +91,21 @@ _ONE_SIDED: Final[dict[str, tuple[str, str, CustomerKind, Direction]]] = {
     "withdrawal": (_WITHDRAWAL, f"{_WITHDRAWAL}:", "person", "out"),
     "merchant_payout": (_PAYOUT, f"{_PAYOUT}:rail:", "entity", "out"),
     "settlement": (_PAYOUT, f"{_PAYOUT}:", "entity", "out"),
+}
+# The flows of the lending context's movements (`WalletMovementSource`) and the direction of
+# each from the customer: a loan paid into a wallet (or an SME loan into the merchant's
+# settlement account) is money in; a repayment, an early payoff (a repayment of the payoff
+# quote), a recovery on a written-off loan or line and a sweep of a merchant's takings are
+# money out. A purchase on a credit line is not here: it is a payment already, and the draw
+# moves none of the holder's own money. A loan paid on to the borrower's card is here once,
+# as money in; the withdrawal to the card is a rail request, reported as a withdrawal.
+_LENDING: Final[dict[str, Direction]] = {
+    "loan_disbursement": "in",
+    "loan_repayment": "out",
+    "loan_recovery": "out",
+    "sweep": "out",
+    "line_repayment": "out",
+    "line_recovery": "out",
 }
 
 
@@ -159,6 +178,8 @@ def _sides(row: MovementRow) -> tuple[AmlTransaction, ...]:
     merchant's payout and its refunds are transfers by an entity.
     """
     identifier = row.movement_id
+    if row.flow in _LENDING:
+        return (_lending_side(row),)
     if row.flow in (_PAYMENT, _REFUND):
         # A refund moves money back from the payment's payee (a merchant: only merchant payments
         # are refunded) to its payer.
@@ -173,6 +194,27 @@ def _sides(row: MovementRow) -> tuple[AmlTransaction, ...]:
     flow, prefix, kind, direction = _ONE_SIDED[row.flow]
     customer = (row.party_id, kind)
     return (_side(row, prefix + identifier, flow, customer, row.other_id, direction),)
+
+
+def _lending_side(row: MovementRow) -> AmlTransaction:
+    """A lending movement from its customer's side: the transaction id is the flow with `-`
+    for `_` (`loan-disbursement:`, `loan-repayment:`, `sweep:`, `line-repayment:`, ...) and the
+    record's id, and the counterparty is the lender (a partner bank's id, or the platform's).
+
+    Two client-chosen ids of up to 64 characters each can make that longer than an AML id may
+    be; such an id keeps its flow and gets a digest of the record's id instead, still stable,
+    so a re-run reports the same transaction under the same id."""
+    flow = row.flow
+    transaction_id = f"{flow.replace('_', '-')}:{row.movement_id}"
+    if len(transaction_id) > ID_LENGTH_MAX:
+        digest = hashlib.sha256(row.movement_id.encode()).hexdigest()
+        transaction_id = f"{flow.replace('_', '-')}:sha256-{digest}"
+    if row.kind not in ("person", "entity"):
+        raise AmlError("invalid_transaction", "a lending movement's customer kind is unknown")
+    customer_kind: CustomerKind = "entity" if row.kind == "entity" else "person"
+    return _side(
+        row, transaction_id, flow, (row.party_id, customer_kind), row.other_id, _LENDING[flow]
+    )
 
 
 def _rapid_in_out(
@@ -224,14 +266,21 @@ class AmlService:
         )
 
     def _movements(self, business_day: str) -> list[MovementRow]:
-        """Every movement of money the platform executed on the local business day, refused
-        (never cut short) beyond `MOVEMENTS_PER_DAY_MAX`: a cut day would under-report a
-        cumulative total."""
+        """Every movement of money the platform executed on the local business day, the
+        payments context's and those of the attached source (lending's), refused (never cut
+        short) beyond `MOVEMENTS_PER_DAY_MAX` together: a cut day would under-report a
+        cumulative total. The source is asked only for what the bound leaves, plus one to tell
+        a full day from an overfull one."""
         start = datetime.combine(date.fromisoformat(business_day), time(), tzinfo=_LOCAL)
         start_ns = int(start.timestamp()) * NS
         with PaymentsStore.reading(self.payments.ledger) as store:
             rows = store.executed_movements(
                 business_day, start_ns, start_ns + DAY_NS, MOVEMENTS_PER_DAY_MAX + 1
+            )
+        source = self.payments.wallet_movements
+        if source is not None and len(rows) <= MOVEMENTS_PER_DAY_MAX:
+            rows += source.wallet_movements(
+                start_ns, start_ns + DAY_NS, MOVEMENTS_PER_DAY_MAX + 1 - len(rows)
             )
         if len(rows) > MOVEMENTS_PER_DAY_MAX:
             raise AmlError(

@@ -83,6 +83,7 @@ from tianping.payments.model import (
     local_date,
     settlement_split,
 )
+from tianping.payments.movement_source import WalletMovementSource
 from tianping.payments.payment_codes import (
     SLOT_COUNT,
     PaymentCodeCredential,
@@ -246,6 +247,7 @@ class PaymentsService(MerchantPayouts):
         secret_box: SecretBox | None = None,
         privacy: PrivacyService | None = None,
         credit_line: CreditLineFunding | None = None,
+        wallet_movements: WalletMovementSource | None = None,
     ) -> None:
         self.ledger = ledger
         self.rules = rules
@@ -264,6 +266,10 @@ class PaymentsService(MerchantPayouts):
         # The lending context's credit lines, for checkouts the payer chose to pay on credit;
         # without it such payments are refused with `credit_line_unavailable`.
         self.credit_line = credit_line
+        # The lending context's movements of customers' money (loans paid into wallets,
+        # repayments taken out of them), for the AML reports; without it they cover the
+        # payments context's own movements only.
+        self.wallet_movements = wallet_movements
 
     # -- plumbing ---------------------------------------------------------------------------
 

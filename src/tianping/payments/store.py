@@ -122,7 +122,9 @@ class MovementRow:
     request, its party and the partner bank's pseudonymous id; for a settlement, the merchant
     and the settlement's clearing side. `kind` is the payment's kind (`p2p`, `merchant`),
     `rail` for a rail request and `merchant` for a settlement. `at` is when it was executed
-    (ns since the epoch).
+    (ns since the epoch). Another context's movements (`movement_source.WalletMovementSource`,
+    such as lending's) come in the same shape, with the customer's kind (`person`, `entity`)
+    as `kind`.
     """
 
     flow: str
