@@ -15,7 +15,9 @@ audit-chain record, the risk engine computes the online features and scores them
 explicit rules), a ledger transfer is written with its own chain record.
 
 Modes (each run in the same process, on the same database, one after the other):
-  batch   `PaymentsService.pay` with --batch-size commands per call (one transaction each)
+  batch   `PaymentsService.pay` with --batch-size commands per call (one transaction each);
+          the default is the largest batch one call takes (`COMMANDS_PER_BATCH_MAX`), which is
+          what `PaymentBatcher` forms under load; results up to 2026-11-28 used 500
   group   --threads threads each submitting single payments through `PaymentBatcher`
 The same-run baseline is the ledger alone: the same number of plain P2P transfers between the
 same wallets through `Ledger.create_transfers` in batches of --batch-size, which is what the
@@ -54,7 +56,7 @@ from tianping.ledger.model import NewTransfer
 from tianping.ledger.service import Ledger
 from tianping.payments import chart
 from tianping.payments.clearing_sim import SimulatedClearingHouse
-from tianping.payments.model import PaymentCommand, PaymentOutcome
+from tianping.payments.model import COMMANDS_PER_BATCH_MAX, PaymentCommand, PaymentOutcome
 from tianping.payments.runtime import PaymentBatcher, build_payments, default_risk_engine
 from tianping.rules.config import cached_rulebook
 
@@ -242,7 +244,7 @@ def main() -> int:
     )
     parser.add_argument("--customers", type=int, default=1_000)
     parser.add_argument("--n", type=int, default=10_000)
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=COMMANDS_PER_BATCH_MAX)
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
