@@ -224,7 +224,7 @@ class _Batch:
     counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
     wallets: dict[tuple[str, str], WalletRow] = field(default_factory=dict)
     blocklist: dict[str, Any] = field(default_factory=dict)
-    # Each command's counter keys, worked out once for the preload and again for its decision.
+    # Each command's counter keys, worked out once by the preload and used again by its decision.
     counter_keys: dict[str, dict[str, tuple[str, str, str]]] = field(default_factory=dict)
 
 
