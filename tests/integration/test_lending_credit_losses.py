@@ -144,9 +144,6 @@ def test_losses_and_recoveries_per_product_and_funder_agree_with_the_ledger(
 ) -> None:
     book = _book(world)
     line = book.lending.line("line-1")
-    # The line was written off with its billed interest: 1,000.00 drawn and 30.68 interest
-    # (the bank 70 % of each, 700.00 and 21.48), of which 300.00 came back: the interest
-    # first, then principal, each split by the change of the bank's part.
     # The line was written off with its billed interest: 1,000.00 drawn (the bank's 700.00)
     # and 43.82 interest (the bank's 30.67, its recorded part); 300.00 came back, the interest
     # first, then 256.18 of principal, which takes the bank's part of the principal from
@@ -252,3 +249,15 @@ def test_a_recovery_the_ledger_does_not_hold_shows_as_a_disagreement(
     assert losses["ledger_by_funder"][BANK]["sub_ledger_recovered"] == 910_01 + 10_00
     assert losses["ledger_by_funder"][BANK]["recoveries"] == 910_01
     assert losses["ledger"]["sub_ledger_recovered"] == losses["ledger"]["recoveries"] + 10_00
+
+
+def test_recoveries_are_movements_out_of_the_borrowers_wallet(world: PaymentsWorld) -> None:
+    """What the AML large-value reports read of the recoveries: each one out of the wallet it
+    was taken from, by the amount recovered, once."""
+    book = _book(world)
+    movements = book.lending.wallet_movements(0, 2**62, 1_000)
+    recoveries = sorted(
+        (m.flow, m.amount, m.party_id) for m in movements if m.flow.endswith("recovery")
+    )
+    alice = world.people["alice"]
+    assert recoveries == [("line_recovery", 300_00, alice), ("loan_recovery", 1_000_01, alice)]
