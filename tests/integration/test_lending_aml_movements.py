@@ -271,3 +271,44 @@ def test_lending_movements_count_toward_the_days_bound(
     with pytest.raises(AmlError) as refused:
         AmlService(world.service)._movements(day)
     assert refused.value.code == "too_many_transactions"
+
+
+class _Capture:
+    """A connection that records the statement it is given and answers no rows."""
+
+    sql = ""
+
+    def execute(self, sql: str, parameters: Any) -> Any:
+        self.sql = sql
+        return self
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+
+def test_lendings_movements_are_read_through_time_indexes(world: PaymentsWorld) -> None:
+    """Each part of lending's one statement reads an index by kind and time (migration 0020),
+    never a whole table of loan events or line transactions. SQLite chooses them as it is;
+    PostgreSQL plans these small tables by cost, so there the plan is asked for with
+    sequential scans priced out."""
+    from tianping.lending.movements import LendingMovementStore
+
+    backend = world.ledger.pool.backend
+    capture = _Capture()
+    LendingMovementStore(capture, backend).wallet_movements(0, DAY_S * 1_000_000_000, 10)
+    parameters = (0, 1, 0, 1, "recovery/%", 0, 1, 10)
+    with world.ledger.read() as store:
+        if backend == "sqlite":
+            plan = store.connection.execute("EXPLAIN QUERY PLAN " + capture.sql, parameters)
+        else:
+            store.connection.execute("SET enable_seqscan = off")
+            try:
+                plan = store.connection.execute("EXPLAIN " + capture.sql, parameters)
+            finally:
+                store.connection.execute("RESET enable_seqscan")
+        text = " ".join(str(row[-1]) for row in plan.fetchall())
+    for index in ("loan_events_by_kind_time", "credit_line_transactions_by_kind_time"):
+        assert index in text, text
+    for table in ("loan_events", "credit_line_transactions"):
+        assert f"Seq Scan on {table}" not in text, text
+    assert "SCAN e " not in text and "SCAN t " not in text, text
