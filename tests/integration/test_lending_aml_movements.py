@@ -13,6 +13,7 @@ import pytest
 from ledger_support import ManualClock
 from lending_support import FixedScorer
 from payments_support import PaymentsWorld, make_world
+from plan_support import CapturingConnection, plan_text
 from tianping.ledger.service import Ledger
 from tianping.lending.chart import PLATFORM
 from tianping.lending.model import Application
@@ -273,19 +274,6 @@ def test_lending_movements_count_toward_the_days_bound(
     assert refused.value.code == "too_many_transactions"
 
 
-class _Capture:
-    """A connection that records the statement it is given and answers no rows."""
-
-    sql = ""
-
-    def execute(self, sql: str, parameters: Any) -> Any:
-        self.sql = sql
-        return self
-
-    def fetchall(self) -> list[Any]:
-        return []
-
-
 def test_lendings_movements_are_read_through_time_indexes(world: PaymentsWorld) -> None:
     """Each part of lending's one statement reads an index by kind and time (migration 0020),
     never a whole table of loan events or line transactions. SQLite chooses them as it is;
@@ -294,19 +282,11 @@ def test_lendings_movements_are_read_through_time_indexes(world: PaymentsWorld) 
     from tianping.lending.movements import LendingMovementStore
 
     backend = world.ledger.pool.backend
-    capture = _Capture()
+    capture = CapturingConnection()
     LendingMovementStore(capture, backend).wallet_movements(0, DAY_S * 1_000_000_000, 10)
     parameters = (0, 1, 0, 1, "recovery/%", 0, 1, 10)
     with world.ledger.read() as store:
-        if backend == "sqlite":
-            plan = store.connection.execute("EXPLAIN QUERY PLAN " + capture.sql, parameters)
-        else:
-            store.connection.execute("SET enable_seqscan = off")
-            try:
-                plan = store.connection.execute("EXPLAIN " + capture.sql, parameters)
-            finally:
-                store.connection.execute("RESET enable_seqscan")
-        text = " ".join(str(row[-1]) for row in plan.fetchall())
+        text = plan_text(store.connection, backend, capture.sql, parameters)
     for index in ("loan_events_by_kind_time", "credit_line_transactions_by_kind_time"):
         assert index in text, text
     for table in ("loan_events", "credit_line_transactions"):

@@ -12,6 +12,7 @@ import pytest
 
 from ledger_support import ManualClock
 from payments_support import NS, PaymentsWorld, make_world
+from plan_support import CapturingConnection, plan_text
 from tianping.ledger.service import Ledger
 from tianping.payments import aml_service
 from tianping.payments.aml.errors import AmlError
@@ -263,38 +264,17 @@ def test_a_payments_alert_keeps_the_case_id_it_had_before_flows_were_named() -> 
     assert aml_service._case_id(alert) == expected
 
 
-class _Capture:
-    """A connection that records the statement it is given and answers no rows."""
-
-    sql = ""
-
-    def execute(self, sql: str, parameters: Any) -> Any:
-        self.sql = sql
-        return self
-
-    def fetchall(self) -> list[Any]:
-        return []
-
-
 def test_the_days_movements_are_read_through_indexes(world: PaymentsWorld) -> None:
     """Each part of the one statement can read an index: the payments by date, and the posted
     rail requests, refunds and settlements by time (migration 0019), never a whole table.
     SQLite chooses them as it is; PostgreSQL plans these small tables by cost, so there the
     plan is asked for with sequential scans priced out."""
     backend = world.ledger.pool.backend
-    capture = _Capture()
+    capture = CapturingConnection()
     PaymentsStore(capture, backend).executed_movements("2026-11-27", 0, DAY_S * NS, 10)
     parameters = ("2026-11-27", 0, 1, 0, 1, "x", 0, 1, 10)
     with world.ledger.read() as store:
-        if backend == "sqlite":
-            plan = store.connection.execute("EXPLAIN QUERY PLAN " + capture.sql, parameters)
-        else:
-            store.connection.execute("SET enable_seqscan = off")
-            try:
-                plan = store.connection.execute("EXPLAIN " + capture.sql, parameters)
-            finally:
-                store.connection.execute("RESET enable_seqscan")
-        text = " ".join(str(row[-1]) for row in plan.fetchall())
+        text = plan_text(store.connection, backend, capture.sql, parameters)
     for index in (
         "payments_by_date",
         "rail_requests_posted",
