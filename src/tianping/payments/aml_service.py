@@ -265,12 +265,12 @@ class AmlService:
             A1_CITATION,
         )
 
-    def _movements(self, business_day: str) -> list[MovementRow]:
+    def _movements(self, business_day: str, *, other_contexts: bool = True) -> list[MovementRow]:
         """Every movement of money the platform executed on the local business day, the
-        payments context's and those of the attached source (lending's), refused (never cut
-        short) beyond `MOVEMENTS_PER_DAY_MAX` together: a cut day would under-report a
-        cumulative total. The source is asked only for what the bound leaves, plus one to tell
-        a full day from an overfull one."""
+        payments context's and (unless `other_contexts` is false) those of the attached source
+        (lending's), refused (never cut short) beyond `MOVEMENTS_PER_DAY_MAX` together: a cut
+        day would under-report a cumulative total. The source is asked only for what the bound
+        leaves, plus one to tell a full day from an overfull one."""
         start = datetime.combine(date.fromisoformat(business_day), time(), tzinfo=_LOCAL)
         start_ns = int(start.timestamp()) * NS
         with PaymentsStore.reading(self.payments.ledger) as store:
@@ -278,7 +278,7 @@ class AmlService:
                 business_day, start_ns, start_ns + DAY_NS, MOVEMENTS_PER_DAY_MAX + 1
             )
         source = self.payments.wallet_movements
-        if source is not None and len(rows) <= MOVEMENTS_PER_DAY_MAX:
+        if other_contexts and source is not None and len(rows) <= MOVEMENTS_PER_DAY_MAX:
             rows += source.wallet_movements(
                 start_ns, start_ns + DAY_NS, MOVEMENTS_PER_DAY_MAX + 1 - len(rows)
             )
@@ -316,7 +316,10 @@ class AmlService:
         withdrawals: list[AmlTransaction] = []
         merchants: set[str] = set()
         for offset in range(days):
-            for row in self._movements((first + timedelta(days=offset)).isoformat()):
+            # The detectors see payments and withdrawals only: other contexts' movements are
+            # not read for them.
+            day = (first + timedelta(days=offset)).isoformat()
+            for row in self._movements(day, other_contexts=False):
                 if row.flow == "payment":
                     payer_side, payee_side = _sides(row)
                     transactions.append(payer_side)

@@ -985,19 +985,17 @@ class PaymentsService(MerchantPayouts):
             # answered as a replay or a conflict and must not lend it its keys.
             if command.payment_id not in counter_keys:
                 counter_keys[command.payment_id] = self._counter_keys(command, on)
-        self._read_counters(batch, [key for keys in counter_keys.values() for key in keys.values()])
+        stored = batch.store.counters(
+            [key for keys in counter_keys.values() for key in keys.values()]
+        )
+        batch.stored.update(stored)
+        batch.counters.update(stored)
         parties = sorted({c.payer_id for c in commands} | {c.payee_id for c in commands})
         # When some party is unknown, each command finds out for itself, one by one.
         with suppress(IdentityError):
             batch.blocklist.update(
                 party_service.blocklist_statuses(self.ledger, parties, on, uow=uow)
             )
-
-    @staticmethod
-    def _read_counters(batch: _Batch, keys: Sequence[tuple[str, str, str]]) -> None:
-        stored = batch.store.counters(keys)
-        batch.stored.update(stored)
-        batch.counters.update(stored)
 
     def _batch_wallet(self, batch: _Batch, party_id: str, currency: str) -> WalletRow:
         wallet = batch.wallets.get((party_id, currency))
@@ -1059,10 +1057,8 @@ class PaymentsService(MerchantPayouts):
                 self._check_order(store, command, now)
         if command.funding_source == "credit_line" and self.credit_line is None:
             raise PaymentError("credit_line_unavailable", "credit lines are not offered here")
-        keys = batch.counter_keys.get(command.payment_id) or self._counter_keys(command, on)
-        missing = [key for key in keys.values() if key not in batch.stored]
-        if missing:
-            self._read_counters(batch, missing)
+        # The preload worked out every fresh command's counter keys and read their values.
+        keys = batch.counter_keys[command.payment_id]
         payer_block = self._blocklist(uow, batch, command.payer_id, on)
         payee_block = self._blocklist(uow, batch, command.payee_id, on)
         facts: dict[str, Any] = {
