@@ -14,9 +14,18 @@ Modes:
   group   --threads threads each submitting single transfers through the group committer
 
 With --baseline single, each round also runs Tianping in single mode (the baseline for group
-commit). With --baseline floor, each round also runs the peers' plain-SQL floor
-(`bench_floor.py`) on the same backend, mode and N, so the ratio is taken within one round; the
-JSON line reports medians over --runs rounds. Prints one JSON line on stdout; progress goes to
+commit). With --shape (batch and single modes), each round also runs the storage-only bound:
+the statements that store what Tianping stores (its schema, its migrations, its store's own
+INSERT and UPDATE statements, one chain row per commit), in the same commits, with none of the
+engine's checks, reads or encoding. It answers a different question from the floor: not "how
+fast is plain SQL" but "how fast can any implementation of this schema be", so the ratio of
+Tianping to the bound is what the Python around the statements costs, and the bound's ratio to
+the floor is what the schema's indexes and chain cost (`ledger_bounds.py` measures the same
+bound in plain SQL, without Tianping's store).
+
+With --baseline floor, each round also runs the peers' plain-SQL floor (`bench_floor.py`) on
+the same backend, mode and N, so the ratio is taken within one round; the JSON line reports
+medians over --runs rounds. Prints one JSON line on stdout; progress goes to
 stderr.
 
     python benchmarks/ledger.py --backend sqlite --mode batch --runs 3 --baseline floor
@@ -26,6 +35,7 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -43,10 +53,12 @@ from typing import Any
 
 from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
+from tianping.ledger import journal
+from tianping.ledger.adapters.store import store_for
 from tianping.ledger.audit import verify_chain
 from tianping.ledger.group_commit import GroupCommitter
 from tianping.ledger.limits import TRANSFERS_PER_BATCH_MAX
-from tianping.ledger.model import AccountFlags, NewAccount, NewTransfer
+from tianping.ledger.model import Account, AccountFlags, NewAccount, NewTransfer
 from tianping.ledger.service import Ledger
 
 PEERS_DIR = Path(__file__).resolve().parents[2] / "shared" / "bench" / "peers"
@@ -95,26 +107,20 @@ def fresh_database(backend: str, url: str | None, scratch: Path, name: str) -> s
     return f"{base}/{name}"
 
 
-def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
-    upgrade(database_url)
-    pool = ConnectionPool(
-        database_url, size=max(4, args.threads + 2), sqlite_synchronous=args.sqlite_sync
-    )
-    ledger = Ledger(pool)
-    work = make_workload(args.n, args.accounts, args.seed)
-    expected = expected_balances(args.accounts, args.opening, work)
+def create_accounts(args: argparse.Namespace, ledger: Ledger) -> list[int]:
+    """The equity account and the asset accounts; returns the asset accounts' ids."""
     asset_ids = [ASSET_ID_BASE + index for index in range(args.accounts)]
-
-    started = time.perf_counter()
     accounts = [NewAccount(EQUITY_ID, CURRENCY, EQUITY_CODE)] + [
         NewAccount(account_id, CURRENCY, ASSET_CODE, AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
         for account_id in asset_ids
     ]
     for start in range(0, len(accounts), TRANSFERS_PER_BATCH_MAX):
         assert not any(ledger.create_accounts(accounts[start : start + TRANSFERS_PER_BATCH_MAX]))
-    accounts_s = time.perf_counter() - started
+    return asset_ids
 
-    started = time.perf_counter()
+
+def seed_accounts(args: argparse.Namespace, ledger: Ledger, asset_ids: list[int]) -> None:
+    """Fund every asset account from equity, one transfer per commit as the peers do."""
     for index, account_id in enumerate(asset_ids):
         result = ledger.create_transfers(
             [
@@ -129,6 +135,22 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
             ]
         )
         assert not any(result), result
+
+
+def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    upgrade(database_url)
+    pool = ConnectionPool(
+        database_url, size=max(4, args.threads + 2), sqlite_synchronous=args.sqlite_sync
+    )
+    ledger = Ledger(pool)
+    work = make_workload(args.n, args.accounts, args.seed)
+    expected = expected_balances(args.accounts, args.opening, work)
+
+    started = time.perf_counter()
+    asset_ids = create_accounts(args, ledger)
+    accounts_s = time.perf_counter() - started
+    started = time.perf_counter()
+    seed_accounts(args, ledger, asset_ids)
     seed_s = time.perf_counter() - started
 
     failures = 0
@@ -242,6 +264,106 @@ def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     }
 
 
+def run_shape(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+    """The storage-only bound: Tianping's rows through Tianping's store, without the engine.
+
+    Each commit takes the write lock and reads the chain's head as every ledger write does, then
+    inserts the transfer rows, updates each changed account once and appends one chain record,
+    all with the store's own statements. What it leaves out is everything the engine does per
+    transfer: the reads of the accounts and ids it checks, the checks, building `Transfer`
+    objects, the canonical encoding and its hash (the chain row carries a zero digest, so the
+    chain does not verify; `ledger check` still must, and is run).
+    """
+    upgrade(database_url)
+    pool = ConnectionPool(database_url, size=2, sqlite_synchronous=args.sqlite_sync)
+    ledger = Ledger(pool)
+    asset_ids = create_accounts(args, ledger)
+    seed_accounts(args, ledger, asset_ids)
+    work = make_workload(args.n, args.accounts, args.seed)
+    expected = expected_balances(args.accounts, args.opening, work)
+    accounts = {account.id: account for account in ledger.lookup_accounts(asset_ids)}
+    balances = {
+        account.id: [
+            account.debits_pending,
+            account.debits_posted,
+            account.credits_pending,
+            account.credits_posted,
+        ]
+        for account in accounts.values()
+    }
+    encoded = [account_id.to_bytes(16, "big") for account_id in asset_ids]
+    step = args.batch_size if args.mode == "batch" else 1
+    commits = 0
+    with pool.connection() as connection:
+        store = store_for(pool.backend, connection)
+        started = time.perf_counter()
+        for start in range(0, args.n, step):
+            head, _ = store.begin_write()
+            timestamp = head.last_timestamp
+            rows = []
+            changed = set()
+            for offset, (source, target, amount) in enumerate(work[start : start + step]):
+                timestamp += 1
+                rows.append(
+                    (
+                        timestamp,
+                        (TRANSFER_ID_BASE + start + offset).to_bytes(16, "big"),
+                        encoded[target],
+                        encoded[source],
+                        amount,
+                        CURRENCY,
+                        TRANSFER_CODE,
+                        0,
+                        None,
+                        None,
+                        0,
+                        None,
+                    )
+                )
+                debit, credit = asset_ids[target], asset_ids[source]
+                balances[debit][1] += amount
+                balances[credit][3] += amount
+                changed.add(debit)
+                changed.add(credit)
+            store.insert_transfers(rows)
+            store.update_balances(
+                Account(*fields_of(accounts[account_id])[:6], *balances[account_id])
+                for account_id in changed
+            )
+            store.append_chain(
+                journal.next_record(
+                    head,
+                    journal.LEDGER_BATCH_KIND,
+                    head.last_timestamp + 1,
+                    timestamp,
+                    bytes(32),
+                )
+            )
+            store.commit()
+            commits += 1
+        transfers_s = time.perf_counter() - started
+    stored = []
+    for account_id in asset_ids:
+        current = ledger.lookup_balances(account_id)
+        assert current is not None
+        stored.append(current.debits_posted - current.credits_posted)
+    findings = ledger.check()
+    pool.close()
+    checks = {"balances_match_model": stored == expected, "ledger_check_clean": not findings}
+    return {
+        "transfers_per_s": round(args.n / transfers_s, 1),
+        "transfers_s": round(transfers_s, 4),
+        "commits": commits,
+        "invariant_ok": all(checks.values()),
+        "checks": checks,
+    }
+
+
+def fields_of(account: Account) -> tuple[Any, ...]:
+    """An account's fields in constructor order."""
+    return tuple(getattr(account, field.name) for field in dataclasses.fields(account))
+
+
 def run_floor(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     """Run the peers' plain-SQL floor in a subprocess and read its RESULT line."""
     script = PEERS_DIR / "bench_floor.py"
@@ -288,6 +410,11 @@ def main() -> int:
     parser.add_argument("--sqlite-sync", default="FULL", choices=["OFF", "NORMAL", "FULL"])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
+        "--shape",
+        action="store_true",
+        help="also run the storage-only bound in each round (batch and single modes)",
+    )
+    parser.add_argument(
         "--baseline",
         choices=["none", "floor", "single"],
         default="none",
@@ -311,6 +438,9 @@ def main() -> int:
                 else:
                     floor_url = fresh_database("postgresql", args.url, scratch, "tp_bench_floor")
                 row["floor"] = run_floor(args, floor_url)
+            if args.shape and args.mode != "group":
+                shape_url = fresh_database(args.backend, args.url, scratch, "tp_bench_shape")
+                row["shape"] = run_shape(args, shape_url)
             url = fresh_database(args.backend, args.url, scratch, "tp_bench_ledger")
             row["tianping"] = run_tianping(args, url)
             print(f"round {round_number}: {json.dumps(row)}", file=sys.stderr)
@@ -361,6 +491,24 @@ def main() -> int:
                 ),
                 3,
             )
+    if "shape" in rounds[0]:
+        summary["shape_transfers_per_s"] = median(("shape", "transfers_per_s"))
+        summary["shape_invariant_ok"] = all(row["shape"]["invariant_ok"] for row in rounds)
+        summary["ratio_transfers_vs_shape"] = round(
+            statistics.median(
+                row["tianping"]["transfers_per_s"] / row["shape"]["transfers_per_s"]
+                for row in rounds
+            ),
+            3,
+        )
+        if args.baseline == "floor":
+            summary["ratio_shape_vs_floor"] = round(
+                statistics.median(
+                    row["shape"]["transfers_per_s"] / row["floor"]["transfers_per_s"]
+                    for row in rounds
+                ),
+                3,
+            )
     if args.baseline == "single":
         summary["single_transfers_per_s"] = median(("single", "transfers_per_s"))
         summary["ratio_transfers_vs_single"] = round(
@@ -371,7 +519,7 @@ def main() -> int:
             3,
         )
     print(json.dumps(summary))
-    return 0 if summary["invariant_ok"] else 1
+    return 0 if summary["invariant_ok"] and summary.get("shape_invariant_ok", True) else 1
 
 
 if __name__ == "__main__":
