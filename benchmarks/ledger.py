@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tianping.db.checkpointer import CHECKPOINT_INTERVAL_S
 from tianping.db.migrate import upgrade
 from tianping.db.pool import ConnectionPool
 from tianping.ledger import journal
@@ -140,7 +141,10 @@ def seed_accounts(args: argparse.Namespace, ledger: Ledger, asset_ids: list[int]
 def run_tianping(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     upgrade(database_url)
     pool = ConnectionPool(
-        database_url, size=max(4, args.threads + 2), sqlite_synchronous=args.sqlite_sync
+        database_url,
+        size=max(4, args.threads + 2),
+        sqlite_synchronous=args.sqlite_sync,
+        sqlite_checkpoint_interval_s=args.checkpoint_interval,
     )
     ledger = Ledger(pool)
     work = make_workload(args.n, args.accounts, args.seed)
@@ -275,7 +279,12 @@ def run_shape(args: argparse.Namespace, database_url: str) -> dict[str, Any]:
     chain does not verify; `ledger check` still must, and is run).
     """
     upgrade(database_url)
-    pool = ConnectionPool(database_url, size=2, sqlite_synchronous=args.sqlite_sync)
+    pool = ConnectionPool(
+        database_url,
+        size=2,
+        sqlite_synchronous=args.sqlite_sync,
+        sqlite_checkpoint_interval_s=args.checkpoint_interval,
+    )
     ledger = Ledger(pool)
     asset_ids = create_accounts(args, ledger)
     seed_accounts(args, ledger, asset_ids)
@@ -408,6 +417,13 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=TRANSFERS_PER_BATCH_MAX)
     parser.add_argument("--threads", type=int, default=32, help="client threads in group mode")
     parser.add_argument("--sqlite-sync", default="FULL", choices=["OFF", "NORMAL", "FULL"])
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=lambda text: None if text == "none" else float(text),
+        default=CHECKPOINT_INTERVAL_S,
+        help="seconds between the pool's WAL checkpoints on SQLite, or 'none' to leave them "
+        "to the writers (default: the pool's own)",
+    )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
         "--shape",
@@ -461,6 +477,7 @@ def main() -> int:
         "batch_size": args.batch_size if args.mode == "batch" else 1,
         "threads": args.threads if args.mode == "group" else 1,
         "sqlite_synchronous": args.sqlite_sync if args.backend == "sqlite" else None,
+        "checkpoint_interval_s": args.checkpoint_interval if args.backend == "sqlite" else None,
         "transfers_per_s": median(("tianping", "transfers_per_s")),
         "balance_reads_per_s": median(("tianping", "balance_reads_per_s")),
         "account_reads_per_s": median(("tianping", "account_reads_per_s")),
