@@ -11,12 +11,10 @@ import pytest
 
 from identity_api_support import IdentityApi, problem_code
 from lending_support import FixedScorer
-from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
+from payments_api_support import PAYMENTS, Customer, install_lending, install_payments, ok, onboard
 from tianping.identity import party_service
-from tianping.lending.runtime import build_lending
 from tianping.payments.aml.large_value import CATEGORIES, LargeValueThresholds
 from tianping.payments.aml_service import AmlService
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
@@ -26,17 +24,7 @@ OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
 def borrower(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, FixedScorer]:
     install_payments(identity_api)
     scorer = FixedScorer()
-    identity = identity_api.services.identity
-    assert identity is not None
-    identity_api.services.install_lending(
-        build_lending(
-            identity_api.services.ledger,
-            cached_rulebook("cn"),
-            scorer=scorer,
-            consent=identity.privacy,
-            card_rails=identity_api.services.payments,
-        )
-    )
+    install_lending(identity_api, scorer=scorer, card_rails=identity_api.services.payments)
     bank = party_service.register_institution(
         identity_api.services.ledger,
         "bank-lending",
