@@ -169,6 +169,21 @@ def test_the_portfolio_shows_the_book_by_class_and_stage(
     assert api.as_party(lena.token, "GET", "/portfolio", prefix=LENDING).status_code == 403
 
 
+def test_a_day_outside_the_platforms_days_is_refused(
+    borrower: tuple[IdentityApi, Customer, FixedScorer],
+) -> None:
+    """Found by tests/e2e/test_api_fuzz.py: the accrual of 0001-01-01 answered 500 (the day
+    before it is no date). Days are those the ledger's clock can stamp, 1970-01-01 to
+    2262-04-10, in paths and queries alike."""
+    api, _, _ = borrower
+    for day in ("0001-01-01", "1969-12-31", "2262-04-11"):
+        accrued = api.client.post(f"{LENDING}/accruals/{day}", headers=OPERATOR)
+        assert (accrued.status_code, problem_code(accrued)) == (422, "invalid_request"), day
+        book = api.client.get(f"{LENDING}/portfolio?since={day}", headers=OPERATOR)
+        assert (book.status_code, problem_code(book)) == (400, "invalid_query"), day
+    assert ok(api.client.post(f"{LENDING}/accruals/1970-01-01", headers=OPERATOR))["loans"] == 0
+
+
 def test_acceptance_pays_the_loan_on_to_the_borrowers_own_card(
     borrower: tuple[IdentityApi, Customer, FixedScorer],
 ) -> None:
