@@ -1,5 +1,6 @@
 """The identity API as a test drives it: fresh keys, the operator's static token, parties'
-access tokens, and a fixture serving the app on SQLite and PostgreSQL."""
+access tokens, and a fixture serving the app on SQLite and PostgreSQL (`serve_identity_api` serves
+it for fixtures of a wider scope)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import secrets
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +95,13 @@ def problem_code(response: httpx.Response) -> str:
     return code
 
 
-@pytest.fixture
-def identity_api(database_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[IdentityApi]:
-    settings = load_settings(database_url=database_url, data_dir=tmp_path)
+@contextmanager
+def serve_identity_api(
+    database_url: str, data_dir: Path, clock: ManualClock
+) -> Iterator[IdentityApi]:
+    """The app on a freshly migrated database at `database_url`, with fresh identity keys and
+    the operator's static token; the ledger's invariants are checked when the block ends."""
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
     services = build_services(
         settings,
         migrate=True,
@@ -110,3 +116,9 @@ def identity_api(database_url: str, tmp_path: Path, clock: ManualClock) -> Itera
         assert services.ledger.check() == []
     finally:
         services.close()
+
+
+@pytest.fixture
+def identity_api(database_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[IdentityApi]:
+    with serve_identity_api(database_url, tmp_path, clock) as api:
+        yield api

@@ -1,6 +1,7 @@
 """Customers as the payments and lending API tests onboard them: registered, verified to
 Class II, a payment account, personal data, a same-name bound card and a wallet, all through
-the HTTP routes; and the payments service installed with a scripted simulated clearing house."""
+the HTTP routes; the payments service installed with a scripted simulated clearing house, and
+the lending service with the stand-in credit model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, Final
 import httpx
 
 from identity_api_support import IdentityApi
+from lending_support import FixedScorer
+from tianping.lending.runtime import build_lending
 from tianping.payments.clearing_sim import (
     ScriptedScenario,
     SimulatedClearingHouse,
@@ -50,6 +53,17 @@ def install_payments(api: IdentityApi, script: dict[str, ScriptedScenario] | Non
             privacy=identity.privacy,
         )
     )
+
+
+def install_lending(api: IdentityApi, **options: Any) -> None:
+    """The lending service for `api`'s services under the `cn` rulebook: `options` are
+    `build_lending`'s, by default the stand-in credit model (`FixedScorer`) and the identity
+    context's consents."""
+    services = api.services
+    assert services.identity is not None
+    options.setdefault("scorer", FixedScorer())
+    options.setdefault("consent", services.identity.privacy)
+    services.install_lending(build_lending(services.ledger, cached_rulebook("cn"), **options))
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

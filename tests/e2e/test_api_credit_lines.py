@@ -11,13 +11,11 @@ from typing import Any, Final
 import pytest
 
 from identity_api_support import IdentityApi, problem_code
-from lending_support import FixedScorer, rate_text
-from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
+from lending_support import rate_text
+from payments_api_support import PAYMENTS, Customer, install_lending, install_payments, ok, onboard
 from payments_support import registration_number
 from tianping.identity import party_service
-from tianping.lending.runtime import build_lending
 from tianping.payments.model import local_date
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
@@ -34,16 +32,7 @@ BUREAU_TEXT: Final = {
 @pytest.fixture
 def holder(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, str]:
     install_payments(identity_api)
-    identity = identity_api.services.identity
-    assert identity is not None
-    identity_api.services.install_lending(
-        build_lending(
-            identity_api.services.ledger,
-            cached_rulebook("cn"),
-            scorer=FixedScorer(),
-            consent=identity.privacy,
-        )
-    )
+    install_lending(identity_api)
     bank = party_service.register_institution(
         identity_api.services.ledger,
         "bank-lines",

@@ -11,12 +11,10 @@ import pytest
 
 from identity_api_support import IdentityApi, problem_code
 from lending_support import FixedScorer
-from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
+from payments_api_support import PAYMENTS, Customer, install_lending, install_payments, ok, onboard
 from tianping.identity import party_service
-from tianping.lending.runtime import build_lending
 from tianping.payments.aml.large_value import CATEGORIES, LargeValueThresholds
 from tianping.payments.aml_service import AmlService
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
@@ -26,17 +24,7 @@ OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
 def borrower(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, FixedScorer]:
     install_payments(identity_api)
     scorer = FixedScorer()
-    identity = identity_api.services.identity
-    assert identity is not None
-    identity_api.services.install_lending(
-        build_lending(
-            identity_api.services.ledger,
-            cached_rulebook("cn"),
-            scorer=scorer,
-            consent=identity.privacy,
-            card_rails=identity_api.services.payments,
-        )
-    )
+    install_lending(identity_api, scorer=scorer, card_rails=identity_api.services.payments)
     bank = party_service.register_institution(
         identity_api.services.ledger,
         "bank-lending",
@@ -179,6 +167,21 @@ def test_the_portfolio_shows_the_book_by_class_and_stage(
     assert book["by_tier"]["normal"]["loans"] == 1
     assert book["by_stage"]["1"]["exposure"] == 5_000_00
     assert api.as_party(lena.token, "GET", "/portfolio", prefix=LENDING).status_code == 403
+
+
+def test_a_day_outside_the_platforms_days_is_refused(
+    borrower: tuple[IdentityApi, Customer, FixedScorer],
+) -> None:
+    """Found by tests/e2e/test_api_fuzz.py: the accrual of 0001-01-01 answered 500 (the day
+    before it is no date). Days are those the ledger's clock can stamp, 1970-01-01 to
+    2262-04-10, in paths and queries alike."""
+    api, _, _ = borrower
+    for day in ("0001-01-01", "1969-12-31", "2262-04-11"):
+        accrued = api.client.post(f"{LENDING}/accruals/{day}", headers=OPERATOR)
+        assert (accrued.status_code, problem_code(accrued)) == (422, "invalid_request"), day
+        book = api.client.get(f"{LENDING}/portfolio?since={day}", headers=OPERATOR)
+        assert (book.status_code, problem_code(book)) == (400, "invalid_query"), day
+    assert ok(api.client.post(f"{LENDING}/accruals/1970-01-01", headers=OPERATOR))["loans"] == 0
 
 
 def test_acceptance_pays_the_loan_on_to_the_borrowers_own_card(

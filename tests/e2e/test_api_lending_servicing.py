@@ -12,15 +12,13 @@ from typing import Any, Final
 import pytest
 
 from identity_api_support import PASSWORD, IdentityApi, problem_code
-from lending_support import FixedScorer, rate_text
-from payments_api_support import PAYMENTS, Customer, install_payments, ok, onboard
+from lending_support import rate_text
+from payments_api_support import PAYMENTS, Customer, install_lending, install_payments, ok, onboard
 from tianping.identity import party_service
 from tianping.lending import chart
 from tianping.lending.chart import PLATFORM, LendingAccount
 from tianping.lending.model import PartnerBankFigures
-from tianping.lending.runtime import build_lending
 from tianping.payments.model import local_date
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 OPERATOR: Final = {"Authorization": f"Bearer {'o' * 40}"}
@@ -30,23 +28,16 @@ DAY_S: Final = 86_400
 @pytest.fixture
 def world(identity_api: IdentityApi) -> tuple[IdentityApi, Customer, str]:
     install_payments(identity_api)
-    identity = identity_api.services.identity
-    assert identity is not None
     bank = party_service.register_institution(
         identity_api.services.ledger,
         "bank-servicing",
         institution_kind="partner_bank",
         clock=identity_api.clock,
     )
-    identity_api.services.install_lending(
-        build_lending(
-            identity_api.services.ledger,
-            cached_rulebook("cn"),
-            scorer=FixedScorer(),
-            consent=identity.privacy,
-            # 25 % of 10,000.00 of tier-1 capital: 2,500.00 with one partner.
-            partner_banks={bank: PartnerBankFigures(10_000_00, 1_000_000_00)},
-        )
+    install_lending(
+        identity_api,
+        # 25 % of 10,000.00 of tier-1 capital: 2,500.00 with one partner.
+        partner_banks={bank: PartnerBankFigures(10_000_00, 1_000_000_00)},
     )
     return identity_api, onboard(identity_api, "lena", bank), bank
 

@@ -13,12 +13,10 @@ import pytest
 
 from identity_api_support import IdentityApi, problem_code
 from lending_support import FixedScorer
-from payments_api_support import Customer, install_payments, ok, onboard
+from payments_api_support import Customer, install_lending, install_payments, ok, onboard
 from payments_support import registration_number
 from tianping.identity import party_service
-from tianping.lending.runtime import build_lending
 from tianping.payments.model import PaymentCommand
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 NS: Final = 1_000_000_000
@@ -48,16 +46,7 @@ def shop(identity_api: IdentityApi) -> tuple[IdentityApi, Shop, Customer, FixedS
     identity = services.identity
     assert identity is not None
     scorer = FixedScorer()
-    services.install_lending(
-        build_lending(
-            services.ledger,
-            cached_rulebook("cn"),
-            scorer=FixedScorer(),
-            consent=identity.privacy,
-            sme_scorer=scorer,
-            acquiring=services.payments,
-        )
-    )
+    install_lending(api, sme_scorer=scorer, acquiring=services.payments)
     bank = party_service.register_institution(
         services.ledger, "bank-sme", institution_kind="partner_bank", clock=api.clock
     )

@@ -12,13 +12,11 @@ import pytest
 
 from identity_api_support import IdentityApi, problem_code
 from lending_support import FixedScorer
-from payments_api_support import install_payments, ok, onboard
+from payments_api_support import install_lending, install_payments, ok, onboard
 from payments_support import registration_number
 from tianping.identity import party_service
-from tianping.lending.runtime import build_lending
 from tianping.payments.clearing_sim import ScriptedScenario
 from tianping.payments.model import PaymentCommand
-from tianping.rules.config import cached_rulebook
 
 LENDING: Final = "/v1/lending"
 PAYMENTS: Final = "/v1/payments"
@@ -43,15 +41,8 @@ def shop(identity_api: IdentityApi) -> tuple[IdentityApi, Shop]:
     services = api.services
     identity = services.identity
     assert identity is not None
-    services.install_lending(
-        build_lending(
-            services.ledger,
-            cached_rulebook("cn"),
-            scorer=FixedScorer(),
-            consent=_AlwaysConsented(),
-            sme_scorer=FixedScorer(),
-            acquiring=services.payments,
-        )
+    install_lending(
+        api, consent=_AlwaysConsented(), sme_scorer=FixedScorer(), acquiring=services.payments
     )
     bank = party_service.register_institution(
         services.ledger, "bank-sme", institution_kind="partner_bank", clock=api.clock

@@ -352,6 +352,30 @@ def test_aml_reports_and_the_case_queue(api: IdentityApi, people: dict[str, Cust
     assert api.as_party(alice.token, "GET", "/aml/cases", prefix=PAYMENTS).status_code == 403
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/settlements/{}",
+        "/reconciliations/{}",
+        "/summary/{}",
+        "/aml/large-value/{}",
+        "/aml/scans/{}?days=7",
+    ],
+)
+def test_a_business_date_is_a_day_the_platform_keeps(api: IdentityApi, path: str) -> None:
+    """Found by tests/e2e/test_api_fuzz.py: a date of the right shape that is no calendar day,
+    or a day the ledger's clock cannot stamp, answered 500 from the AML routes (year 0, year
+    9999). Every route taking a business date now refuses such a date before it runs."""
+    method = "GET" if path.startswith(("/summary", "/aml/large-value")) else "POST"
+    for day in ("0000-00-00", "2024-02-30", "1969-12-31", "2262-04-11", "9999-12-31"):
+        response = _operator(api, method, path.format(day))
+        assert response.status_code == 422, (day, response.text)
+        assert problem_code(response) == "invalid_request"
+        # The fault names the field, never the value (which is in `instance`, the path).
+        assert day not in str(response.json()["errors"])
+    assert _operator(api, method, path.format("2262-04-10")).status_code == 200
+
+
 def test_large_value_reports_name_the_flow_of_each_transaction(
     api: IdentityApi, people: dict[str, Customer]
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -109,6 +110,19 @@ def test_posted_top_ups_and_withdrawals_are_in_the_days_reports(world: PaymentsW
     assert len(sides) == 2  # neither the voided nor the pending request
     # The export shows each transaction's flow next to its id.
     assert to_csv([withdrawal]).splitlines()[1].endswith(",withdrawal")
+
+
+def test_a_day_before_the_thresholds_took_effect_has_no_thresholds(world: PaymentsWorld) -> None:
+    """Found by tests/e2e/test_api_fuzz.py: the large-value reports of a day before the cn
+    rulebook's thresholds are all in force (2017-07-01; only the CNY cash one is older) failed
+    with a TypeError, reading the rulebook's `repealed` marker as an amount. Such a day has no
+    thresholds: its reports are empty, and a movement that day would be refused
+    (`threshold_missing`) rather than left unreported."""
+    aml = AmlService(world.service)
+    assert dict(aml._thresholds(date(2017, 6, 30)).by_currency) == {}
+    assert aml.large_value_reports("2017-06-30") == []
+    assert aml.large_value_reports("1970-01-01") == []
+    assert set(aml._thresholds(date(2017, 7, 1)).by_currency) == {"CNY", "USD"}
 
 
 def test_a_rail_belongs_to_the_local_day_it_was_posted(world: PaymentsWorld) -> None:

@@ -25,7 +25,6 @@ goes back to the line (on a written-off line, as a recovery).
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
 
@@ -36,7 +35,7 @@ from pydantic import Field as PydanticField
 from tianping.api.identity_routes import PartyIdPath, PartyIdText
 from tianping.api.ledger_routes import ServicesDependency, get_services
 from tianping.api.problems import ApiProblem
-from tianping.api.schemas import PROBLEM_RESPONSES
+from tianping.api.schemas import PROBLEM_RESPONSES, Day
 from tianping.api.security import (
     FILTERED_BY_HANDLER,
     PARTY_IN_PATH,
@@ -185,14 +184,14 @@ class RepaymentRequest(_Strict):
 
 class WriteOffRequest(_Strict):
     write_off_id: RequestId
-    on: dt.date
+    on: Day
     reason: Annotated[str, StringConstraints(min_length=1, max_length=WRITE_OFF_REASON_MAX)]
 
 
 class RecoveryRequest(_Strict):
     recovery_id: RequestId
     amount: Annotated[int, PydanticField(ge=1, le=10**10)]
-    on: dt.date
+    on: Day
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -268,20 +267,20 @@ def repay(
 
 
 @router.post("/accruals/{day}", dependencies=_OPERATE)
-def accrue(day: dt.date, lending: Lending) -> dict[str, Any]:
+def accrue(day: Day, lending: Lending) -> dict[str, Any]:
     """Accrue one day's interest over the whole book (set-based; idempotent per day)."""
     return dataclasses.asdict(lending.accrue(day))
 
 
 @router.post("/sweeps/{day}", dependencies=_OPERATE)
-def sweep(day: dt.date, lending: Lending) -> dict[str, Any]:
+def sweep(day: Day, lending: Lending) -> dict[str, Any]:
     """Repay every SME loan with a sweep from its share of the day's takings; run before the
     day's merchant settlement, which then pays out the rest. Idempotent per loan and day."""
     return dataclasses.asdict(lending.sweep_repayments(day))
 
 
 @router.post("/classifications/{day}", dependencies=_OPERATE)
-def classify(day: dt.date, lending: Lending) -> dict[str, int]:
+def classify(day: Day, lending: Lending) -> dict[str, int]:
     """Days past due, the five-tier class and the expected-loss stage of the whole book on a
     day (set-based)."""
     return {"loans": lending.classify(day)}
@@ -291,8 +290,8 @@ def classify(day: dt.date, lending: Lending) -> dict[str, int]:
 def portfolio(
     lending: Lending,
     currency: Annotated[str, Query(pattern=r"^[A-Z]{3}$")] = "CNY",
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
 ) -> dict[str, Any]:
     """The active book by five-tier class and stage, with each stage's expected-loss provision;
     the credit losses to date (written off, recovered, net charge-offs and recovery rates of
@@ -308,7 +307,7 @@ def get_schedule(loan_id: RequestId, lending: Lending) -> dict[str, Any]:
 
 
 @router.get("/loans/{loan_id}/payoff", dependencies=_READ_LOAN)
-def payoff(loan_id: RequestId, on: dt.date, lending: Lending) -> dict[str, Any]:
+def payoff(loan_id: RequestId, on: Day, lending: Lending) -> dict[str, Any]:
     """What settles the loan on `on` (principal, interest to that day, penalty interest, fees;
     no prepayment fee): repaying `total` that day closes the loan."""
     return dataclasses.asdict(lending.quote_payoff(loan_id, on))
@@ -422,7 +421,7 @@ def list_statements(
 
 
 @router.get("/credit-lines/{line_id}/statements/{statement_date}", dependencies=_READ_LINE)
-def get_statement(line_id: RequestId, statement_date: dt.date, lending: Lending) -> dict[str, Any]:
+def get_statement(line_id: RequestId, statement_date: Day, lending: Lending) -> dict[str, Any]:
     return dataclasses.asdict(lending.line_statement(line_id, statement_date))
 
 
@@ -438,7 +437,7 @@ def repay_line(
 @router.post("/credit-lines/{line_id}/statements/{statement_date}/instalment-quotes")
 def quote_instalments(
     line_id: RequestId,
-    statement_date: dt.date,
+    statement_date: Day,
     body: InstalmentQuoteRequest,
     access: LineHolder,
     lending: Lending,
@@ -451,7 +450,7 @@ def quote_instalments(
 @router.post("/credit-lines/{line_id}/statements/{statement_date}/instalments", status_code=201)
 def convert_statement(
     line_id: RequestId,
-    statement_date: dt.date,
+    statement_date: Day,
     body: InstalmentRequest,
     access: LineHolder,
     lending: Lending,
@@ -468,7 +467,7 @@ def convert_statement(
 
 
 @router.post("/statement-runs/{day}", dependencies=_OPERATE)
-def issue_statements(day: dt.date, lending: Lending) -> dict[str, Any]:
+def issue_statements(day: Day, lending: Lending) -> dict[str, Any]:
     """Issue every credit-line statement due on a day (idempotent per line and date)."""
     return dataclasses.asdict(lending.issue_statements(day))
 
@@ -507,7 +506,7 @@ def list_line_transactions(
 
 
 @router.post("/credit-line-classifications/{day}", dependencies=_OPERATE)
-def classify_lines(day: dt.date, lending: Lending) -> dict[str, Any]:
+def classify_lines(day: Day, lending: Lending) -> dict[str, Any]:
     """Days past due, class and stage of every line on a day; past-due lines are frozen and
     a line in a worse class gets a notice (set-based; a second run adds no notice)."""
     return dataclasses.asdict(lending.classify_lines(day))
@@ -515,7 +514,7 @@ def classify_lines(day: dt.date, lending: Lending) -> dict[str, Any]:
 
 class LineWriteOffRequest(_Strict):
     write_off_id: RequestId
-    on: dt.date
+    on: Day
     reason: Annotated[str, StringConstraints(min_length=1, max_length=WRITE_OFF_REASON_MAX)]
 
 

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 from pydantic import Field as PydanticField
 from starlette.concurrency import run_in_threadpool
 
 from tianping.api.identity_routes import PartyIdPath, PartyIdText
 from tianping.api.ledger_routes import ServicesDependency, get_services
 from tianping.api.problems import ApiProblem
-from tianping.api.schemas import PROBLEM_RESPONSES
+from tianping.api.schemas import DAY_MAX, DAY_MIN, PROBLEM_RESPONSES
 from tianping.api.security import (
     FILTERED_BY_HANDLER,
     PARTY_IN_PATH,
@@ -110,7 +111,34 @@ PaymentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:
 PaymentIdPath = Annotated[str, PaymentId]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[int, PydanticField(ge=1, le=AMOUNT_MAX)]
-BusinessDate = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def _business_day(text: str) -> str:
+    """A business date names a day of the calendar that the platform acts on (`schemas.Day`):
+    `2024-02-30` and `0000-01-01` have the shape of one but are not, and the services that read
+    it as a date would fail on them."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        # Python's own message repeats the text; a problem document never repeats the input.
+        raise ValueError("not a calendar date (YYYY-MM-DD)") from None
+    if not DAY_MIN <= day <= DAY_MAX:
+        raise ValueError(f"a business date lies from {DAY_MIN} to {DAY_MAX}")
+    return text
+
+
+BusinessDate = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"),
+    AfterValidator(_business_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "description": f"A day from {DAY_MIN} to {DAY_MAX}.",
+        }
+    ),
+]
 DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MerchantName = Annotated[str, StringConstraints(pattern=r"^[ -~]{1,25}$")]
 # The operator's own session counts as this many factors; a payer session it states on a

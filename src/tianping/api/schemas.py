@@ -22,7 +22,7 @@ batch is judged event by event exactly as the ledger's other callers see it judg
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -76,6 +76,13 @@ FLAG_NAME_LENGTH_MAX: Final = 64
 CURRENCY_CODE_LENGTH: Final = 3
 METADATA_INT_MIN: Final = -(2**63)
 METADATA_INT_MAX: Final = 2**63 - 1
+
+# The days the platform acts on: those the ledger's clock can stamp from start to end. Every
+# time it stores is nanoseconds since the Unix epoch in a signed 64-bit integer, which runs out
+# on 2262-04-11; nothing can have happened on a day outside these, and date arithmetic at the
+# calendar's own ends (a day before 0001-01-01) fails.
+DAY_MIN: Final = date(1970, 1, 1)
+DAY_MAX: Final = date(2262, 4, 10)
 
 
 # -- field types of requests -----------------------------------------------------------------
@@ -143,6 +150,13 @@ LedgerIdPath = Annotated[
             "pattern": ID_TEXT_PATTERN,
             "description": "A 128-bit id in decimal digits.",
         }
+    ),
+]
+Day = Annotated[
+    date,
+    Field(ge=DAY_MIN, le=DAY_MAX),
+    WithJsonSchema(
+        {"type": "string", "format": "date", "description": f"A day from {DAY_MIN} to {DAY_MAX}."}
     ),
 ]
 AmountInput = Annotated[

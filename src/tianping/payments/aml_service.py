@@ -61,6 +61,7 @@ from tianping.payments.aml.patterns import (
 from tianping.payments.model import CHINA_OFFSET, PaymentError
 from tianping.payments.service import NS, PaymentsService
 from tianping.payments.store import CaseRow, MovementRow, PaymentsStore
+from tianping.rules.parameters import REPEALED
 
 __all__ = ["AML_CASE_RECORD", "CASES_PER_SCAN_MAX", "AmlService", "ScanReport"]
 
@@ -255,12 +256,18 @@ class AmlService:
         self.detectors = detectors or DetectorSuite()
 
     def _thresholds(self, on: date) -> LargeValueThresholds:
+        """The thresholds in force on `on`: a currency has them when every one of its
+        parameters is in force that day. Before a parameter's first date the rulebook gives
+        `REPEALED`, not an amount; a day's transactions in a currency without thresholds are
+        then refused (`threshold_missing`) by `large_value_reports`, never left unreported."""
         values = self.payments.rules.rulebook.values_on(on)
         return LargeValueThresholds(
             {
                 currency: {category: int(values[names[category]]) for category in CATEGORIES}
                 for currency, names in CN_RULEBOOK_PARAMETERS.items()
-                if all(names[category] in values for category in CATEGORIES)
+                if all(
+                    values.get(names[category], REPEALED) is not REPEALED for category in CATEGORIES
+                )
             },
             A1_CITATION,
         )
