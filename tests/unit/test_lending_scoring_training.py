@@ -446,3 +446,27 @@ def test_german_amount_per_month_is_the_amount_over_the_term() -> None:
     assert feature.derived.inputs == ("credit_amount", "duration_in_month")
     assert feature.reason_id == "R-TERM-LONG-FOR-AMOUNT"
     assert feature.derived.compute([1200.0, 24.0]) == 50.0
+
+
+def test_taiwan_pairs_join_repayment_statuses_and_the_limit() -> None:
+    from tianping.lending.scoring.reasons import load_default_library
+    from tianping.lending.scoring.schema import SCHEMA_DIR
+
+    schema = DatasetSchema.load(SCHEMA_DIR / "taiwan.yaml")
+    assert schema.version == "2"
+    assert [pair.members for pair in schema.interactions] == [
+        ("PAY_0", "PAY_2"),
+        ("PAY_0", "PAY_3"),
+        ("PAY_2", "PAY_3"),
+        ("PAY_0", "LIMIT_BAL"),
+    ]
+    limit_pair = schema.interactions[-1]
+    assert schema.pair_sources(limit_pair) == frozenset({"platform_payments", "platform_account"})
+    # The fallback for people who share only their application and account data drops it.
+    assert not schema.pair_sources(limit_pair) <= schema.fallback_sources[0]
+    library = load_default_library()
+    assert library.get(limit_pair.reason_id).text_zh
+    assert {pair.reason_id for pair in schema.interactions} == {
+        "R-REPAYMENT-PATTERN",
+        "R-DELINQ-FOR-LIMIT",
+    }
