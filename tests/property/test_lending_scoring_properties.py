@@ -1,5 +1,6 @@
 """Properties of the scorecard over any applicant: the score is exactly the base points plus
-the features' points, and PD falls as the score rises."""
+the characteristics' points (single features and a pair binned jointly), and PD falls as the
+score rises."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from hypothesis import strategies as st
 from tianping.lending.scoring.reasons import load_default_library
 from tianping.lending.scoring.schema import Derivation, DerivationOp
 from tianping.lending.scoring.scorecard import (
+    AxisRange,
     FeatureCard,
+    PairAxis,
+    PairBin,
+    PairCard,
     Scaling,
     ScorecardModel,
 )
@@ -54,6 +59,19 @@ MODEL = ScorecardModel.build(
             edges=(0.3,),
             bin_points=(9, -14),
             derived=Derivation(DerivationOp.RATIO, ("debt", "income")),
+        ),
+        PairCard(
+            name="housing_x_utilisation",
+            x=PairAxis("housing", "categorical"),
+            y=PairAxis("utilisation", "numerical"),
+            sources=frozenset({"application", "bureau"}),
+            reason_id="R-BALANCE-HIGH",
+            missing_points=-2,
+            bins=(
+                PairBin(AxisRange(categories=("own",)), AxisRange(), 8),
+                PairBin(AxisRange(categories=("rent",)), AxisRange(upper=0.7), 1),
+                PairBin(AxisRange(categories=("rent",)), AxisRange(lower=0.7), -19),
+            ),
         ),
     ],
     base_points=512,

@@ -1,5 +1,6 @@
 """Scorecard training on small synthetic data: monotone bins, exact points, reasons, consent
-fallbacks, prohibited fields and artefact reload."""
+fallbacks, prohibited fields and artefact reload. The synthetic card holds an interaction
+(utilisation x housing, binned jointly), so every check here covers a pair as well."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tianping.lending.scoring.errors import (
     TrainingDataInvalid,
 )
 from tianping.lending.scoring.schema import DatasetSchema
-from tianping.lending.scoring.scorecard import MAX_ADVERSE_REASONS, ScorecardBundle
+from tianping.lending.scoring.scorecard import MAX_ADVERSE_REASONS, PairCard, ScorecardBundle
 from tianping.lending.scoring.training import TrainedModels, prepare_frame, score_frame, train
 
 SCHEMA = {
@@ -44,12 +45,23 @@ SCHEMA = {
     ],
     "protected": [{"name": "sex", "column": "sex", "groups": {"m": "male", "f": "female"}}],
     "fallbacks": [["application", "bureau"], ["application"]],
+    # A pair across two sources: usable by the primary card and the application+bureau
+    # fallback, never by the application-only one.
+    "interactions": [
+        {
+            "name": "utilisation_x_housing",
+            "of": ["utilisation", "housing"],
+            "reason": "R-BALANCE-HIGH",
+        }
+    ],
 }
+PAIR = "utilisation_x_housing"
 
 
 def synthetic_rows(count: int, seed: int) -> list[dict[str, object]]:
     """Default risk rises with utilisation and late payments, falls with income and savings;
-    renters default more. Sex is drawn independently of risk."""
+    renters default more, and renters with high utilisation far more than the two effects
+    added (the interaction the pair should find). Sex is drawn independently of risk."""
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(count):
@@ -64,6 +76,7 @@ def synthetic_rows(count: int, seed: int) -> list[dict[str, object]]:
             - 0.8 * (math.log(income) - 10)
             + 0.7 * late
             + (0.6 if housing == "rent" else 0.0)
+            + (1.5 if housing == "rent" and utilisation > 0.8 else 0.0)
             - 0.00008 * savings
         )
         bad = int(rng.random() < 1 / (1 + math.exp(-logit)))
@@ -101,8 +114,25 @@ def test_training_learns_the_monotone_relation() -> None:
     assert card["housing"].category_points["rent"] < card["housing"].category_points["own"]
 
 
+def test_the_card_holds_the_pair_as_one_characteristic() -> None:
+    """The pair survives the information-value cut and the sign rule, so the other tests in
+    this file exercise it; its bins tile the two features' values."""
+    card = {feature.name: feature for feature in trained().scorecard.features}
+    pair = card[PAIR]
+    assert isinstance(pair, PairCard)
+    assert pair.sources == frozenset({"bureau", "application"})
+    assert len(pair.bins) >= 2
+    assert pair.max_points > pair.min_points
+    # Renting at high utilisation earns the pair's fewest points among the seen values.
+    risky = pair.points_of({"utilisation": 1.1, "housing": "rent"})
+    assert risky == min(item.points for item in pair.bins)
+    assert risky < pair.points_of({"utilisation": 0.1, "housing": "own"})
+    assert trained().pairs[0].name == PAIR
+
+
 def test_points_sum_exactly_to_the_score() -> None:
     model = trained().scorecard
+    assert any(isinstance(card, PairCard) for card in model.features)
     for row in synthetic_rows(50, seed=2):
         decision = model.score(row, ALL_SOURCES)
         assert decision.score_points == decision.base_points + sum(
@@ -194,6 +224,19 @@ def test_missing_consent_source_falls_back() -> None:
     assert partial.model_version != full.model_version
     only_application = bundle.score(row, ["application"])
     assert only_application.used_sources == ("application",)
+
+
+def test_fallbacks_keep_the_pair_only_where_both_its_sources_are_consented() -> None:
+    bundle = trained().scorecards
+    holds = {model.name: PAIR in {card.name for card in model.features} for model in bundle.models}
+    assert holds == {
+        "primary": True,
+        "fallback:application+bureau": True,
+        "fallback:application": False,
+    }
+    row = synthetic_rows(1, seed=5)[0]
+    assert PAIR in {item.feature for item in bundle.score(row, ALL_SOURCES).points}
+    assert PAIR not in {item.feature for item in bundle.score(row, ["application"]).points}
 
 
 def test_fallback_never_reads_unconsented_values() -> None:
@@ -304,7 +347,7 @@ def test_shipped_schemas_load_and_map_to_governed_reasons() -> None:
     library = load_default_library()
     for spec in DATASETS.values():
         schema = DatasetSchema.load(SCHEMA_DIR / spec.schema_file)
-        library.check_mapping(feature.reason_id for feature in schema.features)
+        library.check_mapping(schema.reason_ids)
         assert schema.protected or schema.name == "lendingclub_modeldata"
 
 
@@ -377,8 +420,8 @@ def test_a_ratio_that_overflows_counts_as_missing() -> None:
 
 
 def test_shipped_schemas_never_read_protected_or_excluded_columns() -> None:
-    """No model input, and no input of a derived feature, is a protected attribute or a column
-    the schema excludes (sex, marital status, age, foreign_worker, ...)."""
+    """No model input, no input of a derived feature and no member of a pair is a protected
+    attribute or a column the schema excludes (sex, marital status, age, foreign_worker, ...)."""
     from tianping.lending.scoring.datasets import DATASETS
     from tianping.lending.scoring.schema import SCHEMA_DIR
 
@@ -389,6 +432,7 @@ def test_shipped_schemas_never_read_protected_or_excluded_columns() -> None:
             for feature in schema.features
             for name in (feature.derived.inputs if feature.derived else (feature.name,))
         }
+        read.update(member for pair in schema.interactions for member in pair.members)
         forbidden = set(schema.excluded) | {attribute.column for attribute in schema.protected}
         assert not read & forbidden, spec.name
 
@@ -402,3 +446,27 @@ def test_german_amount_per_month_is_the_amount_over_the_term() -> None:
     assert feature.derived.inputs == ("credit_amount", "duration_in_month")
     assert feature.reason_id == "R-TERM-LONG-FOR-AMOUNT"
     assert feature.derived.compute([1200.0, 24.0]) == 50.0
+
+
+def test_taiwan_pairs_join_repayment_statuses_and_the_limit() -> None:
+    from tianping.lending.scoring.reasons import load_default_library
+    from tianping.lending.scoring.schema import SCHEMA_DIR
+
+    schema = DatasetSchema.load(SCHEMA_DIR / "taiwan.yaml")
+    assert schema.version == "2"
+    assert [pair.members for pair in schema.interactions] == [
+        ("PAY_0", "PAY_2"),
+        ("PAY_0", "PAY_3"),
+        ("PAY_2", "PAY_3"),
+        ("PAY_0", "LIMIT_BAL"),
+    ]
+    limit_pair = schema.interactions[-1]
+    assert schema.pair_sources(limit_pair) == frozenset({"platform_payments", "platform_account"})
+    # The fallback for people who share only their application and account data drops it.
+    assert not schema.pair_sources(limit_pair) <= schema.fallback_sources[0]
+    library = load_default_library()
+    assert library.get(limit_pair.reason_id).text_zh
+    assert {pair.reason_id for pair in schema.interactions} == {
+        "R-REPAYMENT-PATTERN",
+        "R-DELINQ-FOR-LIMIT",
+    }

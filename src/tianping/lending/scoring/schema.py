@@ -8,9 +8,16 @@ attributes that are monitored for fairness but never used as inputs, and the sou
 which fallback scorecards are trained (data minimisation: a person who consents to fewer
 sources is scored by a card that never needed the others).
 
+A schema may also declare interactions: pairs of its features binned jointly (a
+two-dimensional bin per combination of the two values), each of which becomes one more
+characteristic of the card with its own reason statement. A pair needs the sources of both of
+its features, so a person who consented to only one of them is scored by a fallback card
+without it.
+
 Prohibited fields (C1: religion, genetic data, biometrics, blood type, disease or medical
 history, and ethnicity) are refused here, at training and at scoring, by the name of the field
-and by the category the schema declares for it.
+and by the category the schema declares for it; a pair can only join declared features, so it
+can never hold a prohibited, protected or excluded field.
 """
 
 from __future__ import annotations
@@ -37,12 +44,14 @@ __all__ = [
     "Derivation",
     "FeatureKind",
     "FeatureSpec",
+    "InteractionSpec",
     "ProtectedAttribute",
     "check_not_prohibited",
     "is_prohibited_name",
 ]
 
 MAX_FEATURES = 400
+MAX_INTERACTIONS = 20
 MAX_NAME_LENGTH = 80
 MAX_FALLBACKS = 8
 MAX_SCHEMA_BYTES = 256_000
@@ -188,6 +197,23 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InteractionSpec:
+    """Two declared features binned jointly into one characteristic (`x` across, `y` down).
+    Its points depend on the combination of the two values, which an additive card of single
+    features cannot express (for example a late payment last month together with one the
+    month before)."""
+
+    name: str
+    x: str
+    y: str
+    reason_id: str
+
+    @property
+    def members(self) -> tuple[str, str]:
+        return (self.x, self.y)
+
+
+@dataclass(frozen=True, slots=True)
 class ProtectedAttribute:
     """A protected attribute watched by fairness monitoring. `groups` maps raw values to group
     labels (values not listed are `other`); `age_bands` turns a numeric age into bands
@@ -240,6 +266,28 @@ def _derivation(raw: object, where: str) -> Derivation | None:
     return Derivation(op, tuple(str(name) for name in inputs))
 
 
+def _interactions(raw: object) -> tuple[InteractionSpec, ...]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        raise SchemaInvalid("interactions must be a list")
+    pairs = []
+    for index, item in enumerate(raw):
+        where = f"interaction {index}"
+        if not isinstance(item, Mapping):
+            raise SchemaInvalid(f"{where}: must be a mapping")
+        members = _require(item, "of", where)
+        if not isinstance(members, Sequence) or isinstance(members, str) or len(members) != 2:
+            raise SchemaInvalid(f"{where}: of must list exactly two features")
+        pairs.append(
+            InteractionSpec(
+                name=_check_name(_require(item, "name", where), where),
+                x=_check_name(members[0], where),
+                y=_check_name(members[1], where),
+                reason_id=str(_require(item, "reason", where)),
+            )
+        )
+    return tuple(pairs)
+
+
 def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in mapping:
         raise SchemaInvalid(f"{where}: missing {key!r}")
@@ -263,6 +311,7 @@ class DatasetSchema:
     fallback_sources: tuple[frozenset[str], ...] = ()
     excluded: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    interactions: tuple[InteractionSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.features:
@@ -294,6 +343,31 @@ class DatasetSchema:
                     raise SchemaInvalid(f"derived feature {spec.name!r}: bad input")
             if spec.kind != FeatureKind.NUMERICAL:
                 raise SchemaInvalid(f"derived feature {spec.name!r} must be numerical")
+        self._check_interactions(set(names), protected_columns)
+
+    def _check_interactions(self, names: set[str], protected_columns: set[str]) -> None:
+        if len(self.interactions) > MAX_INTERACTIONS:
+            raise SchemaInvalid(f"schema declares more than {MAX_INTERACTIONS} interactions")
+        seen_names = set(names)
+        seen_pairs: set[frozenset[str]] = set()
+        for pair in self.interactions:
+            check_not_prohibited(pair.name)
+            if pair.name in seen_names:
+                raise SchemaInvalid(f"interaction {pair.name!r} reuses a name")
+            seen_names.add(pair.name)
+            for member in pair.members:
+                # Checked here as well as by "must be a declared feature", so that the refusal
+                # names the rule a pair broke rather than only that the name is unknown.
+                check_not_prohibited(member)
+                if member in protected_columns or member in self.excluded:
+                    raise SchemaInvalid(
+                        f"interaction {pair.name!r} reads a protected or excluded column"
+                    )
+                if member not in names:
+                    raise SchemaInvalid(f"interaction {pair.name!r}: {member!r} is not a feature")
+            if pair.x == pair.y or frozenset(pair.members) in seen_pairs:
+                raise SchemaInvalid(f"interaction {pair.name!r} must join two new features")
+            seen_pairs.add(frozenset(pair.members))
 
     def required_sources(self, spec: FeatureSpec) -> frozenset[str]:
         """The sources a feature needs: its own, and for a derived one also its inputs'."""
@@ -301,6 +375,20 @@ class DatasetSchema:
             return frozenset({spec.source})
         parts = (self.feature(part).source for part in spec.derived.inputs)
         return frozenset({spec.source, *parts})
+
+    def pair_sources(self, pair: InteractionSpec) -> frozenset[str]:
+        """The sources a pair needs: all those of both of its features."""
+        return self.required_sources(self.feature(pair.x)) | self.required_sources(
+            self.feature(pair.y)
+        )
+
+    @property
+    def reason_ids(self) -> tuple[str, ...]:
+        """Every reason id the schema's characteristics (features and pairs) map to."""
+        return (
+            *(spec.reason_id for spec in self.features),
+            *(pair.reason_id for pair in self.interactions),
+        )
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -358,6 +446,18 @@ class DatasetSchema:
             ],
             "fallbacks": [sorted(subset) for subset in self.fallback_sources],
             "excluded": dict(self.excluded),
+            # Only present when declared, so that the hash of a schema without pairs (and of
+            # every model trained on it) is what it was before pairs existed.
+            **(
+                {
+                    "interactions": [
+                        {"name": pair.name, "of": [pair.x, pair.y], "reason": pair.reason_id}
+                        for pair in self.interactions
+                    ]
+                }
+                if self.interactions
+                else {}
+            ),
         }
 
     @classmethod
@@ -417,6 +517,7 @@ class DatasetSchema:
             ),
             excluded={str(key): str(value) for key, value in data.get("excluded", {}).items()},
             description=str(data.get("description", "")),
+            interactions=_interactions(data.get("interactions", ())),
         )
 
     @classmethod

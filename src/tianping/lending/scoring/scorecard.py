@@ -8,8 +8,11 @@ and, for categories, for a value never seen in training. The score is
     score = base_points + sum(points of the bin each feature falls in)
 
 exactly, in integers, so the points reported with a decision reconcile to the score to the
-point. The probability of default follows from the score alone by the points-to-double-odds
-(PDO) scaling the card was trained with,
+point. A pair of features binned jointly (an interaction, `PairCard`) is one more term of that
+sum: its bins are rectangles of the two features' values (a range or a set of categories on
+each axis), each with its points, so the card stays additive over its characteristics and
+stays a table a person can read. The probability of default follows from the score alone by
+the points-to-double-odds (PDO) scaling the card was trained with,
 
     ln(good:bad odds) = (score - offset) / factor,  factor = PDO / ln 2,
     offset = base_score - factor * ln(base_odds),
@@ -33,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,13 +55,21 @@ from tianping.lending.scoring.schema import Derivation, DerivationOp, is_prohibi
 
 __all__ = [
     "MAX_ADVERSE_REASONS",
+    "MISSING_BIN",
+    "OTHER_BIN",
+    "AxisRange",
+    "Characteristic",
     "CreditDecisionScore",
     "FeatureCard",
     "FeaturePoints",
+    "PairAxis",
+    "PairBin",
+    "PairCard",
     "ReasonOut",
     "Scaling",
     "ScorecardBundle",
     "ScorecardModel",
+    "card_from_mapping",
     "category_key",
 ]
 
@@ -68,6 +79,11 @@ MAX_CATEGORY_LENGTH = 200
 ARTEFACT_FORMAT = "tianping.scorecard/1"
 BUNDLE_FORMAT = "tianping.scorecard-bundle/1"
 BUNDLE_MANIFEST = "bundle.json"
+PAIR_KIND = "pair"
+# What `PairCard.bin_of` returns besides a bin's index: a missing value on either axis, or a
+# category that no bin holds (never seen in training).
+MISSING_BIN = -1
+OTHER_BIN = -2
 
 
 @lru_cache(maxsize=4096)
@@ -115,6 +131,27 @@ def _number(raw: object, feature: str) -> float | None:
     if math.isinf(value):
         raise FeatureValueInvalid(f"feature {feature!r} must be finite")
     return value
+
+
+def _read(name: str, derived: Derivation | None, features: Mapping[str, object]) -> object:
+    """The raw value a characteristic reads for feature `name` (a derived feature is computed
+    from its inputs' values, with the function training used)."""
+    if derived is None:
+        return features.get(name)
+    return derived.compute([_number(features.get(part), part) for part in derived.inputs])
+
+
+def _derive_mapping(derived: Derivation | None) -> dict[str, Any]:
+    if derived is None:
+        return {}
+    return {"derive": {"op": derived.op.value, "of": list(derived.inputs)}}
+
+
+def _derived_from(data: Mapping[str, Any]) -> Derivation | None:
+    derive = data.get("derive")
+    if not derive:
+        return None
+    return Derivation(DerivationOp(derive["op"]), tuple(str(name) for name in derive["of"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +224,21 @@ class FeatureCard:
             candidates.append(self.other_points)
         return min(candidates)
 
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return (self.name, *(self.derived.inputs if self.derived else ()))
+
     def value_of(self, features: Mapping[str, object]) -> object:
         """The raw value this card reads from an applicant's features (a derived feature is
         computed from its inputs' values)."""
+        return _read(self.name, self.derived, features)
+
+    def points_of(self, features: Mapping[str, object]) -> int:
+        # The common case is read inline rather than through `value_of`: this runs once per
+        # characteristic on every decision, and a call level costs about as much as the read.
         if self.derived is None:
-            return features.get(self.name)
-        return self.derived.compute(
-            [_number(features.get(name), name) for name in self.derived.inputs]
-        )
+            return self.points_for(features.get(self.name))
+        return self.points_for(_read(self.name, self.derived, features))
 
     def points_for(self, raw: object) -> int:
         if self.kind == "numerical":
@@ -221,13 +265,11 @@ class FeatureCard:
         else:
             data["category_points"] = dict(sorted(self.category_points.items()))
             data["other_points"] = self.other_points
-        if self.derived is not None:
-            data["derive"] = {"op": self.derived.op.value, "of": list(self.derived.inputs)}
+        data.update(_derive_mapping(self.derived))
         return data
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FeatureCard:
-        derive = data.get("derive")
         return cls(
             name=str(data["name"]),
             kind=str(data["kind"]),
@@ -240,12 +282,237 @@ class FeatureCard:
                 str(key): int(value) for key, value in data.get("category_points", {}).items()
             },
             other_points=int(data.get("other_points", 0)),
-            derived=(
-                Derivation(DerivationOp(derive["op"]), tuple(str(n) for n in derive["of"]))
-                if derive
-                else None
+            derived=_derived_from(data),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AxisRange:
+    """The part of one axis that a pair's bin covers: `[lower, upper)` of a numerical feature
+    (None is unbounded on that side) or a set of categories of a categorical one."""
+
+    lower: float | None = None
+    upper: float | None = None
+    categories: tuple[str, ...] = ()
+
+    def to_mapping(self) -> dict[str, Any]:
+        if self.categories:
+            return {"in": list(self.categories)}
+        return {"from": self.lower, "below": self.upper}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AxisRange:
+        if "in" in data:
+            return cls(categories=tuple(str(category) for category in data["in"]))
+        lower, upper = data["from"], data["below"]
+        return cls(
+            lower=None if lower is None else float(lower),
+            upper=None if upper is None else float(upper),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PairAxis:
+    """One feature of a pair: its name, kind and, for a derived feature, its derivation."""
+
+    feature: str
+    kind: str
+    derived: Derivation | None = None
+
+    def key_of(self, features: Mapping[str, object]) -> float | str | None:
+        """The value this axis is binned on (a number or a category key), None if missing."""
+        raw = _read(self.feature, self.derived, features)
+        if self.kind == "numerical":
+            return _number(raw, self.feature)
+        return category_key(raw)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"feature": self.feature, "kind": self.kind, **_derive_mapping(self.derived)}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PairAxis:
+        return cls(str(data["feature"]), str(data["kind"]), _derived_from(data))
+
+
+@dataclass(frozen=True, slots=True)
+class PairBin:
+    """One rectangle of a pair's table and the points it earns."""
+
+    x: AxisRange
+    y: AxisRange
+    points: int
+
+
+class _AxisCells:
+    """An axis cut into the cells that the bins' ranges share: the intervals between all the
+    bins' bounds of a numerical axis, or one cell per category of a categorical one."""
+
+    __slots__ = ("categories", "edges")
+
+    def __init__(self, axis: PairAxis, ranges: Sequence[AxisRange], pair: str) -> None:
+        self.edges: tuple[float, ...] = ()
+        self.categories: dict[str, int] = {}
+        if axis.kind == "numerical":
+            if any(item.categories for item in ranges):
+                raise ModelArtefactInvalid(f"pair {pair!r}: categories on a numerical axis")
+            bounds = {b for item in ranges for b in (item.lower, item.upper) if b is not None}
+            self.edges = tuple(sorted(bounds))
+        elif axis.kind == "categorical":
+            if any(not item.categories for item in ranges):
+                raise ModelArtefactInvalid(f"pair {pair!r}: a categorical range is empty")
+            names = sorted({category for item in ranges for category in item.categories})
+            self.categories = {category: index for index, category in enumerate(names)}
+        else:
+            raise ModelArtefactInvalid(f"pair {pair!r}: unknown axis kind")
+
+    @property
+    def size(self) -> int:
+        return len(self.categories) if self.categories else len(self.edges) + 1
+
+    def cell(self, key: float | str) -> int:
+        if self.categories:
+            return self.categories.get(str(key), OTHER_BIN)
+        return bisect_right(self.edges, float(key))
+
+    def covered(self, item: AxisRange, pair: str) -> list[int]:
+        if self.categories:
+            return sorted({self.categories[category] for category in item.categories})
+        # Cell i is [edges[i-1], edges[i]): a range starts at the cell its lower bound opens
+        # and stops before the cell its upper bound opens.
+        start = 0 if item.lower is None else bisect_left(self.edges, item.lower) + 1
+        stop = self.size if item.upper is None else bisect_left(self.edges, item.upper) + 1
+        if start >= stop:
+            raise ModelArtefactInvalid(f"pair {pair!r}: a bin's range is empty")
+        return list(range(start, stop))
+
+
+@dataclass(frozen=True, slots=True)
+class PairCard:
+    """An interaction characteristic: two features binned jointly. Its bins must tile the
+    plane of the two features' values exactly once (checked when the card is built), so every
+    applicant with both values falls in one bin; a missing value on either axis earns
+    `missing_points`, a category no bin holds `other_points`."""
+
+    name: str
+    x: PairAxis
+    y: PairAxis
+    sources: frozenset[str]
+    reason_id: str
+    missing_points: int
+    bins: tuple[PairBin, ...]
+    other_points: int = 0
+    _cells: tuple[_AxisCells, _AxisCells, tuple[tuple[int, ...], ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.bins:
+            raise ModelArtefactInvalid(f"pair {self.name!r} has no bins")
+        x_cells = _AxisCells(self.x, [item.x for item in self.bins], self.name)
+        y_cells = _AxisCells(self.y, [item.y for item in self.bins], self.name)
+        grid: list[list[int]] = [[MISSING_BIN] * y_cells.size for _ in range(x_cells.size)]
+        for index, item in enumerate(self.bins):
+            for column in x_cells.covered(item.x, self.name):
+                for row in y_cells.covered(item.y, self.name):
+                    if grid[column][row] != MISSING_BIN:
+                        raise ModelArtefactInvalid(f"pair {self.name!r}: bins overlap")
+                    grid[column][row] = index
+        if any(MISSING_BIN in column for column in grid):
+            raise ModelArtefactInvalid(f"pair {self.name!r}: bins leave a gap")
+        object.__setattr__(
+            self, "_cells", (x_cells, y_cells, tuple(tuple(column) for column in grid))
+        )
+
+    @property
+    def kind(self) -> str:
+        return PAIR_KIND
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for axis in (self.x, self.y):
+            names.extend((axis.feature, *(axis.derived.inputs if axis.derived else ())))
+        return tuple(names)
+
+    def _candidates(self) -> list[int]:
+        candidates = [self.missing_points, *(item.points for item in self.bins)]
+        if "categorical" in (self.x.kind, self.y.kind):
+            candidates.append(self.other_points)
+        return candidates
+
+    @property
+    def max_points(self) -> int:
+        return max(self._candidates())
+
+    @property
+    def min_points(self) -> int:
+        return min(self._candidates())
+
+    def bin_of(self, features: Mapping[str, object]) -> int:
+        """The index of the bin the applicant's two values fall in, or MISSING_BIN/OTHER_BIN."""
+        x_key = self.x.key_of(features)
+        y_key = self.y.key_of(features)
+        if x_key is None or y_key is None:
+            return MISSING_BIN
+        x_cells, y_cells, grid = self._cells
+        column, row = x_cells.cell(x_key), y_cells.cell(y_key)
+        if column == OTHER_BIN or row == OTHER_BIN:
+            return OTHER_BIN
+        return grid[column][row]
+
+    def points_of(self, features: Mapping[str, object]) -> int:
+        index = self.bin_of(features)
+        if index == MISSING_BIN:
+            return self.missing_points
+        if index == OTHER_BIN:
+            return self.other_points
+        return self.bins[index].points
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": PAIR_KIND,
+            "sources": sorted(self.sources),
+            "reason_id": self.reason_id,
+            "missing_points": self.missing_points,
+            "other_points": self.other_points,
+            "x": self.x.to_mapping(),
+            "y": self.y.to_mapping(),
+            "bins": [
+                {"x": item.x.to_mapping(), "y": item.y.to_mapping(), "points": item.points}
+                for item in self.bins
+            ],
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PairCard:
+        return cls(
+            name=str(data["name"]),
+            x=PairAxis.from_mapping(data["x"]),
+            y=PairAxis.from_mapping(data["y"]),
+            sources=frozenset(str(source) for source in data["sources"]),
+            reason_id=str(data["reason_id"]),
+            missing_points=int(data["missing_points"]),
+            other_points=int(data.get("other_points", 0)),
+            bins=tuple(
+                PairBin(
+                    AxisRange.from_mapping(item["x"]),
+                    AxisRange.from_mapping(item["y"]),
+                    int(item["points"]),
+                )
+                for item in data["bins"]
             ),
         )
+
+
+Characteristic = FeatureCard | PairCard
+
+
+def card_from_mapping(data: Mapping[str, Any]) -> Characteristic:
+    """A characteristic from its artefact form: a pair, or a single feature's card."""
+    if data.get("kind") == PAIR_KIND:
+        return PairCard.from_mapping(data)
+    return FeatureCard.from_mapping(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +585,7 @@ class ScorecardModel:
         self,
         *,
         name: str,
-        features: Sequence[FeatureCard],
+        features: Sequence[Characteristic],
         base_points: int,
         scaling: Scaling,
         reasons: Mapping[str, ReasonStatement],
@@ -338,10 +605,7 @@ class ScorecardModel:
         }
         self.metadata = dict(metadata or {})
         self.required_sources = frozenset().union(*(card.sources for card in self.features))
-        inputs = {card.name for card in self.features}
-        for card in self.features:
-            inputs.update(card.derived.inputs if card.derived else ())
-        self._input_names = frozenset(inputs)
+        self._input_names = frozenset(name for card in self.features for name in card.input_names)
         self.version = _canonical_hash(self._content())
 
     @classmethod
@@ -349,7 +613,7 @@ class ScorecardModel:
         cls,
         *,
         name: str,
-        features: Sequence[FeatureCard],
+        features: Sequence[Characteristic],
         base_points: int,
         scaling: Scaling,
         library: ReasonLibrary,
@@ -369,9 +633,9 @@ class ScorecardModel:
 
     # ------------------------------------------------------------------ scoring
     def points(self, features: Mapping[str, object]) -> tuple[int, tuple[FeaturePoints, ...]]:
-        """The score and each feature's points; the score is exactly base + sum(points)."""
+        """The score and each characteristic's points; the score is exactly base + sum(points)."""
         earned = tuple(
-            FeaturePoints(card.name, card.points_for(card.value_of(features)), card.max_points)
+            FeaturePoints(card.name, card.points_of(features), card.max_points)
             for card in self.features
         )
         return self.base_points + sum(item.points for item in earned), earned
@@ -469,7 +733,7 @@ class ScorecardModel:
             scaling = data["scaling"]
             model = cls(
                 name=str(data["name"]),
-                features=[FeatureCard.from_mapping(card) for card in data["features"]],
+                features=[card_from_mapping(card) for card in data["features"]],
                 base_points=int(data["base_points"]),
                 scaling=Scaling(
                     int(scaling["base_score"]), float(scaling["base_odds"]), int(scaling["pdo"])
@@ -512,7 +776,7 @@ class ScorecardModel:
         return cls.from_mapping(data)
 
 
-def _name(card: FeatureCard) -> str:
+def _name(card: Characteristic) -> str:
     return card.name
 
 

@@ -8,23 +8,29 @@ Pipeline, for a dataset described by a `DatasetSchema`:
    columns the schema does not declare are never read as inputs.
 2. Bin every feature with optbinning (`BinningProcess`): optimal bins under a monotonic trend
    of the default rate (ascending or descending, chosen per feature unless the schema fixes
-   it), at least 5% of rows per bin.
+   it), at least 5% of rows per bin. Each pair the schema declares (an interaction) is binned
+   jointly with optbinning's `OptimalBinning2D` (5 CART prebins per axis, the same minimum bin
+   share; a numerical axis keeps the trend its own binning has, a categorical axis rises in
+   its categories' event-rate order) into rectangles of the two values.
 3. Weight of evidence per bin is computed here from the bin counts, in the event orientation
    (higher WoE = riskier) with a 0.5 count smoothing, so that training and decision time apply
    literally the same bin lookup (the `FeatureCard` code) and an empty missing bin gets WoE 0
-   (the population average). Features with information value below 0.02 are dropped, the usual
-   "unpredictive" threshold.
-4. Logistic regression (scikit-learn) on the WoE columns. A feature whose coefficient comes
+   (the population average). A pair's WoE is computed the same way from its rectangles, with
+   the decision-time lookup (`PairCard.bin_of`). Characteristics with information value below
+   0.02 are dropped, the usual "unpredictive" threshold.
+4. Logistic regression (scikit-learn) on the WoE columns (a pair is one more column, beside
+   its two features' own). A feature whose coefficient comes
    out non-positive (collinearity reversing its direction) is dropped and the model refitted,
    so every card's points follow its bins' risk order.
 5. Points: with factor = PDO / ln 2 and offset = base_score - factor * ln(base_odds),
    base points = round(offset - factor * intercept) and each bin earns
    round(-factor * coefficient * WoE). Scores are integers that reconcile exactly.
-6. Fallback cards: the same bins, refitted on the features whose sources lie within each
-   fallback subset the schema declares.
-7. Challenger: LightGBM with the binning's monotone trends as constraints, early-stopped on a
-   stratified 20% slice of the training rows (never the test set), then refitted on all
-   training rows for the chosen number of rounds.
+6. Fallback cards: the same bins, refitted on the characteristics whose sources lie within
+   each fallback subset the schema declares (a pair only if both its features' sources do).
+7. Challenger: LightGBM on the single features (trees find interactions on their own), with
+   the binning's monotone trends as constraints, early-stopped on a stratified 20% slice of
+   the training rows (never the test set), then refitted on all training rows for the chosen
+   number of rounds.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the venv
-from optbinning import BinningProcess  # type: ignore[import-untyped]
+from optbinning import BinningProcess, OptimalBinning2D  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
 
@@ -53,11 +59,19 @@ from tianping.lending.scoring.schema import (
     DatasetSchema,
     FeatureKind,
     FeatureSpec,
+    InteractionSpec,
     Monotonic,
     check_not_prohibited,
 )
 from tianping.lending.scoring.scorecard import (
+    MISSING_BIN,
+    OTHER_BIN,
+    AxisRange,
+    Characteristic,
     FeatureCard,
+    PairAxis,
+    PairBin,
+    PairCard,
     Scaling,
     ScorecardBundle,
     ScorecardModel,
@@ -68,6 +82,7 @@ __all__ = [
     "MIN_INFORMATION_VALUE",
     "MIN_TRAINING_ROWS",
     "BinnedFeature",
+    "BinnedPair",
     "TrainedModels",
     "prepare_frame",
     "score_frame",
@@ -81,6 +96,7 @@ MAX_TRAINING_ROWS = 5_000_000
 MIN_INFORMATION_VALUE = 0.02
 MIN_BIN_SHARE = 0.05
 MAX_PREBINS = 20
+PAIR_PREBINS = 5
 WOE_SMOOTHING = 0.5
 LOGISTIC_C = 1.0
 MAX_SIGN_REFITS = 50
@@ -88,7 +104,6 @@ CHALLENGER_VALIDATION_SHARE = 0.2
 CHALLENGER_MAX_ROUNDS = 2_000
 CHALLENGER_EARLY_STOPPING = 100
 CHALLENGER_THREADS = 2
-MISSING_BIN = -1
 
 _OPTBINNING_TREND = {
     Monotonic.AUTO: "auto_asc_desc",
@@ -190,6 +205,10 @@ class BinnedFeature:
     information_value: float
     trend: int  # +1 default rate rises with the value, -1 falls, 0 neither or categorical
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
     def bin_index(self, column: pd.Series) -> IntArray:
         if self.spec.kind is FeatureKind.NUMERICAL:
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -197,17 +216,119 @@ class BinnedFeature:
             return np.where(np.isnan(values), MISSING_BIN, index).astype(np.int64)
         return np.array(
             [
-                MISSING_BIN if not isinstance(value, str) else self.category_bins.get(value, -2)
+                MISSING_BIN
+                if not isinstance(value, str)
+                else self.category_bins.get(value, OTHER_BIN)
                 for value in column
             ],
             dtype=np.int64,
         )
 
     def woe_column(self, column: pd.Series) -> FloatArray:
-        index = self.bin_index(column)
-        table = np.array([*self.bin_woe, 0.0, self.missing_woe], dtype=np.float64)
-        # Index -1 (missing) reads the last entry, -2 (unseen category) the neutral 0.0.
-        return table[index]
+        return _woe_lookup(self.bin_woe, self.missing_woe, self.bin_index(column))
+
+    def woe_of(self, frame: pd.DataFrame) -> FloatArray:
+        return self.woe_column(frame[self.spec.name])
+
+    def card(self, coefficient: float, factor: float) -> FeatureCard:
+        bin_points = tuple(_points(woe, coefficient, factor) for woe in self.bin_woe)
+        missing_points = _points(self.missing_woe, coefficient, factor)
+        if self.spec.kind is FeatureKind.NUMERICAL:
+            return FeatureCard(
+                name=self.spec.name,
+                kind="numerical",
+                sources=self.sources,
+                reason_id=self.spec.reason_id,
+                missing_points=missing_points,
+                edges=self.edges,
+                bin_points=bin_points,
+                derived=self.spec.derived,
+            )
+        return FeatureCard(
+            name=self.spec.name,
+            kind="categorical",
+            sources=self.sources,
+            reason_id=self.spec.reason_id,
+            missing_points=missing_points,
+            category_points={
+                category: bin_points[index] for category, index in self.category_bins.items()
+            },
+            other_points=0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BinnedPair:
+    """One pair's rectangles as the card will use them (`layout`, a `PairCard` whose points
+    are still zero), with the training WoE of each rectangle."""
+
+    spec: InteractionSpec
+    layout: PairCard
+    bin_woe: tuple[float, ...]
+    missing_woe: float
+    information_value: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return self.layout.sources
+
+    def bin_index(self, frame: pd.DataFrame) -> IntArray:
+        # The decision-time lookup itself, row by row, so that training and decisions cannot
+        # put an applicant in different rectangles.
+        rows = frame[list(dict.fromkeys(self.layout.input_names))].to_dict("records")
+        return np.array([self.layout.bin_of(row) for row in rows], dtype=np.int64)
+
+    def woe_of(self, frame: pd.DataFrame) -> FloatArray:
+        return _woe_lookup(self.bin_woe, self.missing_woe, self.bin_index(frame))
+
+    def card(self, coefficient: float, factor: float) -> PairCard:
+        layout = self.layout
+        return PairCard(
+            name=layout.name,
+            x=layout.x,
+            y=layout.y,
+            sources=layout.sources,
+            reason_id=layout.reason_id,
+            missing_points=_points(self.missing_woe, coefficient, factor),
+            bins=tuple(
+                PairBin(item.x, item.y, _points(woe, coefficient, factor))
+                for item, woe in zip(layout.bins, self.bin_woe, strict=True)
+            ),
+            other_points=0,
+        )
+
+
+Binned = BinnedFeature | BinnedPair
+
+
+def _points(woe: float, coefficient: float, factor: float) -> int:
+    return round(-factor * coefficient * woe)
+
+
+def _woe_lookup(bin_woe: Sequence[float], missing_woe: float, index: IntArray) -> FloatArray:
+    table = np.array([*bin_woe, 0.0, missing_woe], dtype=np.float64)
+    # Index -1 (missing) reads the last entry, -2 (unseen category) the neutral 0.0.
+    return table[index]
+
+
+def _bin_woe(index: IntArray, bins: int, target: IntArray) -> tuple[list[float], float]:
+    """The WoE of every bin and then of the missing bin, and the information value."""
+    total_events = float(target.sum())
+    total_non = float(target.size - target.sum())
+    woe = []
+    information_value = 0.0
+    for bin_id in [*range(bins), MISSING_BIN]:
+        in_bin = index == bin_id
+        events = float(target[in_bin].sum())
+        non_events = float(in_bin.sum() - events)
+        value = _woe(events, non_events, total_events, total_non) if in_bin.any() else 0.0
+        woe.append(value)
+        information_value += (events / total_events - non_events / total_non) * value
+    return woe, information_value
 
 
 def _woe(events: float, non_events: float, total_events: float, total_non: float) -> float:
@@ -253,8 +374,6 @@ def _bin_features(
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*incompatible dtype.*")
         process.fit(frame, target)
-    total_events = float(target.sum())
-    total_non = float(target.size - target.sum())
     binned = []
     for spec in schema.features:
         optimal = process.get_binned_variable(spec.name)
@@ -273,16 +392,7 @@ def _bin_features(
         draft = BinnedFeature(
             spec, schema.required_sources(spec), edges, category_bins, (), 0, 0, 0
         )
-        index = draft.bin_index(frame[spec.name])
-        woe = []
-        information_value = 0.0
-        for bin_id in [*range(bins), MISSING_BIN]:
-            in_bin = index == bin_id
-            events = float(target[in_bin].sum())
-            non_events = float(in_bin.sum() - events)
-            value = _woe(events, non_events, total_events, total_non) if in_bin.any() else 0.0
-            woe.append(value)
-            information_value += (events / total_events - non_events / total_non) * value
+        woe, information_value = _bin_woe(draft.bin_index(frame[spec.name]), bins, target)
         binned.append(
             BinnedFeature(
                 spec=spec,
@@ -298,10 +408,83 @@ def _bin_features(
     return binned
 
 
+def _pair_trend(spec: FeatureSpec, found: int) -> str | None:
+    """The event-rate trend a pair's axis is held to: a numerical feature's declared trend,
+    else the one its own binning found; a categorical axis is ordered by event rate, so
+    rising along it is the trend."""
+    if spec.kind is FeatureKind.CATEGORICAL:
+        return "ascending"
+    declared = {Monotonic.ASCENDING: "ascending", Monotonic.DESCENDING: "descending"}
+    if spec.monotonic in declared:
+        return declared[spec.monotonic]
+    if spec.monotonic is Monotonic.AUTO and found != 0:
+        return "ascending" if found > 0 else "descending"
+    return None
+
+
+def _axis_range(kind: FeatureKind, split: Any) -> AxisRange:
+    if kind is FeatureKind.CATEGORICAL:
+        return AxisRange(categories=tuple(sorted(str(category) for category in split)))
+    lower, upper = (float(bound) for bound in split)
+    return AxisRange(
+        lower=lower if math.isfinite(lower) else None,
+        upper=upper if math.isfinite(upper) else None,
+    )
+
+
+def _bin_pair(
+    schema: DatasetSchema,
+    pair: InteractionSpec,
+    frame: pd.DataFrame,
+    target: IntArray,
+    singles: Mapping[str, BinnedFeature],
+    min_bin_share: float,
+) -> BinnedPair | None:
+    """Bin one pair jointly; None when the solver finds no binning."""
+    specs = [schema.feature(member) for member in pair.members]
+    trends = [_pair_trend(spec, singles[spec.name].trend) for spec in specs]
+    optimal = OptimalBinning2D(
+        name_x=pair.x,
+        name_y=pair.y,
+        dtype_x=specs[0].kind.value,
+        dtype_y=specs[1].kind.value,
+        max_n_prebins_x=PAIR_PREBINS,
+        max_n_prebins_y=PAIR_PREBINS,
+        min_prebin_size_x=min_bin_share,
+        min_prebin_size_y=min_bin_share,
+        min_bin_size=min_bin_share,
+        monotonic_trend_x=trends[0],
+        monotonic_trend_y=trends[1],
+    )
+    with warnings.catch_warnings():
+        # As for the single features: optbinning's internal pandas idioms, not our data.
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        optimal.fit(frame[pair.x].to_numpy(), frame[pair.y].to_numpy(), target)
+    if optimal.status not in ("OPTIMAL", "FEASIBLE"):
+        return None
+    splits_x, splits_y = optimal.splits
+    layout = PairCard(
+        name=pair.name,
+        x=PairAxis(pair.x, specs[0].kind.value, specs[0].derived),
+        y=PairAxis(pair.y, specs[1].kind.value, specs[1].derived),
+        sources=schema.pair_sources(pair),
+        reason_id=pair.reason_id,
+        missing_points=0,
+        bins=tuple(
+            PairBin(_axis_range(specs[0].kind, x), _axis_range(specs[1].kind, y), 0)
+            for x, y in zip(splits_x, splits_y, strict=True)
+        ),
+    )
+    draft = BinnedPair(pair, layout, (), 0.0, 0.0)
+    woe, information_value = _bin_woe(draft.bin_index(frame), len(layout.bins), target)
+    return BinnedPair(pair, layout, tuple(woe[:-1]), woe[-1], information_value)
+
+
 # ---------------------------------------------------------------------------- scorecards
 def _fit_logistic(
-    features: list[BinnedFeature], woe: Mapping[str, FloatArray], target: IntArray, seed: int
-) -> tuple[list[BinnedFeature], list[float], float, list[str]]:
+    features: list[Binned], woe: Mapping[str, FloatArray], target: IntArray, seed: int
+) -> tuple[list[Binned], list[float], float, list[str]]:
     """Logistic regression over WoE, dropping any feature whose coefficient is not positive
     (WoE is risk-oriented, so a sound feature has a positive one) and refitting."""
     kept = list(features)
@@ -309,7 +492,7 @@ def _fit_logistic(
     for _ in range(MAX_SIGN_REFITS):
         if not kept:
             break
-        matrix = np.column_stack([woe[item.spec.name] for item in kept])
+        matrix = np.column_stack([woe[item.name] for item in kept])
         model = LogisticRegression(C=LOGISTIC_C, max_iter=2_000, random_state=seed)
         model.fit(matrix, target)
         coefficients = [float(value) for value in model.coef_[0]]
@@ -317,43 +500,14 @@ def _fit_logistic(
         if not wrong:
             return kept, coefficients, float(model.intercept_[0]), dropped
         worst = min(wrong, key=lambda i: coefficients[i])
-        dropped.append(kept.pop(worst).spec.name)
+        dropped.append(kept.pop(worst).name)
     raise TrainingDataInvalid("no feature keeps a positive coefficient")
-
-
-def _card(item: BinnedFeature, coefficient: float, factor: float) -> FeatureCard:
-    def points(woe: float) -> int:
-        return round(-factor * coefficient * woe)
-
-    bin_points = tuple(points(woe) for woe in item.bin_woe)
-    if item.spec.kind is FeatureKind.NUMERICAL:
-        return FeatureCard(
-            name=item.spec.name,
-            kind="numerical",
-            sources=item.sources,
-            reason_id=item.spec.reason_id,
-            missing_points=points(item.missing_woe),
-            edges=item.edges,
-            bin_points=bin_points,
-            derived=item.spec.derived,
-        )
-    return FeatureCard(
-        name=item.spec.name,
-        kind="categorical",
-        sources=item.sources,
-        reason_id=item.spec.reason_id,
-        missing_points=points(item.missing_woe),
-        category_points={
-            category: bin_points[index] for category, index in item.category_bins.items()
-        },
-        other_points=0,
-    )
 
 
 def _scorecard(
     *,
     name: str,
-    features: list[BinnedFeature],
+    features: list[Binned],
     woe: Mapping[str, FloatArray],
     target: IntArray,
     scaling: Scaling,
@@ -363,7 +517,9 @@ def _scorecard(
 ) -> tuple[ScorecardModel, list[str]]:
     kept, coefficients, intercept, dropped = _fit_logistic(features, woe, target, seed)
     factor = scaling.factor
-    cards = [_card(item, c, factor) for item, c in zip(kept, coefficients, strict=True)]
+    cards: list[Characteristic] = [
+        item.card(c, factor) for item, c in zip(kept, coefficients, strict=True)
+    ]
     base_points = round(scaling.offset - factor * intercept)
     model = ScorecardModel.build(
         name=name,
@@ -374,7 +530,7 @@ def _scorecard(
         metadata={
             **metadata,
             "coefficients": {
-                item.spec.name: round(c, 6) for item, c in zip(kept, coefficients, strict=True)
+                item.name: round(c, 6) for item, c in zip(kept, coefficients, strict=True)
             },
             "intercept": round(intercept, 6),
         },
@@ -470,6 +626,7 @@ class TrainedModels:
     binned: tuple[BinnedFeature, ...]
     dropped: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    pairs: tuple[BinnedPair, ...] = ()
 
     @property
     def scorecard(self) -> ScorecardModel:
@@ -497,7 +654,7 @@ def train(
     are on the training data; hold-out metrics are the caller's (see the benchmark)."""
     scaling = scaling or Scaling()
     library = library or load_default_library()
-    library.check_mapping(spec.reason_id for spec in schema.features)
+    library.check_mapping(schema.reason_ids)
     frame = prepare_frame(schema, data)
     target = target_vector(schema, data)
     if not MIN_TRAINING_ROWS <= len(frame) <= MAX_TRAINING_ROWS:
@@ -507,15 +664,26 @@ def train(
     data_hash = training_data_hash(frame, target)
     started = clock()
     binned_all = _bin_features(schema, frame, target, min_bin_share)
+    singles = {item.spec.name: item for item in binned_all}
+    pairs: list[BinnedPair] = []
+    unbinnable: list[str] = []
+    for pair in schema.interactions:
+        binned_pair = _bin_pair(schema, pair, frame, target, singles, min_bin_share)
+        if binned_pair is None:
+            unbinnable.append(pair.name)
+        else:
+            pairs.append(binned_pair)
+    candidates: list[Binned] = [*binned_all, *pairs]
     dropped = {
-        item.spec.name: "information_value_below_minimum"
-        for item in binned_all
+        item.name: "information_value_below_minimum"
+        for item in candidates
         if item.information_value < min_information_value
     }
-    selected = [item for item in binned_all if item.spec.name not in dropped]
+    dropped.update(dict.fromkeys(unbinnable, "interaction_not_binned"))
+    selected = [item for item in candidates if item.name not in dropped]
     if not selected:
         raise TrainingDataInvalid("no feature reaches the minimum information value")
-    woe = {item.spec.name: item.woe_column(frame[item.spec.name]) for item in selected}
+    woe = {item.name: item.woe_of(frame) for item in selected}
     base_metadata = {
         "schema": schema.name,
         "schema_hash": schema.content_hash(),
@@ -524,7 +692,7 @@ def train(
         "seed": seed,
     }
 
-    def card(name: str, features: list[BinnedFeature]) -> ScorecardModel:
+    def card(name: str, features: list[Binned]) -> ScorecardModel:
         model, wrong_sign = _scorecard(
             name=name,
             features=features,
@@ -576,4 +744,5 @@ def train(
         binned=tuple(binned_all),
         dropped=dropped,
         seconds={"scorecard": scorecard_seconds, "challenger": challenger_seconds},
+        pairs=tuple(pairs),
     )
