@@ -498,3 +498,42 @@ def test_a_card_funded_checkout_over_http(api: IdentityApi, people: dict[str, Cu
         bob.token, "POST", "/card-checkouts", {**body, "payment_id": "cc-2"}, prefix=PAYMENTS
     )
     assert problem_code(stolen) == "card_not_bound"
+
+
+def test_an_id_the_clearing_house_cannot_carry_is_refused_with_nothing_held(
+    api: IdentityApi, people: dict[str, Customer]
+) -> None:
+    """Found by tests/e2e/test_api_fuzz.py: a payment id may hold a `/`, the clearing house's
+    request ids may not. A top-up named so, or a card checkout whose rail request would be
+    (`card-` and its payment id, so also one too long for the prefix), was written with its hold
+    before the clearing house refused it: the money stayed held, and every reconciliation of
+    the day failed on the stored id. Such a request is now refused before anything is written."""
+    from tianping.payments.model import local_date
+
+    alice = people["alice"]
+    merchant, _ = _merchant(api, "slash-shop", "91330100716105852", "5812")
+    top_up = {
+        "request_id": "t/1",
+        "direction": "top_up",
+        "card_fingerprint": alice.card,
+        "amount": 100_00,
+    }
+    refused = api.as_party(alice.token, "POST", "/rails", top_up, prefix=PAYMENTS)
+    assert (refused.status_code, problem_code(refused)) == (422, "invalid_rail_input")
+    checkout = {
+        "merchant_id": merchant,
+        "amount": 42_00,
+        "card_fingerprint": alice.card,
+    }
+    for payment_id in ("cc/1", "c" * 60):
+        body = checkout | {"payment_id": payment_id}
+        refused = api.as_party(alice.token, "POST", "/card-checkouts", body, prefix=PAYMENTS)
+        assert (refused.status_code, problem_code(refused)) == (422, "invalid_rail_input")
+    missing = api.as_party(alice.token, "GET", "/card-checkouts/" + "c" * 60, prefix=PAYMENTS)
+    assert problem_code(missing) == "payment_not_found"
+    wallet = f"/parties/{alice.party_id}/wallet"
+    assert ok(api.as_party(alice.token, "GET", wallet, prefix=PAYMENTS))["available"] == 3_000_00
+    _callbacks(api)
+    day = local_date(api.clock()).isoformat()
+    report = ok(_operator(api, "POST", f"/reconciliations/{day}"))
+    assert report["clean"] is True, report

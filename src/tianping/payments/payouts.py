@@ -42,7 +42,7 @@ from tianping.ledger.results import CreateAccountResult, CreateTransferResult
 from tianping.ledger.service import Ledger, LedgerWrite
 from tianping.payments import chart
 from tianping.payments.chart import AccountCode, TransferCode
-from tianping.payments.clearing import business_date_of
+from tianping.payments.clearing import business_date_of, require_identifier
 from tianping.payments.model import (
     AMOUNT_MAX,
     PaymentError,
@@ -246,6 +246,8 @@ class MerchantPayouts:
         The money is held on the payable at once; the callback posts or voids it. More than the
         free balance at this moment is `payout_exceeds_free_balance`."""
         check_id("request_id", request_id)
+        # Checked before the hold is written: the clearing house refuses a `/` in its ids.
+        require_identifier(request_id, "request_id")
         check_amount(1 if amount is None else amount, currency)
         digest = _digest(
             {

@@ -58,11 +58,14 @@ from tianping.payments.cash_flow import (
 )
 from tianping.payments.chart import AccountCode, TransferCode
 from tianping.payments.clearing import (
+    IDENTIFIER_LENGTH_MAX,
     ClearingHouse,
+    InvalidRailInput,
     RailCallback,
     RailRequest,
     SettlementFile,
     business_date_of,
+    require_identifier,
 )
 from tianping.payments.funding import (
     CreditDraw,
@@ -135,6 +138,25 @@ QR_COUNTRY: Final = "CN"
 
 # `json.dumps(document, sort_keys=True)`'s text, from one encoder instead of a new one per call.
 _DIGEST_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
+_CARD_CHECKOUT_PREFIX: Final = "card-"
+
+
+def _card_checkout_request_id(payment_id: str) -> str:
+    """The rail request id of a card checkout, which the clearing house must accept as its own
+    identifier: checked before the checkout is written, so a payment id it cannot carry (with a
+    `/`, or too long for the prefix) is refused with nothing stored."""
+    request_id = _CARD_CHECKOUT_PREFIX + payment_id
+    try:
+        require_identifier(request_id, "payment_id")
+    except InvalidRailInput:
+        longest = IDENTIFIER_LENGTH_MAX - len(_CARD_CHECKOUT_PREFIX)
+        raise InvalidRailInput(
+            "payment_id",
+            f"a card checkout's id is 1 to {longest} ASCII letters, digits and _ . : -",
+        ) from None
+    return request_id
 
 
 def _digest(document: dict[str, Any]) -> bytes:
@@ -600,7 +622,7 @@ class PaymentsService(MerchantPayouts):
                 "card": card_fingerprint,
             }
         )
-        request_id = f"card-{payment_id}"
+        request_id = _card_checkout_request_id(payment_id)
         with self._write() as (uow, store):
             existing = store.card_checkout(payment_id)
             if existing is not None:
@@ -1365,6 +1387,9 @@ class PaymentsService(MerchantPayouts):
         callback posts or voids it; without one, the ledger voids it when the timeout passes.
         """
         check_id("request_id", request_id)
+        # The clearing house's identifiers are narrower than payment ids (no `/`): checked
+        # before the hold and the request are written, not when the request is sent on.
+        require_identifier(request_id, "request_id")
         if direction not in ("top_up", "withdrawal"):
             raise PaymentError("payment_input_invalid", "direction is top_up or withdrawal")
         check_amount(amount, currency)
