@@ -475,6 +475,28 @@ def test_a_checkout_paid_from_the_bound_card(ledger: Ledger, clock: ManualClock)
     assert world.service.safeguarding_check().in_balance
 
 
+def test_a_checkout_the_rail_refuses_at_once_ends_failed(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """A card the payer has not bound is refused before any rail request is written; the
+    checkout, already on record, must end failed rather than stay pending for ever."""
+    world = make_world(ledger, clock)
+    world.person("carol")
+    world.person("dave")
+    world.merchant("shop")
+    shop, carol = world.merchants["shop"], world.people["carol"]
+    with pytest.raises(PaymentError) as refused:
+        world.service.checkout_with_card("co-x", carol, shop, 10_00, world.cards["dave"])
+    assert refused.value.code == "card_not_bound"
+    assert world.service.card_checkout_state("co-x") == (carol, "failed")
+    # A retry of the same checkout answers with its outcome; nothing was held or moved.
+    assert world.service.checkout_with_card("co-x", carol, shop, 10_00, world.cards["dave"]) == (
+        "failed"
+    )
+    assert world.service.balance(carol) == 0
+    assert world.service.safeguarding_check().in_balance
+
+
 def test_a_callback_that_overtakes_the_submission_is_kept(
     world: PaymentsWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -646,9 +646,17 @@ class PaymentsService(MerchantPayouts):
                 state = "pending"
         if state == "pending":
             # Idempotent: a retry finds the rail request already made.
-            rail = self.request_rail(
-                request_id, "top_up", payer_id, card_fingerprint, amount, currency
-            )
+            try:
+                rail = self.request_rail(
+                    request_id, "top_up", payer_id, card_fingerprint, amount, currency
+                )
+            except PaymentError:
+                # `request_rail` refuses before it writes anything (a card not bound to the
+                # payer, no wallet, suspended payment services), or the id is another request's:
+                # this checkout then has no rail request and never will, so it ends failed here
+                # instead of staying pending for ever; the caller still gets the refusal.
+                self._card_checkout_failed(payment_id)
+                raise
             if rail.state in ("refused", "declined", "failed", "timed_out"):
                 self._card_checkout_failed(payment_id)
                 return "failed"
