@@ -29,7 +29,7 @@ from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
 from pydantic import Field as PydanticField
 
 from tianping.api.identity_routes import PartyIdPath, PartyIdText
@@ -132,15 +132,21 @@ def _service(services: ServicesDependency) -> LendingService:
 Lending = Annotated[LendingService, Depends(_service)]
 
 
+# Money is a JSON integer of minor units: strict, so that `107.0` or `"107"` is refused rather
+# than quietly converted.
+LoanAmount = Annotated[int, Strict(), PydanticField(ge=1, le=10**10)]
+Income = Annotated[int, Strict(), PydanticField(ge=0, le=10**12)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class ApplicationRequest(_Strict):
     application_id: RequestId
-    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+    amount: LoanAmount
     term_months: Annotated[int, PydanticField(ge=1, le=60)]
-    annual_income: Annotated[int, PydanticField(ge=0, le=10**12)]
+    annual_income: Income
     has_income: bool = True
     is_student: bool = False
     partner_bank_id: PartyIdText | None = None
@@ -179,7 +185,7 @@ class InstalmentRequest(_Strict):
 
 class RepaymentRequest(_Strict):
     payment_id: RequestId
-    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+    amount: LoanAmount
 
 
 class WriteOffRequest(_Strict):
@@ -190,7 +196,7 @@ class WriteOffRequest(_Strict):
 
 class RecoveryRequest(_Strict):
     recovery_id: RequestId
-    amount: Annotated[int, PydanticField(ge=1, le=10**10)]
+    amount: LoanAmount
     on: Day
 
 

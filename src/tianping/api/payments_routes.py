@@ -25,7 +25,14 @@ from collections.abc import Collection
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic import Field as PydanticField
 from starlette.concurrency import run_in_threadpool
 
@@ -110,7 +117,9 @@ _SUPERVISE: Final = [Depends(require("payments:read"))]
 PaymentId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")]
 PaymentIdPath = Annotated[str, PaymentId]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-Amount = Annotated[int, PydanticField(ge=1, le=AMOUNT_MAX)]
+# Money is a JSON integer of minor units: strict, so that `107.0` or `"107"` is refused rather
+# than quietly converted (a client that sends either has a float or a string in its money path).
+Amount = Annotated[int, Strict(), PydanticField(ge=1, le=AMOUNT_MAX)]
 
 
 def _business_day(text: str) -> str:
