@@ -117,7 +117,7 @@ from tianping.payments.clearing_sim import (
     SimulatedClearingHouse,
     SimulatorBehaviour,
 )
-from tianping.payments.model import PaymentOutcome, local_date
+from tianping.payments.model import PaymentOutcome, local_date, local_day_start
 from tianping.payments.reconciliation import ReconciliationReport
 from tianping.payments.service import (
     DEFAULT_RAIL_TIMEOUT_S,
@@ -917,7 +917,6 @@ PAYMENT_SPACING_S = 15
 # The day's payments run from 07:00 to 22:30 China time, before the clearing cut-off at 23:00,
 # so every rail request and payment of the day shares one business date.
 _DAY_OPENS_S, _DAY_CLOSES_S = 7 * 3600, 22 * 3600 + 1800
-_CHINA_OFFSET_S = 8 * 3600
 _LATE_WITHDRAWAL = "demo-withdrawal-late"
 # A rail that misbehaves now and then: declines, technical failures, timeouts, redelivered
 # callbacks; one withdrawal's success arrives after the service has timed it out, which the
@@ -933,9 +932,7 @@ DEMO_RAIL_BEHAVIOUR: Final = SimulatorBehaviour(
 
 def china_midnight(at_ns: int, days_back: int = 0) -> int:
     """Ledger time of 00:00 China Standard Time on the China date of `at_ns`, minus days."""
-    seconds = at_ns // SECOND_NS + _CHINA_OFFSET_S
-    midnight = seconds - seconds % 86_400 - _CHINA_OFFSET_S
-    return (midnight - days_back * 86_400) * SECOND_NS
+    return local_day_start(local_date(at_ns) - timedelta(days=days_back))
 
 
 @dataclass

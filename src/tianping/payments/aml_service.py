@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 from typing import Final
 
 from tianping.ledger.service import LedgerWrite
@@ -58,7 +58,7 @@ from tianping.payments.aml.patterns import (
     detect_rapid_in_out,
     triage_order,
 )
-from tianping.payments.model import CHINA_OFFSET, PaymentError
+from tianping.payments.model import PaymentError, local_day_start
 from tianping.payments.service import NS, PaymentsService
 from tianping.payments.store import CaseRow, MovementRow, PaymentsStore
 from tianping.rules.parameters import REPEALED
@@ -76,9 +76,6 @@ CASES_PER_PAGE_MAX: Final = 1_000
 # their payments are within its days), never silently dropped.
 CASES_PER_SCAN_MAX: Final = 100
 DAY_NS: Final = 86_400 * NS
-# Business days are local days in China Standard Time (UTC+8, no daylight saving), as the
-# payments' own business dates are.
-_LOCAL: Final = timezone(CHINA_OFFSET)
 # The flows, as they start transaction ids and name them in the exports.
 _PAYMENT: Final = "payment"
 _REFUND: Final = "refund"
@@ -278,8 +275,8 @@ class AmlService:
         (lending's), refused (never cut short) beyond `MOVEMENTS_PER_DAY_MAX` together: a cut
         day would under-report a cumulative total. The source is asked only for what the bound
         leaves, plus one to tell a full day from an overfull one."""
-        start = datetime.combine(date.fromisoformat(business_day), time(), tzinfo=_LOCAL)
-        start_ns = int(start.timestamp()) * NS
+        # Business days are local days in China Standard Time, as payments' own dates are.
+        start_ns = local_day_start(date.fromisoformat(business_day))
         with PaymentsStore.reading(self.payments.ledger) as store:
             rows = store.executed_movements(
                 business_day, start_ns, start_ns + DAY_NS, MOVEMENTS_PER_DAY_MAX + 1

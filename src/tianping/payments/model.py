@@ -27,6 +27,7 @@ __all__ = [
     "RefundOutcome",
     "check_id",
     "local_date",
+    "local_day_start",
     "settlement_split",
 ]
 
@@ -92,6 +93,13 @@ def settlement_split(kept: int, discount_bps: int, swept: int = 0) -> tuple[int,
 def local_date(at_ns: int) -> date:
     """The calendar day in China Standard Time of a ledger time (ns since the epoch)."""
     return (datetime.fromtimestamp(at_ns // 1_000_000_000, tz=UTC) + CHINA_OFFSET).date()
+
+
+def local_day_start(day: date) -> int:
+    """The ledger time (ns since the epoch) of 00:00 China Standard Time on `day`: the first
+    instant whose `local_date` is `day`."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - CHINA_OFFSET
+    return int(midnight.timestamp()) * 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
