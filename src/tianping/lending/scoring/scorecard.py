@@ -141,6 +141,12 @@ def _read(name: str, derived: Derivation | None, features: Mapping[str, object])
     return derived.compute([_number(features.get(part), part) for part in derived.inputs])
 
 
+def _input_names(name: str, derived: Derivation | None) -> tuple[str, ...]:
+    """The features a characteristic reads for feature `name`: itself, and a derived feature's
+    inputs."""
+    return (name, *(derived.inputs if derived else ()))
+
+
 def _derive_mapping(derived: Derivation | None) -> dict[str, Any]:
     if derived is None:
         return {}
@@ -209,32 +215,27 @@ class FeatureCard:
         elif self.kind != "categorical":
             raise ModelArtefactInvalid(f"feature {self.name!r}: unknown kind")
 
+    def _candidates(self) -> list[int]:
+        candidates = [self.missing_points, *self.bin_points, *self.category_points.values()]
+        if self.kind == "categorical":
+            candidates.append(self.other_points)
+        return candidates
+
     @property
     def max_points(self) -> int:
         """The best points any value of this feature can earn (the "max" of points-below-max)."""
-        candidates = [self.missing_points, *self.bin_points, *self.category_points.values()]
-        if self.kind == "categorical":
-            candidates.append(self.other_points)
-        return max(candidates)
+        return max(self._candidates())
 
     @property
     def min_points(self) -> int:
-        candidates = [self.missing_points, *self.bin_points, *self.category_points.values()]
-        if self.kind == "categorical":
-            candidates.append(self.other_points)
-        return min(candidates)
+        return min(self._candidates())
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return (self.name, *(self.derived.inputs if self.derived else ()))
-
-    def value_of(self, features: Mapping[str, object]) -> object:
-        """The raw value this card reads from an applicant's features (a derived feature is
-        computed from its inputs' values)."""
-        return _read(self.name, self.derived, features)
+        return _input_names(self.name, self.derived)
 
     def points_of(self, features: Mapping[str, object]) -> int:
-        # The common case is read inline rather than through `value_of`: this runs once per
+        # The common case is read inline rather than through `_read`: this runs once per
         # characteristic on every decision, and a call level costs about as much as the read.
         if self.derived is None:
             return self.points_for(features.get(self.name))
@@ -321,7 +322,11 @@ class PairAxis:
 
     def key_of(self, features: Mapping[str, object]) -> float | str | None:
         """The value this axis is binned on (a number or a category key), None if missing."""
-        raw = _read(self.feature, self.derived, features)
+        # Read inline when not derived, as `FeatureCard.points_of` does: this is the hot path.
+        if self.derived is None:
+            raw = features.get(self.feature)
+        else:
+            raw = _read(self.feature, self.derived, features)
         if self.kind == "numerical":
             return _number(raw, self.feature)
         return category_key(raw)
@@ -429,10 +434,10 @@ class PairCard:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        names: list[str] = []
-        for axis in (self.x, self.y):
-            names.extend((axis.feature, *(axis.derived.inputs if axis.derived else ())))
-        return tuple(names)
+        return (
+            *_input_names(self.x.feature, self.x.derived),
+            *_input_names(self.y.feature, self.y.derived),
+        )
 
     def _candidates(self) -> list[int]:
         candidates = [self.missing_points, *(item.points for item in self.bins)]
@@ -570,6 +575,7 @@ class ScorecardModel:
 
     __slots__ = (
         "_input_names",
+        "_max_points",
         "base_points",
         "features",
         "metadata",
@@ -606,6 +612,9 @@ class ScorecardModel:
         self.metadata = dict(metadata or {})
         self.required_sources = frozenset().union(*(card.sources for card in self.features))
         self._input_names = frozenset(name for card in self.features for name in card.input_names)
+        # Each characteristic's best points, quoted with its earned points in every decision:
+        # worked out once here rather than over all its bins on every decision.
+        self._max_points = tuple(card.max_points for card in self.features)
         self.version = _canonical_hash(self._content())
 
     @classmethod
@@ -635,8 +644,8 @@ class ScorecardModel:
     def points(self, features: Mapping[str, object]) -> tuple[int, tuple[FeaturePoints, ...]]:
         """The score and each characteristic's points; the score is exactly base + sum(points)."""
         earned = tuple(
-            FeaturePoints(card.name, card.points_of(features), card.max_points)
-            for card in self.features
+            FeaturePoints(card.name, card.points_of(features), best)
+            for card, best in zip(self.features, self._max_points, strict=True)
         )
         return self.base_points + sum(item.points for item in earned), earned
 
