@@ -86,10 +86,12 @@ def build_identity(
     return IdentityServices(auth=auth, fingerprint_key=fingerprint_key, privacy=privacy)
 
 
-class _LendingCreditLines:
-    """The payments port to credit lines (`CreditLineFunding`), answered by this process's
-    lending service, which is looked up only when a payer pays on credit: most payments never
-    need lending built."""
+class _LendingOnFirstUse:
+    """The payments ports that lending answers, credit lines (`CreditLineFunding`) and its
+    movements of customers' money for the AML reports (`WalletMovementSource`). This process's
+    lending service is looked up only when a payer pays on credit or a report asks: most
+    payments never need lending built (and building it trains nothing: its scorers are trained
+    by the first application)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -99,15 +101,6 @@ class _LendingCreditLines:
 
     def refund_payment(self, uow: LedgerWrite, refund: CreditRefund) -> int:
         return self._services.lending.refund_payment(uow, refund)
-
-
-class _LendingWalletMovements:
-    """The payments port to lending's movements of customers' money (`WalletMovementSource`),
-    for the AML reports; lending is built when a report first asks (building it trains
-    nothing: its scorers are trained by the first application)."""
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
 
     def wallet_movements(self, start_ns: int, end_ns: int, limit: int) -> list[MovementRow]:
         return self._services.lending.wallet_movements(start_ns, end_ns, limit)
@@ -246,8 +239,9 @@ class Services:
                     secret_box=None if identity is None else identity.auth.secret_box,
                     privacy=None if identity is None else identity.privacy,
                 )
-                self._payments.credit_line = _LendingCreditLines(self)
-                self._payments.wallet_movements = _LendingWalletMovements(self)
+                lending = _LendingOnFirstUse(self)
+                self._payments.credit_line = lending
+                self._payments.wallet_movements = lending
                 freeze_long_lived_heap()
             return self._payments
 
@@ -290,10 +284,11 @@ class Services:
         with self._payments_lock:
             if self._payments is not None:
                 raise RuntimeError("the payments service is already in use")
+            lending = _LendingOnFirstUse(self)
             if service.credit_line is None:
-                service.credit_line = _LendingCreditLines(self)
+                service.credit_line = lending
             if service.wallet_movements is None:
-                service.wallet_movements = _LendingWalletMovements(self)
+                service.wallet_movements = lending
             self._payments = service
 
     @property

@@ -34,13 +34,14 @@ from typing import Any, Final
 
 from tianping.db.statements import Statements
 from tianping.ledger.service import Ledger
+from tianping.lending.sme import SME_PRODUCT
 from tianping.payments.store import MovementRow
 
 __all__ = ["LendingMovementStore", "WalletMovements"]
 
-# The product whose customer is an entity (a merchant) and whose payment ids of the sweep
-# start with this prefix (`TakingsSweeps`: one repayment `sweep:<day>` per loan and day).
-_SME: Final = "sme"
+# An SME loan's customer is an entity (a merchant), and its repayments by the sweep have
+# payment ids that start with this prefix (`TakingsSweeps`: one repayment `sweep:<day>` per
+# loan and day).
 _SWEEP_PAYMENT: Final = "sweep:"
 # A line's recovery by the operator; a refund booked as a recovery is under `refund/...`.
 _LINE_RECOVERY_IDS: Final = "recovery/%"
@@ -95,7 +96,7 @@ class LendingMovementStore(Statements):
                         movement_id,
                         str(party),
                         str(funder),
-                        "entity" if product == _SME else "person",
+                        "entity" if product == SME_PRODUCT else "person",
                         moved,
                         str(currency),
                         int(at),
@@ -126,7 +127,7 @@ def _movement(
         return "loan_recovery", f"{record_id}/{client_id}", int(document["recovered"])
     # A repayment takes what its waterfall allocated; the overpayment stays in the wallet.
     moved = sum(int(part) for part in document["allocation"].values())
-    if product == _SME and client_id.startswith(_SWEEP_PAYMENT):
+    if product == SME_PRODUCT and client_id.startswith(_SWEEP_PAYMENT):
         # The sweep's id names the loan and the day, as its release in payments does.
         return "sweep", f"{record_id}:{client_id.removeprefix(_SWEEP_PAYMENT)}", moved
     return "loan_repayment", f"{record_id}/{client_id}", moved

@@ -1644,15 +1644,15 @@ class LendingService(CreditLines, TakingsSweeps, WalletMovements):
             # free balance, so no settlement fails for it).
             wallet = self._repayment_account(uow, loan, recovered.recovery_income)
             left = recovered.remaining_written_off
+            bank = bank_of(loan.partner_bank_id, loan.bank_share_bps)
             parts = recovery_parts(
-                bank_of(loan.partner_bank_id, loan.bank_share_bps),
+                bank,
                 [Held.by_share(remaining.amount(bucket), loan.bank_share_bps) for bucket in Bucket],
                 [left.amount(bucket) for bucket in Bucket],
             )
             self.ensure_accounts(uow, loan.currency, sorted(parts))
-            for funder in sorted(parts):
-                if parts[funder] and funder != PLATFORM:
-                    self._create_payment_clearing(uow, funder, loan.currency)
+            if bank is not None and parts[bank]:
+                self._create_payment_clearing(uow, bank, loan.currency)
             transfers = recovery_transfers(
                 LOAN, parts, wallet, f"{loan_id}/{recovery_id}", loan.currency
             )
